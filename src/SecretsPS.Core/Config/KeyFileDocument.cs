@@ -1,0 +1,130 @@
+using System.Text;
+
+namespace SecretsPS.Core.Config;
+
+/// <summary>
+/// The key file as lines of text. Assignments can be read, replaced, added and removed; every other line
+/// (comments, blanks, lines it does not understand) is kept verbatim, because the file is shared with
+/// other programs and the module must never drop what it does not own.
+/// </summary>
+public sealed class KeyFileDocument
+{
+    private readonly List<Line> _lines;
+
+    private KeyFileDocument(List<Line> lines) => _lines = lines;
+
+    public static KeyFileDocument Empty() => new(new List<Line>());
+
+    public static KeyFileDocument Parse(string text)
+    {
+        var lines = new List<Line>();
+        if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
+        var raw = text.Split('\n');
+        // A trailing line end produces one empty element that is not a line of its own.
+        int count = raw.Length > 0 && raw[^1].Length == 0 ? raw.Length - 1 : raw.Length;
+        for (int i = 0; i < count; i++)
+        {
+            var r = raw[i].EndsWith('\r') ? raw[i][..^1] : raw[i];
+            lines.Add(Line.Parse(r, i + 1));
+        }
+        return new KeyFileDocument(lines);
+    }
+
+    /// <summary>Every assignment in file order, duplicates included (the loader reports them).</summary>
+    public IEnumerable<(string Name, string Value, int LineNumber)> Assignments =>
+        _lines.Where(l => l.Name is not null).Select(l => (l.Name!, l.Value!, l.Number));
+
+    public bool Contains(string name) => _lines.Any(l => l.Name == name);
+
+    public string? Get(string name) => _lines.LastOrDefault(l => l.Name == name)?.Value;
+
+    /// <summary>Replaces the value where the name stands, or appends the assignment at the end.</summary>
+    public void Set(string name, string value)
+    {
+        var text = Format(name, value);
+        var index = _lines.FindIndex(l => l.Name == name);
+        if (index >= 0)
+        {
+            _lines[index] = Line.Parse(text, _lines[index].Number);
+            _lines.RemoveAll(l => l.Name == name && !ReferenceEquals(l, _lines[index]));
+        }
+        else
+        {
+            _lines.Add(Line.Parse(text, 0));
+        }
+    }
+
+    public void AppendBlankLine()
+    {
+        if (_lines.Count > 0 && _lines[^1].Text.Trim().Length > 0) _lines.Add(Line.Parse(string.Empty, 0));
+    }
+
+    public void AppendComment(string comment) => _lines.Add(Line.Parse("# " + comment, 0));
+
+    public int Remove(string name) => _lines.RemoveAll(l => l.Name == name);
+
+    /// <summary>LF line ends, UTF-8 without BOM, a final line end (FORMATS.md §1).</summary>
+    public string ToText()
+    {
+        var sb = new StringBuilder();
+        // Collapse the blank lines that removals can leave doubled, so a file does not grow holes.
+        bool previousBlank = false;
+        foreach (var line in _lines)
+        {
+            bool blank = line.Text.Trim().Length == 0;
+            if (blank && previousBlank) continue;
+            sb.Append(line.Text).Append('\n');
+            previousBlank = blank;
+        }
+        return sb.ToString();
+    }
+
+    public static string Format(string name, string value) => $"{name}=\"{value}\"";
+
+    private sealed class Line
+    {
+        private Line(string text, int number, string? name, string? value)
+        {
+            Text = text;
+            Number = number;
+            Name = name;
+            Value = value;
+        }
+
+        public string Text { get; }
+        public int Number { get; }
+        public string? Name { get; }
+        public string? Value { get; }
+
+        public static Line Parse(string text, int number)
+        {
+            var trimmed = text.Trim();
+            if (trimmed.Length == 0 || trimmed[0] == '#') return new Line(text, number, null, null);
+            if (trimmed.StartsWith("export ", StringComparison.Ordinal)) trimmed = trimmed[7..].TrimStart();
+            int eq = trimmed.IndexOf('=');
+            if (eq <= 0) return new Line(text, number, null, null);
+            var name = trimmed[..eq].Trim();
+            if (!IsName(name)) return new Line(text, number, null, null);
+            var value = trimmed[(eq + 1)..].Trim();
+            if (value.Length >= 2 && (value[0] == '"' || value[0] == '\'') && value[^1] == value[0])
+                value = value[1..^1];
+            else if (value.Length > 0 && (value[0] == '"' || value[0] == '\''))
+                return new Line(text, number, null, null); // unterminated quote: keep, do not interpret
+            else
+            {
+                int hash = value.IndexOf(" #", StringComparison.Ordinal);
+                if (hash >= 0) value = value[..hash].TrimEnd();
+            }
+            return new Line(text, number, name, value);
+        }
+
+        private static bool IsName(string name)
+        {
+            if (name.Length == 0 || char.IsDigit(name[0])) return false;
+            foreach (var c in name)
+                if (!(c is (>= 'A' and <= 'Z') or (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '.' or '-'))
+                    return false;
+            return true;
+        }
+    }
+}

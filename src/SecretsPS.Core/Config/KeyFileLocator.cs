@@ -1,0 +1,55 @@
+namespace SecretsPS.Core.Config;
+
+/// <summary>
+/// Which key file a command means (CMDLETS.md, "Shared parameters"): the explicit path; else
+/// $env:SECRETSPS_CONFIG; else ./.env.crypto; else ./instance/.env.crypto (the seed used both),
+/// whichever exists first. An environment name selects the file's per-environment sibling.
+/// </summary>
+public static class KeyFileLocator
+{
+    public const string ConfigVariable = "SECRETSPS_CONFIG";
+    public const string DefaultFileName = ".env.crypto";
+    private static readonly string[] DefaultCandidates = { DefaultFileName, Path.Combine("instance", DefaultFileName) };
+
+    /// <param name="explicitPath">-Path, already resolved against the caller's current folder, or null.</param>
+    /// <param name="environmentName">-Environment (e.g. production), or null.</param>
+    /// <param name="currentFolder">The caller's current folder (PowerShell's location, not the process's).</param>
+    /// <param name="configVariable">The value of $env:SECRETSPS_CONFIG, or null.</param>
+    /// <param name="mustExist">False for commands that create the file.</param>
+    public static string Resolve(string? explicitPath, string? environmentName, string currentFolder, string? configVariable, bool mustExist)
+    {
+        string path;
+        if (!string.IsNullOrWhiteSpace(explicitPath))
+            path = Path.GetFullPath(explicitPath, currentFolder);
+        else if (!string.IsNullOrWhiteSpace(configVariable))
+            path = Path.GetFullPath(configVariable, currentFolder);
+        else
+        {
+            path = DefaultCandidates
+                .Select(c => Path.Combine(currentFolder, c))
+                .FirstOrDefault(c => File.Exists(WithEnvironment(c, environmentName)))
+                ?? Path.Combine(currentFolder, DefaultFileName);
+        }
+
+        path = WithEnvironment(path, environmentName);
+        if (mustExist && !File.Exists(path))
+        {
+            var searched = !string.IsNullOrWhiteSpace(explicitPath) || !string.IsNullOrWhiteSpace(configVariable)
+                ? $"'{path}'"
+                : string.Join(", ", DefaultCandidates.Select(c => $"'{WithEnvironment(Path.Combine(currentFolder, c), environmentName)}'"));
+            throw new KeyFileException("KeyFileNotFound", ErrorKind.ObjectNotFound,
+                $"No key file found (looked for {searched}). Create one with New-EncryptionConfig, or name it with -Path or $env:{ConfigVariable}.",
+                path);
+        }
+        return path;
+    }
+
+    private static string WithEnvironment(string path, string? environmentName)
+    {
+        if (string.IsNullOrWhiteSpace(environmentName)) return path;
+        if (environmentName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || environmentName.Contains("..", StringComparison.Ordinal))
+            throw new SecretsPSException("EnvironmentNameInvalid", ErrorKind.InvalidArgument,
+                "-Environment must be a plain name such as production or staging.");
+        return path + "." + environmentName;
+    }
+}

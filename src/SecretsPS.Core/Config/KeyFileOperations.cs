@@ -1,0 +1,191 @@
+using SecretsPS.Core.Crypto;
+
+namespace SecretsPS.Core.Config;
+
+public sealed record NewKeyFileResult(KeyVersionInfo Version, string? BackupPath);
+
+public sealed record RotationOptions
+{
+    public string? NewVersion { get; init; }
+    public int KeyBytes { get; init; } = KeyVersion.DefaultKeyBytes;
+    public int SaltBytes { get; init; } = KeyVersion.DefaultSaltBytes;
+    public string? Kdf { get; init; }
+    /// <summary>False adds the version for decryption only (first phase of a two-phase rotation).</summary>
+    public bool Activate { get; init; } = true;
+    /// <summary>False writes nothing: the new version's lines are returned for a secret store instead.</summary>
+    public bool Persist { get; init; } = true;
+}
+
+/// <summary>
+/// The new version. <see cref="SettingLines"/> holds key material and is filled only when the caller
+/// asked not to persist; it is meant for a secret store, never for a log.
+/// </summary>
+public sealed record RotationResult(KeyVersionInfo Version, string? PreviousActive, string? BackupPath, IReadOnlyList<string> SettingLines);
+
+public sealed record ActivationResult(string Version, string PreviousActive, string? BackupPath, bool ActiveOverriddenByEnvironment);
+
+public sealed record RemovalResult(IReadOnlyList<string> Removed, string BackupPath);
+
+public sealed record RestoreResult(string Path, string RestoredFrom, string? BackupOfReplaced);
+
+/// <summary>
+/// Every change of a key file: each validates first, backs the file up, and writes atomically under
+/// the file's lock, so a failure at any point leaves the previous file intact.
+/// </summary>
+public static class KeyFileOperations
+{
+    public const string HeaderWarning = "MANTENHA ESTE ARQUIVO SEGURO - NÃO VERSIONE EM GIT";
+
+    public static NewKeyFileResult Create(string path, string version, int keyBytes, int saltBytes, string? kdf, bool overwrite, DateTimeOffset? now = null)
+    {
+        var time = now ?? DateTimeOffset.UtcNow;
+        var derivation = KeyDerivation.Parse(kdf);
+        using var key = KeyVersion.Generate(version, keyBytes, saltBytes, derivation, time);
+
+        var document = KeyFileDocument.Empty();
+        document.AppendComment("Gerado em " + KeyVersion.FormatTime(time));
+        document.AppendComment(HeaderWarning);
+        document.AppendBlankLine();
+        document.Set(KeyFileNames.Active, version);
+        foreach (var (name, value) in key.ToSettings()) document.Set(name, value);
+
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        using var _ = KeyFileStore.AcquireLock(full, TimeSpan.FromSeconds(30));
+        string? backup = null;
+        if (File.Exists(full))
+        {
+            if (!overwrite)
+                throw new KeyFileException("KeyFileExists", ErrorKind.ResourceExists,
+                    $"The key file '{full}' already exists. Overwriting it would lose its keys and every value they encrypt; use Invoke-KeyRotation to add a version, or -Force to replace the file (a backup is made first).",
+                    full);
+            backup = KeyFileStore.CreateBackup(full);
+        }
+        KeyFileStore.WriteAtomically(full, document.ToText());
+        return new NewKeyFileResult(KeyVersionInfo.From(key, true, full), backup);
+    }
+
+    /// <summary>The name an automatic rotation would choose now.</summary>
+    public static string NextVersion(string path, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        using var config = KeyConfiguration.Load(path, environment);
+        return VersionName.Next(config.Ring.Versions.Select(v => v.Name));
+    }
+
+    public static RotationResult Rotate(string path, RotationOptions options, IReadOnlyDictionary<string, string>? environment = null, DateTimeOffset? now = null)
+    {
+        if (options.NewVersion is not null) VersionName.Validate(options.NewVersion);
+        var derivation = KeyDerivation.Parse(options.Kdf);
+        var env = environment ?? KeySettings.ProcessEnvironment();
+        var time = now ?? DateTimeOffset.UtcNow;
+        KeyVersionInfo? info = null;
+        string? previous = null;
+        var lines = new List<string>();
+
+        bool Change(KeyFileDocument document, byte[] _)
+        {
+            using var config = KeyConfiguration.FromDocument(path, document, env);
+            previous = config.Ring.Active.Name;
+            var name = options.NewVersion ?? VersionName.Next(config.Ring.Versions.Select(v => v.Name));
+            if (config.Ring.TryGet(name, out var existing) || document.Contains(KeyFileNames.Key(name)))
+                throw new SecretsPSException("KeyVersionExists", ErrorKind.ResourceExists,
+                    $"Version '{name}' already exists{(existing?.Source == KeySource.Environment ? " (from the environment)" : "")}. Choose another -NewVersion, or omit it to take the next free name.",
+                    target: name);
+            using var key = KeyVersion.Generate(name, options.KeyBytes, options.SaltBytes, derivation, time);
+            info = KeyVersionInfo.From(key, options.Activate, path);
+            if (!options.Persist)
+            {
+                if (options.Activate) lines.Add(KeyFileDocument.Format(KeyFileNames.Active, name));
+                lines.AddRange(key.ToSettings().Select(s => KeyFileDocument.Format(s.Name, s.Value)));
+                return false;
+            }
+            document.AppendBlankLine();
+            foreach (var (n, v) in key.ToSettings()) document.Set(n, v);
+            if (options.Activate) document.Set(KeyFileNames.Active, name);
+            return true;
+        }
+
+        var backup = KeyFileStore.Update(path, Change);
+        return new RotationResult(info!, previous, backup, lines);
+    }
+
+    public static ActivationResult SetActive(string path, string version, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        VersionName.Validate(version);
+        var env = environment ?? KeySettings.ProcessEnvironment();
+        string previous = "";
+        bool Change(KeyFileDocument document, byte[] _)
+        {
+            using var config = KeyConfiguration.FromDocument(path, document, env);
+            previous = config.Ring.Active.Name;
+            config.Ring.Get(version);
+            var fileActive = document.Get(KeyFileNames.Active);
+            if (fileActive == version) return false;
+            document.Set(KeyFileNames.Active, version);
+            // The new file must load on its own before it replaces the old one.
+            using var check = KeyConfiguration.FromDocument(path, document, env);
+            return true;
+        }
+        var backup = KeyFileStore.Update(path, Change);
+        return new ActivationResult(version, previous, backup, env.ContainsKey(KeyFileNames.Active));
+    }
+
+    public static RemovalResult RemoveVersions(string path, IReadOnlyCollection<string> versions, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        foreach (var v in versions) VersionName.Validate(v);
+        var env = environment ?? KeySettings.ProcessEnvironment();
+        var removed = new List<string>();
+        bool Change(KeyFileDocument document, byte[] _)
+        {
+            using var config = KeyConfiguration.FromDocument(path, document, env);
+            foreach (var v in versions.Distinct(StringComparer.Ordinal))
+            {
+                var key = config.Ring.Get(v);
+                if (ReferenceEquals(key, config.Ring.Active))
+                    throw new SecretsPSException("ActiveVersionRemoval", ErrorKind.InvalidOperation,
+                        $"Version '{v}' is the active version and cannot be removed. Activate another version first (Set-ActiveEncryptionKey), re-encrypt the data, then remove it.",
+                        target: v);
+                if (!document.Contains(KeyFileNames.Key(v)))
+                    throw new SecretsPSException("VersionFromEnvironment", ErrorKind.InvalidOperation,
+                        $"Version '{v}' comes from an environment variable, not from the key file. Remove ENCRYPTION_KEYS__{v} and its other variables from the environment instead.",
+                        target: v);
+            }
+            foreach (var v in versions.Distinct(StringComparer.Ordinal))
+            {
+                foreach (var name in KeyFileNames.AllFor(v)) document.Remove(name);
+                removed.Add(v);
+            }
+            using var check = KeyConfiguration.FromDocument(path, document, env);
+            return true;
+        }
+        var backup = KeyFileStore.Update(path, Change);
+        return new RemovalResult(removed, backup!);
+    }
+
+    /// <summary>Checks a backup on its own (no environment overlay) and replaces the key file with it, backing the current file up first.</summary>
+    public static RestoreResult Restore(string backupPath, string path)
+    {
+        var backupFull = Path.GetFullPath(backupPath);
+        var content = KeyFileStore.ReadBytes(backupFull);
+        ValidateBackup(backupFull, content);
+        var full = Path.GetFullPath(path);
+        using var _ = KeyFileStore.AcquireLock(full, TimeSpan.FromSeconds(30));
+        string? saved = File.Exists(full) ? KeyFileStore.CreateBackup(full) : null;
+        KeyFileStore.WriteAtomically(full, content);
+        return new RestoreResult(full, backupFull, saved);
+    }
+
+    public static void ValidateBackup(string backupPath, byte[] content)
+    {
+        try
+        {
+            using var config = KeyConfiguration.FromDocument(backupPath, KeyFileStore.ParseBytes(content, backupPath), environment: null);
+        }
+        catch (SecretsPSException e)
+        {
+            throw new KeyFileException("BackupInvalid", ErrorKind.InvalidData,
+                $"The backup '{backupPath}' is not a valid key file ({e.ErrorId}: {e.Message}) and was not restored. Choose another backup (Get-ChildItem <key file>.backup_*).",
+                backupPath, e);
+        }
+    }
+}

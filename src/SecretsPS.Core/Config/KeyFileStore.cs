@@ -1,0 +1,207 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace SecretsPS.Core.Config;
+
+/// <summary>
+/// The key file on disk: read, replaced atomically (temporary file in the same folder, flushed, renamed
+/// over the target; created 0600 before any secret is written), backed up, and changed under a lock so
+/// that two processes rotating at once cannot lose each other's version.
+/// </summary>
+public static class KeyFileStore
+{
+    /// <summary>A key file larger than this is not a key file; refusing it bounds memory and time.</summary>
+    public const long MaxFileBytes = 16 * 1024 * 1024;
+
+    private static readonly UTF8Encoding Utf8NoBom = new(false, true);
+
+    public static byte[] ReadBytes(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists)
+                throw new KeyFileException("KeyFileNotFound", ErrorKind.ObjectNotFound,
+                    $"The key file '{path}' does not exist. Create one with New-EncryptionConfig, or name the right file with -Path or $env:SECRETSPS_CONFIG.", path);
+            if (info.Length > MaxFileBytes)
+                throw new KeyFileException("KeyFileTooLarge", ErrorKind.LimitsExceeded,
+                    $"The key file '{path}' is {info.Length} bytes, larger than the {MaxFileBytes} bytes a key file can be. Check that -Path names a key file.", path);
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not FileNotFoundException)
+        {
+            throw new KeyFileException("KeyFileUnreadable", ErrorKind.PermissionDenied,
+                $"The key file '{path}' cannot be read: {e.Message}", path, e);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new KeyFileException("KeyFileNotFound", ErrorKind.ObjectNotFound,
+                $"The key file '{path}' does not exist. Create one with New-EncryptionConfig, or name the right file with -Path or $env:SECRETSPS_CONFIG.", path, e);
+        }
+    }
+
+    public static KeyFileDocument ReadDocument(string path) => ParseBytes(ReadBytes(path), path);
+
+    public static KeyFileDocument ParseBytes(byte[] bytes, string path)
+    {
+        try
+        {
+            return KeyFileDocument.Parse(Utf8NoBom.GetString(bytes));
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new KeyFileException("KeyFileNotUtf8", ErrorKind.InvalidData,
+                $"The key file '{path}' is not UTF-8 text. Check that -Path names a key file, or restore it from a backup.", path, e);
+        }
+    }
+
+    /// <summary>
+    /// Replaces (or creates) the file with the given text in one rename, so a reader sees either the old or
+    /// the new file, never part of one; a failure leaves the old file byte-identical.
+    /// </summary>
+    public static void WriteAtomically(string path, string text) => WriteAtomically(path, Utf8NoBom.GetBytes(text));
+
+    public static void WriteAtomically(string path, byte[] content)
+    {
+        var full = Path.GetFullPath(path);
+        var folder = Path.GetDirectoryName(full)!;
+        var temp = Path.Combine(folder, "." + Path.GetFileName(full) + ".tmp-" + Guid.NewGuid().ToString("N")[..12]);
+        try
+        {
+            using (var stream = OwnerOnlyFile.CreateNew(temp))
+            {
+                stream.Write(content);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
+                $"The key file '{full}' could not be written ({e.Message}). The existing file, if any, was not changed. Check that the folder is writable and the disk has space.",
+                full, e);
+        }
+    }
+
+    /// <summary>
+    /// Runs a change of the key file under an exclusive lock (a sibling <c>.lock</c> file): reads the
+    /// current content, lets <paramref name="change"/> edit it, backs the old bytes up and writes the new
+    /// text atomically. Returns the backup path (null when the change wrote nothing).
+    /// </summary>
+    public static string? Update(string path, Func<KeyFileDocument, byte[], bool> change, TimeSpan? lockTimeout = null)
+    {
+        using var _ = AcquireLock(path, lockTimeout ?? TimeSpan.FromSeconds(30));
+        var before = ReadBytes(path);
+        var document = ParseBytes(before, path);
+        if (!change(document, before)) return null;
+        var backup = CreateBackup(path, before);
+        WriteAtomically(path, document.ToText());
+        return backup;
+    }
+
+    /// <summary>Holds an exclusive lock on <c>&lt;path&gt;.lock</c>; other SecretsPS processes wait for it.</summary>
+    public static IDisposable AcquireLock(string path, TimeSpan timeout)
+    {
+        var lockPath = Path.GetFullPath(path) + ".lock";
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+                if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                return new FileStream(lockPath, options);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw new KeyFileException("KeyFileWriteFailed", ErrorKind.PermissionDenied,
+                    $"Cannot create the lock file '{lockPath}' ({e.Message}). The key file was not changed. Check that its folder is writable.", path, e);
+            }
+            catch (IOException e) when (DateTime.UtcNow < deadline && !IsNoSpaceOrReadOnly(e))
+            {
+                Thread.Sleep(50);
+            }
+            catch (IOException e)
+            {
+                throw new KeyFileException("KeyFileLocked", ErrorKind.ResourceUnavailable,
+                    $"The key file '{path}' is being changed by another process (lock '{lockPath}'), or the lock cannot be created ({e.Message}). Nothing was changed; try again.", path, e);
+            }
+        }
+    }
+
+    private static bool IsNoSpaceOrReadOnly(IOException e) =>
+        e.HResult is 28 or 30 || e.Message.Contains("Read-only file system", StringComparison.OrdinalIgnoreCase);
+
+    // ---- backups (FORMATS.md §7) ----
+
+    private static Regex BackupPattern(string keyFileName) =>
+        new("^" + Regex.Escape(keyFileName) + @"\.backup_(\d{8}_\d{6})(?:_(\d+))?$", RegexOptions.CultureInvariant);
+
+    /// <summary>Copies the current file to <c>&lt;file&gt;.backup_yyyyMMdd_HHmmss</c> (UTC, 0600), adding _2, _3… if taken.</summary>
+    public static string CreateBackup(string path, byte[]? content = null, DateTimeOffset? now = null)
+    {
+        content ??= ReadBytes(path);
+        var full = Path.GetFullPath(path);
+        var stamp = (now ?? DateTimeOffset.UtcNow).UtcDateTime.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture);
+        var basePath = full + ".backup_" + stamp;
+        for (int n = 1; ; n++)
+        {
+            var candidate = n == 1 ? basePath : basePath + "_" + n.ToString(CultureInfo.InvariantCulture);
+            try
+            {
+                using var stream = OwnerOnlyFile.CreateNew(candidate);
+                stream.Write(content);
+                stream.Flush(flushToDisk: true);
+                return candidate;
+            }
+            catch (IOException) when (File.Exists(candidate))
+            {
+                // Taken (two backups in one second): the next suffix.
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                TryDelete(candidate);
+                throw new KeyFileException("BackupFailed", ErrorKind.WriteError,
+                    $"The backup of '{full}' could not be written ({e.Message}). Nothing was changed. Check that the folder is writable and the disk has space.",
+                    full, e);
+            }
+        }
+    }
+
+    /// <summary>The backups of a key file, newest first.</summary>
+    public static IReadOnlyList<FileInfo> ListBackups(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var folder = new DirectoryInfo(Path.GetDirectoryName(full)!);
+        if (!folder.Exists) return Array.Empty<FileInfo>();
+        var pattern = BackupPattern(Path.GetFileName(full));
+        return folder.EnumerateFiles(Path.GetFileName(full) + ".backup_*")
+            .Select(f => (File: f, Match: pattern.Match(f.Name)))
+            .Where(x => x.Match.Success)
+            .OrderByDescending(x => x.Match.Groups[1].Value, StringComparer.Ordinal)
+            .ThenByDescending(x => x.Match.Groups[2].Success ? int.Parse(x.Match.Groups[2].Value, CultureInfo.InvariantCulture) : 1)
+            .Select(x => x.File)
+            .ToList();
+    }
+
+    /// <summary>Deletes all but the newest <paramref name="keep"/> backups; returns what it deleted.</summary>
+    public static IReadOnlyList<string> PruneBackups(string path, int keep)
+    {
+        if (keep < 1)
+            throw new SecretsPSException("KeepOutOfRange", ErrorKind.InvalidArgument, "-Keep must be at least 1: the newest backup is never pruned.");
+        var removed = new List<string>();
+        foreach (var f in ListBackups(path).Skip(keep))
+        {
+            f.Delete();
+            removed.Add(f.FullName);
+        }
+        return removed;
+    }
+
+    internal static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+}

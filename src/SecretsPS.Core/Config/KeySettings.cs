@@ -1,0 +1,112 @@
+using System.Collections;
+using SecretsPS.Core.Crypto;
+
+namespace SecretsPS.Core.Config;
+
+/// <summary>The text values of one version after the environment overlay, not yet checked.</summary>
+public sealed record VersionSettings(string Name, string? Key, string? Salt, string? SaltHash, string? Kdf, string? Created, KeySource Source, int Order);
+
+/// <summary>
+/// What the key file says, with the environment laid over it (the environment wins). Values are still
+/// text here; <see cref="BuildKeyRing"/> checks them and turns them into a <see cref="KeyRing"/>.
+/// </summary>
+public sealed class KeySettings
+{
+    private KeySettings(string? active, KeySource activeSource, IReadOnlyList<VersionSettings> versions, IReadOnlyList<string> definedTwice)
+    {
+        ActiveVersion = active;
+        ActiveSource = activeSource;
+        Versions = versions;
+        NamesDefinedTwice = definedTwice;
+    }
+
+    public string? ActiveVersion { get; }
+    public KeySource ActiveSource { get; }
+    public IReadOnlyList<VersionSettings> Versions { get; }
+
+    /// <summary>Names assigned more than once in the file: which one a reader takes is not defined, so it is an error.</summary>
+    public IReadOnlyList<string> NamesDefinedTwice { get; }
+
+    /// <summary>The process environment's variables that belong to the key file.</summary>
+    public static IReadOnlyDictionary<string, string> ProcessEnvironment()
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)e.Key;
+            if (name == KeyFileNames.Active || KeyFileNames.TrySplit(name, out _, out _))
+                result[name] = (string?)e.Value ?? string.Empty;
+        }
+        return result;
+    }
+
+    public static KeySettings From(KeyFileDocument document, IReadOnlyDictionary<string, string>? environment)
+    {
+        var values = new Dictionary<string, (string Value, KeySource Source)>(StringComparer.Ordinal);
+        var order = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var twice = new List<string>();
+
+        foreach (var (name, value, _) in document.Assignments)
+        {
+            if (!seen.Add(name)) { if (!twice.Contains(name)) twice.Add(name); }
+            values[name] = (value, KeySource.File);
+            if (KeyFileNames.TrySplit(name, out _, out var v) && !order.Contains(v)) order.Add(v);
+        }
+        if (environment is not null)
+        {
+            foreach (var (name, value) in environment.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                if (name != KeyFileNames.Active && !KeyFileNames.TrySplit(name, out _, out _)) continue;
+                values[name] = (value, KeySource.Environment);
+                if (KeyFileNames.TrySplit(name, out _, out var v) && !order.Contains(v)) order.Add(v);
+            }
+        }
+
+        string? Get(string n) => values.TryGetValue(n, out var x) ? x.Value : null;
+        var versions = order.Select((v, i) => new VersionSettings(
+            v,
+            Get(KeyFileNames.Key(v)),
+            Get(KeyFileNames.Salt(v)),
+            Get(KeyFileNames.SaltHash(v)),
+            Get(KeyFileNames.Kdf(v)),
+            Get(KeyFileNames.Created(v)),
+            values.TryGetValue(KeyFileNames.Key(v), out var k) ? k.Source : KeySource.File,
+            i)).ToList();
+
+        values.TryGetValue(KeyFileNames.Active, out var active);
+        return new KeySettings(string.IsNullOrWhiteSpace(active.Value) ? null : active.Value.Trim(),
+            active.Value is null ? KeySource.File : active.Source, versions, twice);
+    }
+
+    /// <summary>Checks everything and builds the ring; the first problem found is thrown with its own ErrorId.</summary>
+    public KeyRing BuildKeyRing(string? fileForMessages = null)
+    {
+        if (NamesDefinedTwice.Count > 0)
+        {
+            var name = NamesDefinedTwice[0];
+            var version = KeyFileNames.TrySplit(name, out _, out var v) ? v : name;
+            throw new KeyFileException("VersionDefinedTwice", ErrorKind.InvalidData,
+                $"{name} is assigned more than once in the key file. Keep one line; if the values differ, find out which key the data uses (a backup, Get-EncryptedColumnStatus) before deleting the other.",
+                version);
+        }
+        if (ActiveVersion is null)
+            throw new KeyFileException("ActiveVersionMissing", ErrorKind.InvalidData,
+                $"The key file{(fileForMessages is null ? "" : $" '{fileForMessages}'")} has no {KeyFileNames.Active}. Add {KeyFileNames.Active}=\"<version>\" naming the version that encrypts new data.",
+                fileForMessages);
+        VersionName.Validate(ActiveVersion);
+
+        var built = new List<KeyVersion>();
+        try
+        {
+            foreach (var s in Versions)
+                built.Add(KeyVersion.FromText(s.Name, s.Key, s.Salt, s.SaltHash, s.Kdf, s.Created, s.Source, s.Order));
+            return new KeyRing(built, ActiveVersion);
+        }
+        catch
+        {
+            foreach (var v in built) v.Dispose();
+            throw;
+        }
+    }
+}

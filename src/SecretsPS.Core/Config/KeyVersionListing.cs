@@ -1,0 +1,41 @@
+using SecretsPS.Core.Crypto;
+
+namespace SecretsPS.Core.Config;
+
+/// <summary>
+/// A listing that shows every version, broken ones included (with the reason as SaltIntegrity), so that
+/// one bad version does not hide the others from the person who has to repair the file.
+/// </summary>
+public static class KeyVersionListing
+{
+    public static IReadOnlyList<KeyVersionInfo> Read(string path, IReadOnlyDictionary<string, string>? environment, out IReadOnlyList<SecretsPSException> problems)
+    {
+        var settings = KeySettings.From(KeyFileStore.ReadDocument(path), environment ?? KeySettings.ProcessEnvironment());
+        var found = new List<SecretsPSException>();
+        var list = new List<(KeyVersionInfo Info, DateTimeOffset? Created, int Order)>();
+        foreach (var s in settings.Versions)
+        {
+            bool active = s.Name == settings.ActiveVersion;
+            try
+            {
+                using var v = KeyVersion.FromText(s.Name, s.Key, s.Salt, s.SaltHash, s.Kdf, s.Created, s.Source, s.Order);
+                list.Add((KeyVersionInfo.From(v, active, path), v.Created, v.Order));
+            }
+            catch (SecretsPSException e)
+            {
+                found.Add(e);
+                list.Add((new KeyVersionInfo(s.Name, active, null, s.Kdf ?? KeyDerivation.HkdfSha256.Name, 0, 0, s.Source,
+                    "Failed: " + e.ErrorId, path), null, s.Order));
+            }
+        }
+        if (settings.ActiveVersion is null)
+            found.Add(new KeyFileException("ActiveVersionMissing", ErrorKind.InvalidData, $"The key file '{path}' has no {KeyFileNames.Active}.", path));
+        else if (settings.Versions.All(v => v.Name != settings.ActiveVersion))
+            found.Add(new KeyFileException("ActiveVersionNotDefined", ErrorKind.ObjectNotFound,
+                $"{KeyFileNames.Active} is '{settings.ActiveVersion}', which is not defined in the key file.", settings.ActiveVersion));
+        foreach (var twice in settings.NamesDefinedTwice)
+            found.Add(new KeyFileException("VersionDefinedTwice", ErrorKind.InvalidData, $"{twice} is assigned more than once in the key file.", twice));
+        problems = found;
+        return list.OrderBy(x => x.Created ?? DateTimeOffset.MinValue).ThenBy(x => x.Order).Select(x => x.Info).ToList();
+    }
+}

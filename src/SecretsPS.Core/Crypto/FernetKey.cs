@@ -1,0 +1,361 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+
+namespace SecretsPS.Core.Crypto;
+
+/// <summary>
+/// One Fernet key (https://github.com/fernet/spec): 16 bytes of HMAC-SHA256 signing key followed by
+/// 16 bytes of AES-128 encryption key. Thread-safe: any number of threads may encrypt and decrypt
+/// with one instance at once. <see cref="Dispose"/> must not race with those calls.
+/// </summary>
+/// <remarks>
+/// Token layout: version (1) ‖ timestamp (8, big-endian seconds) ‖ IV (16) ‖ AES-128-CBC PKCS7
+/// ciphertext (a positive multiple of 16) ‖ HMAC-SHA256 over all of the preceding (32), the whole
+/// written as base64url with <c>=</c> padding.
+/// <para>
+/// Token text must be padded. The spec says tokens are padded, Python's cryptography (the other
+/// implementation the applications use) rejects a token without its padding, and so does Go's; a
+/// token that SecretsPS accepted but the application's own reader refused would be worse than an
+/// error here. Whitespace and characters outside the base64url alphabet are rejected too, where
+/// Python silently skips them: the vectors require rejecting <c>%</c>, and a value carrying stray
+/// characters has been damaged somewhere, which is worth reporting.
+/// </para>
+/// </remarks>
+public sealed class FernetKey : IDisposable
+{
+    public const int Size = 32;
+
+    private const int SigningKeySize = 16;
+    private const int EncryptionKeySize = 16;
+    private const byte Version = 0x80;
+    private const int VersionSize = 1;
+    private const int TimestampSize = 8;
+    private const int IvSize = 16;
+    private const int BlockSize = 16;
+    private const int MacSize = 32;
+    private const int TimestampOffset = VersionSize;
+    private const int IvOffset = TimestampOffset + TimestampSize;
+    private const int CiphertextOffset = IvOffset + IvSize;
+    private const int OverheadSize = CiphertextOffset + MacSize;
+
+    // Padding always adds at least one byte, so the smallest ciphertext is one block.
+    private const int MinTokenSize = OverheadSize + BlockSize;
+
+    // The Fernet spec's (and Python's) tolerance for a sender's clock being ahead of ours.
+    private const long MaxClockSkewSeconds = 60;
+
+    // Pinned so that zeroing in Dispose erases the only copy (the GC cannot have moved it).
+    private readonly byte[] _signingKey = GC.AllocateArray<byte>(SigningKeySize, pinned: true);
+    private readonly byte[] _encryptionKey = GC.AllocateArray<byte>(EncryptionKeySize, pinned: true);
+
+    // Aes instances are not documented as thread-safe, and creating one per call costs a native key
+    // schedule; one per thread keeps each call to a single one-shot CBC operation.
+    private readonly ThreadLocal<Aes> _aes;
+
+    private volatile bool _disposed;
+
+    /// <summary>Copies the 32 key bytes (signing key ‖ encryption key).</summary>
+    public FernetKey(ReadOnlySpan<byte> key)
+    {
+        if (key.Length != Size)
+        {
+            throw new SecretsPSException(
+                "FernetKeyLength",
+                ErrorKind.InvalidArgument,
+                $"A Fernet key is exactly {Size} bytes (a 16-byte signing key followed by a 16-byte encryption key), " +
+                $"but {key.Length} bytes were given. Derive the key with the version's key derivation, or pass all {Size} bytes.");
+        }
+
+        key[..SigningKeySize].CopyTo(_signingKey);
+        key[SigningKeySize..].CopyTo(_encryptionKey);
+        _aes = new ThreadLocal<Aes>(CreateAes, trackAllValues: true);
+    }
+
+    /// <summary>
+    /// Reads a key in the spec's text form: 32 bytes as base64url (with or without padding; a key
+    /// is never stored in a database column, so there is no other reader to stay in step with).
+    /// </summary>
+    public static FernetKey FromBase64Url(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (!Base64Url.TryDecode(key, paddingOptional: true, out byte[]? bytes))
+        {
+            throw new SecretsPSException(
+                "FernetKeyMalformed",
+                ErrorKind.InvalidArgument,
+                "The Fernet key text is not base64url. Pass the 32-byte key as base64url text (A-Z, a-z, 0-9, '-', '_', optional '=' padding).");
+        }
+
+        try
+        {
+            return new FernetKey(bytes);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bytes);
+        }
+    }
+
+    /// <summary>Encrypts with the current time and a random IV.</summary>
+    public string Encrypt(ReadOnlySpan<byte> plaintext)
+    {
+        Span<byte> iv = stackalloc byte[IvSize];
+        RandomNumberGenerator.Fill(iv);
+        return EncryptCore(plaintext, (ulong)DateTimeOffset.UtcNow.ToUnixTimeSeconds(), iv);
+    }
+
+    /// <summary>Encrypts with a given timestamp and IV: for test vectors only; a reused IV leaks data.</summary>
+    public string Encrypt(ReadOnlySpan<byte> plaintext, long unixTimestamp, ReadOnlySpan<byte> iv)
+    {
+        if (iv.Length != IvSize)
+        {
+            throw new SecretsPSException(
+                "FernetIvLength",
+                ErrorKind.InvalidArgument,
+                $"A Fernet IV is exactly {IvSize} bytes, but {iv.Length} bytes were given. Pass a {IvSize}-byte IV, or use Encrypt(plaintext) to get a random one.");
+        }
+
+        if (unixTimestamp < 0)
+        {
+            throw new SecretsPSException(
+                "FernetTimestampInvalid",
+                ErrorKind.InvalidArgument,
+                "A Fernet timestamp is a count of seconds since 1970-01-01 UTC and cannot be negative. Pass a time on or after the Unix epoch.");
+        }
+
+        return EncryptCore(plaintext, (ulong)unixTimestamp, iv);
+    }
+
+    /// <summary>Authenticates and decrypts a token of any age.</summary>
+    public byte[] Decrypt(string token) => DecryptCore(token, ttl: null, now: default, out _);
+
+    /// <summary>Authenticates and decrypts a token of any age, returning when it was made.</summary>
+    public byte[] Decrypt(string token, out long unixTimestamp)
+    {
+        byte[] plaintext = DecryptCore(token, ttl: null, now: default, out ulong timestamp);
+        if (timestamp > long.MaxValue)
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw TimestampOutOfRange();
+        }
+
+        unixTimestamp = (long)timestamp;
+        return plaintext;
+    }
+
+    /// <summary>
+    /// Authenticates and decrypts a token no older than <paramref name="ttl"/> at <paramref name="now"/>,
+    /// and not stamped more than 60 seconds after <paramref name="now"/> (clock skew), as the spec does.
+    /// </summary>
+    public byte[] Decrypt(string token, TimeSpan ttl, DateTimeOffset now)
+    {
+        if (ttl < TimeSpan.Zero)
+        {
+            throw new SecretsPSException(
+                "FernetTtlInvalid",
+                ErrorKind.InvalidArgument,
+                "A token's time-to-live cannot be negative. Pass a zero or positive time span.");
+        }
+
+        return DecryptCore(token, ttl, now, out _);
+    }
+
+    /// <summary>
+    /// Decrypts with this key and encrypts the plaintext with <paramref name="target"/>, keeping the
+    /// token's original timestamp (as Python's <c>MultiFernet.rotate</c> does) so that an application
+    /// checking a TTL sees the same age after a key rotation. The IV is fresh.
+    /// </summary>
+    public string Reencrypt(string token, FernetKey target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        byte[] plaintext = DecryptCore(token, ttl: null, now: default, out ulong timestamp);
+        try
+        {
+            Span<byte> iv = stackalloc byte[IvSize];
+            RandomNumberGenerator.Fill(iv);
+            return target.EncryptCore(plaintext, timestamp, iv);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    /// <summary>
+    /// The token's timestamp, read WITHOUT authenticating it: for display only, never for a decision.
+    /// </summary>
+    public static long ReadTimestamp(string token)
+    {
+        ulong timestamp = ReadTimestampUnauthenticated(DecodeAndCheckLayout(token));
+        if (timestamp > long.MaxValue)
+        {
+            throw TimestampOutOfRange();
+        }
+
+        return (long)timestamp;
+    }
+
+    /// <summary>Zeroes the key bytes. Using the key afterwards throws <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        foreach (Aes aes in _aes.Values)
+        {
+            // Aes.Dispose clears its copy of the key.
+            aes.Dispose();
+        }
+
+        _aes.Dispose();
+        CryptographicOperations.ZeroMemory(_signingKey);
+        CryptographicOperations.ZeroMemory(_encryptionKey);
+    }
+
+    private Aes CreateAes()
+    {
+        var aes = Aes.Create();
+        aes.Key = _encryptionKey;
+        return aes;
+    }
+
+    private string EncryptCore(ReadOnlySpan<byte> plaintext, ulong timestamp, ReadOnlySpan<byte> iv)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+
+        int ciphertextSize = (plaintext.Length / BlockSize + 1) * BlockSize;
+        var token = new byte[checked(OverheadSize + ciphertextSize)];
+
+        token[0] = Version;
+        BinaryPrimitives.WriteUInt64BigEndian(token.AsSpan(TimestampOffset, TimestampSize), timestamp);
+        iv.CopyTo(token.AsSpan(IvOffset, IvSize));
+
+        Span<byte> ciphertext = token.AsSpan(CiphertextOffset, ciphertextSize);
+        if (!_aes.Value!.TryEncryptCbc(plaintext, iv, ciphertext, out int written, PaddingMode.PKCS7) || written != ciphertextSize)
+        {
+            throw new CryptographicException("AES-CBC produced an unexpected ciphertext length.");
+        }
+
+        int macOffset = token.Length - MacSize;
+        HMACSHA256.HashData(_signingKey, token.AsSpan(0, macOffset), token.AsSpan(macOffset, MacSize));
+
+        return Base64Url.Encode(token);
+    }
+
+    private byte[] DecryptCore(string token, TimeSpan? ttl, DateTimeOffset now, out ulong timestamp)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+
+        byte[] data = DecodeAndCheckLayout(token);
+        int macOffset = data.Length - MacSize;
+
+        // Authenticate before anything else is trusted, so a forged token only ever gets the
+        // answer "signature invalid" whatever its claimed age or contents.
+        Span<byte> expectedMac = stackalloc byte[MacSize];
+        HMACSHA256.HashData(_signingKey, data.AsSpan(0, macOffset), expectedMac);
+        if (!CryptographicOperations.FixedTimeEquals(expectedMac, data.AsSpan(macOffset, MacSize)))
+        {
+            throw new TokenInvalidException(
+                "TokenSignatureInvalid",
+                "The token's signature does not match this key: it was made with another key (or another version's key), or it was altered. " +
+                "Decrypt it with the key version it was encrypted with.");
+        }
+
+        timestamp = ReadTimestampUnauthenticated(data);
+        if (ttl is TimeSpan maxAge)
+        {
+            CheckAge(timestamp, maxAge, now);
+        }
+
+        ReadOnlySpan<byte> iv = data.AsSpan(IvOffset, IvSize);
+        ReadOnlySpan<byte> ciphertext = data.AsSpan(CiphertextOffset, macOffset - CiphertextOffset);
+        byte[] padded = GC.AllocateUninitializedArray<byte>(ciphertext.Length, pinned: true);
+        try
+        {
+            int written;
+            try
+            {
+                if (!_aes.Value!.TryDecryptCbc(ciphertext, iv, padded, out written, PaddingMode.PKCS7))
+                {
+                    throw new CryptographicException("AES-CBC destination too small.");
+                }
+            }
+            catch (CryptographicException ex)
+            {
+                throw new TokenInvalidException(
+                    "TokenPaddingInvalid",
+                    "The token is signed by this key but its encrypted content does not decrypt to valid padding. " +
+                    "Whoever made it signed damaged content; it cannot be decrypted, so re-create the value from its source.",
+                    ex);
+            }
+
+            return padded.AsSpan(0, written).ToArray();
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(padded);
+        }
+    }
+
+    private static void CheckAge(ulong timestamp, TimeSpan ttl, DateTimeOffset now)
+    {
+        // Int128 so that neither a timestamp near 2^64 nor a TimeSpan.MaxValue TTL can overflow.
+        Int128 nowSeconds = now.ToUnixTimeSeconds();
+        Int128 age = nowSeconds - timestamp;
+        if (age * TimeSpan.TicksPerSecond > ttl.Ticks)
+        {
+            throw new TokenInvalidException(
+                "TokenExpired",
+                "The token is older than the allowed time-to-live. Encrypt the value again, or decrypt without a time-to-live if its age does not matter.");
+        }
+
+        if (-age > MaxClockSkewSeconds)
+        {
+            throw new TokenInvalidException(
+                "TokenFromFuture",
+                $"The token is stamped more than {MaxClockSkewSeconds} seconds in the future. Check the clocks of this machine and of the machine that encrypted it.");
+        }
+    }
+
+    private static ulong ReadTimestampUnauthenticated(byte[] data) =>
+        BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(TimestampOffset, TimestampSize));
+
+    /// <summary>Decodes the text and checks everything about the layout that needs no key.</summary>
+    private static byte[] DecodeAndCheckLayout(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        if (!Base64Url.TryDecode(token, paddingOptional: false, out byte[]? data))
+        {
+            throw Malformed("it is not padded base64url text (A-Z, a-z, 0-9, '-', '_', then '=' padding to a multiple of 4 characters)");
+        }
+
+        if (data.Length > 0 && data[0] != Version)
+        {
+            throw new TokenInvalidException(
+                "TokenVersionUnsupported",
+                $"The token is not a Fernet version 0x{Version:X2} token. " +
+                "Check that the value was encrypted by SecretsPS or a Fernet library; other token versions are not supported.");
+        }
+
+        if (data.Length < MinTokenSize)
+        {
+            throw Malformed($"it is {data.Length} bytes long, shorter than the {MinTokenSize} bytes of the smallest token");
+        }
+
+        if ((data.Length - OverheadSize) % BlockSize != 0)
+        {
+            throw Malformed($"its encrypted content is not a whole number of {BlockSize}-byte blocks");
+        }
+
+        return data;
+    }
+
+    private static TokenInvalidException Malformed(string reason) =>
+        new("TokenMalformed", $"The value is not a Fernet token: {reason}. Check that the value was not truncated or altered in storage.");
+
+    private static TokenInvalidException TimestampOutOfRange() =>
+        new("TokenMalformed", "The token's timestamp is beyond the range of dates SecretsPS can represent. Check where the token came from.");
+}

@@ -1,0 +1,169 @@
+using System.Globalization;
+using System.Security.Cryptography;
+
+namespace SecretsPS.Core.Crypto;
+
+/// <summary>
+/// One key version, checked on creation: a valid name, key and salt that decode and are long enough,
+/// a salt whose SHA-256 matches the recorded hash, a known KDF that suits the key. An instance that
+/// exists is usable. The Fernet key is derived once, on first use, and kept for the life of the ring.
+/// </summary>
+public sealed class KeyVersion : IDisposable
+{
+    public const int MinKeyBytes = 16;
+    public const int MinSaltBytes = 8;
+    public const int DefaultKeyBytes = 32;
+    public const int DefaultSaltBytes = 16;
+
+    private readonly byte[] _key;
+    private readonly byte[] _salt;
+    private readonly object _gate = new();
+    private FernetKey? _fernet;
+    private bool _disposed;
+
+    private KeyVersion(string name, byte[] key, byte[] salt, string saltHash, KeyDerivation kdf, DateTimeOffset? created, KeySource source, int order)
+    {
+        Name = name;
+        _key = key;
+        _salt = salt;
+        SaltHash = saltHash;
+        Kdf = kdf;
+        Created = created;
+        Source = source;
+        Order = order;
+    }
+
+    public string Name { get; }
+    public KeyDerivation Kdf { get; }
+    public DateTimeOffset? Created { get; }
+    public KeySource Source { get; }
+
+    /// <summary>Position of first appearance in the file (environment-only versions follow): the age order when Created is absent.</summary>
+    public int Order { get; }
+
+    public string SaltHash { get; }
+    public int KeyLength => _key.Length;
+    public int SaltLength => _salt.Length;
+
+    /// <summary>Builds a version from the key file's text values, with a specific error for each way they can be wrong.</summary>
+    public static KeyVersion FromText(string name, string? keyText, string? saltText, string? saltHashText, string? kdfText,
+        string? createdText, KeySource source, int order)
+    {
+        VersionName.Validate(name);
+        if (string.IsNullOrWhiteSpace(keyText))
+            throw Invalid("KeyMissing", name, $"Version '{name}' has no ENCRYPTION_KEYS__{name}. Add the key, or remove the version's other lines.");
+        if (string.IsNullOrWhiteSpace(saltText))
+            throw Invalid("SaltMissing", name, $"Version '{name}' has no ENCRYPTION_SALT__{name}. Restore the key file from a backup.");
+        if (string.IsNullOrWhiteSpace(saltHashText))
+            throw Invalid("SaltHashMissing", name, $"Version '{name}' has no ENCRYPTION_SALT_HASH__{name}. Restore the key file from a backup.");
+
+        var kdf = KeyDerivation.Parse(kdfText);
+        var key = KeyMaterialText.TryDecode(keyText)
+            ?? throw Invalid("KeyNotBase64", name, $"ENCRYPTION_KEYS__{name} is not base64. Restore the key file from a backup; a key cannot be repaired by hand.");
+        var salt = KeyMaterialText.TryDecode(saltText);
+        try
+        {
+            if (key.Length < MinKeyBytes)
+                throw Invalid("KeyTooShort", name, $"The key of version '{name}' is {key.Length} bytes; at least {MinKeyBytes} are required.");
+            if (salt is null)
+                throw Invalid("SaltNotBase64", name, $"ENCRYPTION_SALT__{name} is not base64. Restore the key file from a backup.");
+            if (salt.Length < MinSaltBytes)
+                throw Invalid("SaltTooShort", name, $"The salt of version '{name}' is {salt.Length} bytes; at least {MinSaltBytes} are required.");
+            var actualHash = KeyMaterialText.Sha256Hex(salt);
+            if (!string.Equals(actualHash, saltHashText.Trim(), StringComparison.OrdinalIgnoreCase))
+                throw new SecretsPSException("SaltIntegrityCheckFailed", ErrorKind.SecurityError,
+                    $"Salt integrity check failed for version '{name}': ENCRYPTION_SALT_HASH__{name} does not match the SHA-256 of the salt. The file was altered or corrupted; restore it from a backup.",
+                    target: name);
+            if (kdf.Name == KeyDerivation.Raw.Name && key.Length != FernetKey.Size)
+                throw Invalid("RawKeyLength", name, $"Version '{name}' uses the 'raw' KDF, which needs a key of exactly {FernetKey.Size} bytes; it has {key.Length}.");
+
+            DateTimeOffset? created = null;
+            if (!string.IsNullOrWhiteSpace(createdText))
+            {
+                if (!DateTimeOffset.TryParse(createdText, CultureInfo.InvariantCulture,
+                        DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var c))
+                    throw Invalid("CreatedInvalid", name, $"ENCRYPTION_CREATED__{name} is not an ISO 8601 time such as 2025-01-14T12:34:56Z.");
+                created = c;
+            }
+            return new KeyVersion(name, key, salt, actualHash, kdf, created, source, order);
+        }
+        catch
+        {
+            CryptographicOperations.ZeroMemory(key);
+            if (salt is not null) CryptographicOperations.ZeroMemory(salt);
+            throw;
+        }
+    }
+
+    /// <summary>A new version with fresh random key and salt.</summary>
+    public static KeyVersion Generate(string name, int keyBytes, int saltBytes, KeyDerivation kdf, DateTimeOffset created)
+    {
+        VersionName.Validate(name);
+        if (keyBytes < MinKeyBytes || keyBytes > 1024)
+            throw new SecretsPSException("KeyBytesOutOfRange", ErrorKind.InvalidArgument, $"-KeyBytes must be between {MinKeyBytes} and 1024; {keyBytes} was given.");
+        if (saltBytes < MinSaltBytes || saltBytes > 1024)
+            throw new SecretsPSException("SaltBytesOutOfRange", ErrorKind.InvalidArgument, $"-SaltBytes must be between {MinSaltBytes} and 1024; {saltBytes} was given.");
+        if (kdf.Name == KeyDerivation.Raw.Name && keyBytes != FernetKey.Size)
+            throw new SecretsPSException("RawKeyLength", ErrorKind.InvalidArgument, $"The 'raw' KDF needs a key of exactly {FernetKey.Size} bytes; use -KeyBytes {FernetKey.Size}.");
+        var key = RandomNumberGenerator.GetBytes(keyBytes);
+        var salt = RandomNumberGenerator.GetBytes(saltBytes);
+        // The file records whole seconds: keep the object equal to what a reader of the file will see.
+        var seconds = new DateTimeOffset(created.UtcTicks - created.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        return new KeyVersion(name, key, salt, KeyMaterialText.Sha256Hex(salt), kdf, seconds, KeySource.File, int.MaxValue);
+    }
+
+    /// <summary>The key file lines of this version, in the order FORMATS.md §1 writes them.</summary>
+    public IReadOnlyList<(string Name, string Value)> ToSettings()
+    {
+        ThrowIfDisposed();
+        var list = new List<(string, string)>
+        {
+            (KeyFileNames.Key(Name), KeyMaterialText.Encode(_key)),
+            (KeyFileNames.Salt(Name), KeyMaterialText.Encode(_salt)),
+            (KeyFileNames.SaltHash(Name), SaltHash),
+            (KeyFileNames.Kdf(Name), Kdf.Name),
+        };
+        if (Created is { } c) list.Add((KeyFileNames.Created(Name), FormatTime(c)));
+        return list;
+    }
+
+    public static string FormatTime(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    /// <summary>The Fernet key of this version, derived once.</summary>
+    public FernetKey FernetKey
+    {
+        get
+        {
+            lock (_gate)
+            {
+                ThrowIfDisposed();
+                if (_fernet is null)
+                {
+                    var derived = Kdf.DeriveFernetKey(_key, _salt);
+                    try { _fernet = new FernetKey(derived); }
+                    finally { CryptographicOperations.ZeroMemory(derived); }
+                }
+                return _fernet;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            CryptographicOperations.ZeroMemory(_key);
+            CryptographicOperations.ZeroMemory(_salt);
+            _fernet?.Dispose();
+        }
+    }
+
+    public override string ToString() => Name;
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    private static SecretsPSException Invalid(string id, string version, string message) =>
+        new(id, ErrorKind.InvalidData, message, target: version);
+}

@@ -1,0 +1,146 @@
+using System.Text;
+
+namespace SecretsPS.Core.Crypto;
+
+/// <summary>
+/// What a database column holds (FORMATS.md §4): <c>&lt;version&gt;:&lt;base64url(token ASCII text)&gt;</c>,
+/// written with <c>=</c> padding and read with or without it. Only the shape is checked here; whether
+/// the token authenticates is the key's business.
+/// </summary>
+public readonly struct StoredValue
+{
+    private const char Separator = ':';
+
+    // Every Fernet token starts with version byte 0x80 and a timestamp whose high bytes are zero
+    // until the year 10889, which base64url renders as these six characters.
+    private const string TokenPrefix = "gAAAAA";
+
+    // Bytes of a token without its ciphertext (version, timestamp, IV, MAC) plus the one padding
+    // block PKCS7 always adds: the 73 in FORMATS.md's length formula.
+    private const int TokenFixedBytes = 1 + 8 + 16 + 32 + BlockSize;
+    private const int BlockSize = 16;
+
+    private readonly string? _version;
+    private readonly string? _token;
+
+    private StoredValue(string version, string token)
+    {
+        _version = version;
+        _token = token;
+    }
+
+    /// <summary>The key version name (empty only for <c>default(StoredValue)</c>).</summary>
+    public string Version => _version ?? string.Empty;
+
+    /// <summary>The Fernet token text (<c>gAAAAA…</c>).</summary>
+    public string Token => _token ?? string.Empty;
+
+    public static StoredValue Create(string version, string token)
+    {
+        VersionName.Validate(version);
+        ArgumentNullException.ThrowIfNull(token);
+        if (!LooksLikeToken(token))
+        {
+            throw new SecretsPSException(
+                "StoredValueTokenInvalid",
+                ErrorKind.InvalidArgument,
+                $"The text given as a token is not a Fernet token (base64url text starting with '{TokenPrefix}'). Pass the text FernetKey.Encrypt returned.");
+        }
+
+        return new StoredValue(version, token);
+    }
+
+    public static bool TryParse(string? text, out StoredValue value) => TryParse(text, out value, out _);
+
+    /// <summary>Reads a stored value; the error never repeats the value, which may be plaintext.</summary>
+    public static StoredValue Parse(string text)
+    {
+        if (TryParse(text, out StoredValue value, out string reason))
+        {
+            return value;
+        }
+
+        throw new SecretsPSException(
+            "StoredValueMalformed",
+            ErrorKind.InvalidData,
+            $"The value is not SecretsPS ciphertext ('<version>:<base64url of a Fernet token>'): {reason}. " +
+            "It may be plaintext, or ciphertext from another tool; encrypt it first (migrating plaintext) or check where it came from.");
+    }
+
+    /// <summary>The canonical, padded form.</summary>
+    public override string ToString() =>
+        _version is null || _token is null
+            ? string.Empty
+            : string.Concat(_version, Separator.ToString(), Base64Url.Encode(Encoding.ASCII.GetBytes(_token)));
+
+    /// <summary>
+    /// Characters in the stored value of a plaintext of <paramref name="plaintextUtf8Bytes"/> UTF-8 bytes
+    /// under a version name of <paramref name="versionLength"/> characters:
+    /// <c>len(version) + 1 + 4·⌈4·⌈(73 + 16·⌊n/16⌋)/3⌉/3⌉</c>. Lets a caller refuse a value that would not
+    /// fit its column before writing it.
+    /// </summary>
+    public static int LengthFor(int versionLength, int plaintextUtf8Bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(versionLength);
+        ArgumentOutOfRangeException.ThrowIfNegative(plaintextUtf8Bytes);
+
+        long tokenBytes = TokenFixedBytes + (long)BlockSize * (plaintextUtf8Bytes / BlockSize);
+        long tokenChars = Base64Chars(tokenBytes);
+        return checked((int)(versionLength + 1 + Base64Chars(tokenChars)));
+    }
+
+    private static long Base64Chars(long bytes) => 4 * ((bytes + 2) / 3);
+
+    private static bool TryParse(string? text, out StoredValue value, out string reason)
+    {
+        value = default;
+        if (string.IsNullOrEmpty(text))
+        {
+            reason = "it is empty";
+            return false;
+        }
+
+        int colon = text.IndexOf(Separator);
+        if (colon < 0)
+        {
+            reason = "it has no ':' after a version name";
+            return false;
+        }
+
+        string version = text[..colon];
+        if (!VersionName.IsValid(version))
+        {
+            reason = "the part before the first ':' is not a version name";
+            return false;
+        }
+
+        if (!Base64Url.TryDecode(text.AsSpan(colon + 1), paddingOptional: true, out byte[]? payload))
+        {
+            reason = "the part after the ':' is not base64url";
+            return false;
+        }
+
+        // ASCII decoding turns any byte above 0x7F into '?', which the token check then rejects.
+        string token = Encoding.ASCII.GetString(payload);
+        if (!LooksLikeToken(token))
+        {
+            reason = "the part after the ':' does not decode to a Fernet token";
+            return false;
+        }
+
+        value = new StoredValue(version, token);
+        reason = string.Empty;
+        return true;
+    }
+
+    private static bool LooksLikeToken(string token)
+    {
+        if (!token.StartsWith(TokenPrefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        ReadOnlySpan<char> body = token.AsSpan().TrimEnd('=');
+        return token.Length - body.Length <= 2 && Base64Url.IsUrlAlphabet(body);
+    }
+}

@@ -1,0 +1,33 @@
+using System.Management.Automation;
+using SecretsPS.Core.Config;
+
+namespace SecretsPS.Commands;
+
+/// <summary>flask secrets backup-config: a byte-for-byte copy beside the key file, optionally pruning old ones.</summary>
+[Cmdlet(VerbsData.Backup, "EncryptionConfig", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(FileInfo))]
+public sealed class BackupEncryptionConfigCommand : KeyFileCmdlet
+{
+    /// <summary>After the backup, keep only the newest N backups of this key file.</summary>
+    [Parameter]
+    [ValidateRange(1, 10000)]
+    public int Keep { get; set; }
+
+    protected override void Process()
+    {
+        var path = ResolveKeyFile(mustExist: true);
+        if (!ShouldChange(path, "Back up the key file", force: false)) return;
+        var content = KeyFileStore.ReadBytes(path);
+        var backup = KeyFileStore.CreateBackup(path, content);
+        Verbose($"Backed up '{path}' to '{backup}'.");
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Keep)))
+        {
+            var excess = KeyFileStore.ListBackups(path).Skip(Keep).ToList();
+            if (excess.Count > 0 && ShouldChange(path, $"Delete {excess.Count} old backup(s), keeping the newest {Keep}", force: false))
+            {
+                foreach (var removed in KeyFileStore.PruneBackups(path, Keep)) Verbose($"Removed old backup '{removed}'.");
+            }
+        }
+        WriteObject(new FileInfo(backup));
+    }
+}

@@ -1,0 +1,47 @@
+using System.Collections;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using SecretsPS.Core.Config;
+using SecretsPS.Core.Crypto;
+
+namespace SecretsPS.Commands;
+
+/// <summary>Completes -Version from the key file the command would use (names only; nothing is decrypted).</summary>
+public sealed class VersionCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        try
+        {
+            var current = Directory.GetCurrentDirectory();
+            using var ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
+            var location = ps.AddCommand("Get-Location").Invoke().FirstOrDefault()?.BaseObject as PathInfo;
+            if (location?.Provider.Name == "FileSystem") current = location.ProviderPath;
+            var path = KeyFileLocator.Resolve(fakeBoundParameters["Path"] as string, fakeBoundParameters["Environment"] as string, current,
+                Environment.GetEnvironmentVariable(KeyFileLocator.ConfigVariable), mustExist: true);
+            var settings = KeySettings.From(KeyFileStore.ReadDocument(path), KeySettings.ProcessEnvironment());
+            var pattern = WildcardPattern.Get((wordToComplete ?? "").Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
+            return settings.Versions
+                .Where(v => pattern.IsMatch(v.Name))
+                .Select(v => new CompletionResult(v.Name, v.Name, CompletionResultType.ParameterValue,
+                    v.Name == settings.ActiveVersion ? $"{v.Name} (active)" : v.Name))
+                .ToList();
+        }
+        catch (Exception)
+        {
+            return Array.Empty<CompletionResult>();
+        }
+    }
+}
+
+/// <summary>Completes -Kdf with the derivations FORMATS.md §2 defines.</summary>
+public sealed class KdfCompleter : IArgumentCompleter
+{
+    private static readonly string[] Forms = { "hkdf-sha256", "pbkdf2-sha256:600000", "raw" };
+
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters) =>
+        Forms.Where(f => f.StartsWith(wordToComplete ?? "", StringComparison.OrdinalIgnoreCase))
+            .Select(f => new CompletionResult(f, f, CompletionResultType.ParameterValue, f));
+}

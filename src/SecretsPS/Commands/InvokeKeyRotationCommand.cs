@@ -1,0 +1,79 @@
+using System.Management.Automation;
+using SecretsPS.Core.Config;
+using SecretsPS.Core.Crypto;
+
+namespace SecretsPS.Commands;
+
+/// <summary>
+/// flask secrets rotate: a new key version, active at once or (-Inactive) for decryption only, so that it can
+/// reach every application instance before Set-ActiveEncryptionKey promotes it.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "KeyRotation", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(KeyVersionInfo), typeof(string))]
+public sealed class InvokeKeyRotationCommand : KeyFileCmdlet
+{
+    [Parameter(Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string? NewVersion { get; set; }
+
+    [Parameter]
+    [ValidateRange(KeyVersion.MinKeyBytes, 1024)]
+    public int KeyBytes { get; set; } = KeyVersion.DefaultKeyBytes;
+
+    [Parameter]
+    [ValidateRange(KeyVersion.MinSaltBytes, 1024)]
+    public int SaltBytes { get; set; } = KeyVersion.DefaultSaltBytes;
+
+    [Parameter]
+    [ArgumentCompleter(typeof(KdfCompleter))]
+    public string? Kdf { get; set; }
+
+    /// <summary>Add the version for decryption only; promote it later with Set-ActiveEncryptionKey.</summary>
+    [Parameter]
+    public SwitchParameter Inactive { get; set; }
+
+    /// <summary>Write nothing: emit the new version's variable lines, for a secret store.</summary>
+    [Parameter]
+    public SwitchParameter NoPersist { get; set; }
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void Process()
+    {
+        var path = ResolveKeyFile(mustExist: true);
+        if (NewVersion is not null) VersionName.Validate(NewVersion);
+        KeyDerivation.Parse(Kdf);
+        var name = NewVersion ?? KeyFileOperations.NextVersion(path);
+        var action = NoPersist
+            ? $"Generate version '{name}' without writing the key file (its lines are written to the pipeline)"
+            : Inactive ? $"Add version '{name}' for decryption only (the active version does not change)" : $"Add version '{name}' and make it the active version";
+        if (!ShouldChange(path, action, Force)) return;
+
+        var result = KeyFileOperations.Rotate(path, new RotationOptions
+        {
+            NewVersion = name,
+            KeyBytes = KeyBytes,
+            SaltBytes = SaltBytes,
+            Kdf = Kdf,
+            Activate = !Inactive,
+            Persist = !NoPersist,
+        });
+        if (NoPersist)
+        {
+            Verbose($"Generated version '{name}'; the key file was not changed. Store the lines written to the pipeline in your secret store.");
+            foreach (var line in result.SettingLines) WriteObject(line);
+            return;
+        }
+        Verbose($"Backed up the key file to '{result.BackupPath}'.");
+        Verbose(Inactive
+            ? $"Added version '{name}' for decryption; '{result.PreviousActive}' stays active. Roll the file out to every instance, then: Set-ActiveEncryptionKey -Version {name}"
+            : $"Version '{name}' is now active (was '{result.PreviousActive}').");
+        if (!Inactive)
+            Warning($"Next: re-encrypt existing data to '{name}' (Start-Reencryption), check it (Get-EncryptedColumnStatus), then remove old versions (Remove-UnusedEncryptionKey).");
+        if (PassThru) WriteObject(result.Version);
+    }
+}

@@ -1,0 +1,48 @@
+using System.Management.Automation;
+using SecretsPS.Core.Config;
+
+namespace SecretsPS.Commands;
+
+/// <summary>flask secrets remove-versions: removes named versions from the key file (never the active one).</summary>
+[Cmdlet(VerbsCommon.Remove, "EncryptionKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(string))]
+public sealed class RemoveEncryptionKeyCommand : KeyFileCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(VersionCompleter))]
+    public string[] Version { get; set; } = Array.Empty<string>();
+
+    /// <summary>Write the names of the removed versions to the pipeline.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    private readonly List<string> _versions = new();
+
+    // Versions piped from Get-EncryptionKey are collected and removed in one change (one backup, one write).
+    protected override void Process() => _versions.AddRange(Version);
+
+    protected override void End()
+    {
+        var path = ResolveKeyFile(mustExist: true);
+        var names = _versions.Distinct(StringComparer.Ordinal).ToList();
+        foreach (var n in names) Core.Crypto.VersionName.Validate(n);
+        using (var config = KeyConfiguration.Load(path))
+        {
+            foreach (var n in names)
+            {
+                config.Ring.Get(n);
+                if (config.Ring.Active.Name == n)
+                    throw new Core.SecretsPSException("ActiveVersionRemoval", Core.ErrorKind.InvalidOperation,
+                        $"Version '{n}' is the active version and cannot be removed. Activate another version first (Set-ActiveEncryptionKey), re-encrypt the data, then remove it.", target: n);
+            }
+        }
+        if (!ShouldChange(path, $"Remove key version(s) {string.Join(", ", names)}: values they encrypted can no longer be decrypted", Force)) return;
+        var result = KeyFileOperations.RemoveVersions(path, names);
+        Verbose($"Backed up the key file to '{result.BackupPath}'. Removed: {string.Join(", ", result.Removed)}.");
+        if (PassThru) WriteObject(result.Removed, enumerateCollection: true);
+    }
+}

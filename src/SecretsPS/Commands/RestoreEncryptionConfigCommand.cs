@@ -1,0 +1,34 @@
+using System.Management.Automation;
+using SecretsPS.Core.Config;
+
+namespace SecretsPS.Commands;
+
+/// <summary>flask secrets restore-config: validates the backup, backs the current file up, then replaces it.</summary>
+[Cmdlet(VerbsData.Restore, "EncryptionConfig", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(FileInfo))]
+public sealed class RestoreEncryptionConfigCommand : KeyFileCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    [Alias("FullName", "BackupFile")]
+    public string BackupPath { get; set; } = "";
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void Process()
+    {
+        var path = ResolveKeyFile(mustExist: false);
+        var backup = SessionState.Path.GetUnresolvedProviderPathFromPSPath(BackupPath);
+        // Validate first, so a bad backup is an error even under -WhatIf and no prompt is shown for it.
+        KeyFileOperations.ValidateBackup(backup, KeyFileStore.ReadBytes(backup));
+        if (!ShouldChange(path, $"Replace the key file with the backup '{backup}' (the current file is backed up first)", Force)) return;
+        var result = KeyFileOperations.Restore(backup, path);
+        if (result.BackupOfReplaced is not null) Verbose($"Backed up the replaced key file to '{result.BackupOfReplaced}'.");
+        Verbose($"Restored '{path}' from '{backup}'.");
+        if (PassThru) WriteObject(new FileInfo(path));
+    }
+}

@@ -1,0 +1,190 @@
+using System.Management.Automation;
+using System.Management.Automation.Host;
+using SecretsPS.Core;
+using SecretsPS.Core.Audit;
+
+namespace SecretsPS.Commands;
+
+/// <summary>
+/// What every SecretsPS cmdlet shares: -LogFile (the file receives what the user is shown), the mapping of
+/// library exceptions to ErrorRecords with stable ids, and confirmation that never hangs a host that cannot prompt.
+/// </summary>
+public abstract class SecretsCmdlet : PSCmdlet, IDisposable
+{
+    private LogWriter? _log;
+
+    /// <summary>Also write what the command shows to this file; an empty string names it secrets_yyyyMMdd_HHmmss.log.</summary>
+    [Parameter]
+    [AllowEmptyString]
+    public string? LogFile { get; set; }
+
+    protected string CurrentFolder => SessionState.Path.CurrentFileSystemLocation.ProviderPath;
+
+    protected string LoggerName => "SecretsPS.Commands." + GetType().Name.Replace("Command", "", StringComparison.Ordinal);
+
+    protected sealed override void BeginProcessing()
+    {
+        try
+        {
+            if (LogFile is not null)
+            {
+                _log = new LogWriter(LogWriter.ResolvePath(LogFile, CurrentFolder), LoggerName);
+                Log(LogLevel.Info, $"{MyInvocation.MyCommand.Name} started");
+            }
+            Begin();
+        }
+        catch (Exception e) when (e is not PipelineStoppedException)
+        {
+            Fail(e, null);
+        }
+    }
+
+    protected sealed override void ProcessRecord()
+    {
+        try
+        {
+            Process();
+        }
+        catch (Exception e) when (e is not PipelineStoppedException and not ActionPreferenceStopException)
+        {
+            Fail(e, null);
+        }
+    }
+
+    protected sealed override void EndProcessing()
+    {
+        try
+        {
+            End();
+            Log(LogLevel.Info, $"{MyInvocation.MyCommand.Name} finished");
+        }
+        catch (Exception e) when (e is not PipelineStoppedException and not ActionPreferenceStopException)
+        {
+            Fail(e, null);
+        }
+    }
+
+    protected virtual void Begin() { }
+
+    protected virtual void Process() { }
+
+    protected virtual void End() { }
+
+    // ---- streams that also reach the log ----
+
+    protected void Log(LogLevel level, string message) => _log?.Write(level, message);
+
+    protected void Verbose(string message)
+    {
+        WriteVerbose(message);
+        Log(LogLevel.Info, message);
+    }
+
+    protected void Warning(string message)
+    {
+        WriteWarning(message);
+        Log(LogLevel.Warning, message);
+    }
+
+    protected void Debug(string message)
+    {
+        WriteDebug(message);
+        Log(LogLevel.Debug, message);
+    }
+
+    /// <summary>A non-terminating error for one input item: -ErrorAction decides what happens next.</summary>
+    protected void Error(Exception e, object? target)
+    {
+        var record = ToErrorRecord(e, target);
+        Log(LogLevel.Error, $"{record.FullyQualifiedErrorId}: {record.Exception.Message}");
+        WriteError(record);
+    }
+
+    /// <summary>Ends the command: nothing further can work.</summary>
+    protected void Fail(Exception e, object? target)
+    {
+        if (e is PipelineStoppedException or ActionPreferenceStopException) throw e;
+        var record = e is RuntimeException { ErrorRecord: { } existing } && e is not SecretsPSRuntimeException ? existing : ToErrorRecord(e, target);
+        Log(LogLevel.Error, $"{record.FullyQualifiedErrorId}: {record.Exception.Message}");
+        ThrowTerminatingError(record);
+    }
+
+    protected static ErrorRecord ToErrorRecord(Exception e, object? target)
+    {
+        if (e is SecretsPSException s)
+        {
+            return new ErrorRecord(s, s.ErrorId, Category(s.Kind), target ?? s.Target);
+        }
+        if (e is SecretsPSRuntimeException r) return r.ErrorRecord;
+        return new ErrorRecord(e, "UnexpectedError", ErrorCategory.NotSpecified, target);
+    }
+
+    protected static ErrorCategory Category(ErrorKind kind) => kind switch
+    {
+        ErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,
+        ErrorKind.InvalidData => ErrorCategory.InvalidData,
+        ErrorKind.ObjectNotFound => ErrorCategory.ObjectNotFound,
+        ErrorKind.ResourceExists => ErrorCategory.ResourceExists,
+        ErrorKind.SecurityError => ErrorCategory.SecurityError,
+        ErrorKind.ResourceUnavailable => ErrorCategory.ResourceUnavailable,
+        ErrorKind.WriteError => ErrorCategory.WriteError,
+        ErrorKind.InvalidOperation => ErrorCategory.InvalidOperation,
+        ErrorKind.PermissionDenied => ErrorCategory.PermissionDenied,
+        ErrorKind.LimitsExceeded => ErrorCategory.LimitsExceeded,
+        ErrorKind.OperationStopped => ErrorCategory.OperationStopped,
+        _ => ErrorCategory.NotSpecified,
+    };
+
+    // ---- confirmation ----
+
+    protected bool IsWhatIf =>
+        MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w)
+            ? ((SwitchParameter)w).IsPresent
+            : SessionState.PSVariable.GetValue("WhatIfPreference") is bool b && b
+              || SessionState.PSVariable.GetValue("WhatIfPreference") is SwitchParameter sp && sp.IsPresent;
+
+    /// <summary>
+    /// ShouldProcess, except that -Force (without an explicit -Confirm) answers yes as the seed's --yes did.
+    /// A host that cannot prompt gets an error naming the switch to add instead of a hang.
+    /// </summary>
+    protected bool ShouldChange(string target, string action, bool force)
+    {
+        if (force && !MyInvocation.BoundParameters.ContainsKey("Confirm") && !IsWhatIf)
+        {
+            Log(LogLevel.Info, $"{action}: {target}");
+            return true;
+        }
+        bool yes;
+        try
+        {
+            yes = ShouldProcess(target, action);
+        }
+        catch (Exception e) when (e is HostException or PSInvalidOperationException)
+        {
+            throw new SecretsPSRuntimeException(new ErrorRecord(
+                new InvalidOperationException(
+                    $"'{action}' on '{target}' needs confirmation, but this host cannot prompt (non-interactive). Add -Force or -Confirm:$false to confirm it in advance, or -WhatIf to preview it.", e),
+                "ConfirmationRequired", ErrorCategory.InvalidOperation, target));
+        }
+        if (yes) Log(LogLevel.Info, $"{action}: {target}");
+        else if (IsWhatIf) Log(LogLevel.Info, $"What if: {action}: {target}");
+        return yes;
+    }
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing) _log?.Dispose();
+    }
+}
+
+/// <summary>Carries a ready ErrorRecord through the library's exception paths to <see cref="SecretsCmdlet.Fail"/>.</summary>
+public sealed class SecretsPSRuntimeException : RuntimeException
+{
+    public SecretsPSRuntimeException(ErrorRecord record) : base(record.Exception.Message, record.Exception, record) { }
+}

@@ -1,0 +1,42 @@
+using System.Management.Automation;
+using SecretsPS.Core.Config;
+
+namespace SecretsPS.Commands;
+
+/// <summary>The second phase of a rotation (or its rollback): which version encrypts new data.</summary>
+[Cmdlet(VerbsCommon.Set, "ActiveEncryptionKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(KeyVersionInfo))]
+public sealed class SetActiveEncryptionKeyCommand : KeyFileCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(VersionCompleter))]
+    public string Version { get; set; } = "";
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void Process()
+    {
+        var path = ResolveKeyFile(mustExist: true);
+        Core.Crypto.VersionName.Validate(Version);
+        using (var config = KeyConfiguration.Load(path))
+        {
+            config.Ring.Get(Version);
+        }
+        if (!ShouldChange(path, $"Make version '{Version}' the active version", Force)) return;
+        var result = KeyFileOperations.SetActive(path, Version);
+        if (result.BackupPath is null) Verbose($"Version '{Version}' was already the active version in '{path}'; nothing changed.");
+        else Verbose($"Backed up the key file to '{result.BackupPath}'. Active version: '{Version}' (was '{result.PreviousActive}').");
+        if (result.ActiveOverriddenByEnvironment)
+            Warning("$env:ACTIVE_ENCRYPTION_VERSION is set and overrides the key file's active version in this session and in applications that see it. Change or remove that variable too.");
+        if (PassThru)
+        {
+            using var config = KeyConfiguration.Load(path);
+            WriteObject(config.Describe().First(v => v.Version == Version));
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using System.Management.Automation;
+using System.Security;
+using SecretsPS.Core;
+using SecretsPS.Core.Config;
+
+namespace SecretsPS.Commands;
+
+/// <summary>What the application's EncryptedString does on load: the stored value in, the text out.</summary>
+[Cmdlet(VerbsSecurity.Unprotect, "EncryptedValue")]
+[OutputType(typeof(string), typeof(SecureString))]
+public sealed class UnprotectEncryptedValueCommand : KeyFileCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [AllowEmptyString]
+    [AllowNull]
+    public string? Value { get; set; }
+
+    /// <summary>Return a SecureString instead of plain text.</summary>
+    [Parameter]
+    public SwitchParameter AsSecureString { get; set; }
+
+    private KeyConfiguration? _config;
+
+    protected override void Begin() => _config = KeyConfiguration.Load(ResolveKeyFile(mustExist: true));
+
+    protected override void Process()
+    {
+        try
+        {
+            if (!AsSecureString)
+            {
+                WriteObject(_config!.Ring.UnprotectToString(Value));
+                return;
+            }
+            var text = _config!.Ring.UnprotectToString(Value);
+            var secure = new SecureString();
+            foreach (var c in text) secure.AppendChar(c);
+            secure.MakeReadOnly();
+            WriteObject(secure);
+        }
+        catch (SecretsPSException e)
+        {
+            Error(e, null);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _config?.Dispose();
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,40 @@
+using System.Management.Automation;
+using System.Reflection;
+using System.Runtime.Loader;
+
+namespace SecretsPS.Loading;
+
+/// <summary>
+/// Hooks the default context's resolution for exactly one name, SecretsPS.Core, and answers it from the
+/// module's own context; everything SecretsPS.Core needs then resolves inside that context. Unhooked
+/// when the module is removed.
+/// </summary>
+public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssemblyCleanup
+{
+    private const string CoreAssemblyName = "SecretsPS.Core";
+    private static readonly object Gate = new();
+    private static DependencyLoadContext? _context;
+
+    internal static DependencyLoadContext Context
+    {
+        get
+        {
+            lock (Gate)
+            {
+                if (_context is null)
+                {
+                    var moduleFolder = Path.GetDirectoryName(typeof(ModuleInitializer).Assembly.Location)!;
+                    _context = new DependencyLoadContext(Path.Combine(moduleFolder, "Dependencies"));
+                }
+                return _context;
+            }
+        }
+    }
+
+    public void OnImport() => AssemblyLoadContext.Default.Resolving += ResolveCore;
+
+    public void OnRemove(PSModuleInfo psModuleInfo) => AssemblyLoadContext.Default.Resolving -= ResolveCore;
+
+    private static Assembly? ResolveCore(AssemblyLoadContext defaultContext, AssemblyName name) =>
+        name.Name == CoreAssemblyName ? Context.LoadFromAssemblyName(name) : null;
+}
