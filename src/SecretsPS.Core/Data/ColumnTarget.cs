@@ -1,0 +1,88 @@
+using System.Data.Common;
+using System.Globalization;
+
+namespace SecretsPS.Core.Data;
+
+/// <summary>
+/// An encrypted column, checked against the database: the table and columns exist, the key column is
+/// known (given, or the table's single-column primary key), with its type and the column's length.
+/// </summary>
+public sealed class ColumnTarget
+{
+    private ColumnTarget(TableName table, string column, string keyColumn, Type keyType, int? maxLength)
+    {
+        Table = table;
+        Column = column;
+        KeyColumn = keyColumn;
+        KeyType = keyType;
+        MaxLength = maxLength;
+    }
+
+    public TableName Table { get; }
+    public string Column { get; }
+    public string KeyColumn { get; }
+    public Type KeyType { get; }
+    public int? MaxLength { get; }
+    public string Name => $"{Table}.{Column}";
+
+    public static ColumnTarget Resolve(ISqlDialect dialect, DbConnection connection, string table, string column, string? keyColumn)
+    {
+        var tableName = Identifier.ParseTable(table);
+        Identifier.Validate(column, "column");
+        string key;
+        if (keyColumn is not null)
+        {
+            key = Identifier.Validate(keyColumn, "key column");
+        }
+        else
+        {
+            IReadOnlyList<string> pk;
+            try { pk = dialect.PrimaryKeyColumns(connection, tableName); }
+            catch (DbException e) when (!dialect.IsConnectionFailure(e))
+            {
+                throw TableNotFound(tableName, e);
+            }
+            key = pk.Count switch
+            {
+                1 => pk[0],
+                0 => throw new SecretsPSException("KeyColumnRequired", ErrorKind.InvalidArgument,
+                    $"Table '{tableName}' has no primary key (or does not exist). Name a unique, non-NULL column with -KeyColumn.", target: tableName.ToString()),
+                _ => throw new SecretsPSException("KeyColumnRequired", ErrorKind.InvalidArgument,
+                    $"Table '{tableName}' has a primary key of {pk.Count} columns ({string.Join(", ", pk)}). Name one unique column with -KeyColumn.", target: tableName.ToString()),
+            };
+        }
+
+        Type keyType;
+        try
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = dialect.Probe(tableName, key, column);
+            using var reader = command.ExecuteReader();
+            keyType = reader.GetFieldType(0);
+        }
+        catch (DbException e) when (!dialect.IsConnectionFailure(e))
+        {
+            throw TableNotFound(tableName, e, $"or it has no column '{column}' or '{key}'");
+        }
+        return new ColumnTarget(tableName, column, key, keyType, dialect.ColumnMaxLength(connection, tableName, column));
+    }
+
+    /// <summary>The cursor as text (the job row's last_key) and back, in the key column's own type.</summary>
+    public static string KeyToText(object key) => key switch
+    {
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => key.ToString() ?? "",
+    };
+
+    public object KeyFromText(string text)
+    {
+        if (KeyType == typeof(string)) return text;
+        if (KeyType == typeof(Guid)) return Guid.Parse(text);
+        return Convert.ChangeType(text, KeyType, CultureInfo.InvariantCulture);
+    }
+
+    private static SecretsPSException TableNotFound(TableName table, Exception inner, string? more = null) =>
+        new("TargetNotFound", ErrorKind.ObjectNotFound,
+            $"Table '{table}' was not found{(more is null ? "" : ", " + more)}. Check -Table and -Column (names are case-sensitive where the database is).",
+            inner, table.ToString());
+}

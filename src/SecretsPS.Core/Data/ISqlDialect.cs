@@ -1,0 +1,65 @@
+using System.Data.Common;
+
+namespace SecretsPS.Core.Data;
+
+/// <summary>One row's change: the key, the value that was read (the guard), the value to write.</summary>
+public readonly record struct RowUpdate(object Key, string OldValue, string NewValue);
+
+/// <summary>
+/// Everything that differs between databases, and nothing else: identifier quoting, keyset paging, the
+/// guarded batch update, column-length and primary-key lookup, the job tables' DDL and the run lock.
+/// </summary>
+public interface ISqlDialect
+{
+    DatabaseProvider Provider { get; }
+
+    /// <summary>A connection with the credential applied; never opened here.</summary>
+    DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly);
+
+    /// <summary>Where a connection string points, for messages: never the password.</summary>
+    string Describe(string connectionString);
+
+    string Quote(string identifier);
+
+    string QuoteTable(TableName table);
+
+    /// <summary>SELECT key, column of the non-NULL rows after the cursor parameter @after (or from the start), in key order.</summary>
+    string SelectPage(TableName table, string keyColumn, string column, int limit, bool fromStart);
+
+    /// <summary>SELECT key, column FROM t WHERE 1 = 0: proves the table and columns exist and tells the key's type.</summary>
+    string Probe(TableName table, string keyColumn, string column);
+
+    string CountNonNull(TableName table, string column);
+
+    /// <summary>Rows per version prefix, counted in the database: (prefix or NULL, count).</summary>
+    string CountByPrefix(TableName table, string column);
+
+    /// <summary>The current value of one row (@key), for a row changed by someone else since it was read.</summary>
+    string SelectOne(TableName table, string keyColumn, string column);
+
+    /// <summary>Writes each row only if it still holds the value that was read; returns the keys that were written.</summary>
+    IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, TableName table, string keyColumn, string column,
+        IReadOnlyList<RowUpdate> rows);
+
+    IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table);
+
+    /// <summary>The declared maximum length in characters, or null for unbounded.</summary>
+    int? ColumnMaxLength(DbConnection connection, TableName table, string column);
+
+    IEnumerable<string> CreateJobTables(TableName jobs, TableName errors);
+
+    /// <summary>INSERT INTO jobs (...) VALUES (...) returning the new id, given the column list and parameter names.</summary>
+    string InsertReturningId(TableName table, IReadOnlyList<string> columns);
+
+    /// <summary>ORDER BY … with a row limit of @limit applied (dialects spell it differently).</summary>
+    string SelectTop(TableName table, string columns, string where, string orderBy);
+
+    /// <summary>Serialises job claims for one target across processes, for the rest of the transaction.</summary>
+    void LockTarget(DbConnection connection, DbTransaction transaction, string target);
+
+    /// <summary>A transaction that is allowed to write (SQLite: BEGIN IMMEDIATE, so two writers queue instead of deadlocking).</summary>
+    DbTransaction BeginWrite(DbConnection connection);
+
+    /// <summary>True when the exception means the database cannot be reached (gone, restarting, refused).</summary>
+    bool IsConnectionFailure(Exception exception);
+}

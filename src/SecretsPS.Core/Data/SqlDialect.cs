@@ -1,0 +1,117 @@
+using System.Data;
+using System.Data.Common;
+using System.Text;
+
+namespace SecretsPS.Core.Data;
+
+/// <summary>Standard SQL shared by the dialects; each database overrides only where it differs.</summary>
+public abstract class SqlDialect : ISqlDialect
+{
+    public abstract DatabaseProvider Provider { get; }
+
+    public abstract DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly);
+
+    public abstract string Describe(string connectionString);
+
+    /// <summary>Double quotes, with embedded quotes doubled (SQL standard; PostgreSQL and SQLite).</summary>
+    public virtual string Quote(string identifier) => "\"" + Identifier.Validate(identifier, "column").Replace("\"", "\"\"") + "\"";
+
+    public string QuoteTable(TableName table) => table.Schema is null ? Quote(table.Name) : Quote(table.Schema) + "." + Quote(table.Name);
+
+    public virtual string SelectPage(TableName table, string keyColumn, string column, int limit, bool fromStart)
+    {
+        var k = Quote(keyColumn);
+        var c = Quote(column);
+        return $"SELECT {k}, {c} FROM {QuoteTable(table)} WHERE {c} IS NOT NULL{(fromStart ? "" : $" AND {k} > @after")} ORDER BY {k} LIMIT {limit}";
+    }
+
+    public virtual string Probe(TableName table, string keyColumn, string column) =>
+        $"SELECT {Quote(keyColumn)}, {Quote(column)} FROM {QuoteTable(table)} WHERE 1 = 0";
+
+    public string CountNonNull(TableName table, string column) =>
+        $"SELECT COUNT(*) FROM {QuoteTable(table)} WHERE {Quote(column)} IS NOT NULL";
+
+    public virtual string CountByPrefix(TableName table, string column)
+    {
+        var c = Quote(column);
+        return $"SELECT CASE WHEN {c} IS NULL THEN NULL WHEN {Position(c)} > 1 THEN {Prefix(c)} ELSE '' END AS prefix, COUNT(*) " +
+               $"FROM {QuoteTable(table)} GROUP BY CASE WHEN {c} IS NULL THEN NULL WHEN {Position(c)} > 1 THEN {Prefix(c)} ELSE '' END";
+    }
+
+    protected abstract string Position(string quotedColumn);
+
+    protected abstract string Prefix(string quotedColumn);
+
+    public string SelectOne(TableName table, string keyColumn, string column) =>
+        $"SELECT {Quote(column)} FROM {QuoteTable(table)} WHERE {Quote(keyColumn)} = @key";
+
+    /// <summary>One prepared statement per row inside the transaction: right for an embedded database, a fallback elsewhere.</summary>
+    public virtual IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, TableName table, string keyColumn,
+        string column, IReadOnlyList<RowUpdate> rows)
+    {
+        var written = new List<object>(rows.Count);
+        if (rows.Count == 0) return written;
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"UPDATE {QuoteTable(table)} SET {Quote(column)} = @new WHERE {Quote(keyColumn)} = @key AND {Quote(column)} = @old";
+        var key = AddParameter(command, "@key", rows[0].Key);
+        var old = AddParameter(command, "@old", "");
+        var value = AddParameter(command, "@new", "");
+        command.Prepare();
+        foreach (var row in rows)
+        {
+            key.Value = row.Key;
+            old.Value = row.OldValue;
+            value.Value = row.NewValue;
+            if (command.ExecuteNonQuery() == 1) written.Add(row.Key);
+        }
+        return written;
+    }
+
+    public abstract IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table);
+
+    public abstract int? ColumnMaxLength(DbConnection connection, TableName table, string column);
+
+    public abstract IEnumerable<string> CreateJobTables(TableName jobs, TableName errors);
+
+    public virtual string InsertReturningId(TableName table, IReadOnlyList<string> columns) =>
+        $"INSERT INTO {QuoteTable(table)} ({string.Join(", ", columns.Select(Quote))}) VALUES ({string.Join(", ", columns.Select(c => "@" + c))}) RETURNING {Quote("id")}";
+
+    public virtual string SelectTop(TableName table, string columns, string where, string orderBy) =>
+        $"SELECT {columns} FROM {QuoteTable(table)}{(where.Length > 0 ? " WHERE " + where : "")} ORDER BY {orderBy} LIMIT @limit";
+
+    public abstract void LockTarget(DbConnection connection, DbTransaction transaction, string target);
+
+    public virtual DbTransaction BeginWrite(DbConnection connection) => connection.BeginTransaction(IsolationLevel.ReadCommitted);
+
+    public abstract bool IsConnectionFailure(Exception exception);
+
+    public static DbParameter AddParameter(DbCommand command, string name, object? value)
+    {
+        var p = command.CreateParameter();
+        p.ParameterName = name;
+        p.Value = value ?? DBNull.Value;
+        command.Parameters.Add(p);
+        return p;
+    }
+
+    /// <summary>The max length from a declared type such as VARCHAR(500) or NVARCHAR(255); null when unbounded.</summary>
+    protected static int? LengthFromDeclaredType(string? declared)
+    {
+        if (string.IsNullOrEmpty(declared)) return null;
+        int open = declared.IndexOf('('), close = declared.IndexOf(')');
+        if (open < 0 || close < open) return null;
+        var inner = declared[(open + 1)..close].Split(',')[0].Trim();
+        return int.TryParse(inner, out var n) && n > 0 ? n : null;
+    }
+
+    protected static string Join(params string[] lines) => new StringBuilder().AppendJoin('\n', lines).ToString();
+
+    public static ISqlDialect For(DatabaseProvider provider) => provider switch
+    {
+        DatabaseProvider.Sqlite => new SqliteDialect(),
+        DatabaseProvider.PostgreSql => new PostgreSqlDialect(),
+        DatabaseProvider.SqlServer => new SqlServerDialect(),
+        _ => throw new ArgumentOutOfRangeException(nameof(provider)),
+    };
+}

@@ -1,0 +1,158 @@
+using System.Data.Common;
+using System.Text;
+using Microsoft.Data.SqlClient;
+
+namespace SecretsPS.Core.Data;
+
+/// <summary>SQL Server through Microsoft.Data.SqlClient: brackets, TOP, OUTPUT, a join against a VALUES list.</summary>
+public sealed class SqlServerDialect : SqlDialect
+{
+    /// <summary>SQL Server accepts at most 2,100 parameters per statement; three per row.</summary>
+    public const int RowsPerStatement = 600;
+
+    public override DatabaseProvider Provider => DatabaseProvider.SqlServer;
+
+    public override DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly)
+    {
+        SqlConnectionStringBuilder builder;
+        try { builder = new SqlConnectionStringBuilder(connectionString); }
+        catch (ArgumentException)
+        {
+            throw new SecretsPSException("ConnectionStringInvalid", ErrorKind.InvalidArgument,
+                "The SQL Server connection string is not valid (expected Server=…;Database=…;…).");
+        }
+        if (userName is not null) builder.UserID = userName;
+        if (password is not null) builder.Password = password;
+        if (readOnly) builder.ApplicationIntent = ApplicationIntent.ReadOnly;
+        if (string.IsNullOrEmpty(builder.ApplicationName) || builder.ApplicationName == ".Net SqlClient Data Provider") builder.ApplicationName = "SecretsPS";
+        return new SqlConnection(builder.ToString());
+    }
+
+    public override string Describe(string connectionString)
+    {
+        try
+        {
+            var b = new SqlConnectionStringBuilder(connectionString);
+            return $"SQL Server {b.DataSource}/{b.InitialCatalog}";
+        }
+        catch (ArgumentException) { return "SQL Server (connection string not valid)"; }
+    }
+
+    public override string Quote(string identifier) => "[" + Identifier.Validate(identifier, "column").Replace("]", "]]") + "]";
+
+    public override string SelectPage(TableName table, string keyColumn, string column, int limit, bool fromStart)
+    {
+        var k = Quote(keyColumn);
+        var c = Quote(column);
+        return $"SELECT TOP ({limit}) {k}, {c} FROM {QuoteTable(table)} WHERE {c} IS NOT NULL{(fromStart ? "" : $" AND {k} > @after")} ORDER BY {k}";
+    }
+
+    protected override string Position(string quotedColumn) => $"CHARINDEX(':', {quotedColumn})";
+
+    protected override string Prefix(string quotedColumn) => $"LEFT({quotedColumn}, CHARINDEX(':', {quotedColumn}) - 1)";
+
+    /// <summary>The statement for one chunk of rows; public so the emitted SQL can be tested without a server.</summary>
+    public string UpdateStatement(TableName table, string keyColumn, string column, int rows)
+    {
+        var k = Quote(keyColumn);
+        var c = Quote(column);
+        var values = new StringBuilder();
+        for (int i = 0; i < rows; i++)
+        {
+            if (i > 0) values.Append(", ");
+            values.Append($"(@k{i}, @o{i}, @n{i})");
+        }
+        return $"UPDATE target SET target.{c} = v.n OUTPUT inserted.{k} FROM {QuoteTable(table)} AS target " +
+               $"INNER JOIN (VALUES {values}) AS v(k, o, n) ON target.{k} = v.k AND target.{c} = v.o";
+    }
+
+    public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, TableName table, string keyColumn,
+        string column, IReadOnlyList<RowUpdate> rows)
+    {
+        var written = new List<object>(rows.Count);
+        for (int start = 0; start < rows.Count; start += RowsPerStatement)
+        {
+            int count = Math.Min(RowsPerStatement, rows.Count - start);
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = UpdateStatement(table, keyColumn, column, count);
+            for (int i = 0; i < count; i++)
+            {
+                var row = rows[start + i];
+                AddParameter(command, "@k" + i, row.Key);
+                AddParameter(command, "@o" + i, row.OldValue);
+                AddParameter(command, "@n" + i, row.NewValue);
+            }
+            using var reader = command.ExecuteReader();
+            while (reader.Read()) written.Add(reader.GetValue(0));
+        }
+        return written;
+    }
+
+    public override IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = PrimaryKeyQuery;
+        AddParameter(command, "@t", table.Name);
+        AddParameter(command, "@s", table.Schema);
+        var result = new List<string>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read()) result.Add(reader.GetString(0));
+        return result;
+    }
+
+    public const string PrimaryKeyQuery =
+        "SELECT kcu.COLUMN_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS tc " +
+        "JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE kcu ON kcu.CONSTRAINT_NAME = tc.CONSTRAINT_NAME AND kcu.TABLE_SCHEMA = tc.TABLE_SCHEMA " +
+        "WHERE tc.CONSTRAINT_TYPE = 'PRIMARY KEY' AND tc.TABLE_NAME = @t AND tc.TABLE_SCHEMA = COALESCE(@s, SCHEMA_NAME()) ORDER BY kcu.ORDINAL_POSITION";
+
+    public const string ColumnLengthQuery =
+        "SELECT CHARACTER_MAXIMUM_LENGTH FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = @t AND TABLE_SCHEMA = COALESCE(@s, SCHEMA_NAME()) AND COLUMN_NAME = @c";
+
+    public override int? ColumnMaxLength(DbConnection connection, TableName table, string column)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = ColumnLengthQuery;
+        AddParameter(command, "@t", table.Name);
+        AddParameter(command, "@s", table.Schema);
+        AddParameter(command, "@c", column);
+        var value = command.ExecuteScalar();
+        return value is null or DBNull || Convert.ToInt32(value) <= 0 ? null : Convert.ToInt32(value);
+    }
+
+    public override IEnumerable<string> CreateJobTables(TableName jobs, TableName errors)
+    {
+        var j = QuoteTable(jobs).Replace("'", "''");
+        var e = QuoteTable(errors).Replace("'", "''");
+        yield return $"IF OBJECT_ID(N'{j}', N'U') IS NULL CREATE TABLE {QuoteTable(jobs)} (" +
+                     "id BIGINT IDENTITY(1,1) PRIMARY KEY, table_name NVARCHAR(400) NOT NULL, column_name NVARCHAR(200) NOT NULL, key_column NVARCHAR(200) NOT NULL, " +
+                     "target_version NVARCHAR(64) NOT NULL, status NVARCHAR(16) NOT NULL, total_rows BIGINT NOT NULL DEFAULT 0, processed BIGINT NOT NULL DEFAULT 0, " +
+                     "skipped BIGINT NOT NULL DEFAULT 0, errors BIGINT NOT NULL DEFAULT 0, last_key NVARCHAR(900) NULL, batch_size INT NOT NULL, " +
+                     "commit_every INT NOT NULL, created_at DATETIME2 NOT NULL, started_at DATETIME2 NULL, updated_at DATETIME2 NULL, finished_at DATETIME2 NULL, owner NVARCHAR(200) NULL, message NVARCHAR(2000) NULL)";
+        yield return $"IF OBJECT_ID(N'{e}', N'U') IS NULL CREATE TABLE {QuoteTable(errors)} (job_id BIGINT NOT NULL, row_key NVARCHAR(900) NULL, reason NVARCHAR(2000) NOT NULL, created_at DATETIME2 NOT NULL)";
+    }
+
+    public override string InsertReturningId(TableName table, IReadOnlyList<string> columns) =>
+        $"INSERT INTO {QuoteTable(table)} ({string.Join(", ", columns.Select(Quote))}) OUTPUT inserted.{Quote("id")} VALUES ({string.Join(", ", columns.Select(c => "@" + c))})";
+
+    public override string SelectTop(TableName table, string columns, string where, string orderBy) =>
+        $"SELECT TOP (@limit) {columns} FROM {QuoteTable(table)}{(where.Length > 0 ? " WHERE " + where : "")} ORDER BY {orderBy}";
+
+    public const string LockStatement = "EXEC sp_getapplock @Resource = @target, @LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 30000";
+
+    public override void LockTarget(DbConnection connection, DbTransaction transaction, string target)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = LockStatement;
+        AddParameter(command, "@target", "SecretsPS:" + target);
+        command.ExecuteNonQuery();
+    }
+
+    public override bool IsConnectionFailure(Exception exception) => exception switch
+    {
+        SqlException s => s.Class >= 20 || s.Number is -2 or 53 or 233 or 10053 or 10054 or 10060 or 4060 or 40613 or 40197 or 40501,
+        IOException or System.Net.Sockets.SocketException or TimeoutException => true,
+        _ => exception.InnerException is not null && IsConnectionFailure(exception.InnerException),
+    };
+}

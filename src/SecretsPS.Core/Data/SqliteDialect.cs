@@ -1,0 +1,97 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace SecretsPS.Core.Data;
+
+/// <summary>SQLite, the embedded default: a file path is a complete connection string.</summary>
+public sealed class SqliteDialect : SqlDialect
+{
+    public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+
+    public override DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly)
+    {
+        if (password is not null)
+            throw new SecretsPSException("CredentialNotSupported", ErrorKind.InvalidArgument,
+                "SQLite has no user or password: omit -Credential for -Provider Sqlite.");
+        var builder = ToBuilder(connectionString);
+        if (readOnly)
+        {
+            if (!File.Exists(builder.DataSource))
+                throw new SecretsPSException("DatabaseNotFound", ErrorKind.ObjectNotFound,
+                    $"The SQLite database '{builder.DataSource}' does not exist. Check -ConnectionString.", target: builder.DataSource);
+            builder.Mode = SqliteOpenMode.ReadOnly;
+        }
+        else if (builder.Mode == SqliteOpenMode.ReadWriteCreate && !File.Exists(builder.DataSource) && builder.DataSource != ":memory:")
+        {
+            // A typo in a path must not silently create an empty database and report "0 rows".
+            throw new SecretsPSException("DatabaseNotFound", ErrorKind.ObjectNotFound,
+                $"The SQLite database '{builder.DataSource}' does not exist. Check -ConnectionString.", target: builder.DataSource);
+        }
+        return new SqliteConnection(builder.ToString());
+    }
+
+    private static SqliteConnectionStringBuilder ToBuilder(string connectionString)
+    {
+        var text = connectionString.Contains('=') ? connectionString : "Data Source=" + connectionString;
+        var builder = new SqliteConnectionStringBuilder(text);
+        if (builder.DefaultTimeout == 30) builder.DefaultTimeout = 60;
+        return builder;
+    }
+
+    public override string Describe(string connectionString)
+    {
+        try { return "SQLite " + ToBuilder(connectionString).DataSource; }
+        catch (ArgumentException) { return "SQLite (connection string not valid)"; }
+    }
+
+    protected override string Position(string quotedColumn) => $"instr({quotedColumn}, ':')";
+
+    protected override string Prefix(string quotedColumn) => $"substr({quotedColumn}, 1, instr({quotedColumn}, ':') - 1)";
+
+    public override IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = table.Schema is null
+            ? "SELECT name FROM pragma_table_info(@t) WHERE pk > 0 ORDER BY pk"
+            : "SELECT name FROM pragma_table_info(@t, @s) WHERE pk > 0 ORDER BY pk";
+        AddParameter(command, "@t", table.Name);
+        if (table.Schema is not null) AddParameter(command, "@s", table.Schema);
+        var result = new List<string>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read()) result.Add(reader.GetString(0));
+        return result;
+    }
+
+    /// <summary>SQLite does not enforce VARCHAR(n), but the application's other databases and ORM do: honour the declaration.</summary>
+    public override int? ColumnMaxLength(DbConnection connection, TableName table, string column)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = table.Schema is null
+            ? "SELECT type FROM pragma_table_info(@t) WHERE name = @c"
+            : "SELECT type FROM pragma_table_info(@t, @s) WHERE name = @c";
+        AddParameter(command, "@t", table.Name);
+        AddParameter(command, "@c", column);
+        if (table.Schema is not null) AddParameter(command, "@s", table.Schema);
+        return LengthFromDeclaredType(command.ExecuteScalar() as string);
+    }
+
+    public override IEnumerable<string> CreateJobTables(TableName jobs, TableName errors)
+    {
+        yield return $"CREATE TABLE IF NOT EXISTS {QuoteTable(jobs)} (" +
+                     "id INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL, column_name TEXT NOT NULL, key_column TEXT NOT NULL, " +
+                     "target_version TEXT NOT NULL, status TEXT NOT NULL, total_rows INTEGER NOT NULL DEFAULT 0, processed INTEGER NOT NULL DEFAULT 0, " +
+                     "skipped INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0, last_key TEXT, batch_size INTEGER NOT NULL, " +
+                     "commit_every INTEGER NOT NULL, created_at TEXT NOT NULL, started_at TEXT, updated_at TEXT, finished_at TEXT, owner TEXT, message TEXT)";
+        yield return $"CREATE TABLE IF NOT EXISTS {QuoteTable(errors)} (job_id INTEGER NOT NULL, row_key TEXT, reason TEXT NOT NULL, created_at TEXT NOT NULL)";
+        yield return $"CREATE INDEX IF NOT EXISTS {Quote(errors.Name + "_job")} ON {Quote(errors.Name)} (job_id)";
+    }
+
+    /// <summary>BEGIN IMMEDIATE takes the write lock at once: claims are serialised by SQLite itself.</summary>
+    public override void LockTarget(DbConnection connection, DbTransaction transaction, string target) { }
+
+    public override DbTransaction BeginWrite(DbConnection connection) => ((SqliteConnection)connection).BeginTransaction(deferred: false);
+
+    public override bool IsConnectionFailure(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: 10 or 13 or 14 or 26 } // IOERR, FULL, CANTOPEN, NOTADB
+        || exception is IOException;
+}

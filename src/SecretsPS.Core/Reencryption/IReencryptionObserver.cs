@@ -1,0 +1,24 @@
+namespace SecretsPS.Core.Reencryption;
+
+/// <summary>A snapshot of a run, reported after every batch.</summary>
+public sealed record ReencryptionProgress(long JobId, string Target, long TotalRows, long Done, long Processed, long Skipped, long Errors,
+    double RowsPerSecond, TimeSpan? TimeLeft);
+
+/// <summary>
+/// What the engine tells its caller, synchronously on the caller's thread (a cmdlet can only write to
+/// its streams from the pipeline thread). Never receives a value or a key: row keys and reasons only.
+/// </summary>
+public interface IReencryptionObserver
+{
+    void Progress(ReencryptionProgress progress);
+    void RowFailed(string target, string rowKey, string reason);
+    void Info(string message);
+}
+
+public sealed class NullObserver : IReencryptionObserver
+{
+    public static readonly NullObserver Instance = new();
+    public void Progress(ReencryptionProgress progress) { }
+    public void RowFailed(string target, string rowKey, string reason) { }
+    public void Info(string message) { }
+}

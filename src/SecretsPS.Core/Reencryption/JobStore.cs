@@ -1,0 +1,226 @@
+using System.Data.Common;
+using System.Globalization;
+using SecretsPS.Core.Data;
+
+namespace SecretsPS.Core.Reencryption;
+
+/// <summary>
+/// The job tables in the database being re-encrypted (FORMATS.md §5). They never hold a value or a key:
+/// counters, the cursor (a row key), states and reasons.
+/// </summary>
+public sealed class JobStore
+{
+    public const string DefaultTable = "reencrypt_jobs";
+
+    private const string Columns =
+        "id, table_name, column_name, key_column, target_version, status, total_rows, processed, skipped, errors, last_key, " +
+        "batch_size, commit_every, created_at, started_at, updated_at, finished_at, owner, message";
+
+    private readonly ISqlDialect _dialect;
+
+    public JobStore(ISqlDialect dialect, string jobTable = DefaultTable)
+    {
+        _dialect = dialect;
+        Jobs = Identifier.ParseTable(jobTable);
+        // reencrypt_jobs → reencrypt_job_errors (the documented name); any other name gets _errors appended.
+        var errorsName = Jobs.Name.EndsWith("jobs", StringComparison.Ordinal) ? Jobs.Name[..^4] + "job_errors" : Jobs.Name + "_errors";
+        Errors = Jobs with { Name = errorsName };
+        _dialect.Quote(Errors.Name);
+    }
+
+    public TableName Jobs { get; }
+    public TableName Errors { get; }
+
+    public void EnsureTables(DbConnection connection)
+    {
+        foreach (var sql in _dialect.CreateJobTables(Jobs, Errors)) Execute(connection, null, sql);
+    }
+
+    public bool TablesExist(DbConnection connection)
+    {
+        try
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT COUNT(*) FROM {_dialect.QuoteTable(Jobs)} WHERE 1 = 0";
+            command.ExecuteScalar();
+            return true;
+        }
+        catch (DbException)
+        {
+            return false;
+        }
+    }
+
+    public long Insert(DbConnection connection, DbTransaction transaction, ReencryptJob job)
+    {
+        var columns = new[]
+        {
+            "table_name", "column_name", "key_column", "target_version", "status", "total_rows", "processed", "skipped", "errors",
+            "last_key", "batch_size", "commit_every", "created_at", "started_at", "updated_at", "owner", "message",
+        };
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = _dialect.InsertReturningId(Jobs, columns);
+        Add(command, "@table_name", job.Table);
+        Add(command, "@column_name", job.Column);
+        Add(command, "@key_column", job.KeyColumn);
+        Add(command, "@target_version", job.TargetVersion);
+        Add(command, "@status", job.Status.ToText());
+        Add(command, "@total_rows", job.TotalRows);
+        Add(command, "@processed", job.Processed);
+        Add(command, "@skipped", job.Skipped);
+        Add(command, "@errors", job.Errors);
+        Add(command, "@last_key", job.LastKey);
+        Add(command, "@batch_size", job.BatchSize);
+        Add(command, "@commit_every", job.CommitEvery);
+        Add(command, "@created_at", job.CreatedAt);
+        Add(command, "@started_at", job.StartedAt);
+        Add(command, "@updated_at", job.UpdatedAt);
+        Add(command, "@owner", job.Owner);
+        Add(command, "@message", job.Message);
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Writes the job's state, counters and cursor; in the transaction of the rows they describe.</summary>
+    public void Save(DbConnection connection, DbTransaction? transaction, ReencryptJob job)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText =
+            $"UPDATE {_dialect.QuoteTable(Jobs)} SET status = @status, total_rows = @total_rows, processed = @processed, skipped = @skipped, " +
+            "errors = @errors, last_key = @last_key, batch_size = @batch_size, commit_every = @commit_every, started_at = @started_at, " +
+            "updated_at = @updated_at, finished_at = @finished_at, owner = @owner, message = @message WHERE id = @id";
+        Add(command, "@status", job.Status.ToText());
+        Add(command, "@total_rows", job.TotalRows);
+        Add(command, "@processed", job.Processed);
+        Add(command, "@skipped", job.Skipped);
+        Add(command, "@errors", job.Errors);
+        Add(command, "@last_key", job.LastKey);
+        Add(command, "@batch_size", job.BatchSize);
+        Add(command, "@commit_every", job.CommitEvery);
+        Add(command, "@started_at", job.StartedAt);
+        Add(command, "@updated_at", job.UpdatedAt);
+        Add(command, "@finished_at", job.FinishedAt);
+        Add(command, "@owner", job.Owner);
+        Add(command, "@message", job.Message);
+        Add(command, "@id", job.Id);
+        command.ExecuteNonQuery();
+    }
+
+    public void AddErrors(DbConnection connection, DbTransaction transaction, long jobId, IReadOnlyList<(string RowKey, string Reason)> errors, DateTime now)
+    {
+        if (errors.Count == 0) return;
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"INSERT INTO {_dialect.QuoteTable(Errors)} (job_id, row_key, reason, created_at) VALUES (@job_id, @row_key, @reason, @created_at)";
+        Add(command, "@job_id", jobId);
+        var key = Add(command, "@row_key", "");
+        var reason = Add(command, "@reason", "");
+        Add(command, "@created_at", now);
+        foreach (var (rowKey, why) in errors)
+        {
+            key.Value = rowKey;
+            reason.Value = why;
+            command.ExecuteNonQuery();
+        }
+    }
+
+    public ReencryptJob? Get(DbConnection connection, DbTransaction? transaction, long id) =>
+        Query(connection, transaction, "id = @id", "id DESC", 1, c => Add(c, "@id", id)).FirstOrDefault();
+
+    /// <summary>Jobs of one target, newest first.</summary>
+    public IReadOnlyList<ReencryptJob> ForTarget(DbConnection connection, DbTransaction? transaction, string table, string column, int limit = 100) =>
+        Query(connection, transaction, "table_name = @t AND column_name = @c", "id DESC", limit, c =>
+        {
+            Add(c, "@t", table);
+            Add(c, "@c", column);
+        });
+
+    public IReadOnlyList<ReencryptJob> List(DbConnection connection, long? id, IReadOnlyCollection<JobStatus>? statuses, string? table, int first)
+    {
+        var where = new List<string>();
+        var binders = new List<Action<DbCommand>>();
+        if (id is { } i)
+        {
+            where.Add("id = @id");
+            binders.Add(c => Add(c, "@id", i));
+        }
+        if (statuses is { Count: > 0 })
+        {
+            var names = statuses.Select((s, n) => (Name: "@s" + n, Value: s.ToText())).ToList();
+            where.Add($"status IN ({string.Join(", ", names.Select(n => n.Name))})");
+            binders.Add(c => { foreach (var n in names) Add(c, n.Name, n.Value); });
+        }
+        if (table is not null)
+        {
+            where.Add("table_name = @t");
+            binders.Add(c => Add(c, "@t", table));
+        }
+        return Query(connection, null, string.Join(" AND ", where), "id DESC", first, c => { foreach (var b in binders) b(c); });
+    }
+
+    public int Delete(DbConnection connection, long id)
+    {
+        using var transaction = _dialect.BeginWrite(connection);
+        Execute(connection, transaction, $"DELETE FROM {_dialect.QuoteTable(Errors)} WHERE job_id = @id", c => Add(c, "@id", id));
+        var n = Execute(connection, transaction, $"DELETE FROM {_dialect.QuoteTable(Jobs)} WHERE id = @id", c => Add(c, "@id", id));
+        transaction.Commit();
+        return n;
+    }
+
+    public IReadOnlyList<(string RowKey, string Reason)> ErrorsOf(DbConnection connection, long jobId)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT row_key, reason FROM {_dialect.QuoteTable(Errors)} WHERE job_id = @id ORDER BY created_at";
+        Add(command, "@id", jobId);
+        var list = new List<(string, string)>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read()) list.Add((reader.IsDBNull(0) ? "" : reader.GetString(0), reader.GetString(1)));
+        return list;
+    }
+
+    private List<ReencryptJob> Query(DbConnection connection, DbTransaction? transaction, string where, string orderBy, int limit, Action<DbCommand> bind)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = _dialect.SelectTop(Jobs, Columns, where, orderBy);
+        bind(command);
+        Add(command, "@limit", limit);
+        var list = new List<ReencryptJob>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            list.Add(new ReencryptJob(
+                Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture),
+                reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                JobStatusText.Parse(reader.GetString(5)),
+                Convert.ToInt64(reader.GetValue(6), CultureInfo.InvariantCulture),
+                Convert.ToInt64(reader.GetValue(7), CultureInfo.InvariantCulture),
+                Convert.ToInt64(reader.GetValue(8), CultureInfo.InvariantCulture),
+                Convert.ToInt64(reader.GetValue(9), CultureInfo.InvariantCulture),
+                reader.IsDBNull(10) ? null : reader.GetString(10),
+                Convert.ToInt32(reader.GetValue(11), CultureInfo.InvariantCulture),
+                Convert.ToInt32(reader.GetValue(12), CultureInfo.InvariantCulture),
+                Utc(reader.GetDateTime(13)),
+                reader.IsDBNull(14) ? null : Utc(reader.GetDateTime(14)),
+                reader.IsDBNull(15) ? null : Utc(reader.GetDateTime(15)),
+                reader.IsDBNull(16) ? null : Utc(reader.GetDateTime(16)),
+                reader.IsDBNull(17) ? null : reader.GetString(17),
+                reader.IsDBNull(18) ? null : reader.GetString(18)));
+        }
+        return list;
+    }
+
+    private static DateTime Utc(DateTime t) => t.Kind == DateTimeKind.Utc ? t : DateTime.SpecifyKind(t, DateTimeKind.Utc);
+
+    private static int Execute(DbConnection connection, DbTransaction? transaction, string sql, Action<DbCommand>? bind = null)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        bind?.Invoke(command);
+        return command.ExecuteNonQuery();
+    }
+
+    private static DbParameter Add(DbCommand command, string name, object? value) => SqlDialect.AddParameter(command, name, value);
+}

@@ -1,0 +1,28 @@
+namespace SecretsPS.Core.Reencryption;
+
+/// <summary>One row of the job table (FORMATS.md §5). Times are UTC.</summary>
+public sealed record ReencryptJob(
+    long Id,
+    string Table,
+    string Column,
+    string KeyColumn,
+    string TargetVersion,
+    JobStatus Status,
+    long TotalRows,
+    long Processed,
+    long Skipped,
+    long Errors,
+    string? LastKey,
+    int BatchSize,
+    int CommitEvery,
+    DateTime CreatedAt,
+    DateTime? StartedAt,
+    DateTime? UpdatedAt,
+    DateTime? FinishedAt,
+    string? Owner,
+    string? Message)
+{
+    public string Target => $"{Table}.{Column}";
+
+    public long Done => Processed + Skipped + Errors;
+}

@@ -1,0 +1,430 @@
+using System.Data.Common;
+using System.Diagnostics;
+using SecretsPS.Core.Crypto;
+using SecretsPS.Core.Data;
+
+namespace SecretsPS.Core.Reencryption;
+
+/// <summary>
+/// Moves every value of a column to the target key version, online: keyset pages in key order, each row
+/// written only if it still holds what was read (a concurrent write by the application wins and is
+/// re-read), and the cursor and counters committed in the same transaction as the rows they describe —
+/// so a run killed at any moment resumes without losing, skipping or double-encrypting a row.
+/// </summary>
+public sealed class ReencryptionEngine
+{
+    /// <summary>How often a row changed under us is re-read and retried before it is reported.</summary>
+    private const int ConflictRetries = 3;
+
+    private readonly ISqlDialect _dialect;
+    private readonly string _connectionString;
+    private readonly string? _userName;
+    private readonly string? _password;
+    private readonly KeyRing _ring;
+
+    public ReencryptionEngine(ISqlDialect dialect, string connectionString, string? userName, string? password, KeyRing ring)
+    {
+        _dialect = dialect;
+        _connectionString = connectionString;
+        _userName = userName;
+        _password = password;
+        _ring = ring;
+    }
+
+    public static string Owner => $"{Environment.MachineName}:{Environment.ProcessId}";
+
+    private DbConnection Open(bool readOnly)
+    {
+        var connection = _dialect.CreateConnection(_connectionString, _userName, _password, readOnly);
+        try
+        {
+            connection.Open();
+            return connection;
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
+        {
+            connection.Dispose();
+            throw Unavailable(e);
+        }
+    }
+
+    private SecretsPSException Unavailable(Exception e) =>
+        new("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
+            $"Cannot reach {_dialect.Describe(_connectionString)} ({e.GetType().Name}). Check that the server is up and the connection string is right, then run again (with -Resume to continue a job).",
+            e);
+
+    /// <summary>-WhatIf: reads and decrypts every value, writes nothing (read-only connection; no job row).</summary>
+    public ReencryptionPreview Preview(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
+    {
+        using var connection = Open(readOnly: true);
+        var target = ColumnTarget.Resolve(_dialect, connection, options.Table, options.Column, options.KeyColumn);
+        var version = _ring.Active;
+        var transformer = new ValueTransformer(_ring, version, options.EncryptPlaintext, target.MaxLength);
+        long total = Count(connection, null, target), would = 0, skipped = 0, errors = 0;
+        var byVersion = new Dictionary<string, long>(StringComparer.Ordinal);
+        object? cursor = null;
+        var clock = Stopwatch.StartNew();
+        while (!cancellation.IsCancellationRequested)
+        {
+            var page = ReadPage(connection, null, target, cursor, options.BatchSize, cancellation);
+            if (page.Count == 0) break;
+            foreach (var (key, value) in page)
+            {
+                var prefix = StoredValue.TryParse(value, out var sv) ? sv.Version : "(not ciphertext)";
+                byVersion[prefix] = byVersion.GetValueOrDefault(prefix) + 1;
+                switch (transformer.Transform(value, out _, out var reason))
+                {
+                    case RowOutcome.Reencrypted: would++; break;
+                    case RowOutcome.AlreadyAtTarget: skipped++; break;
+                    default:
+                        errors++;
+                        observer.RowFailed(target.Name, ColumnTarget.KeyToText(key), reason!);
+                        break;
+                }
+            }
+            cursor = page[^1].Key;
+            observer.Progress(Snapshot(0, target.Name, total, would, skipped, errors, would + skipped + errors, clock.Elapsed));
+        }
+        return new ReencryptionPreview(target.Table.ToString(), target.Column, target.KeyColumn, version.Name, total, would, skipped, errors, byVersion);
+    }
+
+    public ReencryptJob Run(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
+    {
+        if (options.BatchSize < 1 || options.CommitEvery < 1)
+            throw new SecretsPSException("BatchSizeInvalid", ErrorKind.InvalidArgument, "-BatchSize and -CommitEvery must be at least 1.");
+        var store = new JobStore(_dialect, options.JobTable);
+        using var connection = Open(readOnly: false);
+        ColumnTarget target;
+        ReencryptJob job;
+        try
+        {
+            target = ColumnTarget.Resolve(_dialect, connection, options.Table, options.Column, options.KeyColumn);
+            store.EnsureTables(connection);
+            job = Claim(connection, store, target, options, observer);
+        }
+        catch (DbException e) when (_dialect.IsConnectionFailure(e))
+        {
+            throw Unavailable(e);
+        }
+
+        try
+        {
+            return Process(connection, store, target, job, options, observer, cancellation);
+        }
+        catch (Exception e) when (e is DbException or IOException or InvalidOperationException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            var failed = MarkFailed(store, job.Id, _dialect.IsConnectionFailure(e)
+                ? "The database connection was lost; run again with -Resume."
+                : $"Stopped by a database error ({e.GetType().Name}); run again with -Resume once it is fixed.");
+            if (_dialect.IsConnectionFailure(e)) throw Unavailable(e);
+            throw new SecretsPSException("DatabaseError", ErrorKind.InvalidOperation,
+                $"Job {job.Id} stopped on a database error ({e.GetType().Name}: {SafeMessage(e)}). It is marked '{(failed ? "failed" : "running")}'; run again with -Resume once the cause is fixed.",
+                e, target.Name);
+        }
+    }
+
+    private ReencryptJob Claim(DbConnection connection, JobStore store, ColumnTarget target, ReencryptionOptions options, IReencryptionObserver observer)
+    {
+        using var transaction = _dialect.BeginWrite(connection);
+        _dialect.LockTarget(connection, transaction, target.Name);
+        var now = DateTime.UtcNow;
+        var jobs = store.ForTarget(connection, transaction, target.Table.ToString(), target.Column);
+        var running = jobs.FirstOrDefault(j => j.Status == JobStatus.Running && !IsStale(j, now, options.StaleAfter) && j.Id != options.JobId);
+        if (running is not null)
+            throw new SecretsPSException("JobAlreadyRunning", ErrorKind.ResourceUnavailable,
+                $"Job {running.Id} is already re-encrypting {target.Name} (owner {running.Owner}, heartbeat {running.UpdatedAt:u}). Wait for it, or if it died, run with -Resume after -StaleAfter has passed.",
+                target: target.Name);
+
+        ReencryptJob? resumed = null;
+        if (options.JobId is { } id)
+        {
+            resumed = store.Get(connection, transaction, id);
+            if (resumed is null || resumed.Table != target.Table.ToString() || resumed.Column != target.Column)
+                throw new SecretsPSException("JobNotFound", ErrorKind.ObjectNotFound,
+                    $"There is no job {id} for {target.Name}. List the jobs with Get-ReencryptJob -Table {target.Table}.", target: id.ToString());
+            if (resumed.Status == JobStatus.Finished)
+                throw new SecretsPSException("JobFinished", ErrorKind.InvalidOperation,
+                    $"Job {id} is already finished. Start a new run without -JobId to check the column again.", target: id.ToString());
+            if (resumed.Status == JobStatus.Running && !IsStale(resumed, now, options.StaleAfter))
+                throw new SecretsPSException("JobAlreadyRunning", ErrorKind.ResourceUnavailable,
+                    $"Job {id} is running (owner {resumed.Owner}, heartbeat {resumed.UpdatedAt:u}). Wait for it, or resume after -StaleAfter has passed.", target: id.ToString());
+        }
+        else if (options.Resume)
+        {
+            resumed = jobs.FirstOrDefault(j => j.Status != JobStatus.Finished);
+            if (resumed is null) observer.Info($"No unfinished job for {target.Name}: starting a new one.");
+        }
+
+        if (resumed is not null)
+        {
+            if (!_ring.TryGet(resumed.TargetVersion, out _))
+                throw new SecretsPSException("KeyVersionNotFound", ErrorKind.ObjectNotFound,
+                    $"Job {resumed.Id} encrypts to version '{resumed.TargetVersion}', which is no longer in the key file. Start a new run without -Resume.", target: resumed.TargetVersion);
+            var job = resumed with
+            {
+                Status = JobStatus.Running,
+                StartedAt = resumed.StartedAt ?? now,
+                UpdatedAt = now,
+                Owner = Owner,
+                BatchSize = options.BatchSize,
+                CommitEvery = options.CommitEvery,
+                Message = $"resumed from {(resumed.LastKey is null ? "the start" : "key " + resumed.LastKey)}",
+            };
+            store.Save(connection, transaction, job);
+            transaction.Commit();
+            observer.Info($"Resuming job {job.Id} ({resumed.Status.ToText()}) on {target.Name} at {(resumed.LastKey is null ? "the start" : "key " + resumed.LastKey)}.");
+            return job;
+        }
+
+        var fresh = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, _ring.Active.Name, JobStatus.Running,
+            Count(connection, transaction, target), 0, 0, 0, null, options.BatchSize, options.CommitEvery, now, now, now, null, Owner, null);
+        fresh = fresh with { Id = store.Insert(connection, transaction, fresh) };
+        transaction.Commit();
+        observer.Info($"Job {fresh.Id}: re-encrypting {fresh.TotalRows} value(s) of {target.Name} to version '{fresh.TargetVersion}'.");
+        return fresh;
+    }
+
+    private static bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter)
+    {
+        if (job.UpdatedAt is null || now - job.UpdatedAt.Value > staleAfter) return true;
+        // A runner on this machine whose process is gone is stale at once: no need to wait out the heartbeat.
+        var parts = job.Owner?.Split(':');
+        if (parts is { Length: 2 } && parts[0] == Environment.MachineName && int.TryParse(parts[1], out var pid) && pid != Environment.ProcessId)
+        {
+            try { using var p = System.Diagnostics.Process.GetProcessById(pid); return p.HasExited; }
+            catch (ArgumentException) { return true; }
+        }
+        return false;
+    }
+
+    private ReencryptJob Process(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job, ReencryptionOptions options,
+        IReencryptionObserver observer, CancellationToken cancellation)
+    {
+        var version = _ring.Get(job.TargetVersion);
+        var transformer = new ValueTransformer(_ring, version, options.EncryptPlaintext, target.MaxLength);
+        var clock = Stopwatch.StartNew();
+        long runDone = 0, sinceCommit = 0;
+        object? cursor = job.LastKey is null ? null : target.KeyFromText(job.LastKey);
+        var updates = new List<RowUpdate>(options.BatchSize);
+        var pendingErrors = new List<(string, string)>();
+        DbTransaction? transaction = null;
+        string? stopReason = null;
+
+        try
+        {
+            while (true)
+            {
+                if (cancellation.IsCancellationRequested) { stopReason = "stopped by the user (Ctrl+C)"; break; }
+                if (options.MaxDuration is { } d && clock.Elapsed >= d) { stopReason = $"-MaxDuration {d} reached"; break; }
+                if (options.MaxRows is { } m && runDone >= m) { stopReason = $"-MaxRows {m} reached"; break; }
+                if (options.MaxErrors is { } me && job.Errors > me)
+                {
+                    transaction = Commit(connection, transaction, store, job with { UpdatedAt = DateTime.UtcNow }, pendingErrors);
+                    job = Finish(connection, store, job, JobStatus.Failed, $"more than {me} row errors (-MaxErrors)");
+                    return job;
+                }
+
+                int limit = options.MaxRows is { } mr ? (int)Math.Min(options.BatchSize, mr - runDone) : options.BatchSize;
+                transaction ??= _dialect.BeginWrite(connection);
+                List<(object Key, string Value)> page;
+                try
+                {
+                    page = ReadPage(connection, transaction, target, cursor, limit, cancellation);
+                }
+                catch (Exception e) when (cancellation.IsCancellationRequested && e is OperationCanceledException or DbException)
+                {
+                    stopReason = "stopped by the user (Ctrl+C)";
+                    break;
+                }
+                if (page.Count == 0) break;
+
+                updates.Clear();
+                foreach (var (key, value) in page)
+                {
+                    switch (transformer.Transform(value, out var newValue, out var reason))
+                    {
+                        case RowOutcome.Reencrypted: updates.Add(new RowUpdate(key, value, newValue!)); break;
+                        case RowOutcome.AlreadyAtTarget: job = job with { Skipped = job.Skipped + 1 }; break;
+                        default:
+                            job = job with { Errors = job.Errors + 1 };
+                            pendingErrors.Add((ColumnTarget.KeyToText(key), reason!));
+                            observer.RowFailed(target.Name, ColumnTarget.KeyToText(key), reason!);
+                            break;
+                    }
+                }
+                job = Write(connection, transaction, target, transformer, updates, job, pendingErrors, observer);
+
+                cursor = page[^1].Key;
+                runDone += page.Count;
+                sinceCommit += page.Count;
+                job = job with { LastKey = ColumnTarget.KeyToText(cursor) };
+                if (sinceCommit >= options.CommitEvery)
+                {
+                    job = job with { UpdatedAt = DateTime.UtcNow };
+                    transaction = Commit(connection, transaction, store, job, pendingErrors);
+                    sinceCommit = 0;
+                }
+                observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, runDone, clock.Elapsed));
+            }
+
+            job = job with { UpdatedAt = DateTime.UtcNow };
+            transaction = Commit(connection, transaction, store, job, pendingErrors);
+            job = stopReason is null
+                ? Finish(connection, store, job, JobStatus.Finished, job.Errors == 0 ? "complete" : $"complete with {job.Errors} row error(s)")
+                : Finish(connection, store, job, JobStatus.Paused, stopReason + "; continue with -Resume");
+            observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, runDone, clock.Elapsed));
+            return job;
+        }
+        finally
+        {
+            transaction?.Dispose();
+        }
+    }
+
+    /// <summary>The guarded batch update; rows someone else changed since they were read are re-read and handled again.</summary>
+    private ReencryptJob Write(DbConnection connection, DbTransaction transaction, ColumnTarget target, ValueTransformer transformer,
+        List<RowUpdate> updates, ReencryptJob job, List<(string, string)> pendingErrors, IReencryptionObserver observer)
+    {
+        var todo = updates;
+        for (int attempt = 0; todo.Count > 0; attempt++)
+        {
+            var written = _dialect.UpdateGuarded(connection, transaction, target.Table, target.KeyColumn, target.Column, todo);
+            job = job with { Processed = job.Processed + written.Count };
+            if (written.Count == todo.Count) break;
+
+            var done = new HashSet<string>(written.Select(ColumnTarget.KeyToText), StringComparer.Ordinal);
+            var retry = new List<RowUpdate>();
+            foreach (var row in todo.Where(r => !done.Contains(ColumnTarget.KeyToText(r.Key))))
+            {
+                var keyText = ColumnTarget.KeyToText(row.Key);
+                var current = ReadOne(connection, transaction, target, row.Key);
+                if (current is null) continue; // deleted or set to NULL by the application: nothing to do
+                if (attempt >= ConflictRetries)
+                {
+                    job = job with { Errors = job.Errors + 1 };
+                    const string reason = "ConcurrentUpdate: the row kept changing while it was re-encrypted; run again to pick it up";
+                    pendingErrors.Add((keyText, reason));
+                    observer.RowFailed(target.Name, keyText, reason);
+                    continue;
+                }
+                switch (transformer.Transform(current, out var newValue, out var why))
+                {
+                    case RowOutcome.Reencrypted: retry.Add(new RowUpdate(row.Key, current, newValue!)); break;
+                    case RowOutcome.AlreadyAtTarget: job = job with { Skipped = job.Skipped + 1 }; break;
+                    default:
+                        job = job with { Errors = job.Errors + 1 };
+                        pendingErrors.Add((keyText, why!));
+                        observer.RowFailed(target.Name, keyText, why!);
+                        break;
+                }
+            }
+            todo = retry;
+        }
+        return job;
+    }
+
+    private DbTransaction? Commit(DbConnection connection, DbTransaction? transaction, JobStore store, ReencryptJob job, List<(string, string)> pendingErrors)
+    {
+        transaction ??= _dialect.BeginWrite(connection);
+        store.AddErrors(connection, transaction, job.Id, pendingErrors, DateTime.UtcNow);
+        store.Save(connection, transaction, job);
+        transaction.Commit();
+        transaction.Dispose();
+        pendingErrors.Clear();
+        return null;
+    }
+
+    private ReencryptJob Finish(DbConnection connection, JobStore store, ReencryptJob job, JobStatus status, string message)
+    {
+        var now = DateTime.UtcNow;
+        job = job with
+        {
+            Status = status,
+            UpdatedAt = now,
+            FinishedAt = status == JobStatus.Finished ? now : null,
+            Message = message,
+        };
+        using var transaction = _dialect.BeginWrite(connection);
+        store.Save(connection, transaction, job);
+        transaction.Commit();
+        return job;
+    }
+
+    /// <summary>Best effort, on a new connection: a job must not stay 'running' after its runner gave up.</summary>
+    private bool MarkFailed(JobStore store, long jobId, string message)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (true)
+        {
+            try
+            {
+                using var connection = _dialect.CreateConnection(_connectionString, _userName, _password, readOnly: false);
+                connection.Open();
+                using var transaction = _dialect.BeginWrite(connection);
+                var job = store.Get(connection, transaction, jobId);
+                if (job is null) return false;
+                store.Save(connection, transaction, job with { Status = JobStatus.Failed, UpdatedAt = DateTime.UtcNow, Message = message });
+                transaction.Commit();
+                return true;
+            }
+            catch (Exception) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(500);
+            }
+            catch (Exception)
+            {
+                return false;
+            }
+        }
+    }
+
+    private long Count(DbConnection connection, DbTransaction? transaction, ColumnTarget target)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = _dialect.CountNonNull(target.Table, target.Column);
+        return Convert.ToInt64(command.ExecuteScalar());
+    }
+
+    private List<(object Key, string Value)> ReadPage(DbConnection connection, DbTransaction? transaction, ColumnTarget target, object? after, int limit,
+        CancellationToken cancellation)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = _dialect.SelectPage(target.Table, target.KeyColumn, target.Column, limit, fromStart: after is null);
+        if (after is not null) SqlDialect.AddParameter(command, "@after", after);
+        var page = new List<(object, string)>(limit);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            cancellation.ThrowIfCancellationRequested();
+            page.Add((reader.GetValue(0), reader.GetString(1)));
+        }
+        return page;
+    }
+
+    private string? ReadOne(DbConnection connection, DbTransaction transaction, ColumnTarget target, object key)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = _dialect.SelectOne(target.Table, target.KeyColumn, target.Column);
+        SqlDialect.AddParameter(command, "@key", key);
+        return command.ExecuteScalar() as string;
+    }
+
+    private static ReencryptionProgress Snapshot(long jobId, string target, long total, long processed, long skipped, long errors, long runDone, TimeSpan elapsed)
+    {
+        var done = processed + skipped + errors;
+        var rate = elapsed.TotalSeconds > 0 ? runDone / elapsed.TotalSeconds : 0;
+        TimeSpan? left = rate > 0 && total > done ? TimeSpan.FromSeconds((total - done) / rate) : null;
+        return new ReencryptionProgress(jobId, target, total, done, processed, skipped, errors, rate, left);
+    }
+
+    /// <summary>A database error's message without anything that could carry a value (PostgreSQL DETAIL lines can).</summary>
+    private static string SafeMessage(Exception e)
+    {
+        var m = e is Npgsql.PostgresException p ? $"{p.SqlState} {p.MessageText}" : e.Message;
+        var line = m.Split('\n')[0];
+        return line.Length > 200 ? line[..200] + "…" : line;
+    }
+}

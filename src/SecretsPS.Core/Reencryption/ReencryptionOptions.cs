@@ -1,0 +1,20 @@
+namespace SecretsPS.Core.Reencryption;
+
+public sealed record ReencryptionOptions
+{
+    public required string Table { get; init; }
+    public required string Column { get; init; }
+    /// <summary>Null: the table's single-column primary key.</summary>
+    public string? KeyColumn { get; init; }
+    public int BatchSize { get; init; } = 500;
+    public int CommitEvery { get; init; } = 1000;
+    public bool Resume { get; init; }
+    public long? JobId { get; init; }
+    public TimeSpan? MaxDuration { get; init; }
+    public long? MaxRows { get; init; }
+    public long? MaxErrors { get; init; }
+    public bool EncryptPlaintext { get; init; }
+    /// <summary>A running job whose heartbeat is older than this may be taken over.</summary>
+    public TimeSpan StaleAfter { get; init; } = TimeSpan.FromMinutes(10);
+    public string JobTable { get; init; } = JobStore.DefaultTable;
+}

@@ -1,0 +1,311 @@
+# A throwaway PostgreSQL cluster for Pester (RECIPES.md, "A throwaway PostgreSQL for tests"): initdb into a
+# fresh temporary folder, started on a free random port on 127.0.0.1 with fsync off; Stop-TestPostgres stops
+# it (pg_ctl -m fast) and deletes the folder. initdb refuses root, so as root the tools run as the 'postgres'
+# user through `runuser -u postgres --` in a folder chowned to it; as anyone else they run directly.
+#
+#   $pg = Start-TestPostgres                       # .Available, .Reason, .Port, .Folder, .BinFolder, .MajorVersion, .ConnectionString ('postgres' db)
+#   $cs = New-TestPostgresDatabase -Server $pg     # fresh uniquely named database; returns its connection string
+#   Invoke-TestPsql -Server $pg -Database $cs -Sql 'SELECT id, value FROM t ORDER BY id'   # -> '1|abc', '2|\N'
+#   Restart-TestPostgres -Server $pg               # stop (if running) and start again: same port, same data
+#   Stop-TestPostgres -Server $pg [-KeepFolder]    # in AfterAll
+#
+# Where the machine has no PostgreSQL binaries, Start-TestPostgres returns Available = $false with a Reason
+# (use Set-ItResult -Skipped); every other failure throws, with the tail of the server log.
+
+Set-StrictMode -Version Latest
+
+$script:PostgresRoot = '/usr/lib/postgresql'
+$script:ServiceUser = 'postgres'
+$script:ToolTimeoutMs = 60000
+$script:Started = [System.Collections.Generic.List[object]]::new()
+
+function Find-PostgresBin {
+    if (Test-Path -LiteralPath $script:PostgresRoot -PathType Container) {
+        $highest = Get-ChildItem -LiteralPath $script:PostgresRoot -Directory |
+            Where-Object { $_.Name -match '^\d+(\.\d+)?$' -and (Test-Path -LiteralPath (Join-Path $_.FullName 'bin/initdb')) } |
+            Sort-Object { [decimal]$_.Name } -Descending |
+            Select-Object -First 1
+        if ($highest) { return Join-Path $highest.FullName 'bin' }
+    }
+    $initdb = Get-Command initdb -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($initdb) { return Split-Path -Parent $initdb.Source }
+    return $null
+}
+
+function Test-IsRoot {
+    if ($IsWindows) { return $false }
+    return ((& id -u) -eq '0')
+}
+
+# Runs a tool (as the postgres user when -AsServiceUser), returns its stdout; throws on a non-zero exit.
+function Invoke-PgTool {
+    param(
+        [Parameter(Mandatory)] [string] $Tool,
+        [string[]] $Arguments = @(),
+        [bool] $AsServiceUser
+    )
+    $utf8 = [System.Text.UTF8Encoding]::new($false)
+    $start = [System.Diagnostics.ProcessStartInfo]::new()
+    $start.UseShellExecute = $false
+    $start.RedirectStandardOutput = $true
+    $start.RedirectStandardError = $true
+    $start.StandardOutputEncoding = $utf8
+    $start.StandardErrorEncoding = $utf8
+    $start.WorkingDirectory = '/'
+    $start.Environment['PGCLIENTENCODING'] = 'UTF8'
+    if ($AsServiceUser) {
+        $start.FileName = 'runuser'
+        foreach ($a in @('-u', $script:ServiceUser, '--', $Tool)) { $start.ArgumentList.Add($a) }
+    } else {
+        $start.FileName = $Tool
+    }
+    foreach ($a in $Arguments) { $start.ArgumentList.Add($a) }
+
+    $commandLine = (@($start.FileName) + @($start.ArgumentList)) -join ' '
+    $process = [System.Diagnostics.Process]::Start($start)
+    try {
+        # pg_ctl start hands the server's output to its -l log, so these pipes close when pg_ctl exits.
+        $out = $process.StandardOutput.ReadToEndAsync()
+        $err = $process.StandardError.ReadToEndAsync()
+        if (-not $process.WaitForExit($script:ToolTimeoutMs)) {
+            $process.Kill($true)
+            throw "Timed out after $($script:ToolTimeoutMs / 1000) s: $commandLine"
+        }
+        $stdout = $out.GetAwaiter().GetResult()
+        $stderr = $err.GetAwaiter().GetResult()
+        if ($process.ExitCode -ne 0) {
+            throw "Exit code $($process.ExitCode): $commandLine`n$stderr$stdout"
+        }
+        return $stdout
+    } finally {
+        $process.Dispose()
+    }
+}
+
+function Get-FreePort {
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $listener.Start()
+    try { return $listener.LocalEndpoint.Port } finally { $listener.Stop() }
+}
+
+function Get-LogTail([object] $Server) {
+    if (Test-Path -LiteralPath $Server.LogFile) { return (Get-Content -LiteralPath $Server.LogFile -Tail 20) -join "`n" }
+    return '(no log)'
+}
+
+function Invoke-ServerTool([object] $Server, [string] $Tool, [string[]] $Arguments) {
+    Invoke-PgTool -Tool (Join-Path $Server.BinFolder $Tool) -Arguments $Arguments -AsServiceUser $Server.AsServiceUser
+}
+
+function Start-ServerOn([object] $Server, [int] $Port) {
+    $options = "-c listen_addresses=127.0.0.1 -p $Port -k $($Server.Folder) -c fsync=off"
+    try {
+        Invoke-ServerTool $Server 'pg_ctl' @('-D', $Server.DataFolder, '-l', $Server.LogFile, '-w', '-t', '30', '-o', $options, 'start') | Out-Null
+    } catch {
+        throw "$($_.Exception.Message)`nServer log ($($Server.LogFile)):`n$(Get-LogTail $Server)"
+    }
+    $Server.Port = $Port
+    $Server.ConnectionString = "Host=127.0.0.1;Port=$Port;Username=postgres;Database=postgres"
+    $Server.Running = $true
+}
+
+function Stop-Server([object] $Server) {
+    if (-not $Server.Running -and -not (Test-Path -LiteralPath (Join-Path $Server.DataFolder 'postmaster.pid'))) { return }
+    try {
+        Invoke-ServerTool $Server 'pg_ctl' @('-D', $Server.DataFolder, '-m', 'fast', '-w', '-t', '30', 'stop') | Out-Null
+    } catch {
+        Invoke-ServerTool $Server 'pg_ctl' @('-D', $Server.DataFolder, '-m', 'immediate', '-w', '-t', '30', 'stop') | Out-Null
+    }
+    $Server.Running = $false
+}
+
+function Resolve-DatabaseName([string] $Database) {
+    # A name, or a connection string holding Database=...
+    if ($Database -match '=') {
+        foreach ($part in $Database -split ';') {
+            $pair = $part -split '=', 2
+            if ($pair.Count -eq 2 -and $pair[0].Trim() -in @('Database', 'DB')) { return $pair[1].Trim() }
+        }
+        throw "No Database= in the connection string '$Database'."
+    }
+    return $Database
+}
+
+function Assert-Available([object] $Server) {
+    if (-not $Server.Available) { throw "PostgreSQL is not available: $($Server.Reason)" }
+    if ($Server.Removed) { throw "This PostgreSQL server was stopped and its folder removed (Stop-TestPostgres)." }
+}
+
+<#
+.SYNOPSIS
+Starts a throwaway PostgreSQL cluster on a free port on 127.0.0.1 and returns an object describing it.
+.OUTPUTS
+Available, Reason, Port, Folder, DataFolder, LogFile, BinFolder, MajorVersion, ConnectionString (database 'postgres'),
+Running, InitDbMs, StartMs; methods NewDatabase() and ConnectionStringFor(database).
+#>
+function Start-TestPostgres {
+    [CmdletBinding()]
+    param()
+
+    $bin = Find-PostgresBin
+    $server = [pscustomobject]@{
+        PSTypeName       = 'SecretsPS.TestPostgres'
+        Available        = $false
+        Reason           = $null
+        Port             = 0
+        Folder           = $null
+        DataFolder       = $null
+        LogFile          = $null
+        BinFolder        = $bin
+        MajorVersion     = 0
+        AsServiceUser    = $false
+        ConnectionString = $null
+        Running          = $false
+        Removed          = $false
+        InitDbMs         = 0
+        StartMs          = 0
+    }
+    $server | Add-Member -MemberType ScriptMethod -Name NewDatabase -Value { New-TestPostgresDatabase -Server $this }
+    $server | Add-Member -MemberType ScriptMethod -Name ConnectionStringFor -Value {
+        param([string] $Database) "Host=127.0.0.1;Port=$($this.Port);Username=postgres;Database=$Database"
+    }
+    if (-not $bin) {
+        $server.Reason = "No PostgreSQL binaries: no $($script:PostgresRoot)/<version>/bin/initdb and no initdb on PATH."
+        return $server
+    }
+
+    $server.AsServiceUser = Test-IsRoot
+    $versionText = Invoke-PgTool -Tool (Join-Path $bin 'pg_ctl') -Arguments @('--version')
+    if ($versionText -match '\(PostgreSQL\)\s+(\d+)') { $server.MajorVersion = [int]$Matches[1] }
+
+    $folder = Join-Path ([System.IO.Path]::GetTempPath()) ('secretsps-pg-' + [guid]::NewGuid().ToString('N').Substring(0, 12))
+    New-Item -ItemType Directory -Path $folder | Out-Null
+    $server.Folder = $folder
+    $server.DataFolder = Join-Path $folder 'data'
+    $server.LogFile = Join-Path $folder 'log'
+    try {
+        if ($server.AsServiceUser) {
+            Invoke-PgTool -Tool 'chown' -Arguments @("$($script:ServiceUser):", $folder) | Out-Null
+        } elseif (-not $IsWindows) {
+            & chmod 700 $folder
+        }
+
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        Invoke-ServerTool $server 'initdb' @('-D', $server.DataFolder, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync') | Out-Null
+        $server.InitDbMs = [int]$clock.Elapsed.TotalMilliseconds
+
+        # A random free port; another process may take it before postgres binds, hence the retries.
+        $clock.Restart()
+        for ($attempt = 1; ; $attempt++) {
+            try { Start-ServerOn $server (Get-FreePort); break } catch { if ($attempt -ge 3) { throw } }
+        }
+        $server.StartMs = [int]$clock.Elapsed.TotalMilliseconds
+    } catch {
+        try { Stop-Server $server } catch { }
+        Remove-Item -LiteralPath $folder -Recurse -Force -ErrorAction SilentlyContinue
+        $server.Removed = $true
+        throw
+    }
+
+    $server.Available = $true
+    $script:Started.Add($server)
+    return $server
+}
+
+<#
+.SYNOPSIS
+Creates a fresh database (a unique name unless -Name is given) and returns its connection string.
+#>
+function New-TestPostgresDatabase {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)] [object] $Server,
+        [ValidatePattern('^[a-z_][a-z0-9_]{0,62}$')] [string] $Name = ('test_' + [guid]::NewGuid().ToString('N'))
+    )
+    Assert-Available $Server
+    Invoke-TestPsql -Server $Server -Database 'postgres' -Sql "CREATE DATABASE `"$Name`"" | Out-Null
+    return $Server.ConnectionStringFor($Name)
+}
+
+<#
+.SYNOPSIS
+Runs SQL with psql (as the postgres user when root) and returns the rows as strings, fields joined by
+-FieldSeparator ('|' by default), NULL shown as -NullAs ('\N' by default). Throws on any SQL error.
+.PARAMETER Database
+A database name or a connection string holding Database=... (as New-TestPostgresDatabase returns).
+.NOTES
+One string per output line: a value holding a newline spans lines. Commands that return no rows return nothing
+(psql runs with -q, so 'INSERT 0 1' and the like are not printed).
+#>
+function Invoke-TestPsql {
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory)] [object] $Server,
+        [string] $Database = 'postgres',
+        [Parameter(Mandatory)] [string] $Sql,
+        [string] $FieldSeparator = '|',
+        [string] $NullAs = '\N'
+    )
+    Assert-Available $Server
+    $name = Resolve-DatabaseName $Database
+    $stdout = Invoke-ServerTool $Server 'psql' @(
+        '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
+        '-h', '127.0.0.1', '-p', "$($Server.Port)", '-U', 'postgres', '-d', $name,
+        '-F', $FieldSeparator, '-P', "null=$NullAs", '-c', $Sql)
+    if ($stdout.Length -eq 0) { return }
+    $lines = $stdout -split '\r?\n'
+    if ($lines[-1] -eq '') { $lines = $lines[0..($lines.Count - 2)] }
+    foreach ($line in $lines) { $line }
+}
+
+<#
+.SYNOPSIS
+Stops the server if it runs and starts it again on the same port with the same data (for "the database goes
+away mid-run": Stop-TestPostgres -KeepFolder, then Restart-TestPostgres).
+#>
+function Restart-TestPostgres {
+    [CmdletBinding()]
+    param([Parameter(Mandatory)] [object] $Server)
+    Assert-Available $Server
+    Stop-Server $Server
+    Start-ServerOn $Server $Server.Port
+}
+
+<#
+.SYNOPSIS
+Stops the server (pg_ctl -m fast) and removes its folder, unless -KeepFolder (then Restart-TestPostgres starts it
+again). Does nothing for an unavailable or already removed server, so it is safe in AfterAll.
+#>
+function Stop-TestPostgres {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)] [AllowNull()] [object] $Server,
+        [switch] $KeepFolder
+    )
+    if ($null -eq $Server -or -not $Server.Available -or $Server.Removed) { return }
+    try {
+        Stop-Server $Server
+    } finally {
+        if (-not $KeepFolder) {
+            Remove-Item -LiteralPath $Server.Folder -Recurse -Force -ErrorAction SilentlyContinue
+            $Server.Removed = $true
+            [void]$script:Started.Remove($Server)
+        }
+    }
+}
+
+# A session that ends or removes the module without Stop-TestPostgres does not leave servers running.
+$cleanup = {
+    foreach ($server in @($script:Started)) {
+        try { Stop-TestPostgres -Server $server } catch { }
+    }
+}
+$script:ExitingEvent = Register-EngineEvent -SourceIdentifier PowerShell.Exiting -Action $cleanup
+$ExecutionContext.SessionState.Module.OnRemove = {
+    & $cleanup
+    Unregister-Event -SubscriptionId $script:ExitingEvent.Id -ErrorAction SilentlyContinue
+    Remove-Job -Id $script:ExitingEvent.Id -Force -ErrorAction SilentlyContinue
+}.GetNewClosure()
+
+Export-ModuleMember -Function Start-TestPostgres, New-TestPostgresDatabase, Invoke-TestPsql, Restart-TestPostgres, Stop-TestPostgres
