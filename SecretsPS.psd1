@@ -20,6 +20,9 @@
         'Remove-EncryptionKey'
         'Protect-EncryptedValue'
         'Unprotect-EncryptedValue'
+        'Start-Reencryption'
+        'Get-ReencryptJob'
+        'Remove-ReencryptJob'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -171,6 +171,44 @@ function Get-TestFileMode {
     [Convert]::ToString(([int][IO.File]::GetUnixFileMode($Path)) -band 0x1FF, 8)
 }
 
+function Get-DamagedKeyFileCases {
+    <#
+        The ways a key file can be wrong that FORMATS.md §1 names, with the ErrorId and category the module must
+        report for each. VersionLevel: the problem belongs to one version (listing shows it as "Failed: <id>").
+    #>
+    @(
+        @{ Problem = 'ActiveVersionMissing'; Category = 'InvalidData'; VersionLevel = $false }
+        @{ Problem = 'ActiveVersionNotDefined'; Category = 'ObjectNotFound'; VersionLevel = $false }
+        @{ Problem = 'VersionDefinedTwice'; Category = 'InvalidData'; VersionLevel = $false }
+        @{ Problem = 'KeyNotBase64'; Category = 'InvalidData'; VersionLevel = $true }
+        @{ Problem = 'KeyTooShort'; Category = 'InvalidData'; VersionLevel = $true }
+        @{ Problem = 'SaltIntegrityCheckFailed'; Category = 'SecurityError'; VersionLevel = $true }
+        @{ Problem = 'KdfUnknown'; Category = 'InvalidData'; VersionLevel = $true }
+        @{ Problem = 'RawKeyLength'; Category = 'InvalidData'; VersionLevel = $true }
+    )
+}
+
+function Write-DamagedKeyFile {
+    <# Writes (by hand) a key file whose only version, v1 (active), has the named problem. Mode 600. #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][string] $Path, [Parameter(Mandatory)][string] $Problem, [string] $Mode = '600')
+    $text = switch ($Problem) {
+        'ActiveVersionMissing' { New-KeyFileText -Active '' -Versions (New-KeyVersionText v1) }
+        'ActiveVersionNotDefined' { New-KeyFileText -Active 'v5' -Versions (New-KeyVersionText v1) }
+        'VersionDefinedTwice' { New-KeyFileText -Active 'v1' -Versions (New-KeyVersionText v1), (New-KeyVersionText v1) }
+        'KeyNotBase64' {
+            $k = [Convert]::ToBase64String((Get-RandomBytes 32))
+            New-KeyFileText -Active 'v1' -Versions (New-KeyVersionText v1 -Key ($k.Substring(0, 10) + '*!' + $k.Substring(12)))
+        }
+        'KeyTooShort' { New-KeyFileText -Active 'v1' -Versions (New-KeyVersionText v1 -Key (Get-RandomBytes 15)) }
+        'SaltIntegrityCheckFailed' { New-KeyFileText -Active 'v1' -Versions (New-KeyVersionText v1 -SaltHash (Get-Sha256Hex (Get-RandomBytes 16))) }
+        'KdfUnknown' { New-KeyFileText -Active 'v1' -Versions (New-KeyVersionText v1 -Kdf 'scrypt') }
+        'RawKeyLength' { New-KeyFileText -Active 'v1' -Versions (New-KeyVersionText v1 -Kdf 'raw' -Key (Get-RandomBytes 24)) }
+        default { throw "Unknown problem '$Problem'." }
+    }
+    Write-TestKeyFile -Path $Path -Text $text -Mode $Mode
+}
+
 function Get-KeyFileValues {
     <# NAME -> value (quotes removed) of every assignment line, in file order (the last one wins). #>
     [CmdletBinding()]

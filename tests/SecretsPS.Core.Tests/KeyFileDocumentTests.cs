@@ -74,6 +74,19 @@ public class KeyFileDocumentTests
         Assert.Equal(line + "\n", document.ToText());
     }
 
+    [Theory]
+    [InlineData("NAME=\"value\" # a comment")]
+    [InlineData("NAME='value'  # a comment")]
+    public void A_quoted_value_followed_by_a_comment_is_read_as_the_value(string line)
+    {
+        // Unquoted values already drop a " #" comment; dotenv readers (python-dotenv, the application's side)
+        // read these lines as NAME=value. A key line a person annotated must not silently stop counting.
+        var document = KeyFileDocument.Parse(line + "\n");
+
+        Assert.Equal("value", document.Get("NAME"));
+        Assert.Equal(line + "\n", document.ToText());
+    }
+
     [Fact]
     public void Crlf_line_ends_are_read_and_written_back_as_lf()
     {

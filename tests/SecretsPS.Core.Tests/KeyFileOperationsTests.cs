@@ -398,6 +398,22 @@ public sealed class KeyFileOperationsTests : IDisposable
     }
 
     [Fact]
+    public void RemoveVersions_refuses_the_version_the_file_names_as_active_even_when_the_environment_overrides_it()
+    {
+        // The file says v1 is active; the environment (e.g. a deployment) says v2. Removing v1 from the file
+        // must not leave a file whose own ACTIVE_ENCRYPTION_VERSION names a version it no longer has.
+        _folder.Write(".env.crypto", FileText("v1", Version("v1", 1), Version("v2", 2)));
+        var environment = new Dictionary<string, string> { ["ACTIVE_ENCRYPTION_VERSION"] = "v2" };
+        var before = Bytes();
+
+        var e = Record.Exception(() => KeyFileOperations.RemoveVersions(KeyFile, new[] { "v1" }, environment));
+
+        Assert.True(e is SecretsPSException, "the removal was allowed; the file left behind loads only with the environment");
+        Assert.Equal(before, Bytes());
+        using var onItsOwn = KeyConfiguration.Load(KeyFile, NoEnvironment);
+    }
+
+    [Fact]
     public void RemoveVersions_refuses_a_version_that_only_the_environment_defines()
     {
         CreateV1();

@@ -14,12 +14,12 @@ internal sealed class TempFolder : IDisposable
 
     public string Path { get; }
 
-    public string FileText(params string[] parts) => System.IO.Path.Combine(new[] { Path }.Concat(parts).ToArray());
+    public string File(params string[] parts) => System.IO.Path.Combine(new[] { Path }.Concat(parts).ToArray());
 
     /// <summary>Writes UTF-8 text (no BOM) exactly as given and returns the full path.</summary>
     public string Write(string name, string text)
     {
-        var path = FileText(name);
+        var path = File(name);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         System.IO.File.WriteAllBytes(path, Encoding.UTF8.GetBytes(text));
         return path;

@@ -17,11 +17,14 @@ public abstract class KeyFileCmdlet : SecretsCmdlet
     [ValidateNotNullOrEmpty]
     public string? Environment { get; set; }
 
-    protected string ResolveKeyFile(bool mustExist) =>
+    protected string ResolveKeyFile(bool mustExist) => Resolve(this, Path, Environment, mustExist);
+
+    /// <summary>For cmdlets that need a key file but derive from another base (Start-Reencryption).</summary>
+    internal static string Resolve(PSCmdlet cmdlet, string? path, string? environment, bool mustExist) =>
         KeyFileLocator.Resolve(
-            Path is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path),
-            Environment,
-            CurrentFolder,
+            path is null ? null : cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path),
+            environment,
+            cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath,
             System.Environment.GetEnvironmentVariable(KeyFileLocator.ConfigVariable),
             mustExist);
 }

@@ -1,0 +1,51 @@
+using System.Management.Automation;
+using SecretsPS.Core;
+using SecretsPS.Core.Data;
+
+namespace SecretsPS.Commands;
+
+/// <summary>The cmdlets that work on a database: -Provider, -ConnectionString (or $env:SECRETSPS_CONNECTION_STRING), -Credential.</summary>
+public abstract class DatabaseCmdlet : SecretsCmdlet
+{
+    public const string ConnectionVariable = "SECRETSPS_CONNECTION_STRING";
+
+    /// <summary>Sqlite (the embedded default), PostgreSql or SqlServer.</summary>
+    [Parameter]
+    [ValidateSet("Sqlite", "PostgreSql", "SqlServer", IgnoreCase = true)]
+    public string Provider { get; set; } = "Sqlite";
+
+    /// <summary>The database; for Sqlite a file path is enough. Default: $env:SECRETSPS_CONNECTION_STRING.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ConnectionString { get; set; }
+
+    /// <summary>User and password for the database, kept out of the connection string.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>The job table in the target database (its error table is named after it).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string JobTable { get; set; } = "reencrypt_jobs";
+
+    protected ISqlDialect Dialect => SqlDialect.For(Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true));
+
+    protected string ResolveConnectionString()
+    {
+        var text = ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
+        if (string.IsNullOrWhiteSpace(text))
+            throw new SecretsPSException("ConnectionStringMissing", ErrorKind.InvalidArgument,
+                $"No database given. Pass -ConnectionString (for Sqlite, the database file's path) or set $env:{ConnectionVariable}.");
+        // A relative SQLite path means the PowerShell location, not the process's working folder.
+        if (Provider.Equals("Sqlite", StringComparison.OrdinalIgnoreCase) && !text.Contains('='))
+            text = SessionState.Path.GetUnresolvedProviderPathFromPSPath(text);
+        return text;
+    }
+
+    protected string? UserName => Credential?.UserName;
+
+    protected string? Password => Credential?.GetNetworkCredential().Password;
+
+    protected string DescribeDatabase() => Dialect.Describe(ResolveConnectionString());
+}

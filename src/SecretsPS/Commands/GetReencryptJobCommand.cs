@@ -1,0 +1,51 @@
+using System.Management.Automation;
+using SecretsPS.Core;
+using SecretsPS.Core.Reencryption;
+
+namespace SecretsPS.Commands;
+
+/// <summary>flask secrets list-jobs: the re-encryption jobs of a database, newest first.</summary>
+[Cmdlet(VerbsCommon.Get, "ReencryptJob")]
+[OutputType(typeof(ReencryptJob))]
+public sealed class GetReencryptJobCommand : DatabaseCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(1, long.MaxValue)]
+    public long? Id { get; set; }
+
+    [Parameter]
+    [ValidateSet("Pending", "Running", "Paused", "Finished", "Failed", IgnoreCase = true)]
+    public string[]? Status { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Table { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 100000)]
+    public int First { get; set; } = 20;
+
+    protected override void Process()
+    {
+        var connectionString = ResolveConnectionString();
+        var dialect = Dialect;
+        var store = new JobStore(dialect, JobTable);
+        using var connection = dialect.CreateConnection(connectionString, UserName, Password, readOnly: true);
+        try
+        {
+            connection.Open();
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException)
+        {
+            throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
+                $"Cannot reach {dialect.Describe(connectionString)} ({e.GetType().Name}). Check the server and the connection string.", e);
+        }
+        if (!store.TablesExist(connection))
+        {
+            Verbose($"{dialect.Describe(connectionString)} has no job table '{store.Jobs}': no re-encryption has run there.");
+            return;
+        }
+        var statuses = Status?.Select(JobStatusText.Parse).ToList();
+        foreach (var job in store.List(connection, Id, statuses, Table, First)) WriteObject(job);
+    }
+}

@@ -1,0 +1,84 @@
+using System.Management.Automation;
+using SecretsPS.Core;
+using SecretsPS.Core.Reencryption;
+
+namespace SecretsPS.Commands;
+
+/// <summary>flask secrets cleanup-jobs: removes old finished jobs and stalled ones (running/pending without a heartbeat).</summary>
+[Cmdlet(VerbsCommon.Remove, "ReencryptJob", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "ByAge")]
+[OutputType(typeof(ReencryptJob))]
+public sealed class RemoveReencryptJobCommand : DatabaseCmdlet
+{
+    /// <summary>Remove finished jobs that ended more than this many days ago.</summary>
+    [Parameter(ParameterSetName = "ByAge")]
+    [ValidateRange(0, 36500)]
+    public int FinishedOlderThan { get; set; } = 7;
+
+    /// <summary>Remove running or pending jobs whose heartbeat is older than this many days.</summary>
+    [Parameter(ParameterSetName = "ByAge")]
+    [ValidateRange(0, 36500)]
+    public int StalledOlderThan { get; set; } = 7;
+
+    /// <summary>Jobs to remove, e.g. piped from Get-ReencryptJob.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "ById", ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(1, long.MaxValue)]
+    public long[] Id { get; set; } = Array.Empty<long>();
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void Process()
+    {
+        var connectionString = ResolveConnectionString();
+        var dialect = Dialect;
+        var store = new JobStore(dialect, JobTable);
+        using var connection = dialect.CreateConnection(connectionString, UserName, Password, readOnly: false);
+        try
+        {
+            connection.Open();
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException)
+        {
+            throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
+                $"Cannot reach {dialect.Describe(connectionString)} ({e.GetType().Name}). Check the server and the connection string.", e);
+        }
+        if (!store.TablesExist(connection)) return;
+
+        IEnumerable<ReencryptJob> candidates;
+        if (ParameterSetName == "ById")
+        {
+            var found = new List<ReencryptJob>();
+            foreach (var id in Id)
+            {
+                var job = store.Get(connection, null, id);
+                if (job is null) Error(new SecretsPSException("JobNotFound", ErrorKind.ObjectNotFound, $"There is no job {id}.", target: id.ToString()), id);
+                else found.Add(job);
+            }
+            candidates = found;
+        }
+        else
+        {
+            var now = DateTime.UtcNow;
+            candidates = store.List(connection, null, null, null, int.MaxValue).Where(j =>
+                j.Status == JobStatus.Finished && (j.FinishedAt ?? j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-FinishedOlderThan)
+                || j.Status is JobStatus.Running or JobStatus.Pending && (j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-StalledOlderThan));
+        }
+
+        foreach (var job in candidates.ToList())
+        {
+            if (job.Status == JobStatus.Running && ParameterSetName == "ById" && (DateTime.UtcNow - (job.UpdatedAt ?? job.CreatedAt)) < TimeSpan.FromMinutes(10))
+            {
+                Error(new SecretsPSException("JobRunning", ErrorKind.InvalidOperation,
+                    $"Job {job.Id} is running (heartbeat {job.UpdatedAt:u}); it is not removed. Stop it first.", target: job.Id.ToString()), job.Id);
+                continue;
+            }
+            if (!ShouldChange($"job {job.Id} ({job.Target}, {job.Status.ToText()})", "Remove the re-encryption job and its error rows", Force)) continue;
+            store.Delete(connection, job.Id);
+            Verbose($"Removed job {job.Id} ({job.Target}, {job.Status.ToText()}).");
+            if (PassThru) WriteObject(job);
+        }
+    }
+}

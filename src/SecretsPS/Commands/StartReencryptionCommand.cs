@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using SecretsPS.Core;
+using SecretsPS.Core.Config;
+using SecretsPS.Core.Reencryption;
+
+namespace SecretsPS.Commands;
+
+/// <summary>
+/// flask secrets reencrypt: moves every value of a column to the active key version, online, resumable,
+/// one batch per transaction with its cursor. Table and Column bind from the pipeline by property name.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "Reencryption", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(ReencryptJob), typeof(ReencryptionPreview))]
+public sealed class StartReencryptionCommand : DatabaseCmdlet
+{
+    private const int ProgressActivityId = 7411;
+    private readonly CancellationTokenSource _stop = new();
+    private KeyConfiguration? _config;
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Table { get; set; } = "";
+
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Column { get; set; } = "";
+
+    /// <summary>A unique, non-NULL column to page by; default: the table's single-column primary key.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? KeyColumn { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 100000)]
+    public int BatchSize { get; set; } = 500;
+
+    [Parameter]
+    [ValidateRange(1, 10000000)]
+    public int CommitEvery { get; set; } = 1000;
+
+    /// <summary>Continue the latest unfinished job of the same target (a new one if there is none).</summary>
+    [Parameter]
+    public SwitchParameter Resume { get; set; }
+
+    /// <summary>Continue this job.</summary>
+    [Parameter]
+    [ValidateRange(1, long.MaxValue)]
+    public long? JobId { get; set; }
+
+    /// <summary>Stop cleanly (job paused) after this long: fits a runbook's time limit.</summary>
+    [Parameter]
+    public TimeSpan? MaxDuration { get; set; }
+
+    /// <summary>Stop cleanly (job paused) after this many rows in this run.</summary>
+    [Parameter]
+    [ValidateRange(1, long.MaxValue)]
+    public long? MaxRows { get; set; }
+
+    /// <summary>Fail the job once more rows than this have failed.</summary>
+    [Parameter]
+    [ValidateRange(0, long.MaxValue)]
+    public long? MaxErrors { get; set; }
+
+    /// <summary>Encrypt values that are not ciphertext (migrating a plaintext column) instead of reporting them.</summary>
+    [Parameter]
+    public SwitchParameter EncryptPlaintext { get; set; }
+
+    /// <summary>A running job whose heartbeat is older than this may be resumed by another run.</summary>
+    [Parameter]
+    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The key file. Default: $env:SECRETSPS_CONFIG, else ./.env.crypto, else ./instance/.env.crypto.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [Alias("FilePath", "EnvFile")]
+    public string? Path { get; set; }
+
+    /// <summary>Selects the per-environment key file, e.g. production → .env.crypto.production.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Environment { get; set; }
+
+    protected override void Begin()
+    {
+        _config = KeyConfiguration.Load(KeyFileCmdlet.Resolve(this, Path, Environment, mustExist: true));
+    }
+
+    protected override void Process()
+    {
+        var connectionString = ResolveConnectionString();
+        var engine = new Core.Reencryption.ReencryptionEngine(Dialect, connectionString, UserName, Password, _config!.Ring);
+        var options = new ReencryptionOptions
+        {
+            Table = Table,
+            Column = Column,
+            KeyColumn = KeyColumn,
+            BatchSize = BatchSize,
+            CommitEvery = CommitEvery,
+            Resume = Resume,
+            JobId = JobId,
+            MaxDuration = MaxDuration,
+            MaxRows = MaxRows,
+            MaxErrors = MaxErrors,
+            EncryptPlaintext = EncryptPlaintext,
+            StaleAfter = StaleAfter,
+            JobTable = JobTable,
+        };
+        var target = $"{Table}.{Column} in {Dialect.Describe(connectionString)}";
+        var observer = new CmdletObserver(this, Table + "." + Column);
+        try
+        {
+            if (!ShouldChange(target, $"Re-encrypt every value to version '{_config.Ring.Active.Name}'", force: false))
+            {
+                if (!IsWhatIf) return;
+                var preview = engine.Preview(options, observer, _stop.Token);
+                Verbose($"What if: {preview.WouldReencrypt} value(s) would be re-encrypted to '{preview.TargetVersion}', {preview.AlreadyAtTarget} are already there, {preview.Errors} cannot be (nothing was written).");
+                WriteObject(preview);
+                return;
+            }
+            var job = engine.Run(options, observer, _stop.Token);
+            var summary = $"Job {job.Id} {job.Status.ToText()}: {job.Processed} re-encrypted, {job.Skipped} already at '{job.TargetVersion}', {job.Errors} error(s). {job.Message}";
+            if (job.Status == JobStatus.Finished && job.Errors == 0) Verbose(summary);
+            else Warning(summary);
+            if (!Stopping) WriteObject(job);
+        }
+        catch (SecretsPSException e)
+        {
+            Error(e, target);
+        }
+        finally
+        {
+            observer.Complete();
+        }
+    }
+
+    protected override void StopProcessing() => _stop.Cancel();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _config?.Dispose();
+            _stop.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Progress at most a few times a second; row errors as non-terminating errors; nothing once the pipeline stops.</summary>
+    private sealed class CmdletObserver : IReencryptionObserver
+    {
+        private readonly StartReencryptionCommand _cmdlet;
+        private readonly ProgressRecord _record;
+        private readonly Stopwatch _sinceLast = Stopwatch.StartNew();
+        private bool _shown;
+
+        public CmdletObserver(StartReencryptionCommand cmdlet, string target)
+        {
+            _cmdlet = cmdlet;
+            _record = new ProgressRecord(ProgressActivityId, $"Re-encrypting {target}", "Starting");
+        }
+
+        public void Progress(ReencryptionProgress p)
+        {
+            if (_cmdlet.Stopping || (_shown && _sinceLast.ElapsedMilliseconds < 250)) return;
+            _sinceLast.Restart();
+            _shown = true;
+            _record.StatusDescription = $"{p.Done} of {p.TotalRows} rows ({p.Skipped} skipped, {p.Errors} errors), {p.RowsPerSecond:N0} rows/s";
+            _record.PercentComplete = p.TotalRows > 0 ? (int)Math.Min(100, p.Done * 100 / p.TotalRows) : -1;
+            _record.SecondsRemaining = p.TimeLeft is { } t ? (int)t.TotalSeconds : -1;
+            _cmdlet.WriteProgress(_record);
+        }
+
+        public void RowFailed(string target, string rowKey, string reason)
+        {
+            if (_cmdlet.Stopping) return;
+            var id = reason.Split(':')[0];
+            _cmdlet.Error(new SecretsPSException(id, ErrorKind.InvalidData, $"{target}, row {rowKey}: {reason}", target: rowKey), rowKey);
+        }
+
+        public void Info(string message)
+        {
+            if (!_cmdlet.Stopping) _cmdlet.Verbose(message);
+        }
+
+        public void Complete()
+        {
+            if (!_shown || _cmdlet.Stopping) return;
+            _record.RecordType = ProgressRecordType.Completed;
+            _cmdlet.WriteProgress(_record);
+        }
+    }
+}
