@@ -61,21 +61,23 @@ public sealed class KeyFileDocument
 
     public void AppendComment(string comment) => _lines.Add(Line.Parse("# " + comment, 0));
 
-    public int Remove(string name) => _lines.RemoveAll(l => l.Name == name);
+    public int Remove(string name)
+    {
+        int first = _lines.FindIndex(l => l.Name == name);
+        int removed = _lines.RemoveAll(l => l.Name == name);
+        // Where a removed block stood between two blank lines, one blank line remains, not a hole of two.
+        if (first > 0 && first < _lines.Count && IsBlank(_lines[first - 1]) && IsBlank(_lines[first])) _lines.RemoveAt(first);
+        else if (first > 0 && first == _lines.Count && IsBlank(_lines[first - 1])) _lines.RemoveAt(first - 1);
+        return removed;
+    }
+
+    private static bool IsBlank(Line line) => line.Text.Trim().Length == 0;
 
     /// <summary>LF line ends, UTF-8 without BOM, a final line end (FORMATS.md §1).</summary>
     public string ToText()
     {
         var sb = new StringBuilder();
-        // Collapse the blank lines that removals can leave doubled, so a file does not grow holes.
-        bool previousBlank = false;
-        foreach (var line in _lines)
-        {
-            bool blank = line.Text.Trim().Length == 0;
-            if (blank && previousBlank) continue;
-            sb.Append(line.Text).Append('\n');
-            previousBlank = blank;
-        }
+        foreach (var line in _lines) sb.Append(line.Text).Append('\n');
         return sb.ToString();
     }
 
@@ -106,10 +108,14 @@ public sealed class KeyFileDocument
             var name = trimmed[..eq].Trim();
             if (!IsName(name)) return new Line(text, number, null, null);
             var value = trimmed[(eq + 1)..].Trim();
-            if (value.Length >= 2 && (value[0] == '"' || value[0] == '\'') && value[^1] == value[0])
-                value = value[1..^1];
-            else if (value.Length > 0 && (value[0] == '"' || value[0] == '\''))
-                return new Line(text, number, null, null); // unterminated quote: keep, do not interpret
+            if (value.Length > 0 && (value[0] == '"' || value[0] == '\''))
+            {
+                int close = value.IndexOf(value[0], 1);
+                var rest = close < 0 ? "" : value[(close + 1)..].TrimStart();
+                // Unterminated, or text after the closing quote that is not a comment: keep the line, do not interpret it.
+                if (close < 0 || (rest.Length > 0 && rest[0] != '#')) return new Line(text, number, null, null);
+                value = value[1..close];
+            }
             else
             {
                 int hash = value.IndexOf(" #", StringComparison.Ordinal);

@@ -92,7 +92,7 @@ public static class KeyFileOperations
                     $"Version '{name}' already exists{(existing?.Source == KeySource.Environment ? " (from the environment)" : "")}. Choose another -NewVersion, or omit it to take the next free name.",
                     target: name);
             using var key = KeyVersion.Generate(name, options.KeyBytes, options.SaltBytes, derivation, time);
-            info = KeyVersionInfo.From(key, options.Activate, path);
+            info = KeyVersionInfo.From(key, options.Activate && !env.ContainsKey(KeyFileNames.Active), path);
             if (!options.Persist)
             {
                 if (options.Activate) lines.Add(KeyFileDocument.Format(KeyFileNames.Active, name));
@@ -141,7 +141,8 @@ public static class KeyFileOperations
             foreach (var v in versions.Distinct(StringComparer.Ordinal))
             {
                 var key = config.Ring.Get(v);
-                if (ReferenceEquals(key, config.Ring.Active))
+                // The file's own active version counts too: the environment may override it here, but not for every reader of the file.
+                if (ReferenceEquals(key, config.Ring.Active) || document.Get(KeyFileNames.Active) == v)
                     throw new SecretsPSException("ActiveVersionRemoval", ErrorKind.InvalidOperation,
                         $"Version '{v}' is the active version and cannot be removed. Activate another version first (Set-ActiveEncryptionKey), re-encrypt the data, then remove it.",
                         target: v);

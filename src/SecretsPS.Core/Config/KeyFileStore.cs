@@ -123,6 +123,11 @@ public static class KeyFileStore
             {
                 Thread.Sleep(50);
             }
+            catch (IOException e) when (IsNoSpaceOrReadOnly(e))
+            {
+                throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
+                    $"Cannot create the lock file '{lockPath}' ({e.Message}). The key file was not changed. Check that its folder is writable and the disk has space.", path, e);
+            }
             catch (IOException e)
             {
                 throw new KeyFileException("KeyFileLocked", ErrorKind.ResourceUnavailable,
@@ -149,26 +154,41 @@ public static class KeyFileStore
         for (int n = 1; ; n++)
         {
             var candidate = n == 1 ? basePath : basePath + "_" + n.ToString(CultureInfo.InvariantCulture);
+            FileStream stream;
             try
             {
-                using var stream = OwnerOnlyFile.CreateNew(candidate);
-                stream.Write(content);
-                stream.Flush(flushToDisk: true);
-                return candidate;
+                stream = OwnerOnlyFile.CreateNew(candidate);
             }
             catch (IOException) when (File.Exists(candidate))
             {
-                // Taken (two backups in one second): the next suffix.
+                continue; // taken (two backups in one second): the next suffix
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                throw BackupFailed(full, e);
+            }
+            try
+            {
+                using (stream)
+                {
+                    stream.Write(content);
+                    stream.Flush(flushToDisk: true);
+                }
+                return candidate;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A partial backup is worse than none: it looks like a key file and is not one.
                 TryDelete(candidate);
-                throw new KeyFileException("BackupFailed", ErrorKind.WriteError,
-                    $"The backup of '{full}' could not be written ({e.Message}). Nothing was changed. Check that the folder is writable and the disk has space.",
-                    full, e);
+                throw BackupFailed(full, e);
             }
         }
     }
+
+    private static KeyFileException BackupFailed(string path, Exception e) =>
+        new("BackupFailed", ErrorKind.WriteError,
+            $"The backup of '{path}' could not be written ({e.Message}). Nothing was changed. Check that the folder is writable and the disk has space.",
+            path, e);
 
     /// <summary>The backups of a key file, newest first.</summary>
     public static IReadOnlyList<FileInfo> ListBackups(string path)

@@ -34,8 +34,8 @@ public sealed class KeySettings
         foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
         {
             var name = (string)e.Key;
-            if (name == KeyFileNames.Active || KeyFileNames.TrySplit(name, out _, out _))
-                result[name] = (string?)e.Value ?? string.Empty;
+            if ((name == KeyFileNames.Active || KeyFileNames.TrySplit(name, out _, out _)) && !string.IsNullOrWhiteSpace((string?)e.Value))
+                result[name] = (string)e.Value!;
         }
         return result;
     }
@@ -49,7 +49,8 @@ public sealed class KeySettings
 
         foreach (var (name, value, _) in document.Assignments)
         {
-            if (!seen.Add(name)) { if (!twice.Contains(name)) twice.Add(name); }
+            bool owned = name == KeyFileNames.Active || KeyFileNames.TrySplit(name, out _, out _);
+            if (owned && !seen.Add(name) && !twice.Contains(name)) twice.Add(name);
             values[name] = (value, KeySource.File);
             if (KeyFileNames.TrySplit(name, out _, out var v) && !order.Contains(v)) order.Add(v);
         }
@@ -58,6 +59,7 @@ public sealed class KeySettings
             foreach (var (name, value) in environment.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
                 if (name != KeyFileNames.Active && !KeyFileNames.TrySplit(name, out _, out _)) continue;
+                if (string.IsNullOrWhiteSpace(value)) continue; // an empty variable is unset, not a value that hides the file's
                 values[name] = (value, KeySource.Environment);
                 if (KeyFileNames.TrySplit(name, out _, out var v) && !order.Contains(v)) order.Add(v);
             }

@@ -12,7 +12,7 @@ namespace SecretsPS.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "Reencryption", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(ReencryptJob), typeof(ReencryptionPreview))]
-public sealed class StartReencryptionCommand : DatabaseCmdlet
+public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
 {
     private const int ProgressActivityId = 7411;
     private readonly CancellationTokenSource _stop = new();
@@ -70,20 +70,9 @@ public sealed class StartReencryptionCommand : DatabaseCmdlet
     [Parameter]
     public TimeSpan StaleAfter { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>The key file. Default: $env:SECRETSPS_CONFIG, else ./.env.crypto, else ./instance/.env.crypto.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    [Alias("FilePath", "EnvFile")]
-    public string? Path { get; set; }
-
-    /// <summary>Selects the per-environment key file, e.g. production → .env.crypto.production.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? Environment { get; set; }
-
     protected override void Begin()
     {
-        _config = KeyConfiguration.Load(KeyFileCmdlet.Resolve(this, Path, Environment, mustExist: true));
+        _config = KeyConfiguration.Load(ResolveKeyFile());
     }
 
     protected override void Process()
