@@ -23,6 +23,9 @@
         'Start-Reencryption'
         'Get-ReencryptJob'
         'Remove-ReencryptJob'
+        'Get-EncryptedColumnStatus'
+        'Remove-UnusedEncryptionKey'
+        'Get-KeyCleanupOperation'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -34,6 +34,12 @@ public interface ISqlDialect
     /// <summary>Rows per version prefix, counted in the database: (prefix or NULL, count).</summary>
     string CountByPrefix(TableName table, string column);
 
+    /// <summary>Up to @limit non-NULL values of the column, any order: a sample to prove a key file still reads the data.</summary>
+    string SelectSample(TableName table, string column, int limit);
+
+    /// <summary>SELECT column FROM t WHERE 1 = 0: proves the table and column exist.</summary>
+    string ProbeColumn(TableName table, string column);
+
     /// <summary>The current value of one row (@key), for a row changed by someone else since it was read.</summary>
     string SelectOne(TableName table, string keyColumn, string column);
 

@@ -28,6 +28,11 @@ public abstract class SqlDialect : ISqlDialect
     public virtual string Probe(TableName table, string keyColumn, string column) =>
         $"SELECT {Quote(keyColumn)}, {Quote(column)} FROM {QuoteTable(table)} WHERE 1 = 0";
 
+    public virtual string SelectSample(TableName table, string column, int limit) =>
+        $"SELECT {Quote(column)} FROM {QuoteTable(table)} WHERE {Quote(column)} IS NOT NULL LIMIT {limit}";
+
+    public string ProbeColumn(TableName table, string column) => $"SELECT {Quote(column)} FROM {QuoteTable(table)} WHERE 1 = 0";
+
     public string CountNonNull(TableName table, string column) =>
         $"SELECT COUNT(*) FROM {QuoteTable(table)} WHERE {Quote(column)} IS NOT NULL";
 

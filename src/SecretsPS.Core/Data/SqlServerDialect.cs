@@ -47,6 +47,9 @@ public sealed class SqlServerDialect : SqlDialect
         return $"SELECT TOP ({limit}) {k}, {c} FROM {QuoteTable(table)} WHERE {c} IS NOT NULL{(fromStart ? "" : $" AND {k} > @after")} ORDER BY {k}";
     }
 
+    public override string SelectSample(TableName table, string column, int limit) =>
+        $"SELECT TOP ({limit}) {Quote(column)} FROM {QuoteTable(table)} WHERE {Quote(column)} IS NOT NULL";
+
     protected override string Position(string quotedColumn) => $"CHARINDEX(':', {quotedColumn})";
 
     protected override string Prefix(string quotedColumn) => $"LEFT({quotedColumn}, CHARINDEX(':', {quotedColumn}) - 1)";

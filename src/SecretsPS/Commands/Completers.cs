@@ -14,12 +14,7 @@ public sealed class VersionCompleter : IArgumentCompleter
     {
         try
         {
-            var current = Directory.GetCurrentDirectory();
-            using var ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
-            var location = ps.AddCommand("Get-Location").Invoke().FirstOrDefault()?.BaseObject as PathInfo;
-            if (location?.Provider.Name == "FileSystem") current = location.ProviderPath;
-            var path = KeyFileLocator.Resolve(fakeBoundParameters["Path"] as string, fakeBoundParameters["Environment"] as string, current,
-                Environment.GetEnvironmentVariable(KeyFileLocator.ConfigVariable), mustExist: true);
+            var path = CompletionKeyFile.Resolve(fakeBoundParameters, mustExist: true);
             var settings = KeySettings.From(KeyFileStore.ReadDocument(path), KeySettings.ProcessEnvironment());
             var pattern = WildcardPattern.Get((wordToComplete ?? "").Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
             return settings.Versions
@@ -44,4 +39,41 @@ public sealed class KdfCompleter : IArgumentCompleter
         CommandAst commandAst, IDictionary fakeBoundParameters) =>
         Forms.Where(f => f.StartsWith(wordToComplete ?? "", StringComparison.OrdinalIgnoreCase))
             .Select(f => new CompletionResult(f, f, CompletionResultType.ParameterValue, f));
+}
+
+/// <summary>Completes -OperationId from the audit journal of the key file the command would use.</summary>
+public sealed class OperationIdCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        try
+        {
+            var path = CompletionKeyFile.Resolve(fakeBoundParameters, mustExist: false);
+            var pattern = WildcardPattern.Get((wordToComplete ?? "").Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
+            return Core.Audit.CleanupJournal.Read(path, out _)
+                .Where(o => pattern.IsMatch(o.OperationId))
+                .Reverse()
+                .Select(o => new CompletionResult(o.OperationId, o.OperationId, CompletionResultType.ParameterValue, $"{o.OperationId} ({o.Outcome})"))
+                .ToList();
+        }
+        catch (Exception)
+        {
+            return Array.Empty<CompletionResult>();
+        }
+    }
+}
+
+/// <summary>The key file a command being completed would use, from its -Path/-Environment and the session's location.</summary>
+internal static class CompletionKeyFile
+{
+    public static string Resolve(IDictionary fakeBoundParameters, bool mustExist)
+    {
+        var current = Directory.GetCurrentDirectory();
+        using var ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
+        var location = ps.AddCommand("Get-Location").Invoke().FirstOrDefault()?.BaseObject as PathInfo;
+        if (location?.Provider.Name == "FileSystem") current = location.ProviderPath;
+        return KeyFileLocator.Resolve(fakeBoundParameters["Path"] as string, fakeBoundParameters["Environment"] as string, current,
+            Environment.GetEnvironmentVariable(KeyFileLocator.ConfigVariable), mustExist);
+    }
 }

@@ -1,0 +1,72 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SecretsPS.Core.Config;
+
+namespace SecretsPS.Core.Audit;
+
+/// <summary>
+/// &lt;key file&gt;.audit.jsonl: one JSON line per cleanup operation, appended, mode 0600. It records versions,
+/// counts, paths and steps — never key material or values.
+/// </summary>
+public static class CleanupJournal
+{
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        PropertyNameCaseInsensitive = true,
+        Converters = { new JsonStringEnumConverter() },
+        WriteIndented = false,
+    };
+
+    public static string PathFor(string keyFile) => Path.GetFullPath(keyFile) + ".audit.jsonl";
+
+    public static void Append(string keyFile, KeyCleanupOperation operation)
+    {
+        var path = PathFor(keyFile);
+        var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(operation, Options) + "\n");
+        try
+        {
+            if (!File.Exists(path))
+            {
+                try
+                {
+                    using var created = OwnerOnlyFile.CreateNew(path);
+                }
+                catch (IOException) when (File.Exists(path)) { }
+            }
+            using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+            stream.Write(line);
+            stream.Flush(flushToDisk: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SecretsPSException("AuditJournalUnwritable", ErrorKind.WriteError,
+                $"The audit journal '{path}' could not be written ({e.Message}). Check that the key file's folder is writable.", e, path);
+        }
+    }
+
+    /// <summary>Every operation in the journal, oldest first; a damaged line is skipped and counted.</summary>
+    public static IReadOnlyList<KeyCleanupOperation> Read(string keyFile, out int damagedLines)
+    {
+        damagedLines = 0;
+        var path = PathFor(keyFile);
+        var list = new List<KeyCleanupOperation>();
+        if (!File.Exists(path)) return list;
+        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            try
+            {
+                var op = JsonSerializer.Deserialize<KeyCleanupOperation>(line, Options);
+                if (op is null) damagedLines++;
+                else list.Add(op);
+            }
+            catch (JsonException)
+            {
+                damagedLines++;
+            }
+        }
+        return list;
+    }
+}

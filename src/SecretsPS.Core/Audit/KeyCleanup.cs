@@ -1,0 +1,256 @@
+using System.Data.Common;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using SecretsPS.Core.Config;
+using SecretsPS.Core.Crypto;
+using SecretsPS.Core.Data;
+
+namespace SecretsPS.Core.Audit;
+
+public sealed record CleanupTarget(string Table, string Column);
+
+public sealed record KeyCleanupRequest
+{
+    public required string KeyFile { get; init; }
+    public int Keep { get; init; } = 3;
+    public IReadOnlyList<CleanupTarget> Targets { get; init; } = Array.Empty<CleanupTarget>();
+    /// <summary>With Force: remove candidates without counting their rows (only when no target can be named).</summary>
+    public bool SkipUsageCheck { get; init; }
+    public bool Force { get; init; }
+    public int SampleSize { get; init; } = 200;
+    public ISqlDialect? Dialect { get; init; }
+    public string? ConnectionString { get; init; }
+    public string? UserName { get; init; }
+    public string? Password { get; init; }
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+}
+
+/// <summary>
+/// flask secrets cleanup-keys, done safely: removes only versions older than the newest N, never the active
+/// one, never one a named target still uses; backs up, writes, then proves the new file (validation and a
+/// sample decryption of every target) and restores the backup byte for byte if anything fails. Every step is
+/// an audit line; the whole operation is appended to the journal.
+/// </summary>
+public sealed class KeyCleanup
+{
+    public const string AuditTag = "[CLEANUP-AUDIT]";
+    public const string SummaryTag = "[CLEANUP-SUMMARY]";
+
+    private readonly KeyCleanupRequest _request;
+    private readonly Action<LogLevel, string> _log;
+    private readonly List<CleanupStep> _steps = new();
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    public KeyCleanup(KeyCleanupRequest request, Action<LogLevel, string> log)
+    {
+        _request = request;
+        _log = log;
+        OperationId = NewOperationId(DateTime.Now);
+    }
+
+    public string OperationId { get; }
+
+    /// <summary>Runs after the new key file is written and before it is checked (tests inject failures here).</summary>
+    internal Action<string>? AfterWrite { get; set; }
+
+    public static string NewOperationId(DateTime now) =>
+        "cleanup_" + now.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture) + "_" +
+        Convert.ToHexString(RandomNumberGenerator.GetBytes(2)).ToLowerInvariant();
+
+    /// <param name="confirm">Asked once with the versions to remove (ShouldProcess); false changes nothing.</param>
+    public KeyCleanupOperation Run(Func<IReadOnlyList<string>, bool> confirm)
+    {
+        if (_request.Keep < 1)
+            throw new SecretsPSException("KeepOutOfRange", ErrorKind.InvalidArgument, "-Keep must be at least 1.");
+        var path = Path.GetFullPath(_request.KeyFile);
+        var started = DateTimeOffset.Now;
+        Audit("Start", "OK", $"Operation started - ID: {OperationId} - key file: {path}, keep: {_request.Keep}");
+
+        using var config = KeyConfiguration.Load(path, _request.Environment);
+        var ring = config.Ring;
+        var newestFirst = ring.Versions.Reverse().ToList();
+        var kept = new List<KeptVersion>();
+        var candidates = new List<string>();
+        foreach (var (v, index) in newestFirst.Select((v, i) => (v, i)))
+        {
+            if (ReferenceEquals(v, ring.Active)) kept.Add(new KeptVersion(v.Name, "the active version"));
+            else if (index < _request.Keep) kept.Add(new KeptVersion(v.Name, $"among the newest {_request.Keep}"));
+            else if (v.Source == KeySource.Environment) kept.Add(new KeptVersion(v.Name, "defined in the environment, not in the key file"));
+            else candidates.Add(v.Name);
+        }
+        Audit("Candidates", "OK", candidates.Count == 0
+            ? "No candidate: every version is active or among the newest kept"
+            : $"Candidates (older than the newest {_request.Keep}, not active): {string.Join(", ", candidates)}");
+
+        var usage = new List<CleanupTargetUsage>();
+        var removable = new List<string>(candidates);
+        if (candidates.Count > 0)
+        {
+            if (_request.Targets.Count == 0)
+            {
+                if (!(_request.SkipUsageCheck && _request.Force))
+                {
+                    foreach (var c in candidates)
+                        kept.Add(new KeptVersion(c, "no target named, so its use by the data is unknown (name -Table/-Column, or confirm with -SkipUsageCheck -Force)"));
+                    removable.Clear();
+                    Audit("UsageCheck", "WARNING", "No target named: nothing is removed without knowing the data");
+                }
+                else
+                {
+                    Audit("UsageCheck", "WARNING", "Usage check skipped (-SkipUsageCheck -Force): the data was not consulted");
+                }
+            }
+            else if (_request.SkipUsageCheck)
+            {
+                Audit("UsageCheck", "WARNING", "Usage check skipped (-SkipUsageCheck); the sample decryption after the write still runs");
+            }
+            else
+            {
+                using var connection = OpenDatabase();
+                foreach (var t in _request.Targets)
+                {
+                    var status = ColumnStatusReader.Read(_request.Dialect!, connection, t.Table, t.Column, ring);
+                    usage.Add(new CleanupTargetUsage(status.Table, status.Column, status.RowsByVersion));
+                    Audit("UsageCheck", "OK", $"{status.Target}: " + (status.RowsByVersion.Count == 0 ? "no encrypted rows"
+                        : string.Join(", ", status.RowsByVersion.Select(kv => $"{kv.Key}={kv.Value}"))));
+                    foreach (var c in removable.ToList())
+                    {
+                        var rows = status.RowsUsing(c);
+                        if (rows == 0) continue;
+                        removable.Remove(c);
+                        kept.Add(new KeptVersion(c, $"still used by {rows} row(s) of {status.Target}: run Start-Reencryption -Table {status.Table} -Column {status.Column} first"));
+                        Audit("UsageCheck", "WARNING", $"Version {c} kept: {rows} row(s) of {status.Target} still use it");
+                    }
+                }
+            }
+        }
+
+        if (removable.Count == 0)
+            return Finish(path, started, CleanupOutcome.NothingToRemove, candidates, removable, kept, null, usage, "Nothing to remove.");
+
+        if (!confirm(removable))
+        {
+            Audit("Confirm", "SKIPPED", $"Not confirmed (-WhatIf or declined): would remove {string.Join(", ", removable)}");
+            return Finish(path, started, CleanupOutcome.NotConfirmed, candidates, Array.Empty<string>(), kept, null, usage,
+                $"Would remove {string.Join(", ", removable)}; nothing changed.", journal: false);
+        }
+
+        using var _ = KeyFileStore.AcquireLock(path, TimeSpan.FromSeconds(30));
+        var original = KeyFileStore.ReadBytes(path);
+        var backup = KeyFileStore.CreateBackup(path, original);
+        Audit("Backup", "OK", $"Backup created: {backup}");
+
+        var document = KeyFileStore.ParseBytes(original, path);
+        foreach (var v in removable)
+            foreach (var name in KeyFileNames.AllFor(v)) document.Remove(name);
+        KeyFileStore.WriteAtomically(path, document.ToText());
+        Audit("Write", "OK", $"Key file written without {string.Join(", ", removable)}");
+
+        try
+        {
+            AfterWrite?.Invoke(path);
+            Verify(path, ring, removable);
+        }
+        catch (Exception e) when (e is SecretsPSException or DbException or IOException)
+        {
+            var reason = e is SecretsPSException s ? $"{s.ErrorId}: {s.Message}" : $"{e.GetType().Name}";
+            Audit("Verify", "ERROR", $"The new key file failed its checks: {reason}");
+            KeyFileStore.WriteAtomically(path, original);
+            Audit("Rollback", "OK", $"Rollback: the key file was restored from {backup}, byte for byte");
+            return Finish(path, started, CleanupOutcome.RolledBack, candidates, Array.Empty<string>(), kept, backup, usage,
+                $"Rolled back: {reason}");
+        }
+
+        return Finish(path, started, CleanupOutcome.Succeeded, candidates, removable, kept, backup, usage,
+            $"Removed {string.Join(", ", removable)}.");
+    }
+
+    /// <summary>The new file must load and pass every check, and must still decrypt what the old one did in every target.</summary>
+    private void Verify(string path, KeyRing oldRing, IReadOnlyList<string> removed)
+    {
+        var failed = ConfigValidator.Check(path, _request.Environment).Where(c => c.Status == CheckStatus.Failed).ToList();
+        if (failed.Count > 0)
+            throw new SecretsPSException(failed[0].ErrorId ?? "ValidationFailed", ErrorKind.InvalidData, $"validation failed: {failed[0].Check} {failed[0].Message}");
+        Audit("Validate", "OK", "The new key file passed validation");
+
+        using var config = KeyConfiguration.Load(path, _request.Environment);
+        if (removed.Any(v => config.Ring.TryGet(v, out _)))
+            throw new SecretsPSException("RemovalNotApplied", ErrorKind.InvalidData, "a removed version is still defined");
+        if (_request.Targets.Count == 0) return;
+
+        using var connection = OpenDatabase();
+        foreach (var t in _request.Targets)
+        {
+            var table = Identifier.ParseTable(t.Table);
+            using var command = connection.CreateCommand();
+            command.CommandText = _request.Dialect!.SelectSample(table, t.Column, _request.SampleSize);
+            using var reader = command.ExecuteReader();
+            int read = 0, decrypted = 0;
+            while (reader.Read())
+            {
+                var value = reader.GetString(0);
+                read++;
+                if (!CanDecrypt(oldRing, value)) continue; // never readable: not this operation's concern
+                if (!CanDecrypt(config.Ring, value))
+                    throw new SecretsPSException("SampleDecryptFailed", ErrorKind.InvalidData,
+                        $"a value of {table}.{t.Column} no longer decrypts with the new key file");
+                decrypted++;
+            }
+            Audit("SampleDecrypt", "OK", $"{table}.{t.Column}: {decrypted} of {read} sampled value(s) decrypt with the new key file");
+        }
+    }
+
+    private static bool CanDecrypt(KeyRing ring, string value)
+    {
+        try
+        {
+            var bytes = ring.Unprotect(value);
+            CryptographicOperations.ZeroMemory(bytes);
+            return true;
+        }
+        catch (SecretsPSException)
+        {
+            return false;
+        }
+    }
+
+    private DbConnection OpenDatabase()
+    {
+        if (_request.Dialect is null || string.IsNullOrWhiteSpace(_request.ConnectionString))
+            throw new SecretsPSException("ConnectionStringMissing", ErrorKind.InvalidArgument,
+                "Targets were named but no database: pass -ConnectionString (and -Provider) or set $env:SECRETSPS_CONNECTION_STRING.");
+        var connection = _request.Dialect.CreateConnection(_request.ConnectionString, _request.UserName, _request.Password, readOnly: false);
+        try
+        {
+            connection.Open();
+            return connection;
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException)
+        {
+            connection.Dispose();
+            throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
+                $"Cannot reach {_request.Dialect.Describe(_request.ConnectionString)} ({e.GetType().Name}). Nothing was removed.", e);
+        }
+    }
+
+    private void Audit(string step, string status, string message)
+    {
+        _steps.Add(new CleanupStep(DateTimeOffset.Now, step, status, message));
+        var level = status switch { "ERROR" => LogLevel.Error, "WARNING" => LogLevel.Warning, _ => LogLevel.Info };
+        _log(level, $"{AuditTag} {message}");
+    }
+
+    private KeyCleanupOperation Finish(string path, DateTimeOffset started, CleanupOutcome outcome, IReadOnlyList<string> candidates,
+        IReadOnlyList<string> removed, IReadOnlyList<KeptVersion> kept, string? backup, IReadOnlyList<CleanupTargetUsage> usage, string message,
+        bool journal = true)
+    {
+        var operation = new KeyCleanupOperation(OperationId, path, started, _clock.ElapsedMilliseconds, _request.Keep, outcome,
+            candidates, removed, kept, backup, usage, _steps.ToList(), message, System.Environment.UserName, System.Environment.MachineName);
+        _log(outcome == CleanupOutcome.RolledBack ? LogLevel.Error : LogLevel.Info,
+            $"{SummaryTag} ID: {OperationId} | outcome: {outcome} | removed: {(removed.Count == 0 ? "none" : string.Join(", ", removed))} | " +
+            $"kept: {(kept.Count == 0 ? "none" : string.Join(", ", kept.Select(k => k.Version)))} | backup: {backup ?? "none"} | duration: {operation.DurationMs} ms");
+        if (journal) CleanupJournal.Append(path, operation);
+        return operation;
+    }
+}

@@ -1,0 +1,45 @@
+using System.Data.Common;
+using SecretsPS.Core.Crypto;
+
+namespace SecretsPS.Core.Data;
+
+/// <summary>Counts a column's values by version prefix in the database (one GROUP BY), never reading the values into the process.</summary>
+public static class ColumnStatusReader
+{
+    public static EncryptedColumnStatus Read(ISqlDialect dialect, DbConnection connection, string table, string column, KeyRing ring)
+    {
+        var tableName = Identifier.ParseTable(table);
+        Identifier.Validate(column, "column");
+        try
+        {
+            using (var probe = connection.CreateCommand())
+            {
+                probe.CommandText = dialect.ProbeColumn(tableName, column);
+                probe.ExecuteNonQuery();
+            }
+        }
+        catch (DbException e) when (!dialect.IsConnectionFailure(e))
+        {
+            throw new SecretsPSException("TargetNotFound", ErrorKind.ObjectNotFound,
+                $"Table '{tableName}' or its column '{column}' was not found. Check -Table and -Column.", e, tableName.ToString());
+        }
+
+        long total = 0, nulls = 0, notCiphertext = 0, unknown = 0;
+        var byVersion = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        using var command = connection.CreateCommand();
+        command.CommandText = dialect.CountByPrefix(tableName, column);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            long count = Convert.ToInt64(reader.GetValue(1));
+            total += count;
+            if (reader.IsDBNull(0)) { nulls += count; continue; }
+            var prefix = reader.GetString(0);
+            if (!VersionName.IsValid(prefix)) { notCiphertext += count; continue; }
+            byVersion[prefix] = byVersion.GetValueOrDefault(prefix) + count;
+            if (!ring.TryGet(prefix, out _)) unknown += count;
+        }
+        return new EncryptedColumnStatus(tableName.ToString(), column, ring.Active.Name, total, nulls, notCiphertext, unknown,
+            byVersion.GetValueOrDefault(ring.Active.Name), byVersion);
+    }
+}

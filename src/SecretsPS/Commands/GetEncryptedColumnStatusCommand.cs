@@ -1,0 +1,63 @@
+using System.Management.Automation;
+using SecretsPS.Core;
+using SecretsPS.Core.Config;
+using SecretsPS.Core.Data;
+
+namespace SecretsPS.Commands;
+
+/// <summary>
+/// The proof that a re-encryption is complete (the original document's manual check in the Flask shell):
+/// per target, rows per key version, NULLs, values that are not ciphertext, counted in the database.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "EncryptedColumnStatus")]
+[OutputType(typeof(EncryptedColumnStatus))]
+public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Table { get; set; } = "";
+
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Column { get; set; } = "";
+
+    private KeyConfiguration? _config;
+
+    protected override void Begin() => _config = KeyConfiguration.Load(ResolveKeyFile());
+
+    protected override void Process()
+    {
+        var connectionString = ResolveConnectionString();
+        var dialect = Dialect;
+        try
+        {
+            using var connection = dialect.CreateConnection(connectionString, UserName, Password, readOnly: true);
+            try
+            {
+                connection.Open();
+            }
+            catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException)
+            {
+                throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
+                    $"Cannot reach {dialect.Describe(connectionString)} ({e.GetType().Name}). Check the server and the connection string.", e);
+            }
+            var status = ColumnStatusReader.Read(dialect, connection, Table, Column, _config!.Ring);
+            if (status.UnknownVersionRows > 0)
+                Warning($"{status.UnknownVersionRows} row(s) of {status.Target} name a key version that is not in the key file: restore it from a backup.");
+            if (status.NotCiphertext > 0)
+                Warning($"{status.NotCiphertext} row(s) of {status.Target} are not ciphertext (plaintext or damaged values).");
+            Verbose($"{status.Target}: {(status.IsComplete ? "complete" : "not complete")}, {status.AtActiveVersion} of {status.EncryptedRows} encrypted row(s) at '{status.ActiveVersion}'.");
+            WriteObject(status);
+        }
+        catch (SecretsPSException e)
+        {
+            Error(e, $"{Table}.{Column}");
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _config?.Dispose();
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,85 @@
+using System.Management.Automation;
+using SecretsPS.Core;
+using SecretsPS.Core.Audit;
+
+namespace SecretsPS.Commands;
+
+/// <summary>
+/// flask secrets cleanup-keys: removes versions older than the newest -Keep that no named target still uses,
+/// with a backup, an audit trail, a check of the new file against the data, and automatic rollback.
+/// </summary>
+[Cmdlet(VerbsCommon.Remove, "UnusedEncryptionKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(KeyCleanupOperation))]
+public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
+{
+    private readonly List<CleanupTarget> _targets = new();
+
+    /// <summary>A table whose column holds encrypted values (one or more targets; pipeline by property name).</summary>
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Table { get; set; }
+
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Column { get; set; }
+
+    /// <summary>How many of the newest versions are always kept.</summary>
+    [Parameter]
+    [ValidateRange(1, 1000)]
+    public int Keep { get; set; } = 3;
+
+    /// <summary>Do not count the rows that use each candidate. Without a target, only together with -Force.</summary>
+    [Parameter]
+    public SwitchParameter SkipUsageCheck { get; set; }
+
+    /// <summary>How many values of each target are decrypted with the new key file before it is kept.</summary>
+    [Parameter]
+    [ValidateRange(1, 100000)]
+    public int SampleSize { get; set; } = 200;
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void Process()
+    {
+        if (Table is null && Column is null) return;
+        if (Table is null || Column is null)
+            throw new SecretsPSException("TargetIncomplete", ErrorKind.InvalidArgument, "Name a target with both -Table and -Column.");
+        _targets.Add(new CleanupTarget(Table, Column));
+    }
+
+    protected override void End()
+    {
+        var keyFile = ResolveKeyFile();
+        bool needsDatabase = _targets.Count > 0;
+        var request = new KeyCleanupRequest
+        {
+            KeyFile = keyFile,
+            Keep = Keep,
+            Targets = _targets,
+            SkipUsageCheck = SkipUsageCheck,
+            Force = Force,
+            SampleSize = SampleSize,
+            Dialect = needsDatabase ? Dialect : null,
+            ConnectionString = needsDatabase ? ResolveConnectionString() : null,
+            UserName = UserName,
+            Password = Password,
+        };
+        var cleanup = new KeyCleanup(request, (level, message) =>
+        {
+            switch (level)
+            {
+                case Core.Audit.LogLevel.Warning: Warning(message); break;
+                case Core.Audit.LogLevel.Error: WriteVerbose(message); Log(level, message); break;
+                default: Verbose(message); break;
+            }
+        });
+        var operation = cleanup.Run(versions =>
+            ShouldChange(keyFile, $"Remove unused key version(s) {string.Join(", ", versions)} (operation {cleanup.OperationId}; a backup is made first)", Force));
+        if (operation.Outcome == CleanupOutcome.RolledBack)
+            Error(new SecretsPSException("CleanupRolledBack", ErrorKind.InvalidData,
+                $"Operation {operation.OperationId} was rolled back: {operation.Message} The key file is unchanged (backup: {operation.BackupPath}).",
+                target: keyFile), keyFile);
+        WriteObject(operation);
+    }
+}
