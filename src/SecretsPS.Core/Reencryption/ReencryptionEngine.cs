@@ -214,7 +214,7 @@ public sealed class ReencryptionEngine
         {
             while (true)
             {
-                if (cancellation.IsCancellationRequested) { stopReason = "stopped by the user (Ctrl+C)"; break; }
+                if (cancellation.IsCancellationRequested) { stopReason = "stopped (Ctrl+C or SIGTERM)"; break; }
                 if (options.MaxDuration is { } d && clock.Elapsed >= d) { stopReason = $"-MaxDuration {d} reached"; break; }
                 if (options.MaxRows is { } m && runDone >= m) { stopReason = $"-MaxRows {m} reached"; break; }
                 if (options.MaxErrors is { } me && job.Errors > me)
@@ -233,7 +233,7 @@ public sealed class ReencryptionEngine
                 }
                 catch (Exception e) when (cancellation.IsCancellationRequested && e is OperationCanceledException or DbException)
                 {
-                    stopReason = "stopped by the user (Ctrl+C)";
+                    stopReason = "stopped (Ctrl+C or SIGTERM)";
                     break;
                 }
                 if (page.Count == 0) break;

@@ -17,6 +17,8 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     private const int ProgressActivityId = 7411;
     private readonly CancellationTokenSource _stop = new();
     private KeyConfiguration? _config;
+    private System.Runtime.InteropServices.PosixSignalRegistration? _sigterm;
+    private volatile bool _terminated;
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -73,6 +75,13 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     protected override void Begin()
     {
         _config = KeyConfiguration.Load(ResolveKeyFile());
+        // A scheduler's SIGTERM gets what Ctrl+C gets: the batch in hand commits and the job is paused.
+        _sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            _terminated = true;
+            _stop.Cancel();
+        });
     }
 
     protected override void Process()
@@ -112,6 +121,9 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             if (job.Status == JobStatus.Finished && job.Errors == 0) Verbose(summary);
             else Warning(summary);
             if (!Stopping) WriteObject(job);
+            if (_terminated)
+                ThrowTerminatingError(new ErrorRecord(new OperationCanceledException($"Stopped by SIGTERM; job {job.Id} is {job.Status.ToText()}. Continue with -Resume."),
+                    "Terminated", ErrorCategory.OperationStopped, target));
         }
         catch (SecretsPSException e)
         {
@@ -129,6 +141,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     {
         if (disposing)
         {
+            _sigterm?.Dispose();
             _config?.Dispose();
             _stop.Dispose();
         }
