@@ -320,8 +320,9 @@ function ConvertTo-CommandModel {
             $item = $item.Trim() -replace '^([-*+]|\d+[.)])\s+', ''
             if ($item.Length -eq 0) { continue }
             if ($item -match '^\[([^\]]*)\]\(\s*<?([^)\s>]*)>?[^)]*\)$') {
-                $uri = if ($Matches[2] -match '^[a-z][a-z0-9+.-]*://') { $Matches[2] } else { '' }
-                $links.Add([pscustomobject]@{ Text = $Matches[1]; Uri = $uri })
+                $text, $uri = $Matches[1], $Matches[2]
+                if ($uri -notmatch '^[a-z][a-z0-9+.-]*://') { $uri = '' }
+                $links.Add([pscustomobject]@{ Text = $text; Uri = $uri })
             }
             else { $links.Add([pscustomobject]@{ Text = (ConvertTo-InlineText $item); Uri = '' }) }
         }
