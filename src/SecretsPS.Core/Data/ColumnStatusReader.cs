@@ -9,20 +9,7 @@ public static class ColumnStatusReader
     public static EncryptedColumnStatus Read(ISqlDialect dialect, DbConnection connection, string table, string column, KeyRing ring)
     {
         var tableName = Identifier.ParseTable(table);
-        Identifier.Validate(column, "column");
-        try
-        {
-            using (var probe = connection.CreateCommand())
-            {
-                probe.CommandText = dialect.ProbeColumn(tableName, column);
-                probe.ExecuteNonQuery();
-            }
-        }
-        catch (DbException e) when (!dialect.IsConnectionFailure(e))
-        {
-            throw new SecretsPSException("TargetNotFound", ErrorKind.ObjectNotFound,
-                $"Table '{tableName}' or its column '{column}' was not found. Check -Table and -Column.", e, tableName.ToString());
-        }
+        ColumnTarget.RequireColumn(dialect, connection, tableName, column);
 
         long total = 0, nulls = 0, notCiphertext = 0, unknown = 0;
         var byVersion = new SortedDictionary<string, long>(StringComparer.Ordinal);

@@ -28,7 +28,7 @@ public sealed class ColumnTarget
     public static ColumnTarget Resolve(ISqlDialect dialect, DbConnection connection, string table, string column, string? keyColumn)
     {
         var tableName = Identifier.ParseTable(table);
-        Identifier.Validate(column, "column");
+        RequireColumn(dialect, connection, tableName, column);
         string key;
         if (keyColumn is not null)
         {
@@ -46,7 +46,7 @@ public sealed class ColumnTarget
             {
                 1 => pk[0],
                 0 => throw new SecretsPSException("KeyColumnRequired", ErrorKind.InvalidArgument,
-                    $"Table '{tableName}' has no primary key (or does not exist). Name a unique, non-NULL column with -KeyColumn.", target: tableName.ToString()),
+                    $"Table '{tableName}' has no primary key. Name a unique, non-NULL column with -KeyColumn.", target: tableName.ToString()),
                 _ => throw new SecretsPSException("KeyColumnRequired", ErrorKind.InvalidArgument,
                     $"Table '{tableName}' has a primary key of {pk.Count} columns ({string.Join(", ", pk)}). Name one unique column with -KeyColumn.", target: tableName.ToString()),
             };
@@ -65,6 +65,22 @@ public sealed class ColumnTarget
             throw TableNotFound(tableName, e, $"or it has no column '{column}' or '{key}'");
         }
         return new ColumnTarget(tableName, column, key, keyType, dialect.ColumnMaxLength(connection, tableName, column));
+    }
+
+    /// <summary>Fails with TargetNotFound unless the table and column exist (checked with a query that reads no row).</summary>
+    public static void RequireColumn(ISqlDialect dialect, DbConnection connection, TableName table, string column)
+    {
+        Identifier.Validate(column, "column");
+        try
+        {
+            using var probe = connection.CreateCommand();
+            probe.CommandText = dialect.ProbeColumn(table, column);
+            probe.ExecuteNonQuery();
+        }
+        catch (DbException e) when (!dialect.IsConnectionFailure(e))
+        {
+            throw TableNotFound(table, e, $"or it has no column '{column}'");
+        }
     }
 
     /// <summary>The cursor as text (the job row's last_key) and back, in the key column's own type.</summary>

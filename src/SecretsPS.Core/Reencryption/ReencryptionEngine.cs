@@ -121,6 +121,13 @@ public sealed class ReencryptionEngine
                 $"Job {job.Id} stopped on a database error ({e.GetType().Name}: {SafeMessage(e)}). It is marked '{(failed ? "failed" : "running")}'; run again with -Resume once the cause is fixed.",
                 e, target.Name);
         }
+        catch (Exception e) when (e is not SecretsPSException)
+        {
+            // Whatever stopped the loop (the host stopping the pipeline, an error the caller turned terminating),
+            // the uncommitted batch is rolled back and the job must not claim to be running.
+            MarkFailed(store, job.Id, $"Interrupted ({e.GetType().Name}); run again with -Resume.", JobStatus.Paused);
+            throw;
+        }
     }
 
     private ReencryptJob Claim(DbConnection connection, JobStore store, ColumnTarget target, ReencryptionOptions options, IReencryptionObserver observer)
@@ -351,7 +358,7 @@ public sealed class ReencryptionEngine
     }
 
     /// <summary>Best effort, on a new connection: a job must not stay 'running' after its runner gave up.</summary>
-    private bool MarkFailed(JobStore store, long jobId, string message)
+    private bool MarkFailed(JobStore store, long jobId, string message, JobStatus status = JobStatus.Failed)
     {
         var deadline = DateTime.UtcNow.AddSeconds(5);
         while (true)
@@ -363,7 +370,7 @@ public sealed class ReencryptionEngine
                 using var transaction = _dialect.BeginWrite(connection);
                 var job = store.Get(connection, transaction, jobId);
                 if (job is null) return false;
-                store.Save(connection, transaction, job with { Status = JobStatus.Failed, UpdatedAt = DateTime.UtcNow, Message = message });
+                store.Save(connection, transaction, job with { Status = status, UpdatedAt = DateTime.UtcNow, Message = message });
                 transaction.Commit();
                 return true;
             }

@@ -24,11 +24,6 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
     [Credential]
     public PSCredential? Credential { get; set; }
 
-    /// <summary>The job table in the target database (its error table is named after it).</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string JobTable { get; set; } = "reencrypt_jobs";
-
     protected ISqlDialect Dialect => SqlDialect.For(Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true));
 
     protected string ResolveConnectionString()

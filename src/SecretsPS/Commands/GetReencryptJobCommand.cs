@@ -7,7 +7,7 @@ namespace SecretsPS.Commands;
 /// <summary>flask secrets list-jobs: the re-encryption jobs of a database, newest first.</summary>
 [Cmdlet(VerbsCommon.Get, "ReencryptJob")]
 [OutputType(typeof(ReencryptJob))]
-public sealed class GetReencryptJobCommand : DatabaseCmdlet
+public sealed class GetReencryptJobCommand : JobTableCmdlet
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateRange(1, long.MaxValue)]

@@ -7,7 +7,7 @@ namespace SecretsPS.Commands;
 /// <summary>flask secrets cleanup-jobs: removes old finished jobs and stalled ones (running/pending without a heartbeat).</summary>
 [Cmdlet(VerbsCommon.Remove, "ReencryptJob", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "ByAge")]
 [OutputType(typeof(ReencryptJob))]
-public sealed class RemoveReencryptJobCommand : DatabaseCmdlet
+public sealed class RemoveReencryptJobCommand : JobTableCmdlet
 {
     /// <summary>Remove finished jobs that ended more than this many days ago.</summary>
     [Parameter(ParameterSetName = "ByAge")]
@@ -69,7 +69,7 @@ public sealed class RemoveReencryptJobCommand : DatabaseCmdlet
 
         foreach (var job in candidates.ToList())
         {
-            if (job.Status == JobStatus.Running && ParameterSetName == "ById" && (DateTime.UtcNow - (job.UpdatedAt ?? job.CreatedAt)) < TimeSpan.FromMinutes(10))
+            if (job.Status == JobStatus.Running && (DateTime.UtcNow - (job.UpdatedAt ?? job.CreatedAt)) < TimeSpan.FromMinutes(10))
             {
                 Error(new SecretsPSException("JobRunning", ErrorKind.InvalidOperation,
                     $"Job {job.Id} is running (heartbeat {job.UpdatedAt:u}); it is not removed. Stop it first.", target: job.Id.ToString()), job.Id);

@@ -78,7 +78,7 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
             ShouldChange(keyFile, $"Remove unused key version(s) {string.Join(", ", versions)} (operation {cleanup.OperationId}; a backup is made first)", Force));
         if (operation.Outcome == CleanupOutcome.RolledBack)
             Error(new SecretsPSException("CleanupRolledBack", ErrorKind.InvalidData,
-                $"Operation {operation.OperationId} was rolled back: {operation.Message} The key file is unchanged (backup: {operation.BackupPath}).",
+                $"Operation {operation.OperationId}: {operation.Message}. The key file is unchanged (backup: {operation.BackupPath}).",
                 target: keyFile), keyFile);
         WriteObject(operation);
     }

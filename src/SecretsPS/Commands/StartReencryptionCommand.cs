@@ -30,7 +30,8 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
 
     /// <summary>A unique, non-NULL column to page by; default: the table's single-column primary key.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
+    [AllowEmptyString]
+    [AllowNull]
     public string? KeyColumn { get; set; }
 
     [Parameter]
@@ -68,6 +69,11 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     [Parameter]
     public SwitchParameter EncryptPlaintext { get; set; }
 
+    /// <summary>The job table in the target database (its error table is named after it).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string JobTable { get; set; } = Core.Reencryption.JobStore.DefaultTable;
+
     /// <summary>A running job whose heartbeat is older than this may be resumed by another run.</summary>
     [Parameter]
     public TimeSpan StaleAfter { get; set; } = TimeSpan.FromMinutes(10);
@@ -92,7 +98,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
         {
             Table = Table,
             Column = Column,
-            KeyColumn = KeyColumn,
+            KeyColumn = string.IsNullOrWhiteSpace(KeyColumn) ? null : KeyColumn, // an empty CSV cell means "the primary key"
             BatchSize = BatchSize,
             CommitEvery = CommitEvery,
             Resume = Resume,
@@ -112,11 +118,13 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             {
                 if (!IsWhatIf) return;
                 var preview = engine.Preview(options, observer, _stop.Token);
+                observer.WriteRowErrors(0);
                 Verbose($"What if: {preview.WouldReencrypt} value(s) would be re-encrypted to '{preview.TargetVersion}', {preview.AlreadyAtTarget} are already there, {preview.Errors} cannot be (nothing was written).");
                 WriteObject(preview);
                 return;
             }
             var job = engine.Run(options, observer, _stop.Token);
+            observer.WriteRowErrors(job.Id);
             var summary = $"Job {job.Id} {job.Status.ToText()}: {job.Processed} re-encrypted, {job.Skipped} already at '{job.TargetVersion}', {job.Errors} error(s). {job.Message}";
             if (job.Status == JobStatus.Finished && job.Errors == 0) Verbose(summary);
             else Warning(summary);
@@ -173,11 +181,32 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             _cmdlet.WriteProgress(_record);
         }
 
+        /// <summary>
+        /// Row errors are held and written after the run, so that -ErrorAction Stop (or a runbook's
+        /// $ErrorActionPreference = 'Stop') ends the script after the job is saved, not in the middle of a batch.
+        /// </summary>
         public void RowFailed(string target, string rowKey, string reason)
         {
+            _failedRows++;
+            if (_rowErrors.Count < MaxHeldRowErrors) _rowErrors.Add((target, rowKey, reason));
+            if (!_cmdlet.Stopping) _cmdlet.Log(Core.Audit.LogLevel.Error, $"{target}, row {rowKey}: {reason}");
+        }
+
+        private const int MaxHeldRowErrors = 1000;
+        private readonly List<(string Target, string RowKey, string Reason)> _rowErrors = new();
+        private long _failedRows;
+
+        public void WriteRowErrors(long jobId)
+        {
             if (_cmdlet.Stopping) return;
-            var id = reason.Split(':')[0];
-            _cmdlet.Error(new SecretsPSException(id, ErrorKind.InvalidData, $"{target}, row {rowKey}: {reason}", target: rowKey), rowKey);
+            foreach (var (target, rowKey, reason) in _rowErrors)
+            {
+                var id = reason.Split(':')[0];
+                _cmdlet.WriteError(ToErrorRecord(new SecretsPSException(id, ErrorKind.InvalidData, $"{target}, row {rowKey}: {reason}", target: rowKey), rowKey));
+            }
+            if (_failedRows > _rowErrors.Count)
+                _cmdlet.Warning($"{_failedRows - _rowErrors.Count} more row error(s) are recorded in the job's error table (job {jobId}).");
+            _rowErrors.Clear();
         }
 
         public void Info(string message)
