@@ -1,13 +1,13 @@
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
-    $null = Import-SecretsPSUnderTest
-    $PSStyle.OutputRendering = 'PlainText'
     $script:savedEnvironment = Save-KeyEnvironment
     Clear-KeyEnvironment
+    $null = Import-SecretsPSUnderTest
+    $PSStyle.OutputRendering = 'PlainText'
 }
 
 AfterAll {
-    Restore-KeyEnvironment $script:savedEnvironment
+    if ($script:savedEnvironment) { Restore-KeyEnvironment $script:savedEnvironment }
 }
 
 Describe 'New-EncryptionConfig' {
@@ -164,7 +164,7 @@ Describe 'New-EncryptionConfig' {
             Get-FileHashString $folder | Should -Be $before
         }
 
-        It 'replaces it with -Force after a byte-for-byte backup named <file>.backup_yyyyMMdd_HHmmss (UTC), mode 0600' {
+        It 'replaces it with -Force after a byte-for-byte backup named KEYFILE.backup_yyyyMMdd_HHmmss (UTC), mode 0600' {
             $t0 = [DateTime]::UtcNow.AddSeconds(-2)
             $new = New-EncryptionConfig -Path $path -Force -WarningAction SilentlyContinue
             $t1 = [DateTime]::UtcNow.AddSeconds(1)

@@ -35,8 +35,8 @@ function Import-SecretsPSUnderTest {
     $path = Get-SecretsPSModulePath
     $loaded = Get-Module -Name SecretsPS
     if ($loaded) {
-        if ($loaded.Path -ne $path) {
-            Write-Warning "SecretsPS is already loaded from '$($loaded.Path)', not '$path'; the tests use the loaded one (run the suite in a fresh pwsh)."
+        if ($loaded.ModuleBase -ne (Split-Path -Parent $path)) {
+            Write-Warning "SecretsPS is already loaded from '$($loaded.ModuleBase)', not '$(Split-Path -Parent $path)'; the tests use the loaded one (run the suite in a fresh pwsh)."
         }
         return $loaded
     }
@@ -319,7 +319,8 @@ function Save-KeyEnvironment {
 
 function Clear-KeyEnvironment {
     foreach ($name in @([Environment]::GetEnvironmentVariables().Keys)) {
-        if (Test-KeyEnvironmentName $name) { [Environment]::SetEnvironmentVariable($name, $null) }
+        # Not SetEnvironmentVariable($name, $null): PowerShell passes $null to a string as '', which leaves an empty variable.
+        if (Test-KeyEnvironmentName $name) { Remove-Item -LiteralPath "Env:$name" -ErrorAction Ignore }
     }
 }
 
@@ -327,7 +328,7 @@ function Restore-KeyEnvironment {
     <# Puts back exactly what Save-KeyEnvironment saw: removes added variables, restores changed ones. #>
     param([Parameter(Mandatory)][hashtable] $Saved)
     Clear-KeyEnvironment
-    foreach ($k in $Saved.Keys) { [Environment]::SetEnvironmentVariable($k, $Saved[$k]) }
+    foreach ($k in $Saved.Keys) { Set-Item -LiteralPath "Env:$k" -Value $Saved[$k] }
 }
 
 # ---------------------------------------------------------------------------------------------

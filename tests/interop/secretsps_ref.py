@@ -10,6 +10,17 @@ newline convention can alter them.
 
     secretsps_ref.py encrypt --key-file F [--version V]   hex plaintext lines in, stored values out
     secretsps_ref.py decrypt --key-file F                 stored values in, hex plaintext lines out
+    secretsps_ref.py read-sqlite --key-file F --db FILE --table T --column C --key-column K [--expect-version V]
+                                                          every row of a SQLite table (Python's sqlite3), in key
+                                                          order: "key<TAB>hex plaintext" or "key<TAB>NULL"
+    secretsps_ref.py check-rows --key-file F [--expect-version V]
+                                                          the same for "key<TAB>stored value" lines on stdin
+                                                          (stored value \\N = NULL), read from any database by
+                                                          the caller
+
+read-sqlite and check-rows are "the application's independent reader": they fail (exit 1) if any
+non-NULL value does not decrypt or, with --expect-version, is stored under another version; the
+message names the row key and the reason, never a value.
 
 Exit status 1 with a message on stderr on any failure. Messages never contain key material, salts,
 plaintexts or values.
@@ -225,6 +236,64 @@ def command_decrypt(args: argparse.Namespace) -> None:
     write_lines(out)
 
 
+def quote_sqlite_identifier(name: str) -> str:
+    """A double-quoted SQLite identifier, embedded quotes doubled: the name is never SQL."""
+    if not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise RefError("an identifier is empty or contains a control character")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_row(keyring: KeyRing, key: str, stored: str | None, expect_version: str | None) -> str:
+    """One row as "key<TAB>hex" (or "key<TAB>NULL"); RefError naming the key, never the value."""
+    if stored is None:
+        return f"{key}\tNULL"
+    try:
+        version, _ = parse_stored(stored)
+        if expect_version is not None and version != expect_version:
+            raise RefError(f"stored under version {version!r}, expected {expect_version!r}")
+        plaintext = decrypt_stored(keyring, stored)
+    except RefError as exc:
+        raise RefError(f"row {key!r}: {exc}") from exc
+    return f"{key}\t{plaintext.hex()}"
+
+
+def command_read_sqlite(args: argparse.Namespace) -> None:
+    import sqlite3
+
+    keyring = load_keyring(args.key_file, not args.ignore_environment)
+    if not os.path.isfile(args.db):
+        raise RefError("the SQLite database file does not exist")
+    table = quote_sqlite_identifier(args.table)
+    column = quote_sqlite_identifier(args.column)
+    key_column = quote_sqlite_identifier(args.key_column)
+    # Read-only URI: the reader never changes the database it checks.
+    uri = "file:" + args.db.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+    connection = sqlite3.connect(uri, uri=True)
+    try:
+        rows = connection.execute(f"SELECT {key_column}, {column} FROM {table} ORDER BY {key_column}").fetchall()
+    except sqlite3.Error as exc:
+        raise RefError(f"cannot read the table: {type(exc).__name__}") from exc
+    finally:
+        connection.close()
+    out = []
+    for key, stored in rows:
+        if stored is not None and not isinstance(stored, str):
+            raise RefError(f"row {str(key)!r}: the value is not text")
+        out.append(check_row(keyring, str(key), stored, args.expect_version))
+    write_lines(out)
+
+
+def command_check_rows(args: argparse.Namespace) -> None:
+    keyring = load_keyring(args.key_file, not args.ignore_environment)
+    out = []
+    for number, line in enumerate(read_lines(), start=1):
+        key, sep, stored = line.partition("\t")
+        if not sep:
+            raise RefError(f"input line {number} is not key<TAB>value")
+        out.append(check_row(keyring, key, None if stored == "\\N" else stored, args.expect_version))
+    write_lines(out)
+
+
 def write_lines(lines: list[str]) -> None:
     sys.stdout.buffer.write("".join(line + "\n" for line in lines).encode("utf-8"))
     sys.stdout.flush()
@@ -245,6 +314,18 @@ def main(argv: list[str]) -> int:
     key_file_command("encrypt", command_encrypt,
                      "hex plaintext lines on stdin -> stored values").add_argument("--version")
     key_file_command("decrypt", command_decrypt, "stored values on stdin -> hex plaintext lines")
+
+    read_sqlite = key_file_command("read-sqlite", command_read_sqlite,
+                                   "every row of a SQLite table -> key<TAB>hex plaintext (or NULL) lines")
+    read_sqlite.add_argument("--db", required=True)
+    read_sqlite.add_argument("--table", required=True)
+    read_sqlite.add_argument("--column", required=True)
+    read_sqlite.add_argument("--key-column", required=True)
+    read_sqlite.add_argument("--expect-version")
+
+    key_file_command("check-rows", command_check_rows,
+                     "key<TAB>stored value lines (\\N = NULL) on stdin -> key<TAB>hex plaintext (or NULL) lines"
+                     ).add_argument("--expect-version")
 
     args = parser.parse_args(argv)
     try:

@@ -121,11 +121,12 @@ public sealed class ReencryptionEngine
                 $"Job {job.Id} stopped on a database error ({e.GetType().Name}: {SafeMessage(e)}). It is marked '{(failed ? "failed" : "running")}'; run again with -Resume once the cause is fixed.",
                 e, target.Name);
         }
-        catch (Exception e) when (e is not SecretsPSException)
+        catch (Exception e)
         {
             // Whatever stopped the loop (the host stopping the pipeline, an error the caller turned terminating),
             // the uncommitted batch is rolled back and the job must not claim to be running.
-            MarkFailed(store, job.Id, $"Interrupted ({e.GetType().Name}); run again with -Resume.", JobStatus.Paused);
+            MarkFailed(store, job.Id, e is SecretsPSException s ? $"{s.ErrorId}; run again with -Resume once it is fixed." : $"Interrupted ({e.GetType().Name}); run again with -Resume.",
+                e is SecretsPSException ? JobStatus.Failed : JobStatus.Paused);
             throw;
         }
     }
