@@ -5,14 +5,14 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
-    $null = Import-SecretsPSUnderTest
-    $PSStyle.OutputRendering = 'PlainText'
     $script:savedEnvironment = Save-KeyEnvironment
     Clear-KeyEnvironment
+    $null = Import-SecretsPSUnderTest
+    $PSStyle.OutputRendering = 'PlainText'
 }
 
 AfterAll {
-    Restore-KeyEnvironment $script:savedEnvironment
+    if ($script:savedEnvironment) { Restore-KeyEnvironment $script:savedEnvironment }
 }
 
 Describe 'Get-EncryptionKey' {

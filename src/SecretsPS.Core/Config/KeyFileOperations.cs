@@ -116,14 +116,13 @@ public static class KeyFileOperations
         string previous = "";
         bool Change(KeyFileDocument document, byte[] _)
         {
-            using var config = KeyConfiguration.FromDocument(path, document, env);
-            previous = config.Ring.Active.Name;
-            config.Ring.Get(version);
-            var fileActive = document.Get(KeyFileNames.Active);
-            if (fileActive == version) return false;
+            previous = document.Get(KeyFileNames.Active) ?? "(none)";
+            if (previous == version) return false;
             document.Set(KeyFileNames.Active, version);
-            // The new file must load on its own before it replaces the old one.
-            using var check = KeyConfiguration.FromDocument(path, document, env);
+            // The new file must load on its own before it replaces the old one (this also repairs a file whose
+            // active version was missing or undefined).
+            using var check = KeyConfiguration.FromDocument(path, document, env.Where(kv => kv.Key != KeyFileNames.Active).ToDictionary(kv => kv.Key, kv => kv.Value));
+            check.Ring.Get(version);
             return true;
         }
         var backup = KeyFileStore.Update(path, Change);

@@ -46,7 +46,7 @@ public sealed class InvokeKeyRotationCommand : KeyFileCmdlet
     {
         var path = ResolveKeyFile(mustExist: true);
         if (NewVersion is not null) VersionName.Validate(NewVersion);
-        KeyDerivation.Parse(Kdf);
+        ParseKdfArgument(Kdf);
         var name = NewVersion ?? KeyFileOperations.NextVersion(path);
         var action = NoPersist
             ? $"Generate version '{name}' without writing the key file (its lines are written to the pipeline)"

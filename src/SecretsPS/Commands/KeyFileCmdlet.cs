@@ -17,6 +17,19 @@ public abstract class KeyFileCmdlet : SecretsCmdlet
     [ValidateNotNullOrEmpty]
     public string? Environment { get; set; }
 
+    /// <summary>A -Kdf from the command line is a bad argument, not bad data in a file.</summary>
+    protected static void ParseKdfArgument(string? kdf)
+    {
+        try
+        {
+            Core.Crypto.KeyDerivation.Parse(kdf);
+        }
+        catch (Core.SecretsPSException e)
+        {
+            throw new Core.SecretsPSException(e.ErrorId, Core.ErrorKind.InvalidArgument, e.Message, e);
+        }
+    }
+
     protected string ResolveKeyFile(bool mustExist) => Resolve(this, Path, Environment, mustExist);
 
     /// <summary>For cmdlets that need a key file but derive from another base (Start-Reencryption).</summary>

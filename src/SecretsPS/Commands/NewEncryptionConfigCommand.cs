@@ -32,7 +32,7 @@ public sealed class NewEncryptionConfigCommand : KeyFileCmdlet
     {
         var path = ResolveKeyFile(mustExist: false);
         VersionName.Validate(Version);
-        KeyDerivation.Parse(Kdf);
+        ParseKdfArgument(Kdf);
         bool exists = File.Exists(path);
         if (exists && !Force)
         {

@@ -40,9 +40,9 @@ public sealed class ProtectEncryptedValueCommand : KeyFileCmdlet
             plaintext = Value?.BaseObject switch
             {
                 SecureString s => SecureStringBytes(s),
-                string s when s.Length > 0 => Encoding.UTF8.GetBytes(s),
+                string s when !string.IsNullOrWhiteSpace(s) => Encoding.UTF8.GetBytes(s),
                 null or string => throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument,
-                    "The value to protect is empty or null. Pass the text (or a SecureString) to encrypt."),
+                    "The value to protect is empty, blank or null. Pass the text (or a SecureString) to encrypt."),
                 _ => throw new SecretsPSException("ValueTypeUnsupported", ErrorKind.InvalidArgument,
                     $"Protect-EncryptedValue takes a string or a SecureString, not a {Value.BaseObject.GetType().Name}. Convert it to text first."),
             };

@@ -23,6 +23,9 @@ public sealed class RestoreEncryptionConfigCommand : KeyFileCmdlet
     {
         var path = ResolveKeyFile(mustExist: false);
         var backup = SessionState.Path.GetUnresolvedProviderPathFromPSPath(BackupPath);
+        if (!File.Exists(backup))
+            throw new Core.SecretsPSException("BackupNotFound", Core.ErrorKind.ObjectNotFound,
+                $"The backup '{backup}' does not exist. List the backups with: Get-ChildItem -Force '{path}.backup_*'", target: backup);
         // Validate first, so a bad backup is an error even under -WhatIf and no prompt is shown for it.
         KeyFileOperations.ValidateBackup(backup, KeyFileStore.ReadBytes(backup));
         if (!ShouldChange(path, $"Replace the key file with the backup '{backup}' (the current file is backed up first)", Force)) return;

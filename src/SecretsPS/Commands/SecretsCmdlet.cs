@@ -28,7 +28,9 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
         {
             if (LogFile is not null)
             {
-                _log = new LogWriter(LogWriter.ResolvePath(LogFile, CurrentFolder), LoggerName);
+                // A PowerShell path (a drive, ~) like every other path parameter; '' names the file itself.
+                var logPath = LogFile.Length == 0 ? LogFile : SessionState.Path.GetUnresolvedProviderPathFromPSPath(LogFile);
+                _log = new LogWriter(LogWriter.ResolvePath(logPath, CurrentFolder), LoggerName);
                 Log(LogLevel.Info, $"{MyInvocation.MyCommand.Name} started");
             }
             Begin();
@@ -163,7 +165,7 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
         {
             throw new SecretsPSRuntimeException(new ErrorRecord(
                 new InvalidOperationException(
-                    $"'{action}' on '{target}' needs confirmation, but this host cannot prompt (non-interactive). Add -Force or -Confirm:$false to confirm it in advance, or -WhatIf to preview it.", e),
+                    $"'{action}' on '{target}' needs confirmation, but this host cannot prompt (non-interactive). Add {(MyInvocation.MyCommand.Parameters.ContainsKey("Force") ? "-Force or " : "")}-Confirm:$false to confirm it in advance, or -WhatIf to preview it.", e),
                 "ConfirmationRequired", ErrorCategory.InvalidOperation, target));
         }
         if (yes) Log(LogLevel.Info, $"{action}: {target}");

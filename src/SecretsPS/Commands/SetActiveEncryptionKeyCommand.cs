@@ -23,10 +23,11 @@ public sealed class SetActiveEncryptionKeyCommand : KeyFileCmdlet
     {
         var path = ResolveKeyFile(mustExist: true);
         Core.Crypto.VersionName.Validate(Version);
-        using (var config = KeyConfiguration.Load(path))
-        {
-            config.Ring.Get(Version);
-        }
+        // The version must exist; the rest of the file may be what needs repairing (a missing or undefined active version).
+        var settings = KeySettings.From(KeyFileStore.ReadDocument(path), KeySettings.ProcessEnvironment());
+        if (settings.Versions.All(v => v.Name != Version))
+            throw new Core.KeyVersionNotFoundException(Version,
+                $"Key version '{Version}' is not in '{path}'. Known versions: {string.Join(", ", settings.Versions.Select(v => v.Name))}.");
         if (!ShouldChange(path, $"Make version '{Version}' the active version", Force)) return;
         var result = KeyFileOperations.SetActive(path, Version);
         if (result.BackupPath is null) Verbose($"Version '{Version}' was already the active version in '{path}'; nothing changed.");

@@ -1,0 +1,219 @@
+#Requires -Version 7.4
+<#
+    Remove-ReencryptJob on SQLite and PostgreSQL (one throwaway PostgreSQL server for the file): removal by age
+    (-FinishedOlderThan, -StalledOlderThan; jobs are aged by SQL), by pipeline input from Get-ReencryptJob, -WhatIf,
+    -Force, the error rows going with their job, and ConfirmImpact High in a host that cannot prompt.
+#>
+
+BeforeDiscovery {
+    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' })
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
+    Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
+    $null = Import-SecretsPSUnderTest
+    $PSStyle.OutputRendering = 'PlainText'
+    $script:savedEnvironment = Save-KeyEnvironment
+    Clear-KeyEnvironment
+    $script:savedConnection = $env:SECRETSPS_CONNECTION_STRING
+    $env:SECRETSPS_CONNECTION_STRING = $null
+    $script:modulePath = (Get-Module SecretsPS).Path
+    $script:folder = New-TestDatabaseFolder
+    $script:pg = $null
+    $script:pg = Start-TestPostgres
+
+    function Test-NoDatabase([string] $Provider) { $Provider -eq 'PostgreSql' -and -not $script:pg.Available }
+
+    function Get-JobIds([object] $Db) { @(Get-TestJobRow -Database $Db | ForEach-Object { [long]$_.id }) }
+
+    # A database with table e (3 rows, row 2 not ciphertext: every run on it leaves an error row) and table p (10 rows).
+    function New-JobDatabase([string] $Provider, [string] $Key) {
+        $db = New-TestDatabase -Provider $Provider -Folder $script:folder -Server $script:pg
+        $e = New-TestStoredValue (New-TestPlaintext 3 'e') $Key
+        $e[1] = 'not-a-ciphertext'
+        New-TestSecretTable -Database $db -Table e -Values $e
+        New-TestSecretTable -Database $db -Table p -Values (New-TestStoredValue (New-TestPlaintext 10 'p') $Key)
+        $db
+    }
+}
+
+AfterAll {
+    Stop-TestPostgres -Server $script:pg
+    Remove-TestDatabaseFolder $script:folder
+    Restore-KeyEnvironment $script:savedEnvironment
+    $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
+}
+
+Describe 'Remove-ReencryptJob on <Provider>' -ForEach $providers {
+    BeforeAll {
+        if (Test-NoDatabase $Provider) { return }
+        $key = New-TestRotatedKeyFile -Folder (New-TestFolder -Parent $folder)
+        $quiet = @{ WarningAction = 'SilentlyContinue'; ErrorAction = 'SilentlyContinue' }
+    }
+    BeforeEach {
+        if (Test-NoDatabase $Provider) { Set-ItResult -Skipped -Because "PostgreSQL is not available: $($pg.Reason)" }
+    }
+
+    It 'declares ConfirmImpact High and supports -WhatIf/-Confirm' {
+        $attribute = (Get-Command Remove-ReencryptJob).ImplementingType.GetCustomAttributes([Management.Automation.CmdletAttribute], $false)[0]
+        $attribute.ConfirmImpact.ToString() | Should -Be 'High'
+        $attribute.SupportsShouldProcess | Should -BeTrue
+    }
+
+    Context 'by age' {
+        BeforeAll {
+            if (Test-NoDatabase $Provider) { return }
+            $db = New-JobDatabase $Provider $key
+            $conn = @{ Provider = $Provider; ConnectionString = $db.ConnectionString }
+            $run = $conn + @{ Path = $key }
+            $j1 = Start-Reencryption -Table e -Column otp @run @quiet                # finished (1 error row) — aged 30 days below
+            $j2 = Start-Reencryption -Table e -Column otp @run @quiet                # finished just now (1 error row)
+            $j3 = Start-Reencryption -Table p -Column otp @run -MaxRows 2 @quiet     # -> running, heartbeat 30 days old (stalled)
+            $j4 = Start-Reencryption -Table p -Column otp @run -MaxRows 2 @quiet     # -> running, fresh heartbeat
+            $j5 = Start-Reencryption -Table p -Column otp @run -MaxRows 2 @quiet     # paused, 30 days old
+            $old = [DateTime]::UtcNow.AddDays(-30)
+            Set-TestJobRow -Database $db -Id $j1.Id -FinishedAt $old -UpdatedAt $old
+            Set-TestJobRow -Database $db -Id $j3.Id -Status running -Owner 'otherhost:1' -UpdatedAt $old
+            Set-TestJobRow -Database $db -Id $j4.Id -Status running -Owner 'otherhost:1' -UpdatedAt ([DateTime]::UtcNow)
+            Set-TestJobRow -Database $db -Id $j5.Id -UpdatedAt $old
+            $errorRowsBefore = @(Get-TestJobErrorRow -Database $db)
+        }
+
+        It 'has the jobs it needs' {
+            Get-JobIds $db | Should -Be @($j5.Id, $j4.Id, $j3.Id, $j2.Id, $j1.Id)
+            @($errorRowsBefore | Where-Object job_id -EQ $j1.Id).Count | Should -Be 1
+            @($errorRowsBefore | Where-Object job_id -EQ $j2.Id).Count | Should -Be 1
+        }
+
+        It '-WhatIf removes nothing' {
+            $out = @(Remove-ReencryptJob @conn -WhatIf -PassThru)
+            $out.Count | Should -Be 0
+            Get-JobIds $db | Should -Be @($j5.Id, $j4.Id, $j3.Id, $j2.Id, $j1.Id)
+            @(Get-TestJobErrorRow -Database $db).Count | Should -Be $errorRowsBefore.Count
+        }
+
+        It '-Force (defaults 7 days) removes the old finished job and the stalled one, with their error rows' {
+            $out = @(Remove-ReencryptJob @conn -Force -PassThru -ErrorVariable e)
+            $e.Count | Should -Be 0
+            @($out.Id | Sort-Object) | Should -Be @($j1.Id, $j3.Id)
+            $out[0].GetType().Name | Should -Be 'ReencryptJob'
+            Get-JobIds $db | Should -Be @($j5.Id, $j4.Id, $j2.Id)
+            $errorRows = @(Get-TestJobErrorRow -Database $db)
+            @($errorRows | Where-Object job_id -EQ $j1.Id).Count | Should -Be 0
+            @($errorRows | Where-Object job_id -EQ $j2.Id).Count | Should -Be 1
+        }
+
+        It '-FinishedOlderThan 0 removes every finished job and nothing else' {
+            $out = @(Remove-ReencryptJob @conn -FinishedOlderThan 0 -Force -PassThru)
+            @($out.Id) | Should -Be @($j2.Id)
+            Get-JobIds $db | Should -Be @($j5.Id, $j4.Id)
+            @(Get-TestJobErrorRow -Database $db).Count | Should -Be 0
+        }
+
+        It '-StalledOlderThan 0 removes a running job whose heartbeat is any older than now' {
+            Set-TestJobRow -Database $db -Id $j4.Id -UpdatedAt ([DateTime]::UtcNow.AddMinutes(-1))
+            $out = @(Remove-ReencryptJob @conn -StalledOlderThan 0 -Force -PassThru)
+            @($out.Id) | Should -Be @($j4.Id)
+        }
+
+        It 'never removes a paused job by age' {
+            Get-JobIds $db | Should -Be @($j5.Id)
+            (Get-TestJobRow -Database $db -Id $j5.Id).status | Should -Be 'paused'
+        }
+    }
+
+    Context 'pipeline input from Get-ReencryptJob, and -Id' {
+        BeforeAll {
+            if (Test-NoDatabase $Provider) { return }
+            $db = New-JobDatabase $Provider $key
+            $conn = @{ Provider = $Provider; ConnectionString = $db.ConnectionString }
+            $run = $conn + @{ Path = $key }
+            $j1 = Start-Reencryption -Table p -Column otp @run -MaxRows 2 @quiet     # paused
+            $j2 = Start-Reencryption -Table p -Column otp @run -MaxRows 2 @quiet     # paused
+            $j3 = Start-Reencryption -Table p -Column otp @run @quiet                # finished
+            $j4 = Start-Reencryption -Table e -Column otp @run @quiet                # finished, 1 error row
+        }
+
+        It '-WhatIf removes nothing' {
+            $out = @(Get-ReencryptJob @conn | Remove-ReencryptJob @conn -WhatIf -PassThru)
+            $out.Count | Should -Be 0
+            Get-JobIds $db | Should -Be @($j4.Id, $j3.Id, $j2.Id, $j1.Id)
+        }
+
+        It 'removes the piped jobs with -Force, without prompting' {
+            $out = @(Get-ReencryptJob @conn -Status Paused | Remove-ReencryptJob @conn -Force -PassThru)
+            @($out.Id) | Should -Be @($j2.Id, $j1.Id)
+            Get-JobIds $db | Should -Be @($j4.Id, $j3.Id)
+        }
+
+        It 'removes a job with its error rows (-Confirm:$false)' {
+            @(Get-TestJobErrorRow -Database $db -JobId $j4.Id).Count | Should -Be 1
+            Get-ReencryptJob @conn -Id $j4.Id | Remove-ReencryptJob @conn -Confirm:$false
+            Get-JobIds $db | Should -Be @($j3.Id)
+            @(Get-TestJobErrorRow -Database $db).Count | Should -Be 0
+        }
+
+        It '-Id of a job that does not exist: a JobNotFound error, and the others are still removed' {
+            $out = @(Remove-ReencryptJob @conn -Id 9999, $j3.Id -Force -PassThru -ErrorVariable e -ErrorAction SilentlyContinue)
+            $e.Count | Should -Be 1
+            Assert-SecretsPSError $e[0] 'JobNotFound' 'ObjectNotFound'
+            @($out.Id) | Should -Be @($j3.Id)
+            @(Get-JobIds $db).Count | Should -Be 0
+        }
+
+        It 'does not remove a running job with a fresh heartbeat given by -Id (JobRunning)' {
+            $j5 = Start-Reencryption -Table p -Column otp @run -MaxRows 1 @quiet
+            Set-TestJobRow -Database $db -Id $j5.Id -Status running -Owner 'otherhost:1' -UpdatedAt ([DateTime]::UtcNow)
+            $null = Get-ReencryptJob @conn -Id $j5.Id | Remove-ReencryptJob @conn -Force -ErrorVariable e -ErrorAction SilentlyContinue
+            $e.Count | Should -Be 1
+            Assert-SecretsPSError $e[0] 'JobRunning' 'InvalidOperation'
+            Get-JobIds $db | Should -Be @($j5.Id)
+        }
+    }
+
+    It 'does nothing, and reports nothing, where no job table exists' {
+        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server $pg
+        New-TestSecretTable -Database $fresh -Table usuarios -Values @('x')
+        $out = @(Remove-ReencryptJob -Provider $Provider -ConnectionString $fresh.ConnectionString -Force -PassThru -ErrorVariable e)
+        $out.Count | Should -Be 0
+        $e.Count | Should -Be 0
+        Get-TestTableName $fresh | Should -Be @('usuarios')
+    }
+}
+
+Describe 'Remove-ReencryptJob in a host that cannot prompt (fresh pwsh -NonInteractive)' {
+    BeforeAll {
+        $key = New-TestRotatedKeyFile -Folder (New-TestFolder -Parent $folder)
+        $dbs = @(New-JobDatabase Sqlite $key)
+        if ($pg.Available) { $dbs += New-JobDatabase PostgreSql $key }
+        foreach ($db in $dbs) {
+            $j = Start-Reencryption -Table e -Column otp -Provider $db.Provider -ConnectionString $db.ConnectionString -Path $key -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
+            Set-TestJobRow -Database $db -Id $j.Id -FinishedAt ([DateTime]::UtcNow.AddDays(-30))
+        }
+        # One fresh process for both databases: without -Force, each call must fail at once, not wait for an answer.
+        $calls = foreach ($db in $dbs) {
+            "try { Remove-ReencryptJob -Provider $($db.Provider) -ConnectionString '$($db.ConnectionString)' -ErrorAction Stop; '$($db.Provider)=NOERROR' } catch { '$($db.Provider)=' + `$_.FullyQualifiedErrorId + '|' + `$_.Exception.Message }"
+        }
+        $command = "Import-Module '$modulePath'`n" + ($calls -join "`n")
+        $result = Invoke-FreshPwsh -Command $command -NonInteractive -TimeoutSeconds 60
+        $lines = @($result.StdOut -split "`n" | Where-Object { $_ -match '^(Sqlite|PostgreSql)=' })
+    }
+
+    It 'fails fast with ConfirmationRequired, naming -Force' {
+        $result.Duration.TotalSeconds | Should -BeLessThan 45
+        $lines.Count | Should -Be $dbs.Count -Because $result.StdErr
+        foreach ($l in $lines) {
+            $l | Should -Match '^\w+=ConfirmationRequired'
+            $l | Should -Match '-Force'
+        }
+    }
+
+    It 'removes nothing' {
+        foreach ($db in $dbs) {
+            @(Get-TestJobRow -Database $db).Count | Should -Be 1
+            @(Get-TestJobErrorRow -Database $db).Count | Should -Be 1
+        }
+    }
+}
