@@ -37,9 +37,27 @@ BeforeAll {
         New-TestSecretTable -Database $db -Table p -Values (New-TestStoredValue (New-TestPlaintext 10 'p') $Key)
         $db
     }
+
+    # ConfirmImpact High in a host that cannot prompt: a fresh pwsh -NonInteractive, started now (it takes seconds to
+    # start on a busy machine) and checked in the last Describe. One process for both databases: without -Force, each
+    # call must fail at once, not wait for an answer.
+    $script:promptKey = New-TestRotatedKeyFile -Folder (New-TestFolder -Parent $script:folder)
+    $script:promptDbs = @(New-JobDatabase Sqlite $promptKey)
+    if ($script:pg.Available) { $script:promptDbs += New-JobDatabase PostgreSql $promptKey }
+    foreach ($db in $promptDbs) {
+        $j = Start-Reencryption -Table e -Column otp -Provider $db.Provider -ConnectionString $db.ConnectionString -Path $promptKey -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
+        Set-TestJobRow -Database $db -Id $j.Id -FinishedAt ([DateTime]::UtcNow.AddDays(-30))
+    }
+    $calls = foreach ($db in $promptDbs) {
+        "`$sw = [Diagnostics.Stopwatch]::StartNew(); try { Remove-ReencryptJob -Provider $($db.Provider) -ConnectionString '$($db.ConnectionString)' -ErrorAction Stop; '$($db.Provider)=NOERROR' } " +
+        "catch { '$($db.Provider)=' + `$_.FullyQualifiedErrorId + '|' + [int]`$sw.Elapsed.TotalMilliseconds + '|' + `$_.Exception.Message }"
+    }
+    $script:promptClock = [Diagnostics.Stopwatch]::StartNew()
+    $script:promptChild = Start-TestPwshProcess -Command ("Import-Module '$modulePath'`n" + ($calls -join "`n"))
 }
 
 AfterAll {
+    Stop-TestPwshProcess $script:promptChild
     Stop-TestPostgres -Server $script:pg
     Remove-TestDatabaseFolder $script:folder
     Restore-KeyEnvironment $script:savedEnvironment
@@ -185,33 +203,28 @@ Describe 'Remove-ReencryptJob on <Provider>' -ForEach $providers {
 
 Describe 'Remove-ReencryptJob in a host that cannot prompt (fresh pwsh -NonInteractive)' {
     BeforeAll {
-        $key = New-TestRotatedKeyFile -Folder (New-TestFolder -Parent $folder)
-        $dbs = @(New-JobDatabase Sqlite $key)
-        if ($pg.Available) { $dbs += New-JobDatabase PostgreSql $key }
-        foreach ($db in $dbs) {
-            $j = Start-Reencryption -Table e -Column otp -Provider $db.Provider -ConnectionString $db.ConnectionString -Path $key -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
-            Set-TestJobRow -Database $db -Id $j.Id -FinishedAt ([DateTime]::UtcNow.AddDays(-30))
-        }
-        # One fresh process for both databases: without -Force, each call must fail at once, not wait for an answer.
-        $calls = foreach ($db in $dbs) {
-            "try { Remove-ReencryptJob -Provider $($db.Provider) -ConnectionString '$($db.ConnectionString)' -ErrorAction Stop; '$($db.Provider)=NOERROR' } catch { '$($db.Provider)=' + `$_.FullyQualifiedErrorId + '|' + `$_.Exception.Message }"
-        }
-        $command = "Import-Module '$modulePath'`n" + ($calls -join "`n")
-        $result = Invoke-FreshPwsh -Command $command -NonInteractive -TimeoutSeconds 60
-        $lines = @($result.StdOut -split "`n" | Where-Object { $_ -match '^(Sqlite|PostgreSql)=' })
+        # Started in the file's BeforeAll; a hang is a failure.
+        $exited = $promptChild.Process.WaitForExit(60000)
+        if ($exited) { $promptChild.Process.WaitForExit() } else { Stop-TestPwshProcess $promptChild }
+        $stdout = $promptChild.StdOut.Result
+        $stderr = $promptChild.StdErr.Result
+        $lines = @($stdout -split "`n" | Where-Object { $_ -match '^(Sqlite|PostgreSql)=' })
     }
 
     It 'fails fast with ConfirmationRequired, naming -Force' {
-        $result.Duration.TotalSeconds | Should -BeLessThan 45
-        $lines.Count | Should -Be $dbs.Count -Because $result.StdErr
+        $exited | Should -BeTrue -Because 'a non-interactive run must never wait for an answer'
+        $promptClock.Elapsed.TotalSeconds | Should -BeLessThan 60
+        $lines.Count | Should -Be $promptDbs.Count -Because $stderr
         foreach ($l in $lines) {
-            $l | Should -Match '^\w+=ConfirmationRequired'
-            $l | Should -Match '-Force'
+            $id, $ms, $message = ($l -replace '^\w+=', '') -split '\|', 3
+            $id | Should -BeLike 'ConfirmationRequired*'
+            [int]$ms | Should -BeLessThan 10000 -Because 'the call must fail at once (the database is opened first)'
+            $message | Should -Match '-Force'
         }
     }
 
     It 'removes nothing' {
-        foreach ($db in $dbs) {
+        foreach ($db in $promptDbs) {
             @(Get-TestJobRow -Database $db).Count | Should -Be 1
             @(Get-TestJobErrorRow -Database $db).Count | Should -Be 1
         }

@@ -36,6 +36,22 @@ BeforeAll {
     # A key file with v1 and v2 (v2 active), in its own folder.
     function New-RotatedKey { New-TestRotatedKeyFile -Folder (New-TestFolder -Parent $script:folder) }
 
+    # Fresh pwsh processes cost seconds each on a busy machine: they are started early and checked later.
+    $script:children = [Collections.Generic.List[object]]::new()
+
+    # The Write-Progress check runs in a fresh, non-interactive pwsh with redirected output, started now.
+    $script:progressKey = New-RotatedKey
+    $script:progressDb = New-Db Sqlite
+    New-TestSecretTable -Database $progressDb -Table usuarios -Values (New-TestStoredValue (New-TestPlaintext 120 'progress') $progressKey)
+    $script:progressChild = Start-TestPwshProcess -Command @"
+`$ErrorActionPreference = 'Stop'
+`$ProgressPreference = 'Continue'
+Import-Module '$modulePath'
+`$j = Start-Reencryption -Table usuarios -Column otp -ConnectionString '$($progressDb.ConnectionString)' -Path '$progressKey' -BatchSize 5 -CommitEvery 5
+'RESULT=' + (@{ Status = `$j.Status.ToString(); Processed = `$j.Processed } | ConvertTo-Json -Compress)
+"@
+    $children.Add($progressChild)
+
     function Get-FreeTcpPort {
         $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
         $l.Start(); try { $l.LocalEndpoint.Port } finally { $l.Stop() }
@@ -43,6 +59,7 @@ BeforeAll {
 }
 
 AfterAll {
+    foreach ($c in $script:children) { Stop-TestPwshProcess $c }
     Stop-TestPostgres -Server $script:pg
     Remove-TestDatabaseFolder $script:folder
     Restore-KeyEnvironment $script:savedEnvironment
@@ -624,23 +641,18 @@ Describe 'Start-Reencryption: connections and credentials' {
 
 Describe 'Start-Reencryption in a non-interactive fresh pwsh' {
     It 'Write-Progress does not break a run with redirected output' {
-        $key = New-RotatedKey
-        $db = New-Db Sqlite
-        New-TestSecretTable -Database $db -Table usuarios -Values (New-TestStoredValue (New-TestPlaintext 120 'progress') $key)
-        $command = @"
-`$ErrorActionPreference = 'Stop'
-`$ProgressPreference = 'Continue'
-Import-Module '$modulePath'
-`$j = Start-Reencryption -Table usuarios -Column otp -ConnectionString '$($db.ConnectionString)' -Path '$key' -BatchSize 5 -CommitEvery 5
-'RESULT=' + (@{ Status = `$j.Status.ToString(); Processed = `$j.Processed } | ConvertTo-Json -Compress)
-"@
-        $r = Invoke-FreshPwsh -Command $command -NonInteractive -TimeoutSeconds 60
-        $r.ExitCode | Should -Be 0 -Because $r.StdErr
-        $r.StdErr | Should -BeNullOrEmpty
-        $line = ($r.StdOut -split "`n" | Where-Object { $_ -like 'RESULT=*' }) -replace '^RESULT=', ''
+        # Started in the file's BeforeAll: pwsh -NonInteractive, stdout/stderr redirected, $ProgressPreference Continue.
+        $progressChild.Process.WaitForExit(120000) | Should -BeTrue -Because 'the run must end, not hang'
+        $progressChild.Process.WaitForExit()
+        $stdout = $progressChild.StdOut.Result
+        $stderr = $progressChild.StdErr.Result
+        $progressChild.Process.ExitCode | Should -Be 0 -Because $stderr
+        $stderr | Should -BeNullOrEmpty
+        $line = ($stdout -split "`n" | Where-Object { $_ -like 'RESULT=*' }) -replace '^RESULT=', ''
         $result = $line | ConvertFrom-Json
         $result.Status | Should -Be 'Finished'
         $result.Processed | Should -Be 120
+        @(Invoke-TestSql -Database $progressDb -Sql "SELECT count(*) FROM usuarios WHERE otp LIKE 'v2:%'") | Should -Be '120'
     }
 }
 
@@ -657,16 +669,29 @@ Describe 'Start-Reencryption stopped in the middle of a large run' {
             $pgTemplate = New-Db PostgreSql
             New-TestSecretTable -Database $pgTemplate -Table usuarios -Values $values
         }
-        $children = [Collections.Generic.List[object]]::new()
         $runspaces = [Collections.Generic.List[object]]::new()
+
+        # The runs to kill -9: a fresh pwsh each, started now (module imported), waiting for its go file to begin.
+        function Start-WaitingRunner([object] $Db) {
+            $go = Join-Path $folder ('go-' + [guid]::NewGuid().ToString('N'))
+            $command = "Import-Module '$modulePath'; `$deadline = [DateTime]::UtcNow.AddMinutes(5); " +
+                "while (-not (Test-Path -LiteralPath '$go')) { if ([DateTime]::UtcNow -gt `$deadline) { exit 3 }; Start-Sleep -Milliseconds 10 }; " +
+                "Start-Reencryption -Table usuarios -Column otp -Provider $($Db.Provider) -ConnectionString '$($Db.ConnectionString)' -Path '$key' -BatchSize 50 -CommitEvery 50 | Out-Null"
+            $child = Start-TestPwshProcess -Command $command
+            $children.Add($child)
+            [pscustomobject]@{ Db = $Db; Child = $child; Go = $go }
+        }
+        $runners = @{ Sqlite = Start-WaitingRunner (Copy-TestDatabase $template) }
+        if ($pg.Available) { $runners['PostgreSql'] = Start-WaitingRunner (Copy-TestDatabase $pgTemplate) }
 
         function Get-OnlyJob([object] $Db) { @(Get-TestJobRow -Database $Db -IfExists) | Select-Object -Last 1 }
 
         # kill -9 a fresh pwsh in the middle of a run, resume here, check everything.
-        function Test-KillAndResume([object] $Db) {
-            $command = "Import-Module '$modulePath'; Start-Reencryption -Table usuarios -Column otp -Provider $($Db.Provider) -ConnectionString '$($Db.ConnectionString)' -Path '$key' -BatchSize 50 -CommitEvery 50 | Out-Null"
-            $child = Start-TestPwshProcess -Command $command
-            $children.Add($child)
+        function Test-KillAndResume([object] $Runner) {
+            $Db = $Runner.Db
+            $child = $Runner.Child
+            if ($child.Process.HasExited) { throw "The runner exited before it was told to start ($($child.Process.ExitCode)): $($child.StdErr.Result)" }
+            $null = New-Item -ItemType File -Path $Runner.Go
             $null = Wait-TestCondition -TimeoutSeconds 60 -Because 'the child to commit some rows' -Condition {
                 if ($child.Process.HasExited) { throw "The child pwsh exited early ($($child.Process.ExitCode)): $($child.StdErr.Result)" }
                 $j = Get-OnlyJob $Db
@@ -699,7 +724,6 @@ Describe 'Start-Reencryption stopped in the middle of a large run' {
     }
 
     AfterAll {
-        foreach ($c in $children) { Stop-TestPwshProcess $c }
         foreach ($r in $runspaces) { try { $r.Stop() } catch { }; $r.Dispose() }
     }
 
@@ -738,11 +762,11 @@ Describe 'Start-Reencryption stopped in the middle of a large run' {
     }
 
     It 'kill -9 of the runner: -Resume takes the dead job over at once and finishes every row exactly once (SQLite)' {
-        Test-KillAndResume (Copy-TestDatabase $template)
+        Test-KillAndResume $runners['Sqlite']
     }
 
     It 'kill -9 of the runner: -Resume takes the dead job over at once and finishes every row exactly once (PostgreSQL)' {
         if (-not $pg.Available) { Set-ItResult -Skipped -Because "PostgreSQL is not available: $($pg.Reason)" }
-        Test-KillAndResume (Copy-TestDatabase $pgTemplate)
+        Test-KillAndResume $runners['PostgreSql']
     }
 }

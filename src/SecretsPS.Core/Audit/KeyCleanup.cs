@@ -24,6 +24,8 @@ public sealed record KeyCleanupRequest
     public string? UserName { get; init; }
     public string? Password { get; init; }
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
+    /// <summary>-WhatIf: nothing is written, the journal included.</summary>
+    public bool WhatIf { get; init; }
 }
 
 /// <summary>
@@ -69,12 +71,14 @@ public sealed class KeyCleanup
 
         using var config = KeyConfiguration.Load(path, _request.Environment);
         var ring = config.Ring;
+        // The file's own active version is kept too: the environment may override it here, but not for every reader of the file.
+        var fileActive = KeyFileStore.ReadDocument(path).Get(KeyFileNames.Active);
         var newestFirst = ring.Versions.Reverse().ToList();
         var kept = new List<KeptVersion>();
         var candidates = new List<string>();
         foreach (var (v, index) in newestFirst.Select((v, i) => (v, i)))
         {
-            if (ReferenceEquals(v, ring.Active)) kept.Add(new KeptVersion(v.Name, "the active version"));
+            if (ReferenceEquals(v, ring.Active) || v.Name == fileActive) kept.Add(new KeptVersion(v.Name, "the active version"));
             else if (index < _request.Keep) kept.Add(new KeptVersion(v.Name, $"among the newest {_request.Keep}"));
             else if (v.Source == KeySource.Environment) kept.Add(new KeptVersion(v.Name, "defined in the environment, not in the key file"));
             else candidates.Add(v.Name);
@@ -152,8 +156,9 @@ public sealed class KeyCleanup
             AfterWrite?.Invoke(path);
             Verify(path, ring, removable);
         }
-        catch (Exception e) when (e is SecretsPSException or DbException or IOException)
+        catch (Exception e)
         {
+            // Any failure at all between the write and the end of the checks restores the old file.
             var reason = e is SecretsPSException s ? $"{s.ErrorId}: {s.Message}" : $"{e.GetType().Name}";
             Audit("Verify", "ERROR", $"The new key file failed its checks: {reason}");
             KeyFileStore.WriteAtomically(path, original);
@@ -250,7 +255,7 @@ public sealed class KeyCleanup
         _log(outcome == CleanupOutcome.RolledBack ? LogLevel.Error : LogLevel.Info,
             $"{SummaryTag} ID: {OperationId} | outcome: {outcome} | removed: {(removed.Count == 0 ? "none" : string.Join(", ", removed))} | " +
             $"kept: {(kept.Count == 0 ? "none" : string.Join(", ", kept.Select(k => k.Version)))} | backup: {backup ?? "none"} | duration: {operation.DurationMs} ms");
-        if (journal) CleanupJournal.Append(path, operation);
+        if (journal && !_request.WhatIf) CleanupJournal.Append(path, operation);
         return operation;
     }
 }

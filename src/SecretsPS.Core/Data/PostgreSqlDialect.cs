@@ -44,6 +44,8 @@ public sealed class PostgreSqlDialect : SqlDialect
 
     protected override string Prefix(string quotedColumn) => $"split_part({quotedColumn}, ':', 1)";
 
+    protected override string TokenStart(string quotedColumn) => $"substr({quotedColumn}, strpos({quotedColumn}, ':') + 1, 8)";
+
     public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, TableName table, string keyColumn,
         string column, IReadOnlyList<RowUpdate> rows)
     {

@@ -36,16 +36,26 @@ public abstract class SqlDialect : ISqlDialect
     public string CountNonNull(TableName table, string column) =>
         $"SELECT COUNT(*) FROM {QuoteTable(table)} WHERE {Quote(column)} IS NOT NULL";
 
+    /// <summary>
+    /// A value counts under its prefix only when the text after the colon starts as every stored token does
+    /// (base64url of "gAAAAA"); "https://…" or "user:secret" are not ciphertext, whatever precedes their colon.
+    /// </summary>
     public virtual string CountByPrefix(TableName table, string column)
     {
         var c = Quote(column);
-        return $"SELECT CASE WHEN {c} IS NULL THEN NULL WHEN {Position(c)} > 1 THEN {Prefix(c)} ELSE '' END AS prefix, COUNT(*) " +
-               $"FROM {QuoteTable(table)} GROUP BY CASE WHEN {c} IS NULL THEN NULL WHEN {Position(c)} > 1 THEN {Prefix(c)} ELSE '' END";
+        var group = $"CASE WHEN {c} IS NULL THEN NULL WHEN {Position(c)} > 1 AND {TokenStart(c)} = '{StoredTokenStart}' THEN {Prefix(c)} ELSE '' END";
+        return $"SELECT {group} AS prefix, COUNT(*) FROM {QuoteTable(table)} GROUP BY {group}";
     }
+
+    /// <summary>Base64url of the first six characters of every Fernet token ("gAAAAA").</summary>
+    public const string StoredTokenStart = "Z0FBQUFB";
 
     protected abstract string Position(string quotedColumn);
 
     protected abstract string Prefix(string quotedColumn);
+
+    /// <summary>The eight characters after the first colon.</summary>
+    protected abstract string TokenStart(string quotedColumn);
 
     public string SelectOne(TableName table, string keyColumn, string column) =>
         $"SELECT {Quote(column)} FROM {QuoteTable(table)} WHERE {Quote(keyColumn)} = @key";

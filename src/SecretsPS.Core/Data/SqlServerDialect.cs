@@ -54,6 +54,8 @@ public sealed class SqlServerDialect : SqlDialect
 
     protected override string Prefix(string quotedColumn) => $"LEFT({quotedColumn}, CHARINDEX(':', {quotedColumn}) - 1)";
 
+    protected override string TokenStart(string quotedColumn) => $"SUBSTRING({quotedColumn}, CHARINDEX(':', {quotedColumn}) + 1, 8)";
+
     /// <summary>The statement for one chunk of rows; public so the emitted SQL can be tested without a server.</summary>
     public string UpdateStatement(TableName table, string keyColumn, string column, int rows)
     {

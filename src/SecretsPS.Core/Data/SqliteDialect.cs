@@ -48,6 +48,8 @@ public sealed class SqliteDialect : SqlDialect
 
     protected override string Prefix(string quotedColumn) => $"substr({quotedColumn}, 1, instr({quotedColumn}, ':') - 1)";
 
+    protected override string TokenStart(string quotedColumn) => $"substr({quotedColumn}, instr({quotedColumn}, ':') + 1, 8)";
+
     public override IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table)
     {
         using var command = connection.CreateCommand();

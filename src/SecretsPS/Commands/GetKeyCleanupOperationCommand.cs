@@ -25,12 +25,11 @@ public sealed class GetKeyCleanupOperationCommand : KeyFileCmdlet
         var operations = CleanupJournal.Read(keyFile, out var damaged);
         if (damaged > 0) Warning($"{damaged} line(s) of '{CleanupJournal.PathFor(keyFile)}' could not be read and were skipped.");
         var patterns = OperationId?.Select(p => WildcardPattern.Get(p, WildcardOptions.IgnoreCase)).ToList();
-        IEnumerable<KeyCleanupOperation> selected = operations.Where(o => patterns is null || patterns.Any(p => p.IsMatch(o.OperationId)));
-        if (Last is { } n) selected = selected.TakeLast(n);
-        var list = selected.ToList();
+        var matching = operations.Where(o => patterns is null || patterns.Any(p => p.IsMatch(o.OperationId))).ToList();
+        var list = Last is { } n ? matching.TakeLast(n).ToList() : matching;
         if (OperationId is not null)
         {
-            foreach (var id in OperationId.Where(i => !WildcardPattern.ContainsWildcardCharacters(i) && list.All(o => !string.Equals(o.OperationId, i, StringComparison.OrdinalIgnoreCase))))
+            foreach (var id in OperationId.Where(i => !WildcardPattern.ContainsWildcardCharacters(i) && matching.All(o => !string.Equals(o.OperationId, i, StringComparison.OrdinalIgnoreCase))))
                 Error(new Core.SecretsPSException("OperationNotFound", Core.ErrorKind.ObjectNotFound,
                     $"No cleanup operation '{id}' in '{CleanupJournal.PathFor(keyFile)}'.", target: id), id);
         }

@@ -64,6 +64,7 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
             ConnectionString = needsDatabase ? ResolveConnectionString() : null,
             UserName = UserName,
             Password = Password,
+            WhatIf = IsWhatIf,
         };
         var cleanup = new KeyCleanup(request, (level, message) =>
         {
