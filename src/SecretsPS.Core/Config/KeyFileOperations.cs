@@ -117,6 +117,9 @@ public static class KeyFileOperations
         bool Change(KeyFileDocument document, byte[] _)
         {
             previous = document.Get(KeyFileNames.Active) ?? "(none)";
+            var known = KeySettings.From(document, env).Versions.Select(v => v.Name).ToList();
+            if (!known.Contains(version))
+                throw new KeyVersionNotFoundException(version, $"Key version '{version}' is not in '{path}'. Known versions: {string.Join(", ", known)}.");
             if (previous == version) return false;
             document.Set(KeyFileNames.Active, version);
             // The new file must load on its own before it replaces the old one (this also repairs a file whose

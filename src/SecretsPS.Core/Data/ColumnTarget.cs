@@ -64,7 +64,31 @@ public sealed class ColumnTarget
         {
             throw TableNotFound(tableName, e, $"or it has no column '{column}' or '{key}'");
         }
+        RequireUniqueKey(dialect, connection, tableName, key);
+        // SQLite reports no type for a column declared without one: take it from a value.
+        if (keyType == typeof(byte[]) || keyType == typeof(object))
+        {
+            using var sample = connection.CreateCommand();
+            sample.CommandText = dialect.SelectSample(tableName, key, 1);
+            if (sample.ExecuteScalar() is { } value and not DBNull) keyType = value.GetType();
+        }
         return new ColumnTarget(tableName, column, key, keyType, dialect.ColumnMaxLength(connection, tableName, column));
+    }
+
+    /// <summary>Keyset paging skips rows whose key repeats or is NULL: such a column is refused, not half processed.</summary>
+    private static void RequireUniqueKey(ISqlDialect dialect, DbConnection connection, TableName table, string key)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = dialect.KeyStatistics(table, key);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        long rows = Convert.ToInt64(reader.GetValue(0)), nonNull = Convert.ToInt64(reader.GetValue(1)), distinct = Convert.ToInt64(reader.GetValue(2));
+        if (nonNull != rows)
+            throw new SecretsPSException("KeyColumnNotUnique", ErrorKind.InvalidArgument,
+                $"The key column '{key}' of '{table}' has {rows - nonNull} NULL value(s). Name a unique, non-NULL column with -KeyColumn.", target: table.ToString());
+        if (distinct != nonNull)
+            throw new SecretsPSException("KeyColumnNotUnique", ErrorKind.InvalidArgument,
+                $"The key column '{key}' of '{table}' repeats values ({nonNull - distinct} duplicate(s)). Name a unique, non-NULL column with -KeyColumn.", target: table.ToString());
     }
 
     /// <summary>Fails with TargetNotFound unless the table and column exist (checked with a query that reads no row).</summary>
@@ -92,9 +116,17 @@ public sealed class ColumnTarget
 
     public object KeyFromText(string text)
     {
-        if (KeyType == typeof(string)) return text;
-        if (KeyType == typeof(Guid)) return Guid.Parse(text);
-        return Convert.ChangeType(text, KeyType, CultureInfo.InvariantCulture);
+        try
+        {
+            if (KeyType == typeof(string)) return text;
+            if (KeyType == typeof(Guid)) return Guid.Parse(text);
+            return Convert.ChangeType(text, KeyType, CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException)
+        {
+            throw new SecretsPSException("CursorInvalid", ErrorKind.InvalidData,
+                $"The job's cursor '{text}' is not a value of the key column '{KeyColumn}' ({KeyType.Name}). Start a new run without -Resume; rows already done are skipped.", e);
+        }
     }
 
     private static SecretsPSException TableNotFound(TableName table, Exception inner, string? more = null) =>

@@ -31,6 +31,9 @@ public interface ISqlDialect
 
     string CountNonNull(TableName table, string column);
 
+    /// <summary>SELECT COUNT(*), COUNT(key), COUNT(DISTINCT key): proves a key column unique and non-NULL.</summary>
+    string KeyStatistics(TableName table, string keyColumn);
+
     /// <summary>Rows per version prefix, counted in the database: (prefix or NULL, count).</summary>
     string CountByPrefix(TableName table, string column);
 

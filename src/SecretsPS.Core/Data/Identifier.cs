@@ -16,41 +16,63 @@ public static class Identifier
         if (identifier.Length > MaxLength)
             throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
                 $"The {what} name is {identifier.Length} characters long; at most {MaxLength} are allowed.");
-        foreach (var c in identifier)
+        for (int i = 0; i < identifier.Length; i++)
         {
-            if (char.IsControl(c) || c == '\uFEFF' || char.IsSurrogate(c) && !char.IsHighSurrogate(c) && !char.IsLowSurrogate(c))
+            char c = identifier[i];
+            if (char.IsHighSurrogate(c) && i + 1 < identifier.Length && char.IsLowSurrogate(identifier[i + 1])) { i++; continue; }
+            if (char.IsControl(c) || c == '\uFEFF' || char.IsSurrogate(c))
                 throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
-                    $"The {what} name contains a control character. Give the name exactly as the database knows it.");
+                    $"The {what} name contains a control character or broken Unicode. Give the name exactly as the database knows it.");
         }
         return identifier;
     }
 
-    /// <summary>Splits "schema.table" on the first dot outside double quotes; a quoted part keeps its dots.</summary>
+    /// <summary>
+    /// Splits "schema.table" on dots. A part that starts with a double quote is a quoted identifier
+    /// ("my.table", with "" for a quote inside) and keeps its dots; anywhere else a quote is just a character
+    /// of the name, never a switch that silently turns one name into another.
+    /// </summary>
     public static TableName ParseTable(string? text)
     {
         Validate(text, "table");
         var parts = new List<string>();
-        var current = new System.Text.StringBuilder();
-        bool quoted = false;
-        for (int i = 0; i < text!.Length; i++)
+        int i = 0;
+        while (true)
         {
-            char c = text[i];
-            if (c == '"')
+            var part = new System.Text.StringBuilder();
+            if (i < text!.Length && text[i] == '"')
             {
-                if (quoted && i + 1 < text.Length && text[i + 1] == '"') { current.Append('"'); i++; continue; }
-                quoted = !quoted;
-                continue;
+                i++;
+                while (true)
+                {
+                    if (i >= text.Length) throw NotATableName(text);
+                    if (text[i] == '"')
+                    {
+                        if (i + 1 < text.Length && text[i + 1] == '"') { part.Append('"'); i += 2; continue; }
+                        i++;
+                        break;
+                    }
+                    part.Append(text[i++]);
+                }
+                if (i < text.Length && text[i] != '.') throw NotATableName(text);
             }
-            if (c == '.' && !quoted) { parts.Add(current.ToString()); current.Clear(); continue; }
-            current.Append(c);
+            else
+            {
+                while (i < text.Length && text[i] != '.') part.Append(text[i++]);
+            }
+            if (part.Length == 0) throw NotATableName(text);
+            parts.Add(part.ToString());
+            if (i >= text.Length) break;
+            i++; // the dot
         }
-        parts.Add(current.ToString());
-        if (quoted || parts.Count > 2 || parts.Any(p => p.Length == 0))
-            throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
-                $"'{Shorten(text)}' is not a table name of the form table or schema.table (quote a part that contains a dot: \"my.table\").");
+        if (parts.Count > 2) throw NotATableName(text);
         foreach (var p in parts) Validate(p, "table");
         return parts.Count == 2 ? new TableName(parts[0], parts[1]) : new TableName(null, parts[0]);
     }
+
+    private static SecretsPSException NotATableName(string text) =>
+        new("IdentifierInvalid", ErrorKind.InvalidArgument,
+            $"'{Shorten(text)}' is not a table name of the form table or schema.table (quote a part that contains a dot: \"my.table\").");
 
     internal static string Shorten(string s) => s.Length <= 60 ? s : s[..60] + "…";
 }

@@ -33,6 +33,10 @@ public abstract class SqlDialect : ISqlDialect
 
     public string ProbeColumn(TableName table, string column) => $"SELECT {Quote(column)} FROM {QuoteTable(table)} WHERE 1 = 0";
 
+    /// <summary>Rows, non-NULL keys, distinct keys: a key column is usable for paging only if all three are equal.</summary>
+    public string KeyStatistics(TableName table, string keyColumn) =>
+        $"SELECT COUNT(*), COUNT({Quote(keyColumn)}), COUNT(DISTINCT {Quote(keyColumn)}) FROM {QuoteTable(table)}";
+
     public string CountNonNull(TableName table, string column) =>
         $"SELECT COUNT(*) FROM {QuoteTable(table)} WHERE {Quote(column)} IS NOT NULL";
 

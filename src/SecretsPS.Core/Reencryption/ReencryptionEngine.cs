@@ -107,6 +107,7 @@ public sealed class ReencryptionEngine
             throw Unavailable(e);
         }
 
+        lock (RunningHere) RunningHere.Add(RunKey(job.Id));
         try
         {
             return Process(connection, store, target, job, options, observer, cancellation);
@@ -129,7 +130,14 @@ public sealed class ReencryptionEngine
                 e is SecretsPSException ? JobStatus.Failed : JobStatus.Paused);
             throw;
         }
+        finally
+        {
+            lock (RunningHere) RunningHere.Remove(RunKey(job.Id));
+        }
     }
+
+    /// <summary>Job ids are per database: the key includes where the job table is.</summary>
+    private long RunKey(long jobId) => HashCode.Combine(_dialect.Describe(_connectionString), jobId);
 
     private ReencryptJob Claim(DbConnection connection, JobStore store, ColumnTarget target, ReencryptionOptions options, IReencryptionObserver observer)
     {
@@ -165,11 +173,14 @@ public sealed class ReencryptionEngine
 
         if (resumed is not null)
         {
-            if (!_ring.TryGet(resumed.TargetVersion, out _))
-                throw new SecretsPSException("KeyVersionNotFound", ErrorKind.ObjectNotFound,
-                    $"Job {resumed.Id} encrypts to version '{resumed.TargetVersion}', which is no longer in the key file. Start a new run without -Resume.", target: resumed.TargetVersion);
+            // A rotation since the job started moves its target to the active version: the rows it already did are
+            // simply done again, and nothing is ever moved to a version older than the active one.
+            var retarget = resumed.TargetVersion != _ring.Active.Name;
+            if (retarget) observer.Info($"Job {resumed.Id} targeted '{resumed.TargetVersion}'; the active version is now '{_ring.Active.Name}', so it continues to '{_ring.Active.Name}' from the start.");
             var job = resumed with
             {
+                TargetVersion = _ring.Active.Name,
+                LastKey = retarget ? null : resumed.LastKey,
                 Status = JobStatus.Running,
                 StartedAt = resumed.StartedAt ?? now,
                 UpdatedAt = now,
@@ -192,9 +203,17 @@ public sealed class ReencryptionEngine
         return fresh;
     }
 
-    private static bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter)
+    // Jobs this process is running right now; a job that names this process as owner but is not here was
+    // left behind by a run that ended without being able to update it (a database restart).
+    private static readonly HashSet<long> RunningHere = new();
+
+    private bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter)
     {
         if (job.UpdatedAt is null || now - job.UpdatedAt.Value > staleAfter) return true;
+        if (job.Owner == Owner)
+        {
+            lock (RunningHere) return !RunningHere.Contains(RunKey(job.Id));
+        }
         // A runner on this machine whose process is gone is stale at once: no need to wait out the heartbeat.
         var parts = job.Owner?.Split(':');
         if (parts is { Length: 2 } && parts[0] == Environment.MachineName && int.TryParse(parts[1], out var pid) && pid != Environment.ProcessId)

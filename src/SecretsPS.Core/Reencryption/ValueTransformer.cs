@@ -26,7 +26,13 @@ public sealed class ValueTransformer
         _target = target;
         _encryptPlaintext = encryptPlaintext;
         _maxLength = maxLength;
+        _age = ring.Versions.Select((v, i) => (v.Name, i)).ToDictionary(x => x.Name, x => x.i, StringComparer.Ordinal);
     }
+
+    // Position of each version in age order (oldest 0), computed once rather than per value.
+    private readonly Dictionary<string, int> _age;
+
+    private bool IsNewer(KeyVersion version, KeyVersion than) => _age[version.Name] > _age[than.Name];
 
     public RowOutcome Transform(string value, out string? newValue, out string? reason)
     {
@@ -40,6 +46,8 @@ public sealed class ValueTransformer
                 reason = $"ValueVersionUnknown: the value names version '{stored.Version}', which is not in the key file";
                 return RowOutcome.Failed;
             }
+            // A value already at a newer version than the target (written after a later rotation) is never moved back.
+            if (IsNewer(source, _target)) return RowOutcome.AlreadyAtTarget;
             try
             {
                 newValue = StoredValue.Create(_target.Name, source.FernetKey.Reencrypt(stored.Token, _target.FernetKey)).ToString();

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace SecretsPS.Core.Tests;
+
+/// <summary>
+/// "The application's independent reader": tests/interop/secretsps_ref.py (Python's sqlite3 and the
+/// cryptography package; no code shared with SecretsPS) reads every row after a scenario and decrypts it.
+/// SQLite: the script opens the file itself (read-sqlite). PostgreSQL: the test reads the raw rows with
+/// Npgsql and pipes them in (check-rows), as there is no psycopg here.
+/// </summary>
+internal static class IndependentReader
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private static readonly Lazy<string?> Python = new(FindPython);
+
+    /// <summary>Null when python3 with cryptography is there; else why not (the C# checks still run).</summary>
+    public static string? Unavailable => Python.Value is null ? "python3 with the cryptography package is not available" : null;
+
+    /// <summary>Key → plaintext (null for NULL) as the Python reader sees the table; fails the test if any value does not decrypt.</summary>
+    public static SortedDictionary<string, string?> ReadAll(TestDatabase db, TestTable table, TestKeys keys, string? expectVersion)
+    {
+        var result = Run(db, table, keys, expectVersion);
+        Assert.True(result.ExitCode == 0, $"The independent reader refused the table (exit {result.ExitCode}): {result.Error}");
+        var rows = new SortedDictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var line in result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int tab = line.LastIndexOf('\t');
+            var hex = line[(tab + 1)..];
+            rows.Add(line[..tab], hex == "NULL" ? null : Encoding.UTF8.GetString(Convert.FromHexString(hex)));
+        }
+        return rows;
+    }
+
+    /// <summary>The reader's exit code and message (for the cases where it must refuse).</summary>
+    public static (int ExitCode, string Output, string Error) Run(TestDatabase db, TestTable table, TestKeys keys, string? expectVersion)
+    {
+        var python = Python.Value ?? throw new InvalidOperationException(Unavailable);
+        var args = new List<string>();
+        string stdin = "";
+        if (db is SqliteTestDatabase sqlite)
+        {
+            Assert.Null(table.Schema);
+            args.AddRange(["read-sqlite", "--key-file", keys.Path, "--ignore-environment", "--db", sqlite.FilePath,
+                "--table", table.Name, "--column", table.Column, "--key-column", table.Key]);
+        }
+        else
+        {
+            args.AddRange(["check-rows", "--key-file", keys.Path, "--ignore-environment"]);
+            stdin = string.Concat(db.Read(table).Select(r => r.Key + "\t" + (r.Value ?? "\\N") + "\n"));
+        }
+        if (expectVersion is not null) args.AddRange(["--expect-version", expectVersion]);
+        return Start(python, args, stdin, script: true);
+    }
+
+    /// <summary>
+    /// The whole check: every row the database holds is exactly the expected set of keys, NULL where expected,
+    /// at <paramref name="expectVersion"/> when given, and decrypts — in C# and in Python — to the expected plaintext.
+    /// </summary>
+    public static void AssertTableHolds(TestDatabase db, TestTable table, TestKeys keys, IReadOnlyDictionary<string, string?> expected,
+        string? expectVersion, Xunit.Abstractions.ITestOutputHelper? output = null)
+    {
+        var stored = db.Read(table);
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), stored.Keys);
+        foreach (var (key, value) in stored)
+        {
+            var plaintext = expected[key];
+            if (plaintext is null)
+            {
+                Assert.True(value is null, $"row {key}: NULL became a value");
+                continue;
+            }
+            Assert.True(value is not null, $"row {key}: the value became NULL");
+            if (expectVersion is not null) Assert.StartsWith(expectVersion + ":", value);
+            Assert.True(plaintext == keys.Ring.UnprotectToString(value), $"row {key}: SecretsPS decrypts it to another plaintext");
+        }
+
+        if (Unavailable is { } reason)
+        {
+            output?.WriteLine($"NOT RUN (Python reader): {reason}; the C# check above ran.");
+            return;
+        }
+        var seen = ReadAll(db, table, keys, expectVersion);
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), seen.Keys);
+        foreach (var (key, plaintext) in expected)
+            Assert.True(plaintext == seen[key], $"row {key}: the independent reader decrypts it to another plaintext (or NULL mismatch)");
+    }
+
+    private static (int, string, string) Start(string python, IReadOnlyList<string> arguments, string stdin, bool script)
+    {
+        var start = new ProcessStartInfo(python)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardInputEncoding = new UTF8Encoding(false),
+            StandardOutputEncoding = new UTF8Encoding(false),
+            StandardErrorEncoding = new UTF8Encoding(false),
+        };
+        if (script) start.ArgumentList.Add(RepoPaths.InteropScript);
+        foreach (var a in arguments) start.ArgumentList.Add(a);
+        foreach (var name in start.Environment.Keys.ToList())
+        {
+            if (name == "ACTIVE_ENCRYPTION_VERSION" || name.StartsWith("ENCRYPTION_", StringComparison.Ordinal)) start.Environment.Remove(name);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        process.StandardInput.Write(stdin);
+        process.StandardInput.Close();
+        if (!process.WaitForExit(Timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("secretsps_ref.py did not finish in time.");
+        }
+        return (process.ExitCode, output.GetAwaiter().GetResult(), error.GetAwaiter().GetResult());
+    }
+
+    private static string? FindPython()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(dir, "python3");
+            if (!File.Exists(candidate)) continue;
+            try
+            {
+                // The interpreter itself, not a launcher such as a pyenv shim (which costs a second or two per call).
+                var (code, output, _) = Start(candidate, ["-c", "import cryptography.fernet, sqlite3, sys; print(sys.executable)"], "", script: false);
+                if (code != 0) return null;
+                var executable = output.Trim();
+                return File.Exists(executable) ? executable : candidate;
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                return null;
+            }
+        }
+        return null;
+    }
+}

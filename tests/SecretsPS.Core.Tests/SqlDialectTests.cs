@@ -1,0 +1,279 @@
+using System.Text.RegularExpressions;
+using SecretsPS.Core.Data;
+
+namespace SecretsPS.Core.Tests;
+
+/// <summary>
+/// The SQL the dialects emit, as text. SQL Server is tested this way only (no server here): every statement
+/// the engine and the job store send is asserted exactly, and no identifier from a parameter ever appears
+/// unquoted. PostgreSQL and SQLite run for real in the Reencryption* tests; here, their quoting of hostile names.
+/// </summary>
+public sealed class SqlDialectTests
+{
+    private static readonly SqlServerDialect SqlServer = new();
+    private static readonly TableName T = new(null, "secrets");
+    private static readonly TableName Jobs = new(null, "reencrypt_jobs");
+    private static readonly TableName Errors = new(null, "reencrypt_job_errors");
+
+    // Hostile names: each closes a quote, ends a statement, starts a comment, and is unique enough to find.
+    private const string HostileSchema = "sch]ema\"; DROP SCHEMA s; --";
+    private const string HostileTable = "ta]ble'; DROP TABLE t; --";
+    private const string HostileKey = "ke]y\" OR 1=1 --";
+    private const string HostileColumn = "co]l /* */ ; SELECT 1";
+
+    // ------------------------------------------------------------------ SQL Server: exact text
+
+    [Theory]
+    [InlineData("secret", "[secret]")]
+    [InlineData("a]b", "[a]]b]")]
+    [InlineData("]]", "[]]]]]")]
+    [InlineData("[x]", "[[x]]]")]
+    [InlineData("name with spaces; --", "[name with spaces; --]")]
+    [InlineData("quote\"and'apostrophe", "[quote\"and'apostrophe]")]
+    public void SqlServer_quotes_identifiers_in_brackets_with_closing_brackets_doubled(string name, string quoted)
+    {
+        Assert.Equal(quoted, SqlServer.Quote(name));
+    }
+
+    [Fact]
+    public void SqlServer_quotes_each_part_of_a_schema_qualified_table()
+    {
+        Assert.Equal("[dbo].[se]]crets]", SqlServer.QuoteTable(new TableName("dbo", "se]crets")));
+        Assert.Equal("[secrets]", SqlServer.QuoteTable(T));
+    }
+
+    [Fact]
+    public void SqlServer_SelectPage_uses_TOP_and_the_cursor_parameter()
+    {
+        Assert.Equal("SELECT TOP (500) [id], [secret] FROM [secrets] WHERE [secret] IS NOT NULL ORDER BY [id]",
+            SqlServer.SelectPage(T, "id", "secret", 500, fromStart: true));
+        Assert.Equal("SELECT TOP (200) [id], [secret] FROM [dbo].[secrets] WHERE [secret] IS NOT NULL AND [id] > @after ORDER BY [id]",
+            SqlServer.SelectPage(new TableName("dbo", "secrets"), "id", "secret", 200, fromStart: false));
+    }
+
+    [Fact]
+    public void SqlServer_UpdateStatement_joins_a_VALUES_list_guards_on_the_old_value_and_outputs_the_written_keys()
+    {
+        Assert.Equal(
+            "UPDATE target SET target.[secret] = v.n OUTPUT inserted.[id] FROM [secrets] AS target " +
+            "INNER JOIN (VALUES (@k0, @o0, @n0), (@k1, @o1, @n1), (@k2, @o2, @n2)) AS v(k, o, n) " +
+            "ON target.[id] = v.k AND target.[secret] = v.o",
+            SqlServer.UpdateStatement(T, "id", "secret", 3));
+    }
+
+    [Fact]
+    public void SqlServer_UpdateStatement_stays_under_the_2100_parameter_limit()
+    {
+        var sql = SqlServer.UpdateStatement(T, "id", "secret", SqlServerDialect.RowsPerStatement);
+        Assert.Equal(3 * SqlServerDialect.RowsPerStatement, Regex.Matches(sql, @"@[kon]\d+").Count);
+        Assert.True(3 * SqlServerDialect.RowsPerStatement < 2100);
+        Assert.Contains($"@n{SqlServerDialect.RowsPerStatement - 1})", sql);
+    }
+
+    [Fact]
+    public void SqlServer_CreateJobTables_creates_both_tables_only_when_missing()
+    {
+        var sql = SqlServer.CreateJobTables(Jobs, Errors).ToList();
+
+        Assert.Equal(
+        [
+            "IF OBJECT_ID(N'[reencrypt_jobs]', N'U') IS NULL CREATE TABLE [reencrypt_jobs] (" +
+            "id BIGINT IDENTITY(1,1) PRIMARY KEY, table_name NVARCHAR(400) NOT NULL, column_name NVARCHAR(200) NOT NULL, key_column NVARCHAR(200) NOT NULL, " +
+            "target_version NVARCHAR(64) NOT NULL, status NVARCHAR(16) NOT NULL, total_rows BIGINT NOT NULL DEFAULT 0, processed BIGINT NOT NULL DEFAULT 0, " +
+            "skipped BIGINT NOT NULL DEFAULT 0, errors BIGINT NOT NULL DEFAULT 0, last_key NVARCHAR(900) NULL, batch_size INT NOT NULL, " +
+            "commit_every INT NOT NULL, created_at DATETIME2 NOT NULL, started_at DATETIME2 NULL, updated_at DATETIME2 NULL, finished_at DATETIME2 NULL, owner NVARCHAR(200) NULL, message NVARCHAR(2000) NULL)",
+            "IF OBJECT_ID(N'[reencrypt_job_errors]', N'U') IS NULL CREATE TABLE [reencrypt_job_errors] (job_id BIGINT NOT NULL, row_key NVARCHAR(900) NULL, reason NVARCHAR(2000) NOT NULL, created_at DATETIME2 NOT NULL)",
+        ], sql);
+    }
+
+    [Fact]
+    public void SqlServer_CreateJobTables_escapes_an_apostrophe_in_the_OBJECT_ID_literal()
+    {
+        var sql = SqlServer.CreateJobTables(new TableName("ops", "o'jobs"), new TableName("ops", "o'job_errors")).ToList();
+
+        Assert.StartsWith("IF OBJECT_ID(N'[ops].[o''jobs]', N'U') IS NULL CREATE TABLE [ops].[o'jobs] (", sql[0]);
+        Assert.StartsWith("IF OBJECT_ID(N'[ops].[o''job_errors]', N'U') IS NULL CREATE TABLE [ops].[o'job_errors] (", sql[1]);
+    }
+
+    [Fact]
+    public void SqlServer_InsertReturningId_uses_OUTPUT_inserted_id()
+    {
+        Assert.Equal("INSERT INTO [reencrypt_jobs] ([table_name], [status]) OUTPUT inserted.[id] VALUES (@table_name, @status)",
+            SqlServer.InsertReturningId(Jobs, ["table_name", "status"]));
+    }
+
+    [Fact]
+    public void SqlServer_SelectTop_uses_TOP_with_the_limit_parameter()
+    {
+        Assert.Equal("SELECT TOP (@limit) id, status FROM [reencrypt_jobs] WHERE id = @id ORDER BY id DESC",
+            SqlServer.SelectTop(Jobs, "id, status", "id = @id", "id DESC"));
+        Assert.Equal("SELECT TOP (@limit) id FROM [reencrypt_jobs] ORDER BY id DESC", SqlServer.SelectTop(Jobs, "id", "", "id DESC"));
+    }
+
+    [Fact]
+    public void SqlServer_CountByPrefix_groups_stored_values_by_the_text_before_the_first_colon()
+    {
+        // A prefix counts only when what follows the colon starts as a stored token does (base64url of "gAAAAA").
+        const string prefix = "CASE WHEN [secret] IS NULL THEN NULL WHEN CHARINDEX(':', [secret]) > 1 AND SUBSTRING([secret], CHARINDEX(':', [secret]) + 1, 8) = 'Z0FBQUFB' " +
+                              "THEN LEFT([secret], CHARINDEX(':', [secret]) - 1) ELSE '' END";
+        Assert.Equal($"SELECT {prefix} AS prefix, COUNT(*) FROM [secrets] GROUP BY {prefix}", SqlServer.CountByPrefix(T, "secret"));
+    }
+
+    [Fact]
+    public void SqlServer_the_other_statements_are_exact()
+    {
+        Assert.Equal("SELECT [id], [secret] FROM [secrets] WHERE 1 = 0", SqlServer.Probe(T, "id", "secret"));
+        Assert.Equal("SELECT COUNT(*) FROM [secrets] WHERE [secret] IS NOT NULL", SqlServer.CountNonNull(T, "secret"));
+        Assert.Equal("SELECT [secret] FROM [secrets] WHERE [id] = @key", SqlServer.SelectOne(T, "id", "secret"));
+        Assert.Equal("SELECT TOP (5) [secret] FROM [secrets] WHERE [secret] IS NOT NULL", SqlServer.SelectSample(T, "secret", 5));
+        Assert.Equal("SELECT [secret] FROM [secrets] WHERE 1 = 0", SqlServer.ProbeColumn(T, "secret"));
+        Assert.Equal("EXEC sp_getapplock @Resource = @target, @LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 30000",
+            SqlServerDialect.LockStatement);
+        Assert.DoesNotContain("'", SqlServerDialect.PrimaryKeyQuery.Replace("'PRIMARY KEY'", ""));
+        Assert.Contains("@t", SqlServerDialect.PrimaryKeyQuery);
+        Assert.Contains("@s", SqlServerDialect.ColumnLengthQuery);
+        Assert.Contains("@c", SqlServerDialect.ColumnLengthQuery);
+    }
+
+    // ------------------------------------------------------------------ no identifier unquoted, in any dialect
+
+    public static TheoryData<string> Dialects => new() { "SqlServer", "PostgreSql", "Sqlite" };
+
+    private static SqlDialect Dialect(string name) => (SqlDialect)SqlDialect.For(Enum.Parse<DatabaseProvider>(name));
+
+    /// <summary>
+    /// Every statement built from hostile names, with every quoted occurrence of a name removed: what is left
+    /// must contain no fragment of any name. A name that was concatenated unquoted would leave its text behind.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Dialects))]
+    public void No_identifier_ever_appears_unquoted_in_any_emitted_statement(string provider)
+    {
+        var d = Dialect(provider);
+        var table = new TableName(HostileSchema, HostileTable);
+        var bare = new TableName(null, HostileTable);
+        var jobs = new TableName(HostileSchema, HostileTable + "jobs");
+        var errors = new TableName(HostileSchema, HostileTable + "job_errors");
+        var statements = new List<string>
+        {
+            d.SelectPage(table, HostileKey, HostileColumn, 10, fromStart: true),
+            d.SelectPage(bare, HostileKey, HostileColumn, 10, fromStart: false),
+            d.Probe(table, HostileKey, HostileColumn),
+            d.CountNonNull(table, HostileColumn),
+            d.CountByPrefix(table, HostileColumn),
+            d.SelectOne(table, HostileKey, HostileColumn),
+            d.SelectSample(table, HostileColumn, 5),
+            d.ProbeColumn(table, HostileColumn),
+            d.InsertReturningId(jobs, ["table_name", "status"]),
+            d.SelectTop(jobs, "id", "id = @id", "id DESC"),
+        };
+        statements.AddRange(d.CreateJobTables(jobs, errors));
+        if (d is SqlServerDialect s) statements.Add(s.UpdateStatement(table, HostileKey, HostileColumn, 2));
+
+        var quotedForms = new[] { HostileSchema, HostileTable, HostileKey, HostileColumn, HostileTable + "jobs", HostileTable + "job_errors", HostileTable + "job_errors_job" }
+            .Select(d.Quote)
+            .SelectMany(q => new[] { q, q.Replace("'", "''") }) // SQL Server repeats the table inside an N'…' literal
+            .OrderByDescending(q => q.Length)
+            .ToList();
+        foreach (var sql in statements)
+        {
+            var rest = sql;
+            foreach (var q in quotedForms) rest = rest.Replace(q, "«name»");
+            foreach (var fragment in new[] { "DROP", "OR 1=1", "/*", "--", ";", "SELECT 1", "sch]", "ta]ble", "ke]y", "co]l" })
+                Assert.False(rest.Contains(fragment, StringComparison.Ordinal), $"{provider}: '{fragment}' outside a quoted name in: {sql}");
+        }
+    }
+
+    // ------------------------------------------------------------------ PostgreSQL and SQLite quoting
+
+    [Theory]
+    [InlineData("PostgreSql")]
+    [InlineData("Sqlite")]
+    public void PostgreSql_and_Sqlite_quote_with_double_quotes_and_double_embedded_quotes(string provider)
+    {
+        var d = Dialect(provider);
+
+        Assert.Equal("\"secret\"", d.Quote("secret"));
+        Assert.Equal("\"weird \"\"table\"\"; DROP TABLE x; --\"", d.Quote("weird \"table\"; DROP TABLE x; --"));
+        Assert.Equal("\"a]b\"", d.Quote("a]b"));
+        Assert.Equal("\"it's\"", d.Quote("it's"));
+        Assert.Equal("\"\"\"\"", d.Quote("\""));
+        Assert.Equal("\"app\".\"us\"\"ers\"", d.QuoteTable(new TableName("app", "us\"ers")));
+        Assert.Equal("\"my.table\"", d.QuoteTable(Identifier.ParseTable("\"my.table\"")));
+    }
+
+    [Fact]
+    public void PostgreSql_and_Sqlite_page_with_LIMIT_and_the_cursor_parameter()
+    {
+        foreach (var d in new[] { Dialect("PostgreSql"), Dialect("Sqlite") })
+        {
+            Assert.Equal("SELECT \"id\", \"secret\" FROM \"secrets\" WHERE \"secret\" IS NOT NULL ORDER BY \"id\" LIMIT 500", d.SelectPage(T, "id", "secret", 500, true));
+            Assert.Equal("SELECT \"id\", \"secret\" FROM \"secrets\" WHERE \"secret\" IS NOT NULL AND \"id\" > @after ORDER BY \"id\" LIMIT 5", d.SelectPage(T, "id", "secret", 5, false));
+        }
+    }
+
+    [Theory]
+    [InlineData("SqlServer")]
+    [InlineData("PostgreSql")]
+    [InlineData("Sqlite")]
+    public void Every_dialect_refuses_an_empty_name_or_one_with_a_control_character(string provider)
+    {
+        var d = Dialect(provider);
+        foreach (var name in new[] { "", " ", "a\nb", "a\0b", "tab\there", "a\u0085b", "\u007f", "x\u200Fy\r" })
+            Assert.Equal("IdentifierInvalid", Assert.Throws<SecretsPSException>(() => d.Quote(name)).ErrorId);
+        Assert.Equal("IdentifierInvalid", Assert.Throws<SecretsPSException>(() => d.Quote(new string('a', Identifier.MaxLength + 1))).ErrorId);
+        Assert.Equal(new string('a', Identifier.MaxLength).Length + 2, d.Quote(new string('a', Identifier.MaxLength)).Length);
+    }
+
+    // ------------------------------------------------------------------ Identifier
+
+    [Theory]
+    [InlineData("users", null, "users")]
+    [InlineData("app.users", "app", "users")]
+    [InlineData("\"my.table\"", null, "my.table")]
+    [InlineData("\"my.schema\".\"my.table\"", "my.schema", "my.table")]
+    [InlineData("\"say \"\"hi\"\"\"", null, "say \"hi\"")]
+    public void ParseTable_splits_on_the_first_dot_outside_double_quotes(string text, string? schema, string name)
+    {
+        Assert.Equal(new TableName(schema, name), Identifier.ParseTable(text));
+    }
+
+    [Theory]
+    [InlineData("a.b.c")]
+    [InlineData(".users")]
+    [InlineData("app.")]
+    [InlineData("\"unterminated")]
+    [InlineData("")]
+    [InlineData("app.\u0001users")]
+    public void ParseTable_refuses_what_is_not_table_or_schema_dot_table(string text)
+    {
+        Assert.Equal("IdentifierInvalid", Assert.Throws<SecretsPSException>(() => Identifier.ParseTable(text)).ErrorId);
+    }
+
+    /// <summary>
+    /// A name that holds quotes without being a quoted name (as a table can be called in PostgreSQL or SQLite)
+    /// is either that name, or refused: Identifier.ParseTable must not turn it into a different, existing name.
+    /// </summary>
+    [Theory]
+    [InlineData("weird \"table\"; DROP TABLE x; --")]
+    [InlineData("ab\"cd\"")]
+    [InlineData("a\"b.c\"d")]
+    public void ParseTable_takes_a_name_with_inner_quotes_literally_or_refuses_it_never_changes_it(string text)
+    {
+        TableName? parsed = null;
+        try { parsed = Identifier.ParseTable(text); }
+        catch (SecretsPSException e) { Assert.Equal("IdentifierInvalid", e.ErrorId); }
+
+        // An unquoted dot separates schema and table; the parts keep their quotes as plain characters.
+        if (parsed is not null) Assert.Equal(text, parsed.ToString());
+    }
+
+    [Fact]
+    public void An_identifier_with_an_unpaired_surrogate_is_refused_with_IdentifierInvalid()
+    {
+        // Identifier.Validate means to refuse these (its surrogate test), but the condition can never be true.
+        foreach (var name in new[] { "a\uD800b", "\uDC00", "x\uD83D" })
+            Assert.Equal("IdentifierInvalid", Assert.Throws<SecretsPSException>(() => Identifier.Validate(name, "column")).ErrorId);
+        Assert.Equal("🔑", Identifier.Validate("🔑", "column")); // a pair is fine
+    }
+}
