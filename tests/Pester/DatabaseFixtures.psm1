@@ -68,9 +68,12 @@ if mode == "sql":
     con.close()
     out([sep.join(null if v is None else str(v) for v in row) for row in rows or []])
 elif mode == "load":
-    # load <db> <table> <columns comma-separated> <tsv file>; \N is NULL; one transaction
+    # load <db> <table> <columns comma-separated> <tsv file> [<SQL run first>]; \N is NULL; one transaction
     db, table, columns, tsv = sys.argv[2], sys.argv[3], sys.argv[4].split(","), sys.argv[5]
     con = sqlite3.connect(db, isolation_level=None, timeout=30)
+    if len(sys.argv) > 6 and sys.argv[6]:
+        for statement in split_sql(sys.argv[6]):
+            con.execute(statement)
     quoted = ", ".join('"' + c + '"' for c in columns)
     marks = ", ".join("?" for _ in columns)
     with open(tsv, encoding="utf-8", newline="\n") as f:
@@ -159,7 +162,7 @@ function Test-ReferenceReader {
 
 function Invoke-FixturePython {
     <# Runs the helper above with arguments (and stdin text); returns its stdout lines; throws on failure. #>
-    param([Parameter(Mandatory)][string[]] $Arguments, [string] $InputText = '')
+    param([Parameter(Mandatory)][AllowEmptyString()][string[]] $Arguments, [string] $InputText = '')
     if (-not $script:Python) { throw 'python3 is needed by the database fixtures (sqlite3 module) and was not found.' }
     $utf8 = [Text.UTF8Encoding]::new($false)
     $psi = [Diagnostics.ProcessStartInfo]::new($script:Python)
@@ -293,16 +296,20 @@ function Add-TestRow {
     <#
         Inserts many rows fast: -Rows is a list of arrays, one value per -Columns entry ($null = NULL). Values must
         not hold tabs, newlines or backslashes. SQLite: one transaction through python's sqlite3; PostgreSQL: COPY
-        from a temporary file.
+        from a temporary file. -BeforeSql (e.g. the CREATE TABLE) runs first, in the same call.
     #>
     [CmdletBinding()]
     param(
         [Parameter(Mandatory)][object] $Database,
         [Parameter(Mandatory)][string] $Table,
         [Parameter(Mandatory)][string[]] $Columns,
-        [Parameter(Mandatory)][AllowEmptyCollection()][object[]] $Rows
+        [Parameter(Mandatory)][AllowEmptyCollection()][object[]] $Rows,
+        [string] $BeforeSql
     )
-    if ($Rows.Count -eq 0) { return }
+    if ($Rows.Count -eq 0) {
+        if ($BeforeSql) { $null = Invoke-TestSql -Database $Database -Sql $BeforeSql }
+        return
+    }
     $sb = [Text.StringBuilder]::new()
     foreach ($row in $Rows) {
         $first = $true
@@ -322,12 +329,13 @@ function Add-TestRow {
     [IO.File]::WriteAllText($file, $sb.ToString(), [Text.UTF8Encoding]::new($false))
     try {
         if ($Database.Provider -eq 'Sqlite') {
-            $null = Invoke-FixturePython -Arguments @('load', $Database.Path, $Table, ($Columns -join ','), $file)
+            $null = Invoke-FixturePython -Arguments @('load', $Database.Path, $Table, ($Columns -join ','), $file, [string]$BeforeSql)
         } else {
             # The server reads the file (it runs as 'postgres'): make it readable by everyone.
             if (-not $IsWindows) { [IO.File]::SetUnixFileMode($file, [IO.UnixFileMode]'UserRead, UserWrite, GroupRead, OtherRead') }
             $cols = ($Columns | ForEach-Object { '"' + $_ + '"' }) -join ', '
-            $null = Invoke-TestSql -Database $Database -Sql "COPY `"$Table`" ($cols) FROM '$file' WITH (FORMAT text, ENCODING 'UTF8')"
+            $before = if ($BeforeSql) { $BeforeSql.TrimEnd().TrimEnd(';') + '; ' } else { '' }
+            $null = Invoke-TestSql -Database $Database -Sql "$before COPY `"$Table`" ($cols) FROM '$file' WITH (FORMAT text, ENCODING 'UTF8')"
         }
     } finally { Remove-Item -LiteralPath $file -Force -ErrorAction Ignore }
 }
@@ -346,10 +354,9 @@ function New-TestSecretTable {
         [string] $Definition
     )
     if (-not $Definition) { $Definition = "id INTEGER PRIMARY KEY, `"$Column`" TEXT" }
-    $null = Invoke-TestSql -Database $Database -Sql "CREATE TABLE `"$Table`" ($Definition)"
     $rows = [Collections.Generic.List[object]]::new($Values.Count)
     for ($i = 0; $i -lt $Values.Count; $i++) { $rows.Add(@(($i + 1), $Values[$i])) }
-    Add-TestRow -Database $Database -Table $Table -Columns 'id', $Column -Rows $rows.ToArray()
+    Add-TestRow -Database $Database -Table $Table -Columns 'id', $Column -Rows $rows.ToArray() -BeforeSql "CREATE TABLE `"$Table`" ($Definition)"
 }
 
 function Get-TestColumnValue {

@@ -44,7 +44,9 @@ Describe 'The README rotation walk-through on <Provider>' -ForEach $providers {
         $keyFile = Join-Path $app '.env.crypto'
         Push-Location -LiteralPath $app
         if (-not $skip) { $database = New-TestDatabase -Provider $Provider -Folder $app -Server $pg }
-        $db = @{ Provider = $Provider; ConnectionString = if ($database) { $database.ConnectionString } else { '' } }
+        # SQLite: a path relative to the current PowerShell location, as an operator in the application's folder types it.
+        $connectionString = if (-not $database) { '' } elseif ($Provider -eq 'Sqlite') { Split-Path -Leaf $database.Path } else { $database.ConnectionString }
+        $db = @{ Provider = $Provider; ConnectionString = $connectionString }
         $userCount = 120
         $plain = New-TestPlaintext $userCount 'usuario' -NullKeys 7, 50, 99
         $nonNull = $userCount - 3

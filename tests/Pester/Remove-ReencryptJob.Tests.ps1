@@ -130,9 +130,16 @@ Describe 'Remove-ReencryptJob on <Provider>' -ForEach $providers {
             @(Get-TestJobErrorRow -Database $db).Count | Should -Be 0
         }
 
-        It '-StalledOlderThan 0 removes a running job whose heartbeat is any older than now' {
-            Set-TestJobRow -Database $db -Id $j4.Id -UpdatedAt ([DateTime]::UtcNow.AddMinutes(-1))
-            $out = @(Remove-ReencryptJob @conn -StalledOlderThan 0 -Force -PassThru)
+        It '-StalledOlderThan 0 keeps a running job whose heartbeat is fresh (JobRunning), and removes it once the heartbeat stopped' {
+            Set-TestJobRow -Database $db -Id $j4.Id -UpdatedAt ([DateTime]::UtcNow)
+            $out = @(Remove-ReencryptJob @conn -StalledOlderThan 0 -Force -PassThru -ErrorVariable e -ErrorAction SilentlyContinue)
+            $out.Count | Should -Be 0
+            $e.Count | Should -Be 1
+            Assert-SecretsPSError $e[0] 'JobRunning' 'InvalidOperation'
+            Get-JobIds $db | Should -Be @($j5.Id, $j4.Id)
+            Set-TestJobRow -Database $db -Id $j4.Id -UpdatedAt ([DateTime]::UtcNow.AddMinutes(-20))
+            $out = @(Remove-ReencryptJob @conn -StalledOlderThan 0 -Force -PassThru -ErrorVariable e2)
+            $e2.Count | Should -Be 0
             @($out.Id) | Should -Be @($j4.Id)
         }
 

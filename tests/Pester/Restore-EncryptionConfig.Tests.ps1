@@ -131,9 +131,9 @@ Describe 'Restore-EncryptionConfig' {
             Get-FileHashString $folder | Should -Be $snapshot
         }
 
-        It 'fails with KeyFileNotFound (ObjectNotFound) for a missing backup and changes nothing' {
+        It 'fails with BackupNotFound (ObjectNotFound) for a missing backup and changes nothing' {
             $err = { Restore-EncryptionConfig -Path $path -BackupPath (Join-Path $folder 'missing.backup') -Force -ErrorAction Stop } | Should -Throw -PassThru
-            Assert-SecretsPSError $err 'KeyFileNotFound' 'ObjectNotFound'
+            Assert-SecretsPSError $err 'BackupNotFound' 'ObjectNotFound'
             Get-FileHashString $folder | Should -Be $before
         }
     }

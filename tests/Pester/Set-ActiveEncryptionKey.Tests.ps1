@@ -1,6 +1,8 @@
 BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
-    $damagedCases = Get-DamagedKeyFileCases
+    # A missing or undefined active version is what Set-ActiveEncryptionKey repairs; every other damage is refused.
+    $damagedCases = Get-DamagedKeyFileCases | Where-Object { $_.Problem -notin 'ActiveVersionMissing', 'ActiveVersionNotDefined' }
+    $repairCases = Get-DamagedKeyFileCases | Where-Object { $_.Problem -in 'ActiveVersionMissing', 'ActiveVersionNotDefined' }
 }
 
 BeforeAll {
@@ -144,6 +146,13 @@ Describe 'Set-ActiveEncryptionKey' {
             $err = { Set-ActiveEncryptionKey -Path $damaged -Version v2 -Force -ErrorAction Stop } | Should -Throw -PassThru
             Assert-SecretsPSError $err 'SaltIntegrityCheckFailed' 'SecurityError'
             Get-FileHashString $folder | Should -Be $snapshot
+        }
+
+        It 'repairs a key file with <Problem> by setting the active version' -ForEach $repairCases {
+            $damaged = Write-DamagedKeyFile -Path (Join-Path $folder 'repair.env') -Problem $Problem
+            Set-ActiveEncryptionKey -Path $damaged -Version v1 -Force -ErrorAction Stop
+            (Test-EncryptionConfig -Path $damaged) | Should -BeTrue
+            (Get-EncryptionKey -Path $damaged | Where-Object IsActive).Version | Should -Be 'v1'
         }
 
         It 'refuses to change a key file with <Problem> (<Category>) and changes nothing' -ForEach $damagedCases {

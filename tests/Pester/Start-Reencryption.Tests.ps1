@@ -174,13 +174,12 @@ Describe 'Start-Reencryption on <Provider>' -ForEach $providers {
             $run = @{ Provider = $Provider; ConnectionString = $db.ConnectionString; Path = $key }
             $plain = @{}
             foreach ($t in 'usuarios', 'clientes') {
-                $null = Invoke-TestSql -Database $db -Sql "CREATE TABLE $t (id INTEGER PRIMARY KEY, otp TEXT, token TEXT, nome TEXT)"
                 $plain["$t.otp"] = New-TestPlaintext 12 "$t-otp" -NullKeys 3
                 $plain["$t.token"] = New-TestPlaintext 12 "$t-token" -NullKeys 7
                 $otp = New-TestStoredValue $plain["$t.otp"] $key
                 $token = New-TestStoredValue $plain["$t.token"] $key
                 $rows = for ($i = 0; $i -lt 12; $i++) { , @(($i + 1), $otp[$i], $token[$i], "nome $i") }
-                Add-TestRow -Database $db -Table $t -Columns id, otp, token, nome -Rows $rows
+                Add-TestRow -Database $db -Table $t -Columns id, otp, token, nome -Rows $rows -BeforeSql "CREATE TABLE $t (id INTEGER PRIMARY KEY, otp TEXT, token TEXT, nome TEXT)"
             }
             $csv = Join-Path (New-TestFolder -Parent $folder) 'targets.csv'
             Set-Content -LiteralPath $csv -Value "Table,Column`nusuarios,otp`nusuarios,token`nclientes,otp`nclientes,token" -NoNewline
@@ -210,10 +209,9 @@ Describe 'Start-Reencryption on <Provider>' -ForEach $providers {
         }
 
         It 'binds KeyColumn from the pipeline too' {
-            $null = Invoke-TestSql -Database $db -Sql 'CREATE TABLE legado (codigo TEXT NOT NULL UNIQUE, segredo TEXT)'
             $legacyPlain = New-TestPlaintext 4 'legado'
             $legacy = New-TestStoredValue $legacyPlain $key
-            Add-TestRow -Database $db -Table legado -Columns codigo, segredo -Rows @(@('a', $legacy[0]), @('b', $legacy[1]), @('c', $legacy[2]), @('d', $legacy[3]))
+            Add-TestRow -Database $db -Table legado -Columns codigo, segredo -Rows @(@('a', $legacy[0]), @('b', $legacy[1]), @('c', $legacy[2]), @('d', $legacy[3])) -BeforeSql 'CREATE TABLE legado (codigo TEXT NOT NULL UNIQUE, segredo TEXT)'
             $j = @([pscustomobject]@{ Table = 'legado'; Column = 'segredo'; KeyColumn = 'codigo' } | Start-Reencryption @run)
             $j.Count | Should -Be 1
             $j[0].KeyColumn | Should -Be 'codigo'
@@ -224,8 +222,7 @@ Describe 'Start-Reencryption on <Provider>' -ForEach $providers {
         It 'takes a blank KeyColumn cell of a CSV (Import-Csv gives an empty string) as "the primary key"' {
             # README: "Import-Csv targets.csv | Start-Reencryption @db (columns Table, Column, optionally KeyColumn)" -
             # one CSV for tables with and without a primary key leaves the cell blank for the first kind.
-            $null = Invoke-TestSql -Database $db -Sql 'CREATE TABLE mistura (id INTEGER PRIMARY KEY, otp TEXT)'
-            Add-TestRow -Database $db -Table mistura -Columns id, otp -Rows @(, @(1, (New-TestStoredValue (New-TestPlaintext 1 'mistura') $key)[0]))
+            New-TestSecretTable -Database $db -Table mistura -Values (New-TestStoredValue (New-TestPlaintext 1 'mistura') $key)
             $csv = Join-Path (New-TestFolder -Parent $folder) 'keyed.csv'
             Set-Content -LiteralPath $csv -Value "Table,Column,KeyColumn`nmistura,otp,`nlegado,segredo,codigo" -NoNewline
             $j = @(Import-Csv -LiteralPath $csv | Start-Reencryption @run -ErrorVariable csvErrors -ErrorAction SilentlyContinue)
@@ -375,6 +372,28 @@ Describe 'Start-Reencryption on <Provider>' -ForEach $providers {
         }
     }
 
+    Context 'a value that would not fit its column' {
+        BeforeAll {
+            if (Test-NoDatabase $Provider) { return }
+            # A longer version name makes a longer stored value (FORMATS.md §4): VARCHAR(n) that fits v1 exactly.
+            $longKey = New-TestRotatedKeyFile -Folder (New-TestFolder -Parent $folder)
+            $stored = (New-TestStoredValue @('abc') $longKey)[0]
+            $null = Invoke-KeyRotation -Path $longKey -NewVersion 'v3-longer' -Confirm:$false -WarningAction SilentlyContinue
+            $db = New-Db $Provider
+            Add-TestRow -Database $db -Table curto -Columns id, s -Rows @(, @(1, $stored)) -BeforeSql "CREATE TABLE curto (id INTEGER PRIMARY KEY, s VARCHAR($($stored.Length)))"
+            $j = Start-Reencryption -Table curto -Column s -Provider $Provider -ConnectionString $db.ConnectionString -Path $longKey -ErrorVariable tooLong -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+        }
+
+        It 'is a ValueTooLong row error, never a truncation: the row keeps its value' {
+            $tooLong.Count | Should -Be 1
+            $tooLong[0].FullyQualifiedErrorId | Should -BeLike 'ValueTooLong*'
+            $j.Status.ToString() | Should -Be 'Finished'
+            $j.Errors | Should -Be 1
+            $j.Processed | Should -Be 0
+            @(Get-TestColumnValue -Database $db -Table curto -Column s)[0].Value | Should -BeExactly $stored
+        }
+    }
+
     Context 'refusals' {
         BeforeAll {
             if (Test-NoDatabase $Provider) { return }
@@ -382,8 +401,7 @@ Describe 'Start-Reencryption on <Provider>' -ForEach $providers {
             $run = @{ Provider = $Provider; ConnectionString = $db.ConnectionString; Path = $key }
             $legacyPlain = New-TestPlaintext 3 'nopk'
             $legacy = New-TestStoredValue $legacyPlain $key
-            $null = Invoke-TestSql -Database $db -Sql 'CREATE TABLE legado (codigo TEXT NOT NULL UNIQUE, segredo TEXT)'
-            Add-TestRow -Database $db -Table legado -Columns codigo, segredo -Rows @(@('x', $legacy[0]), @('y', $legacy[1]), @('z', $legacy[2]))
+            Add-TestRow -Database $db -Table legado -Columns codigo, segredo -Rows @(@('x', $legacy[0]), @('y', $legacy[1]), @('z', $legacy[2])) -BeforeSql 'CREATE TABLE legado (codigo TEXT NOT NULL UNIQUE, segredo TEXT)'
             New-TestSecretTable -Database $db -Table usuarios -Values (New-TestStoredValue (New-TestPlaintext 2 'refusals') $key)
         }
 

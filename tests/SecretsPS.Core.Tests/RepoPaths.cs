@@ -9,8 +9,18 @@ internal static class RepoPaths
 
     public static string RepoRoot => Root.Value;
 
-    /// <summary>The Fernet spec's vectors, kept in shared/ beside the repository (in CI as well).</summary>
-    public static string FernetVectors => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "vectors", "fernet"));
+    /// <summary>
+    /// The Fernet spec's vectors: shared/ beside the repository (as in CI), else the byte-identical copy in
+    /// tests/vectors, so a clone without shared/ still runs every vector.
+    /// </summary>
+    public static string FernetVectors
+    {
+        get
+        {
+            var shared = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "vectors", "fernet"));
+            return Directory.Exists(shared) ? shared : Path.Combine(RepoRoot, "tests", "vectors", "fernet");
+        }
+    }
 
     public static string InteropScript => Path.Combine(RepoRoot, "tests", "interop", "secretsps_ref.py");
 

@@ -120,13 +120,11 @@ public static class KeyFileOperations
             var known = KeySettings.From(document, env).Versions.Select(v => v.Name).ToList();
             if (!known.Contains(version))
                 throw new KeyVersionNotFoundException(version, $"Key version '{version}' is not in '{path}'. Known versions: {string.Join(", ", known)}.");
-            if (previous == version) return false;
             document.Set(KeyFileNames.Active, version);
-            // The new file must load on its own before it replaces the old one (this also repairs a file whose
-            // active version was missing or undefined).
+            // The file must load with the new active version before anything is written (this also repairs a file
+            // whose active version was missing or undefined, and refuses every other damage).
             using var check = KeyConfiguration.FromDocument(path, document, env.Where(kv => kv.Key != KeyFileNames.Active).ToDictionary(kv => kv.Key, kv => kv.Value));
-            check.Ring.Get(version);
-            return true;
+            return previous != version;
         }
         var backup = KeyFileStore.Update(path, Change);
         return new ActivationResult(version, previous, backup, env.ContainsKey(KeyFileNames.Active));

@@ -78,20 +78,35 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
 
     protected void Verbose(string message)
     {
-        WriteVerbose(message);
         Log(LogLevel.Info, message);
+        WithoutPrompt(() => WriteVerbose(message));
     }
 
     protected void Warning(string message)
     {
-        WriteWarning(message);
         Log(LogLevel.Warning, message);
+        WithoutPrompt(() => WriteWarning(message));
     }
 
     protected void Debug(string message)
     {
-        WriteDebug(message);
         Log(LogLevel.Debug, message);
+        WithoutPrompt(() => WriteDebug(message));
+    }
+
+    /// <summary>
+    /// -Debug makes PowerShell ask "Continue?" on every stream line of a compiled cmdlet; a host that cannot
+    /// ask must not turn an informational line, written after a change, into a failure of that change.
+    /// </summary>
+    private static void WithoutPrompt(Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (Exception e) when (e is HostException or PSInvalidOperationException)
+        {
+        }
     }
 
     /// <summary>A non-terminating error for one input item: -ErrorAction decides what happens next.</summary>
