@@ -8,12 +8,15 @@
             "N passed, N failed" and a non-zero exit on any failure.
     Demo  : Build, then the key lifecycle on the embedded default, each command printed before it runs.
     Docs  : turns docs/cmdlets/*.md (PlatyPS layout) into MAML help (part of Build).
+    Bench : the benchmark (bench/run.ps1): re-encryption rows/s on PostgreSQL and SQLite against the
+            database's own floor, Fernet per core, peak memory; -Rows sets the table size (300,000).
+    Fuzz  : the fuzz/property tests with many more cases than the normal suite runs ($env:SECRETSPS_FUZZ_ITERATIONS).
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 -Task Test
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo', 'Docs', 'Bench')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Docs', 'Bench', 'Fuzz')]
     [string] $Task = 'Build',
     [string] $Configuration = 'Release',
     [int] $Rows = 300000
@@ -142,5 +145,13 @@ switch ($Task) {
         & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -File (Join-Path $root 'demo/Demo.ps1') -ModulePath (Join-Path $out 'SecretsPS.psd1')
         if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
     }
-    'Bench' { throw 'The benchmark is not written yet (issue: Performance).' }
+    'Bench' {
+        & (Join-Path $root 'bench/run.ps1') -Rows $Rows -Configuration $Configuration
+        if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    }
+    'Fuzz' {
+        $env:SECRETSPS_FUZZ_ITERATIONS = '200000'
+        dotnet test (Join-Path $root 'tests/SecretsPS.Core.Tests') -c $Configuration -nologo --filter 'FullyQualifiedName~Fuzz' --logger 'console;verbosity=normal'
+        if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    }
 }
