@@ -51,7 +51,7 @@ public static class ConfigValidator
             results.Add(new ConfigCheck("ActivePresent", null, CheckStatus.Failed, $"{KeyFileNames.Active} is missing.", "ActiveVersionMissing"));
         else if (settings.Versions.All(v => v.Name != settings.ActiveVersion))
             results.Add(new ConfigCheck("ActivePresent", settings.ActiveVersion, CheckStatus.Failed,
-                $"The active version '{settings.ActiveVersion}' is not defined.", "ActiveVersionNotDefined"));
+                $"The active version '{MessageText.Shorten(settings.ActiveVersion)}' is not defined.", "ActiveVersionNotDefined"));
         else
             results.Add(new ConfigCheck("ActivePresent", settings.ActiveVersion, CheckStatus.Passed, $"Active version: {settings.ActiveVersion}."));
 

@@ -119,7 +119,7 @@ public static class KeyFileOperations
             previous = document.Get(KeyFileNames.Active) ?? "(none)";
             var known = KeySettings.From(document, env).Versions.Select(v => v.Name).ToList();
             if (!known.Contains(version))
-                throw new KeyVersionNotFoundException(version, $"Key version '{version}' is not in '{path}'. Known versions: {string.Join(", ", known)}.");
+                throw new KeyVersionNotFoundException(version, $"Key version '{MessageText.Shorten(version)}' is not in '{path}'. Known versions: {MessageText.List(known)}.");
             document.Set(KeyFileNames.Active, version);
             // The file must load with the new active version before anything is written (this also repairs a file
             // whose active version was missing or undefined, and refuses every other damage).

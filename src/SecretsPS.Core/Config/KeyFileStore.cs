@@ -27,7 +27,19 @@ public static class KeyFileStore
             if (info.Length > MaxFileBytes)
                 throw new KeyFileException("KeyFileTooLarge", ErrorKind.LimitsExceeded,
                     $"The key file '{path}' is {info.Length} bytes, larger than the {MaxFileBytes} bytes a key file can be. Check that -Path names a key file.", path);
-            return File.ReadAllBytes(path);
+            // Read at most one byte past the limit: a pipe or device reports no length and could stream forever.
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var buffer = new MemoryStream();
+            var chunk = new byte[81920];
+            int read;
+            while ((read = stream.Read(chunk, 0, chunk.Length)) > 0)
+            {
+                buffer.Write(chunk, 0, read);
+                if (buffer.Length > MaxFileBytes)
+                    throw new KeyFileException("KeyFileTooLarge", ErrorKind.LimitsExceeded,
+                        $"The key file '{path}' is larger than the {MaxFileBytes} bytes a key file can be. Check that -Path names a key file.", path);
+            }
+            return buffer.ToArray();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not FileNotFoundException)
         {

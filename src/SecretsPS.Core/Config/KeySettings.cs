@@ -44,15 +44,17 @@ public sealed class KeySettings
     {
         var values = new Dictionary<string, (string Value, KeySource Source)>(StringComparer.Ordinal);
         var order = new List<string>();
+        var ordered = new HashSet<string>(StringComparer.Ordinal);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var twice = new List<string>();
+        var twiceSeen = new HashSet<string>(StringComparer.Ordinal);
 
         foreach (var (name, value, _) in document.Assignments)
         {
             bool owned = name == KeyFileNames.Active || KeyFileNames.TrySplit(name, out _, out _);
-            if (owned && !seen.Add(name) && !twice.Contains(name)) twice.Add(name);
+            if (owned && !seen.Add(name) && twiceSeen.Add(name)) twice.Add(name);
             values[name] = (value, KeySource.File);
-            if (KeyFileNames.TrySplit(name, out _, out var v) && !order.Contains(v)) order.Add(v);
+            if (KeyFileNames.TrySplit(name, out _, out var v) && ordered.Add(v)) order.Add(v);
         }
         if (environment is not null)
         {
@@ -61,7 +63,7 @@ public sealed class KeySettings
                 if (name != KeyFileNames.Active && !KeyFileNames.TrySplit(name, out _, out _)) continue;
                 if (string.IsNullOrWhiteSpace(value)) continue; // an empty variable is unset, not a value that hides the file's
                 values[name] = (value, KeySource.Environment);
-                if (KeyFileNames.TrySplit(name, out _, out var v) && !order.Contains(v)) order.Add(v);
+                if (KeyFileNames.TrySplit(name, out _, out var v) && ordered.Add(v)) order.Add(v);
             }
         }
 
@@ -89,7 +91,7 @@ public sealed class KeySettings
             var name = NamesDefinedTwice[0];
             var version = KeyFileNames.TrySplit(name, out _, out var v) ? v : name;
             throw new KeyFileException("VersionDefinedTwice", ErrorKind.InvalidData,
-                $"{name} is assigned more than once in the key file. Keep one line; if the values differ, find out which key the data uses (a backup, Get-EncryptedColumnStatus) before deleting the other.",
+                $"{MessageText.Shorten(name, 60)} is assigned more than once in the key file. Keep one line; if the values differ, find out which key the data uses (a backup, Get-EncryptedColumnStatus) before deleting the other.",
                 version);
         }
         if (ActiveVersion is null)

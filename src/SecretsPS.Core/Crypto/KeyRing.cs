@@ -23,7 +23,7 @@ public sealed class KeyRing : IDisposable
         }
         if (!_byName.TryGetValue(activeVersion, out var active))
             throw new SecretsPSException("ActiveVersionNotDefined", ErrorKind.ObjectNotFound,
-                $"ACTIVE_ENCRYPTION_VERSION is '{activeVersion}', but no ENCRYPTION_KEYS__{activeVersion} is defined. Set it to one of: {string.Join(", ", list.Select(v => v.Name))}.",
+                $"ACTIVE_ENCRYPTION_VERSION is '{MessageText.Shorten(activeVersion)}', but no ENCRYPTION_KEYS__ line defines it. Set it to one of: {MessageText.List(list.Select(v => v.Name))}.",
                 target: activeVersion);
         Active = active;
         // Age order: creation time where known; the file order breaks ties and orders undated versions.
@@ -41,7 +41,7 @@ public sealed class KeyRing : IDisposable
         _byName.TryGetValue(name, out var v)
             ? v
             : throw new KeyVersionNotFoundException(name,
-                $"Key version '{Shorten(name)}' is not in the key file. Known versions: {string.Join(", ", Versions.Select(x => x.Name))}. Restore it from a backup if data still uses it.");
+                $"Key version '{MessageText.Shorten(name)}' is not in the key file. Known versions: {MessageText.List(Versions.Select(x => x.Name))}. Restore it from a backup if data still uses it.");
 
     /// <summary>Encrypts UTF-8 text into the stored format with the active (or the named) version.</summary>
     public string Protect(string plaintext, string? version = null)
@@ -99,8 +99,6 @@ public sealed class KeyRing : IDisposable
                 "The value is not a stored ciphertext of the form <version>:<base64url token>. It may be plaintext, truncated, or from another system.");
         return value;
     }
-
-    private static string Shorten(string s) => s.Length <= 40 ? s : s[..40] + "…";
 
     public void Dispose()
     {

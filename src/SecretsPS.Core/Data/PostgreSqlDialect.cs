@@ -30,6 +30,15 @@ public sealed class PostgreSqlDialect : SqlDialect
         }
     }
 
+    /// <summary>PostgreSQL cuts identifiers to 63 bytes (NAMEDATALEN - 1) without an error.</summary>
+    public const int MaxIdentifierBytes = 63;
+
+    protected override string CheckLength(string identifier) =>
+        System.Text.Encoding.UTF8.GetByteCount(identifier) <= MaxIdentifierBytes
+            ? identifier
+            : throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
+                $"The name '{MessageText.Shorten(identifier, 60)}' is longer than the {MaxIdentifierBytes} bytes PostgreSQL keeps; PostgreSQL would cut it and could name another object.");
+
     public override string Describe(string connectionString)
     {
         try

@@ -14,7 +14,10 @@ public abstract class SqlDialect : ISqlDialect
     public abstract string Describe(string connectionString);
 
     /// <summary>Double quotes, with embedded quotes doubled (SQL standard; PostgreSQL and SQLite).</summary>
-    public virtual string Quote(string identifier) => "\"" + Identifier.Validate(identifier, "column").Replace("\"", "\"\"") + "\"";
+    public virtual string Quote(string identifier) => "\"" + CheckLength(Identifier.Validate(identifier, "column")).Replace("\"", "\"\"") + "\"";
+
+    /// <summary>A name longer than the database keeps would be cut silently, and could then name another object.</summary>
+    protected virtual string CheckLength(string identifier) => identifier;
 
     public string QuoteTable(TableName table) => table.Schema is null ? Quote(table.Name) : Quote(table.Schema) + "." + Quote(table.Name);
 

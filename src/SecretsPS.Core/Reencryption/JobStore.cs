@@ -25,15 +25,27 @@ public sealed class JobStore
         // reencrypt_jobs → reencrypt_job_errors (the documented name); any other name gets _errors appended.
         var errorsName = Jobs.Name.EndsWith("jobs", StringComparison.Ordinal) ? Jobs.Name[..^4] + "job_errors" : Jobs.Name + "_errors";
         Errors = Jobs with { Name = errorsName };
-        _dialect.Quote(Errors.Name);
+        // Every statement is built (and every name checked) before the first one runs: nothing half created.
+        _createStatements = _dialect.CreateJobTables(Jobs, Errors).ToList();
     }
 
     public TableName Jobs { get; }
     public TableName Errors { get; }
 
+    private readonly List<string> _createStatements;
+
     public void EnsureTables(DbConnection connection)
     {
-        foreach (var sql in _dialect.CreateJobTables(Jobs, Errors)) Execute(connection, null, sql);
+        try
+        {
+            foreach (var sql in _createStatements) Execute(connection, null, sql);
+        }
+        catch (DbException e) when (!_dialect.IsConnectionFailure(e))
+        {
+            throw new SecretsPSException("JobTableInvalid", ErrorKind.InvalidOperation,
+                $"The job tables '{Jobs}' and '{Errors}' could not be created ({e.GetType().Name}). Choose another -JobTable, or check the account's rights to create tables.",
+                e, Jobs.ToString());
+        }
     }
 
     public bool TablesExist(DbConnection connection)

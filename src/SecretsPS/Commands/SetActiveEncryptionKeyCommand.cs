@@ -27,7 +27,7 @@ public sealed class SetActiveEncryptionKeyCommand : KeyFileCmdlet
         var settings = KeySettings.From(KeyFileStore.ReadDocument(path), KeySettings.ProcessEnvironment());
         if (settings.Versions.All(v => v.Name != Version))
             throw new Core.KeyVersionNotFoundException(Version,
-                $"Key version '{Version}' is not in '{path}'. Known versions: {string.Join(", ", settings.Versions.Select(v => v.Name))}.");
+                $"Key version '{Core.MessageText.Shorten(Version)}' is not in '{path}'. Known versions: {Core.MessageText.List(settings.Versions.Select(v => v.Name))}.");
         if (!ShouldChange(path, $"Make version '{Version}' the active version", Force)) return;
         var result = KeyFileOperations.SetActive(path, Version);
         if (result.BackupPath is null) Verbose($"Version '{Version}' was already the active version in '{path}'; nothing changed.");
