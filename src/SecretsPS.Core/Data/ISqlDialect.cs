@@ -71,4 +71,7 @@ public interface ISqlDialect
 
     /// <summary>True when the exception means the database cannot be reached (gone, restarting, refused).</summary>
     bool IsConnectionFailure(Exception exception);
+
+    /// <summary>When the server last started (UTC), or null where that cannot be known (SQLite): a job whose heartbeat is older cannot still be running.</summary>
+    DateTime? ServerStartTime(DbConnection connection, DbTransaction? transaction);
 }

@@ -131,6 +131,9 @@ public sealed class PostgreSqlDialect : SqlDialect
         command.ExecuteNonQuery();
     }
 
+    public override DateTime? ServerStartTime(DbConnection connection, DbTransaction? transaction) =>
+        QueryTime(connection, transaction, "SELECT pg_postmaster_start_time()");
+
     public override bool IsConnectionFailure(Exception exception) => exception switch
     {
         PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("57P", StringComparison.Ordinal),

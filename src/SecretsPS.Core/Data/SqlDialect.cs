@@ -108,6 +108,16 @@ public abstract class SqlDialect : ISqlDialect
 
     public abstract bool IsConnectionFailure(Exception exception);
 
+    public virtual DateTime? ServerStartTime(DbConnection connection, DbTransaction? transaction) => null;
+
+    protected static DateTime? QueryTime(DbConnection connection, DbTransaction? transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command.ExecuteScalar() is DateTime t ? (t.Kind == DateTimeKind.Utc ? t : DateTime.SpecifyKind(t, DateTimeKind.Utc)) : null;
+    }
+
     public static DbParameter AddParameter(DbCommand command, string name, object? value)
     {
         var p = command.CreateParameter();

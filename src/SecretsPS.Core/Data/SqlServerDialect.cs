@@ -154,6 +154,14 @@ public sealed class SqlServerDialect : SqlDialect
         command.ExecuteNonQuery();
     }
 
+    public const string ServerStartQuery = "SELECT CAST(SWITCHOFFSET(CAST(sqlserver_start_time AS DATETIMEOFFSET), 0) AS DATETIME2) FROM sys.dm_os_sys_info";
+
+    public override DateTime? ServerStartTime(DbConnection connection, DbTransaction? transaction)
+    {
+        try { return QueryTime(connection, transaction, ServerStartQuery); }
+        catch (DbException) { return null; } // needs VIEW SERVER STATE: without it, the heartbeat rule alone applies
+    }
+
     public override bool IsConnectionFailure(Exception exception) => exception switch
     {
         SqlException s => s.Class >= 20 || s.Number is -2 or 53 or 233 or 10053 or 10054 or 10060 or 4060 or 40613 or 40197 or 40501,

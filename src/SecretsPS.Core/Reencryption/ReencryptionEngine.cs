@@ -144,6 +144,7 @@ public sealed class ReencryptionEngine
         using var transaction = _dialect.BeginWrite(connection);
         _dialect.LockTarget(connection, transaction, target.Name);
         var now = DateTime.UtcNow;
+        _serverStarted = _dialect.ServerStartTime(connection, transaction);
         var jobs = store.ForTarget(connection, transaction, target.Table.ToString(), target.Column);
         var running = jobs.FirstOrDefault(j => j.Status == JobStatus.Running && !IsStale(j, now, options.StaleAfter) && j.Id != options.JobId);
         if (running is not null)
@@ -207,9 +208,13 @@ public sealed class ReencryptionEngine
     // left behind by a run that ended without being able to update it (a database restart).
     private static readonly HashSet<long> RunningHere = new();
 
+    private DateTime? _serverStarted;
+
     private bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter)
     {
         if (job.UpdatedAt is null || now - job.UpdatedAt.Value > staleAfter) return true;
+        // The server restarted after the last heartbeat: the runner's connection is gone, and the engine never reconnects.
+        if (_serverStarted is { } started && started > job.UpdatedAt.Value) return true;
         if (job.Owner == Owner)
         {
             lock (RunningHere) return !RunningHere.Contains(RunKey(job.Id));

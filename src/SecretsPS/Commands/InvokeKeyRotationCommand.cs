@@ -55,13 +55,15 @@ public sealed class InvokeKeyRotationCommand : KeyFileCmdlet
 
         var result = KeyFileOperations.Rotate(path, new RotationOptions
         {
-            NewVersion = name,
+            // Without -NewVersion the name is chosen under the file's lock: another process may rotate meanwhile.
+            NewVersion = NewVersion,
             KeyBytes = KeyBytes,
             SaltBytes = SaltBytes,
             Kdf = Kdf,
             Activate = !Inactive,
             Persist = !NoPersist,
         });
+        name = result.Version.Version;
         if (NoPersist)
         {
             Verbose($"Generated version '{name}'; the key file was not changed. Store the lines written to the pipeline in your secret store.");

@@ -19,6 +19,10 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     private KeyConfiguration? _config;
     private System.Runtime.InteropServices.PosixSignalRegistration? _sigterm;
     private volatile bool _terminated;
+    private volatile bool _running;
+
+    /// <summary>The exit code of a process ended by SIGTERM (128 + 15), as a shell reports it.</summary>
+    private const int TerminatedExitCode = 143;
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -84,6 +88,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
         // A scheduler's SIGTERM gets what Ctrl+C gets: the batch in hand commits and the job is paused.
         _sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
         {
+            if (!_running) return; // between runs there is no batch in hand: the default (the process ends) is right
             context.Cancel = true;
             _terminated = true;
             _stop.Cancel();
@@ -123,15 +128,22 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
                 WriteObject(preview);
                 return;
             }
-            var job = engine.Run(options, observer, _stop.Token);
+            _running = true;
+            ReencryptJob job;
+            try { job = engine.Run(options, observer, _stop.Token); }
+            finally { _running = false; }
             observer.WriteRowErrors(job.Id);
             var summary = $"Job {job.Id} {job.Status.ToText()}: {job.Processed} re-encrypted, {job.Skipped} already at '{job.TargetVersion}', {job.Errors} error(s). {job.Message}";
             if (job.Status == JobStatus.Finished && job.Errors == 0) Verbose(summary);
             else Warning(summary);
             if (!Stopping) WriteObject(job);
             if (_terminated)
-                ThrowTerminatingError(new ErrorRecord(new OperationCanceledException($"Stopped by SIGTERM; job {job.Id} is {job.Status.ToText()}. Continue with -Resume."),
-                    "Terminated", ErrorCategory.OperationStopped, target));
+            {
+                // SIGTERM asks the process to end: the job is saved, so end it, rather than let the script run on.
+                Warning($"Stopped by SIGTERM; job {job.Id} is {job.Status.ToText()}. Continue with -Resume.");
+                Dispose();
+                System.Environment.Exit(TerminatedExitCode);
+            }
         }
         catch (SecretsPSException e)
         {
