@@ -1,0 +1,411 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace SecretsPS.Bench;
+
+/// <summary>
+/// The parent process: starts PostgreSQL, fills the tables, runs every measured scenario in a child process
+/// (so each child's peak memory is its own), then prints one table of rows/s, ratio to the floor, targets, peak memory.
+/// </summary>
+public static class Orchestrator
+{
+    private const long TargetRowsPerSecond = 100_000;
+    private const double TargetFloorRatio = 3.0;
+    private const double TargetFernetPerCore = 150_000;
+    private const double TargetMemoryRatio = 1.2;
+    private const long TargetRows = 300_000;
+    private const long MemorySmall = 100_000, MemoryLarge = 1_000_000;
+
+    private static readonly StringBuilder Log = new();
+
+    /// <summary>--explore: the real engine with larger pages, and the what-ifs of RESULTS.md (WhatIf.cs, the profile's --whatif).</summary>
+    private static readonly (string Key, string Label, string[] Args)[] Explorations =
+    [
+        ("engine-b5000", "engine, BatchSize 5000, CommitEvery 20000", ["engine", "--batch", "5000", "--commit", "20000"]),
+        ("whatif-crypto", "what-if: faster Fernet (WhatIf.cs)", ["profile", "--whatif", "crypto"]),
+        ("whatif-pipeline", "what-if: transform page N while writing N-1, reading N+1", ["profile", "--whatif", "pipeline"]),
+        ("whatif-both", "what-if: faster Fernet + pipeline", ["profile", "--whatif", "crypto,pipeline"]),
+        ("whatif-all", "what-if: faster Fernet + pipeline, BatchSize 2000, CommitEvery 10000", ["profile", "--whatif", "crypto,pipeline", "--batch", "2000", "--commit", "10000"]),
+        ("whatif-sync", "what-if: the above + commits not waiting for fsync", ["profile", "--whatif", "crypto,pipeline,sync", "--batch", "2000", "--commit", "10000"]),
+    ];
+
+    private static void Say(string line = "")
+    {
+        Console.WriteLine(line);
+        Log.AppendLine(line);
+    }
+
+    public static int Run(Args a)
+    {
+        long rows = a.Long("rows", TargetRows);
+        int fernetIterations = a.Int("fernet-iterations", 100_000);
+        bool profile = !a.Has("no-profile");
+        bool explore = a.Has("explore");
+        var total = Stopwatch.StartNew();
+        var machine = Machine.Describe();
+        var loadBefore = Machine.LoadAverage();
+
+        Say($"SecretsPS benchmark: {rows:N0} rows; each scenario in its own process.");
+        using var work = new TempFolder("secretsps-bench-");
+        var keyFile = Dataset.CreateKeyFile(work.Path);
+        using var keys = Dataset.LoadKeys(keyFile);
+        long expected = Timed("counting the non-NULL rows", () => Dataset.NonNullCount(rows));
+
+        var results = new Dictionary<string, ScenarioResult>();
+        results["baseline"] = Child("baseline");
+        results["fernet"] = Child("fernet", "--iterations", fernetIterations.ToString());
+
+        // ------------------------------------------------------------ PostgreSQL
+        string pgVersion;
+        using (var pg = Timed("starting PostgreSQL (fsync on)", () => new BenchPostgres()))
+        {
+            var cs = pg.CreateDatabase("bench");
+            var admin = pg.ConnectionString("bench", pooling: false);
+            pgVersion = Scalar(admin, "SELECT version()");
+            machine["PostgreSQL"] = $"{pgVersion.Split(" on ")[0]}; fsync={Scalar(admin, "SHOW fsync")}, synchronous_commit={Scalar(admin, "SHOW synchronous_commit")}, " +
+                                    $"shared_buffers={Scalar(admin, "SHOW shared_buffers")}, wal_sync_method={Scalar(admin, "SHOW wal_sync_method")} (defaults apart from listen address and port)";
+            var copies = new List<string> { "otp_floor" };
+            if (profile) copies.Add("otp_profile");
+            if (explore) copies.AddRange(Explorations.Select(e => "otp_" + e.Key.Replace('-', '_')));
+            Timed($"filling PostgreSQL: {rows:N0} rows by binary COPY, plus {copies.Count} identical copies", () => { Dataset.FillPostgres(admin, keys.Ring, rows, copies.ToArray()); return 0; });
+            var pm = pg.PostmasterPid.ToString();
+
+            Checkpoint(admin);
+            results["floor-postgres"] = Child("floor", "--provider", "postgres", "--cs", cs, "--table", "otp_floor", "--pm", pm);
+            Checkpoint(admin);
+            results["engine-postgres"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString(), "--pm", pm);
+            if (profile)
+            {
+                Checkpoint(admin);
+                results["profile-postgres"] = Child("profile", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", "otp_profile", "--pm", pm);
+            }
+            if (explore)
+            {
+                foreach (var (key, _, extraArgs) in Explorations)
+                {
+                    Checkpoint(admin);
+                    results[$"explore-postgres-{key}"] = Child(extraArgs[0], [.. new[] { "--provider", "postgres", "--cs", cs, "--keys", keyFile,
+                        "--table", "otp_" + key.Replace('-', '_'), "--expect", expected.ToString(), "--pm", pm }, .. extraArgs.Skip(1)]);
+                }
+            }
+            Timed("stopping PostgreSQL", () => { pg.Dispose(); return 0; });
+        }
+
+        // ------------------------------------------------------------ SQLite (file, WAL)
+        var sqlite = Path.Combine(work.Path, "bench.db");
+        Timed($"filling SQLite: {rows:N0} rows, one prepared INSERT in one transaction", () => { Dataset.FillSqlite(sqlite, keys.Ring, rows); return 0; });
+        machine["SQLite"] = SqliteFacts(sqlite);
+        string Copy(string name) { var p = Path.Combine(work.Path, name + ".db"); File.Copy(sqlite, p); return p; }
+        var sqliteFloor = Copy("floor");
+        var sqliteProfile = profile ? Copy("profile") : null;
+        // Copies now, while the file is as filled (checkpointed, empty WAL): after a run the WAL holds changes a file copy would miss.
+        var sqliteExplore = explore ? Explorations.ToDictionary(e => e.Key, e => Copy(e.Key)) : new Dictionary<string, string>();
+        results["floor-sqlite"] = Child("floor", "--provider", "sqlite", "--cs", sqliteFloor, "--table", Dataset.Table);
+        results["engine-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqlite, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
+        if (sqliteProfile is not null)
+            results["profile-sqlite"] = Child("profile", "--provider", "sqlite", "--cs", sqliteProfile, "--keys", keyFile, "--table", Dataset.Table);
+        if (explore)
+        {
+            foreach (var (key, _, extraArgs) in Explorations)
+                results[$"explore-sqlite-{key}"] = Child(extraArgs[0], [.. new[] { "--provider", "sqlite", "--cs", sqliteExplore[key], "--keys", keyFile,
+                    "--table", Dataset.Table, "--expect", expected.ToString() }, .. extraArgs.Skip(1)]);
+        }
+        foreach (var f in Directory.EnumerateFiles(work.Path, "*.db*")) File.Delete(f);
+
+        // ------------------------------------------------------------ memory: 100k vs 1M rows (SQLite)
+        foreach (var n in a.Has("skip-memory") ? [] : new[] { MemorySmall, MemoryLarge }) // --skip-memory: for quick experiments only
+        {
+            var path = Path.Combine(work.Path, $"memory-{n}.db");
+            Timed($"filling SQLite: {n:N0} rows for the memory comparison", () => { Dataset.FillSqlite(path, keys.Ring, n); return 0; });
+            results[$"memory-{n}"] = Child("engine", "--provider", "sqlite", "--cs", path, "--keys", keyFile, "--table", Dataset.Table,
+                "--expect", Dataset.NonNullCount(n).ToString());
+            foreach (var f in Directory.EnumerateFiles(work.Path, $"memory-{n}.db*")) File.Delete(f);
+        }
+
+        machine["Load average"] = $"{loadBefore} at the start, {Machine.LoadAverage()} at the end (1, 5, 15 min; the machine was shared)";
+        Say();
+        Print(results, rows, machine, total.Elapsed);
+        if (a.Has("report")) File.WriteAllText(a.Str("report"), Log.ToString());
+        return 0;
+    }
+
+    // ------------------------------------------------------------------------------------------ the table
+
+    private static void Print(Dictionary<string, ScenarioResult> r, long rows, Dictionary<string, string> machine, TimeSpan elapsed)
+    {
+        var lines = new List<string[]>();
+        var targets = new List<(string What, string Measured, bool Pass, string Detail)>();
+        string F0(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
+        string F2(double v) => v.ToString("N2", CultureInfo.InvariantCulture);
+        string Mb(long b) => (b / 1048576.0).ToString("N0", CultureInfo.InvariantCulture);
+        double Rate(ScenarioResult s) => s.Rows / s.Seconds;
+        string Verdict(bool pass) => pass ? "PASS" : "MISS";
+        string atRows = rows == TargetRows ? "" : $" (target is set at {TargetRows:N0} rows; measured at {rows:N0})";
+
+        void Row(string name, ScenarioResult s, ScenarioResult? floor, string target, bool? pass) =>
+            lines.Add([name, F0(s.Rows), F2(s.Seconds), F0(Rate(s)), floor is null ? "" : F2(Rate(floor) / Rate(s)) + "×", target,
+                pass is null ? "" : Verdict(pass.Value), Mb(s.PeakBytes)]);
+
+        var pgFloor = r["floor-postgres"];
+        var pg = r["engine-postgres"];
+        double pgRatio = Rate(pgFloor) / Rate(pg);
+        bool pgRate = Rate(pg) >= TargetRowsPerSecond, pgFloorOk = pgRatio <= TargetFloorRatio;
+        Row("PostgreSQL floor: UPDATE t SET c = c", pgFloor, pgFloor, "", null);
+        Row("PostgreSQL Start-Reencryption (engine)", pg, pgFloor, $"≥{TargetRowsPerSecond:N0}/s, ≤{TargetFloorRatio:0.0}× floor", pgRate && pgFloorOk);
+        targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s{atRows}", $"{F0(Rate(pg))} rows/s", pgRate,
+            pgRate ? "" : $"{F2(Rate(pg) / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / Rate(pg))}× faster"));
+        targets.Add(($"PostgreSQL re-encryption within {TargetFloorRatio:0.0}× the floor", $"{F2(pgRatio)}× the floor ({F0(Rate(pgFloor))} rows/s)", pgFloorOk,
+            pgFloorOk ? "" : $"needs {F2(pgRatio / TargetFloorRatio)}× faster"));
+
+        var slFloor = r["floor-sqlite"];
+        var sl = r["engine-sqlite"];
+        bool slOk = Rate(sl) >= TargetRowsPerSecond;
+        Row("SQLite floor: UPDATE t SET c = 'v2'||substr(c,3)", slFloor, slFloor, "", null);
+        Row("SQLite (file, WAL) Start-Reencryption", sl, slFloor, $"≥{TargetRowsPerSecond:N0}/s", slOk);
+        targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s", $"{F0(Rate(sl))} rows/s ({F2(Rate(slFloor) / Rate(sl))}× its floor)", slOk,
+            slOk ? "" : $"{F2(Rate(sl) / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / Rate(sl))}× faster"));
+
+        // Single-thread Fernet rates are per CPU-second of the one thread that ran them: "per core", even when another
+        // process takes the core for a while (the wall-clock rates are printed below the table).
+        var fe = r["fernet"];
+        void FernetRow(string name, string key, string target = "", bool? pass = null)
+        {
+            var rate = fe.Extra[key + "/cpu-s"];
+            lines.Add([name, F0(fe.Rows), F2(fe.Rows / rate), F0(rate), "", target, pass is null ? "" : Verdict(pass.Value), Mb(fe.PeakBytes)]);
+        }
+        double fernetRate = fe.Extra["reencrypt/cpu-s"];
+        bool fernetOk = fernetRate >= TargetFernetPerCore;
+        FernetRow("Fernet decrypt+encrypt, 16 B (per core)", "reencrypt", $"≥{TargetFernetPerCore:N0}/s per core", fernetOk);
+        FernetRow("Fernet encrypt, 16 B (per core)", "encrypt");
+        FernetRow("Fernet decrypt, 16 B (per core)", "decrypt");
+        FernetRow("Stored value re-encrypt (per core)", "transform");
+        lines.Add([$"Stored value re-encrypt ({fe.Extra["cores"]:0} threads, wall)", F0(fe.Rows), F2(fe.Rows / fe.Extra["transform-all-cores/s"]),
+            F0(fe.Extra["transform-all-cores/s"]), "", "", "", Mb(fe.PeakBytes)]);
+        targets.Add(($"Fernet decrypt+encrypt of a 16-byte secret ≥ {TargetFernetPerCore:N0}/s per core", $"{F0(fernetRate)}/s per CPU-second of one thread", fernetOk,
+            fernetOk ? "" : $"{F2(fernetRate / TargetFernetPerCore)} of the target; needs {F2(TargetFernetPerCore / fernetRate)}× faster"));
+
+        var small = r.GetValueOrDefault($"memory-{MemorySmall}") ?? new ScenarioResult { Scenario = "skipped", Rows = 1, Seconds = 1, PeakBytes = 1 };
+        var large = r.GetValueOrDefault($"memory-{MemoryLarge}") ?? small;
+        Row($"Memory: SQLite engine, {MemorySmall:N0} rows", small, null, "", null);
+        Row($"Memory: SQLite engine, {MemoryLarge:N0} rows", large, null, $"peak ≤{TargetMemoryRatio:0.0}× 100k", large.PeakBytes <= small.PeakBytes * TargetMemoryRatio);
+        lines.Add(["Process that only loaded the library", "", "", "", "", "", "", Mb(r["baseline"].PeakBytes)]);
+        double memRatio = (double)large.PeakBytes / small.PeakBytes;
+        bool memOk = memRatio <= TargetMemoryRatio;
+        targets.Add(($"Peak memory, 1M rows within {TargetMemoryRatio:0.0}× of 100k rows", $"{Mb(large.PeakBytes)} MB vs {Mb(small.PeakBytes)} MB = {F2(memRatio)}×", memOk, ""));
+
+        Table(["scenario", "rows", "seconds", "rows/s", "× floor", "target", "result", "peak MB"], lines, [false, true, true, true, true, false, false, true]);
+        Say();
+        Say($"Memory ratio (peak, {MemoryLarge:N0} vs {MemorySmall:N0} rows): {F2(memRatio)} (target ≤ {TargetMemoryRatio:0.00}) {Verdict(memOk)}");
+        Say($"Rows are the non-NULL values, the ones the engine re-encrypts and the floor rewrites; database rates are wall-clock. Fernet rates are per CPU-second " +
+            $"of the one thread (wall-clock: decrypt+encrypt {F0(fe.Extra["reencrypt/s"])}/s, encrypt {F0(fe.Extra["encrypt/s"])}/s, decrypt {F0(fe.Extra["decrypt/s"])}/s).");
+        Say();
+        Say("Targets:");
+        foreach (var t in targets) Say($"  {Verdict(t.Pass)}  {t.What}: {t.Measured}{(t.Detail.Length > 0 ? " — " + t.Detail : "")}");
+        Say();
+
+        // ---------------------------------------------------------------- where the time goes
+        Say("CPU and allocation per run (client = the child process, all threads; server = every PostgreSQL process):");
+        var cpuRows = new List<string[]>();
+        foreach (var (key, label) in new[] { ("floor-postgres", "PostgreSQL floor"), ("engine-postgres", "PostgreSQL engine"), ("floor-sqlite", "SQLite floor"),
+                     ("engine-sqlite", "SQLite engine"), ($"memory-{MemorySmall}", "SQLite engine, 100k"), ($"memory-{MemoryLarge}", "SQLite engine, 1M") })
+        {
+            if (!r.TryGetValue(key, out var x)) continue;
+            cpuRows.Add([label, F2(x.Seconds), F2(x.ClientCpuSeconds), x.ServerCpuSeconds is { } sc ? F2(sc) : "", F2((x.ClientCpuSeconds + (x.ServerCpuSeconds ?? 0)) / x.Seconds),
+                x.AllocatedBytes > 0 ? F0((double)x.AllocatedBytes / Math.Max(1, x.Rows)) : "", x.AllocatedBytes > 0 ? $"{x.Gen0}/{x.Gen1}/{x.Gen2}" : ""]);
+        }
+        Table(["run", "wall s", "client CPU s", "server CPU s", "cores busy", "B alloc/row", "GC 0/1/2"], cpuRows, [false, true, true, true, true, true, true]);
+        Say();
+
+        if (r.TryGetValue("profile-postgres", out var pp) | r.TryGetValue("profile-sqlite", out var ps))
+        {
+            Say("Profile: the engine's loop rebuilt from the library's public pieces with a stopwatch per phase (BatchSize 500, CommitEvery 1000);");
+            Say("client CPU is the calling thread's (the whole process's for the transform, which runs on all cores; the total is the process's),");
+            Say("backend CPU is the PostgreSQL backend serving the connection:");
+            var prof = new List<string[]>();
+            string[] names = ["read", "transform", "update", "commit"];
+            foreach (var ph in names.Append("total"))
+            {
+                var row = new List<string> { ph };
+                foreach (var x in new[] { pp, ps })
+                {
+                    if (x is null) { row.AddRange(["", "", "", ""]); continue; }
+                    double w = ph == "total" ? x.Seconds : x.Extra[ph + ".s"];
+                    double c = ph == "total" ? x.ClientCpuSeconds : x.Extra[ph + ".client-cpu.s"];
+                    double? b = ph == "total" ? names.Sum(n => x.Extra.GetValueOrDefault(n + ".backend-cpu.s")) : x.Extra.TryGetValue(ph + ".backend-cpu.s", out var bv) ? bv : null;
+                    row.AddRange([F2(w), (w / x.Seconds).ToString("P0", CultureInfo.InvariantCulture), F2(c), x == pp && b is { } bb ? F2(bb) : ""]);
+                }
+                prof.Add(row.ToArray());
+            }
+            prof.Add(["rows/s", pp is null ? "" : F0(pp.Rows / pp.Seconds), "", "", "", ps is null ? "" : F0(ps.Rows / ps.Seconds), "", "", ""]);
+            Table(["phase", "PG wall s", "%", "client CPU", "backend CPU", "SQLite wall s", "%", "client CPU", ""], prof, [false, true, true, true, true, true, true, true, true]);
+            foreach (var (label, x) in new[] { ("engine loop", pp), ("floor", r.GetValueOrDefault("floor-postgres")) })
+            {
+                var samples = x?.Extra.Where(kv => kv.Key.StartsWith("wait.", StringComparison.Ordinal)).ToList() ?? [];
+                double n = samples.Sum(kv => kv.Value);
+                if (n > 0)
+                    Say($"PostgreSQL backend of the {label}, sampled every 10 ms (pg_stat_activity): " + string.Join(", ", samples.OrderByDescending(kv => kv.Value)
+                        .Select(kv => $"{kv.Key[5..]} {(kv.Value / n).ToString("P0", CultureInfo.InvariantCulture)}")) + $" ({n:0} samples)");
+            }
+            Say();
+        }
+
+        Say("Fernet, one thread, per CPU-second (what one re-encryption is made of):");
+        var pieces = new List<string[]>();
+        foreach (var (key, label) in new[]
+                 {
+                     ("reencrypt", "FernetKey.Reencrypt (decrypt + encrypt)"), ("decrypt", "FernetKey.Decrypt"), ("encrypt", "FernetKey.Encrypt"),
+                     ("transform", "ValueTransformer.Transform (stored value)"),
+                     ("piece.aes-decrypt", "  Aes.TryDecryptCbc, 2 blocks (one-shot)"), ("piece.aes-encrypt", "  Aes.TryEncryptCbc, 16 B (one-shot)"),
+                     ("piece.rng16", "  RandomNumberGenerator.Fill, 16 B IV"), ("piece.hmac", "  HMAC-SHA256 of 57 B (IncrementalHash)"),
+                     ("piece.b64-decode-token", "  Base64Url.TryDecode, token"), ("piece.b64-encode-token", "  Base64Url.Encode, token"),
+                     ("piece.stored-parse", "  StoredValue.TryParse"), ("piece.stored-format", "  StoredValue.Create + ToString"),
+                     ("whatif.reencrypt", "what-if Reencrypt (WhatIf.cs)"), ("whatif.transform", "what-if stored value re-encrypt"),
+                 })
+        {
+            if (!fe.Extra.TryGetValue(key + "/cpu-s", out var rate)) continue;
+            pieces.Add([label, F0(rate), (1e6 / rate).ToString("N2", CultureInfo.InvariantCulture)]);
+        }
+        Table(["operation", "per CPU-s", "µs each"], pieces, [false, true, true]);
+        Say();
+
+        var explored = r.Keys.Where(k => k.StartsWith("explore-", StringComparison.Ordinal)).ToList();
+        if (explored.Count > 0)
+        {
+            Say("Explore (information, no target): the engine with larger pages, and the what-ifs of RESULTS.md measured on the same data:");
+            var ex = new List<string[]>();
+            foreach (var (key, label, _) in Explorations)
+            {
+                r.TryGetValue($"explore-postgres-{key}", out var xp);
+                r.TryGetValue($"explore-sqlite-{key}", out var xs);
+                ex.Add([label, xp is null ? "" : F0(Rate(xp)), xp is null ? "" : F2(Rate(pgFloor) / Rate(xp)) + "×", xp is null ? "" : F2(xp.ClientCpuSeconds + (xp.ServerCpuSeconds ?? 0)),
+                    xs is null ? "" : F0(Rate(xs)), xs is null ? "" : F2(Rate(slFloor) / Rate(xs)) + "×"]);
+            }
+            ex.Insert(0, ["as measured above (engine, defaults)", F0(Rate(pg)), F2(pgRatio) + "×", F2(pg.ClientCpuSeconds + (pg.ServerCpuSeconds ?? 0)), F0(Rate(sl)), F2(Rate(slFloor) / Rate(sl)) + "×"]);
+            Table(["run", "PG rows/s", "× floor", "PG CPU s", "SQLite rows/s", "× floor"], ex, [false, true, true, true, true, true]);
+            Say();
+        }
+
+        Say("Machine:");
+        foreach (var (k, v) in machine) Say($"  {k}: {v}");
+        Say($"  Whole benchmark: {elapsed.TotalSeconds:N0} s");
+    }
+
+    private static void Table(string[] header, List<string[]> lines, bool[] right)
+    {
+        var all = lines.Prepend(header).ToList();
+        var widths = Enumerable.Range(0, header.Length).Select(i => all.Max(l => i < l.Length ? l[i].Length : 0)).ToArray();
+        string Format(string[] l) => string.Join("  ", l.Select((c, i) => right[i] ? c.PadLeft(widths[i]) : c.PadRight(widths[i]))).TrimEnd();
+        Say(Format(header));
+        Say(string.Join("  ", widths.Select(w => new string('-', w))));
+        foreach (var l in lines) Say(Format(l));
+    }
+
+    // ------------------------------------------------------------------------------------------ helpers
+
+    private static T Timed<T>(string what, Func<T> work)
+    {
+        Console.Write($"  {what}… ");
+        var clock = Stopwatch.StartNew();
+        var result = work();
+        Console.WriteLine($"{clock.Elapsed.TotalSeconds:N1} s");
+        return result;
+    }
+
+    private static ScenarioResult Child(string scenario, params string[] arguments)
+    {
+        var host = Environment.ProcessPath!;
+        var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
+        {
+            start.FileName = host;
+            start.ArgumentList.Add(typeof(Orchestrator).Assembly.Location);
+        }
+        else
+        {
+            start.FileName = host;
+        }
+        start.ArgumentList.Add(scenario);
+        foreach (var x in arguments) start.ArgumentList.Add(x);
+        var label = scenario + (arguments.Length > 1 && arguments[0] == "--provider" ? " " + arguments[1] : "");
+        Console.Write($"  {label}… ");
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        ScenarioResult? result = null;
+        var other = new StringBuilder();
+        while (process.StandardOutput.ReadLine() is { } line)
+        {
+            if (ScenarioResult.FromLine(line) is { } r) result = r;
+            else other.AppendLine(line);
+        }
+        process.WaitForExit();
+        if (process.ExitCode != 0 || result is null)
+            throw new InvalidOperationException($"Scenario '{label}' failed (exit code {process.ExitCode}):\n{stderr.Result}{other}");
+        Console.WriteLine($"{clock.Elapsed.TotalSeconds:N1} s (measured {result.Seconds:N2} s)");
+        return result;
+    }
+
+    private static void Checkpoint(string cs)
+    {
+        using var c = new NpgsqlConnection(cs);
+        c.Open();
+        Dataset.Exec(c, "CHECKPOINT");
+    }
+
+    private static string Scalar(string cs, string sql)
+    {
+        using var c = new NpgsqlConnection(cs);
+        c.Open();
+        using var command = new NpgsqlCommand(sql, c);
+        return Convert.ToString(command.ExecuteScalar(), CultureInfo.InvariantCulture) ?? "";
+    }
+
+    private static string SqliteFacts(string path)
+    {
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        c.Open();
+        string Q(string sql) { using var cmd = c.CreateCommand(); cmd.CommandText = sql; return Convert.ToString(cmd.ExecuteScalar(), CultureInfo.InvariantCulture) ?? ""; }
+        var sync = Q("PRAGMA synchronous") switch { "0" => "OFF", "1" => "NORMAL", "2" => "FULL", "3" => "EXTRA", var s => s };
+        return $"{Q("SELECT sqlite_version()")} (Microsoft.Data.Sqlite {typeof(SqliteConnection).Assembly.GetName().Version}); journal_mode={Q("PRAGMA journal_mode")}, " +
+               $"synchronous={sync} (the connection default the engine gets), page_size={Q("PRAGMA page_size")}, cache_size={Q("PRAGMA cache_size")}";
+    }
+}
+
+public static class Machine
+{
+    public static Dictionary<string, string> Describe()
+    {
+        var d = new Dictionary<string, string>();
+        string? Field(string file, string name) =>
+            File.Exists(file) ? File.ReadLines(file).FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal))?.Split(':', 2)[1].Trim() : null;
+        var cpu = Field("/proc/cpuinfo", "model name") ?? RuntimeInformation.ProcessArchitecture.ToString();
+        var mhz = Field("/proc/cpuinfo", "cpu MHz");
+        d["CPU"] = $"{cpu}{(mhz is null ? "" : $" ({mhz} MHz)")}, {Environment.ProcessorCount} logical CPUs (nproc)";
+        var mem = Field("/proc/meminfo", "MemTotal");
+        if (mem is not null) d["Memory"] = $"{long.Parse(mem.Split(' ')[0]) / 1024.0 / 1024.0:N1} GiB";
+        var osLine = File.Exists("/etc/os-release") ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?[12..].Trim('"') : null;
+        var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : RuntimeInformation.OSDescription;
+        d["OS"] = $"{osLine ?? RuntimeInformation.OSDescription}, kernel {kernel}";
+        d["Disk"] = TempFilesystem();
+        d[".NET"] = $"{RuntimeInformation.FrameworkDescription} ({RuntimeInformation.RuntimeIdentifier}), GC {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}" +
+                    $"{(System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Interactive ? " concurrent" : "")}; Npgsql {typeof(NpgsqlConnection).Assembly.GetName().Version}";
+        return d;
+    }
+
+    public static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    private static string TempFilesystem()
+    {
+        var temp = Path.GetTempPath();
+        if (!File.Exists("/proc/mounts")) return temp;
+        var best = File.ReadLines("/proc/mounts").Select(l => l.Split(' '))
+            .Where(f => f.Length > 2 && temp.StartsWith(f[1].EndsWith('/') ? f[1] : f[1] + "/", StringComparison.Ordinal) || f.Length > 2 && f[1] == "/")
+            .OrderByDescending(f => f[1].Length).FirstOrDefault();
+        return best is null ? temp : $"temp folder {temp} on {best[0]} ({best[2]}): the databases' files, fsync real";
+    }
+}

@@ -1,0 +1,43 @@
+using SecretsPS.Bench;
+
+// `run …`: the orchestrator (what bench/run.ps1 starts). Anything else: one measured scenario, in its own process.
+if (args.Length == 0 || args[0] is "-h" or "--help")
+{
+    Console.WriteLine("""
+        SecretsPS.Bench run [--rows 300000] [--fernet-iterations 100000] [--no-profile] [--explore] [--report <file>]
+          Starts a PostgreSQL of its own (fsync on), fills tables, runs each scenario in a child process, prints the table.
+        SecretsPS.Bench <baseline|fernet|engine|floor|profile> --name value …
+          One scenario (the orchestrator passes the arguments); prints one "RESULT {json}" line.
+        """);
+    return 0;
+}
+
+if (args[0] == "run")
+{
+    // Caught here, not left unhandled: an unhandled exception would end the process without running the
+    // `using` blocks that stop the benchmark's PostgreSQL and delete its folders.
+    try
+    {
+        return Orchestrator.Run(new Args(args.Skip(1)));
+    }
+    catch (Exception e)
+    {
+        Console.Out.Flush();
+        Console.Error.WriteLine($"The benchmark failed: {e.Message}");
+        Console.Error.WriteLine(e.StackTrace);
+        return 1;
+    }
+}
+
+try
+{
+    var result = Scenarios.Dispatch(args[0], new Args(args.Skip(1)));
+    Console.Out.WriteLine(result.ToLine());
+    Console.Out.Flush();
+    return 0;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"{args[0]}: {e}");
+    return 1;
+}

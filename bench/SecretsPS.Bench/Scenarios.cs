@@ -1,0 +1,504 @@
+using System.Data.Common;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using SecretsPS.Core.Crypto;
+using SecretsPS.Core.Data;
+using SecretsPS.Core.Reencryption;
+
+namespace SecretsPS.Bench;
+
+/// <summary>
+/// The measured scenarios. Each runs alone in a child process (`dotnet SecretsPS.Bench.dll &lt;scenario&gt; …`), so the peak
+/// memory it reports is its own, and ends by printing one <see cref="ScenarioResult"/> line.
+/// </summary>
+public static class Scenarios
+{
+    public static ScenarioResult Dispatch(string scenario, Args a) => scenario switch
+    {
+        "baseline" => Baseline(),
+        "fernet" => Fernet(a.Int("iterations", 100_000), a.Str("only", "")),
+        "engine" => Engine(a),
+        "floor" => Floor(a),
+        "profile" => Profile(a),
+        _ => throw new ArgumentException($"Unknown scenario '{scenario}'."),
+    };
+
+    private static ISqlDialect Dialect(string provider) =>
+        SqlDialect.For(provider == "postgres" ? DatabaseProvider.PostgreSql : DatabaseProvider.Sqlite);
+
+    /// <summary>A process that loaded the library, both providers and a key ring, and did nothing: what every scenario starts from.</summary>
+    private static ScenarioResult Baseline()
+    {
+        using var folder = new TempFolder("secretsps-bench-base-");
+        using var keys = Dataset.LoadKeys(Dataset.CreateKeyFile(folder.Path));
+        _ = keys.Ring.Protect("JBSWY3DPEHPK3PXP");
+        using (new NpgsqlConnection()) { }
+        using (var c = new SqliteConnection("Data Source=:memory:")) { c.Open(); }
+        return new ScenarioResult { Scenario = "baseline", PeakBytes = Probe.PeakBytes() };
+    }
+
+    // ---------------------------------------------------------------- Fernet, in-process, per core
+
+    /// <summary>
+    /// Single-thread rates, each as operations per second of wall time and per second of this thread's CPU time: on a
+    /// shared machine another process can take the core mid-run, and "per core" means per CPU-second of one core.
+    /// </summary>
+    private static ScenarioResult Fernet(int n, string only)
+    {
+        var extra = new Dictionary<string, double>();
+        using var source = new FernetKey(RandomNumberGenerator.GetBytes(FernetKey.Size));
+        using var target = new FernetKey(RandomNumberGenerator.GetBytes(FernetKey.Size));
+        var plaintext = Encoding.ASCII.GetBytes("JBSWY3DPEHPK3PXP"); // a 16-byte OTP secret
+        var tokens = Enumerable.Range(0, 1024).Select(_ => source.Encrypt(plaintext)).ToArray();
+
+        void Rate(string name, int count, Action<int> op)
+        {
+            if (only.Length > 0 && name != only) return; // --only <name>: one loop alone, for a profiler
+            for (int i = 0; i < Math.Min(count, 20_000); i++) op(i); // warm-up: JIT tiers, thread-local AES/HMAC objects
+            // Best of three rounds, the usual guard against a round that shared its core with another process.
+            for (int round = 0; round < 3; round++)
+            {
+                var cpu = ThreadCpu.Seconds();
+                var clock = Stopwatch.StartNew();
+                for (int i = 0; i < count; i++) op(i);
+                var wall = clock.Elapsed.TotalSeconds;
+                extra[name + "/s"] = Math.Max(extra.GetValueOrDefault(name + "/s"), count / wall);
+                extra[name + "/cpu-s"] = Math.Max(extra.GetValueOrDefault(name + "/cpu-s"), count / Math.Max(1e-9, ThreadCpu.Seconds() - cpu));
+            }
+        }
+
+        Rate("reencrypt", n, i => source.Reencrypt(tokens[i & 1023], target));
+        Rate("encrypt", n, _ => target.Encrypt(plaintext));
+        Rate("decrypt", n, i => source.Decrypt(tokens[i & 1023]));
+
+        // The engine's whole per-row CPU work: parse "<version>:<base64url(token)>", re-encrypt, format the new stored value.
+        using var folder = new TempFolder("secretsps-bench-fernet-");
+        using var keys = Dataset.LoadKeys(Dataset.CreateKeyFile(folder.Path));
+        var stored = Enumerable.Range(0, 1024).Select(_ => keys.Ring.Protect("JBSWY3DPEHPK3PXP", "v1")).ToArray();
+        var transformer = new ValueTransformer(keys.Ring, keys.Ring.Active, false, 512);
+        Rate("transform", n, i => transformer.Transform(stored[i & 1023], out _, out _));
+
+        // All cores at once, as the engine's Parallel.For runs a page.
+        if (only.Length == 0)
+        {
+            var all = Stopwatch.StartNew();
+            Parallel.For(0, n, i => transformer.Transform(stored[i & 1023], out _, out _));
+            extra["transform-all-cores/s"] = n / all.Elapsed.TotalSeconds;
+        }
+        extra["cores"] = Environment.ProcessorCount;
+
+        // The pieces one re-encryption is made of (FernetKey.Reencrypt = decode + MAC + AES decrypt, RNG + AES encrypt +
+        // MAC + encode; the transform adds the stored value's outer base64url both ways): what each costs alone.
+        int m = Math.Max(20_000, n / 4);
+        using var aes = Aes.Create();
+        aes.Key = RandomNumberGenerator.GetBytes(16);
+        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, RandomNumberGenerator.GetBytes(16));
+        var iv = RandomNumberGenerator.GetBytes(16);
+        var block = new byte[32];
+        var cipher = aes.EncryptCbc(plaintext, iv);
+        var macInput = new byte[57];
+        var mac = new byte[32];
+        var tokenBytes = new byte[89];
+        Rate("piece.aes-encrypt", m, _ => aes.TryEncryptCbc(plaintext, iv, block, out _));
+        Rate("piece.aes-decrypt", m, _ => aes.TryDecryptCbc(cipher, iv, block, out _));
+        Rate("piece.hmac", m, _ => { hmac.AppendData(macInput); hmac.TryGetHashAndReset(mac, out _); });
+        Rate("piece.rng16", m, _ => RandomNumberGenerator.Fill(iv));
+        Rate("piece.b64-decode-token", m, i => Base64Url.TryDecode(tokens[i & 1023], false, out _));
+        Rate("piece.b64-encode-token", m, _ => Base64Url.Encode(tokenBytes));
+        Rate("piece.stored-parse", m, i => StoredValue.TryParse(stored[i & 1023], out _));
+        var tokenText = tokens[0];
+        Rate("piece.stored-format", m, _ => StoredValue.Create("v2", tokenText).ToString());
+
+        // The what-if of RESULTS.md (WhatIf.cs): same tokens, AES through a cached ECB transform, IVs from a buffer.
+        using var whatIfSource = WhatIfFernet.FromKeyFile(keys.Path, "v1");
+        using var whatIfTarget = WhatIfFernet.FromKeyFile(keys.Path, "v2");
+        WhatIfFernet.CheckAgainst(keys.Ring.Get("v1").FernetKey, whatIfSource, keys.Ring.Get("v2").FernetKey, whatIfTarget);
+        var v1Tokens = stored.Select(v => { StoredValue.TryParse(v, out var sv); return sv.Token; }).ToArray();
+        Rate("whatif.reencrypt", n, i => whatIfSource.Reencrypt(v1Tokens[i & 1023], whatIfTarget));
+        Rate("whatif.transform", n, i => WhatIfFernet.TransformStored(stored[i & 1023], whatIfSource, "v2", whatIfTarget));
+
+        return new ScenarioResult { Scenario = "fernet", Rows = n, PeakBytes = Probe.PeakBytes(), Extra = extra };
+    }
+
+    // ---------------------------------------------------------------- the engine, as Start-Reencryption runs it
+
+    private static ScenarioResult Engine(Args a)
+    {
+        var provider = a.Str("provider");
+        var dialect = Dialect(provider);
+        using var keys = Dataset.LoadKeys(a.Str("keys"));
+        var options = new ReencryptionOptions { Table = a.Str("table"), Column = Dataset.Column };
+        if (a.Has("batch")) options = options with { BatchSize = a.Int("batch", 500), CommitEvery = a.Int("commit", 1000) };
+        var engine = new ReencryptionEngine(dialect, a.Str("cs"), null, null, keys.Ring);
+        int pm = a.Int("pm", 0);
+
+        var server = pm > 0 ? Probe.ServerCpu(pm) : null;
+        var (gen0, gen1, gen2, allocated, cpu) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes(true), Probe.OwnCpuSeconds());
+        var clock = Stopwatch.StartNew();
+        var job = engine.Run(options, NullObserver.Instance, CancellationToken.None);
+        clock.Stop();
+        var result = new ScenarioResult
+        {
+            Scenario = "engine-" + provider,
+            Rows = job.Processed,
+            Seconds = clock.Elapsed.TotalSeconds,
+            ClientCpuSeconds = Probe.OwnCpuSeconds() - cpu,
+            ServerCpuSeconds = server is null ? null : Probe.ServerCpuDelta(server, Probe.ServerCpu(pm)),
+            AllocatedBytes = GC.GetTotalAllocatedBytes(true) - allocated,
+            Gen0 = GC.CollectionCount(0) - gen0,
+            Gen1 = GC.CollectionCount(1) - gen1,
+            Gen2 = GC.CollectionCount(2) - gen2,
+            PeakBytes = Probe.PeakBytes(),
+            Note = $"job {job.Id} {job.Status.ToText()}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}",
+        };
+        if (job.Status != JobStatus.Finished || job.Errors != 0 || job.Processed != a.Long("expect", job.Processed))
+            throw new InvalidOperationException($"The engine did not re-encrypt every row: {result.Note}; expected {a.Str("expect")}.");
+        Verify(dialect, a.Str("cs"), a.Str("table"), keys.Ring, job.Processed);
+        return result;
+    }
+
+    /// <summary>After the run (not timed): every non-NULL value is at v2, and a sample decrypts with the ring to the row's plaintext.</summary>
+    private static void Verify(ISqlDialect dialect, string cs, string table, KeyRing ring, long expected)
+    {
+        using var connection = dialect.CreateConnection(cs, null, null, readOnly: true);
+        connection.Open();
+        using (var count = connection.CreateCommand())
+        {
+            count.CommandText = $"SELECT COUNT(*) FROM {table} WHERE {Dataset.Column} LIKE 'v2:%'";
+            var atTarget = Convert.ToInt64(count.ExecuteScalar());
+            if (atTarget != expected) throw new InvalidOperationException($"{atTarget} values are at v2 after the run; expected {expected}.");
+        }
+        using var sample = connection.CreateCommand();
+        sample.CommandText = $"SELECT id, {Dataset.Column} FROM {table} WHERE id % 997 = 1 ORDER BY id";
+        using var reader = sample.ExecuteReader();
+        while (reader.Read())
+        {
+            var id = Convert.ToInt64(reader.GetValue(0));
+            var value = reader.IsDBNull(1) ? null : reader.GetString(1);
+            var plain = Dataset.Plaintext(id);
+            if ((value is null) != (plain is null) || (value is not null && ring.UnprotectToString(value) != plain))
+                throw new InvalidOperationException($"Row {id} does not decrypt to its plaintext after the run.");
+        }
+    }
+
+    // ---------------------------------------------------------------- the floor: the database rewriting the same rows itself
+
+    private static ScenarioResult Floor(Args a)
+    {
+        var provider = a.Str("provider");
+        var dialect = Dialect(provider);
+        var table = a.Str("table");
+        int pm = a.Int("pm", 0);
+        using var connection = dialect.CreateConnection(a.Str("cs"), null, null, readOnly: false);
+        connection.Open();
+        WaitSampler? sampler = null;
+        if (provider == "postgres")
+        {
+            using var pid = connection.CreateCommand();
+            pid.CommandText = "SELECT pg_backend_pid()";
+            sampler = new WaitSampler(a.Str("cs"), Convert.ToInt32(pid.ExecuteScalar()));
+        }
+        var server = pm > 0 ? Probe.ServerCpu(pm) : null;
+        var cpu = Probe.OwnCpuSeconds();
+        var clock = Stopwatch.StartNew();
+        long rows;
+        using (var transaction = dialect.BeginWrite(connection))
+        {
+            using var update = connection.CreateCommand();
+            update.Transaction = transaction;
+            update.CommandTimeout = 0;
+            // PostgreSQL writes a new row version for SET c = c. SQLite does not: its b-tree skips an overwrite with identical
+            // bytes and no page is written, so its floor changes the prefix (v1 → v2, same length: what the engine changes too).
+            update.CommandText = provider == "postgres"
+                ? $"UPDATE {table} SET {Dataset.Column} = {Dataset.Column} WHERE {Dataset.Column} IS NOT NULL"
+                : $"UPDATE {table} SET {Dataset.Column} = 'v2' || substr({Dataset.Column}, 3) WHERE {Dataset.Column} IS NOT NULL";
+            rows = update.ExecuteNonQuery();
+            transaction.Commit();
+        }
+        clock.Stop();
+        var extra = new Dictionary<string, double>();
+        sampler?.StopInto(extra);
+        sampler?.Dispose();
+        return new ScenarioResult
+        {
+            Scenario = "floor-" + provider,
+            Extra = extra,
+            Rows = rows,
+            Seconds = clock.Elapsed.TotalSeconds,
+            ClientCpuSeconds = Probe.OwnCpuSeconds() - cpu,
+            ServerCpuSeconds = server is null ? null : Probe.ServerCpuDelta(server, Probe.ServerCpu(pm)),
+            PeakBytes = Probe.PeakBytes(),
+        };
+    }
+
+    // ---------------------------------------------------------------- profile: the engine's loop, phase by phase
+
+    /// <summary>
+    /// The loop of ReencryptionEngine.Process (read a keyset page, transform it across the cores as TransformAll does,
+    /// the guarded batch update, every CommitEvery rows the job row and COMMIT) rebuilt from the library's public
+    /// pieces with a stopwatch around each phase — the library itself is not changed for the benchmark. For
+    /// PostgreSQL the backend's CPU is read around each phase too, so waiting (network, fsync) shows apart from work.
+    /// </summary>
+    private static ScenarioResult Profile(Args a)
+    {
+        var provider = a.Str("provider");
+        var dialect = Dialect(provider);
+        var cs = a.Str("cs");
+        using var keys = Dataset.LoadKeys(a.Str("keys"));
+        int batch = a.Int("batch", 500), commitEvery = a.Int("commit", 1000);
+        int pm = a.Int("pm", 0);
+        // --whatif crypto: the transform uses WhatIf.cs's Fernet; --whatif pipeline: page N is transformed while the
+        // connection writes page N-1 and reads page N+1; --whatif sync: see below. None is what the library does: they
+        // measure RESULTS.md's proposals.
+        var whatIf = a.Str("whatif", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        bool pipeline = whatIf.Contains("pipeline");
+        using var fastSource = whatIf.Contains("crypto") ? WhatIfFernet.FromKeyFile(keys.Path, "v1") : null;
+        using var fastTarget = whatIf.Contains("crypto") ? WhatIfFernet.FromKeyFile(keys.Path, "v2") : null;
+
+        using var connection = dialect.CreateConnection(cs, null, null, readOnly: false);
+        connection.Open();
+        int backend = 0;
+        if (provider == "postgres")
+        {
+            using var pid = connection.CreateCommand();
+            pid.CommandText = "SELECT pg_backend_pid()";
+            backend = Convert.ToInt32(pid.ExecuteScalar());
+        }
+        double BackendCpu() => backend > 0 ? Probe.ProcessCpuSeconds(backend) : 0;
+
+        if (whatIf.Contains("sync"))
+        {
+            // --whatif sync: commits that do not wait for the disk. WAL + synchronous=NORMAL (SQLite) and synchronous_commit=off
+            // (PostgreSQL) stay consistent after a crash but may lose the last commits (rows and cursor together).
+            using var relax = connection.CreateCommand();
+            relax.CommandText = provider == "postgres" ? "SET synchronous_commit = off" : "PRAGMA synchronous = NORMAL";
+            relax.ExecuteNonQuery();
+        }
+
+        var target = ColumnTarget.Resolve(dialect, connection, a.Str("table"), Dataset.Column, null);
+        var store = new JobStore(dialect);
+        store.EnsureTables(connection);
+        var now = DateTime.UtcNow;
+        var job = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, keys.Ring.Active.Name, JobStatus.Running,
+            0, 0, 0, 0, null, batch, commitEvery, now, now, now, null, "bench-profile", null);
+        using (var t = dialect.BeginWrite(connection))
+        {
+            job = job with { Id = store.Insert(connection, t, job) };
+            t.Commit();
+        }
+        var transformer = new ValueTransformer(keys.Ring, keys.Ring.Active, false, target.MaxLength);
+
+        List<RowUpdate> TransformPage(List<(object Key, string Value)> page)
+        {
+            var results = new string?[page.Count];
+            if (fastSource is not null)
+                Parallel.For(0, page.Count, i => results[i] = WhatIfFernet.TransformStored(page[i].Value, fastSource, "v2", fastTarget!));
+            else
+                Parallel.For(0, page.Count, i => results[i] = transformer.Transform(page[i].Value, out var n, out _) == RowOutcome.Reencrypted ? n : null);
+            var list = new List<RowUpdate>(page.Count);
+            for (int i = 0; i < page.Count; i++)
+                if (results[i] is { } n) list.Add(new RowUpdate(page[i].Key, page[i].Value, n));
+            return list;
+        }
+
+        var phases = new[] { "read", "transform", "update", "commit" };
+        var wall = new double[4];
+        var serverCpu = new double[4];
+        var clientCpu = new double[4];
+        var stopwatch = new Stopwatch();
+        // Client CPU of a phase: the calling thread's for read, update and commit (the connection's work; the pool's
+        // threads spinning after a Parallel.For would otherwise be charged to them), the whole process's for the transform.
+        T Timed<T>(int phase, Func<T> work)
+        {
+            var s0 = BackendCpu();
+            var c0 = phase == 1 ? Probe.OwnCpuSeconds() : ThreadCpu.Seconds();
+            stopwatch.Restart();
+            var r = work();
+            wall[phase] += stopwatch.Elapsed.TotalSeconds;
+            clientCpu[phase] += (phase == 1 ? Probe.OwnCpuSeconds() : ThreadCpu.Seconds()) - c0;
+            serverCpu[phase] += BackendCpu() - s0;
+            return r;
+        }
+
+        using var sampler = backend > 0 ? new WaitSampler(cs, backend) : null;
+
+        var allServer = pm > 0 ? Probe.ServerCpu(pm) : null;
+        var cpu = Probe.OwnCpuSeconds();
+        var clock = Stopwatch.StartNew();
+        long done = 0, sinceCommit = 0, pages = 0;
+        DbTransaction? transaction = null;
+
+        void Write(List<RowUpdate> updates, object lastKey, int pageRows)
+        {
+            var written = Timed(2, () => dialect.UpdateGuarded(connection, transaction!, target.Table, target.KeyColumn, target.Column, updates));
+            done += written.Count;
+            sinceCommit += pageRows;
+            job = job with { Processed = done, LastKey = ColumnTarget.KeyToText(lastKey) };
+            if (sinceCommit >= commitEvery)
+            {
+                Timed(3, () => { store.Save(connection, transaction, job with { UpdatedAt = DateTime.UtcNow }); transaction!.Commit(); transaction.Dispose(); transaction = null; return 0; });
+                sinceCommit = 0;
+            }
+        }
+        List<(object Key, string Value)> Read(object? after) => Timed(0, () =>
+        {
+            transaction ??= dialect.BeginWrite(connection);
+            return ReadPage(dialect, connection, transaction, target, after, batch);
+        });
+
+        if (!pipeline)
+        {
+            object? cursor = null;
+            while (true)
+            {
+                var page = Read(cursor);
+                if (page.Count == 0) break;
+                pages++;
+                var updates = Timed(1, () => TransformPage(page));
+                cursor = page[^1].Key;
+                Write(updates, cursor, page.Count);
+            }
+        }
+        else
+        {
+            // transform(N) on the pool ‖ write(N-1) then read(N+1) on the connection; the same statements, in the same transactions.
+            var page = Read(null);
+            (List<RowUpdate> Updates, object LastKey, int Rows)? pending = null;
+            while (page.Count > 0)
+            {
+                pages++;
+                var current = page;
+                var transform = Task.Run(() => TransformPage(current));
+                if (pending is { } p) Write(p.Updates, p.LastKey, p.Rows);
+                page = Read(current[^1].Key);
+                pending = (Timed(1, () => transform.Result), current[^1].Key, current.Count);
+            }
+            if (pending is { } last) Write(last.Updates, last.LastKey, last.Rows);
+        }
+        Timed(3, () => { transaction ??= dialect.BeginWrite(connection); store.Save(connection, transaction, job with { Status = JobStatus.Finished }); transaction.Commit(); transaction.Dispose(); return 0; });
+        clock.Stop();
+        var extra = new Dictionary<string, double> { ["pages"] = pages };
+        sampler?.StopInto(extra);
+        for (int i = 0; i < 4; i++)
+        {
+            extra[phases[i] + ".s"] = wall[i];
+            extra[phases[i] + ".client-cpu.s"] = clientCpu[i];
+            if (backend > 0) extra[phases[i] + ".backend-cpu.s"] = serverCpu[i];
+        }
+        return new ScenarioResult
+        {
+            Scenario = "profile-" + provider + (whatIf.Length > 0 ? "+" + string.Join("+", whatIf) : ""),
+            Rows = done,
+            Seconds = clock.Elapsed.TotalSeconds,
+            ClientCpuSeconds = Probe.OwnCpuSeconds() - cpu,
+            ServerCpuSeconds = allServer is null ? null : Probe.ServerCpuDelta(allServer, Probe.ServerCpu(pm)),
+            PeakBytes = Probe.PeakBytes(),
+            Extra = extra,
+            Note = $"batch {batch}, commit every {commitEvery}{(pipeline ? "; in the pipeline the transform phase is the wait for the pool's result" : "")}",
+        };
+    }
+
+    /// <summary>As ReencryptionEngine.ReadPage: the dialect's keyset page, key and value of each row.</summary>
+    private static List<(object Key, string Value)> ReadPage(ISqlDialect dialect, DbConnection connection, DbTransaction transaction, ColumnTarget target,
+        object? after, int limit)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = dialect.SelectPage(target.Table, target.KeyColumn, target.Column, limit, fromStart: after is null);
+        if (after is not null) SqlDialect.AddParameter(command, "@after", after);
+        var page = new List<(object, string)>(limit);
+        using var reader = command.ExecuteReader();
+        while (reader.Read()) page.Add((reader.GetValue(0), reader.GetString(1)));
+        return page;
+    }
+}
+
+/// <summary>
+/// What one PostgreSQL backend is doing, sampled every 10 ms from a second connection (pg_stat_activity's wait event):
+/// "Client:ClientRead" is the server waiting for the client, "CPU (running)" a backend at work with no wait event,
+/// "IO:…" and "LWLock:…" waits for the disk and for shared structures (the WAL among them).
+/// </summary>
+public sealed class WaitSampler : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Dictionary<string, int> _counts = new();
+    private readonly Task _task;
+
+    public WaitSampler(string connectionString, int backendPid)
+    {
+        _task = Task.Factory.StartNew(() =>
+        {
+            using var watch = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, ApplicationName = "bench-sampler" }.ConnectionString);
+            watch.Open();
+            using var query = new NpgsqlCommand("SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE pid = @pid", watch);
+            query.Parameters.AddWithValue("pid", backendPid);
+            query.Prepare();
+            while (!_stop.IsCancellationRequested)
+            {
+                using (var reader = query.ExecuteReader())
+                {
+                    if (reader.Read())
+                    {
+                        var state = reader.IsDBNull(0) ? "" : reader.GetString(0);
+                        var key = reader.IsDBNull(1) ? (state == "active" ? "CPU (running)" : state) : reader.GetString(1) + ":" + reader.GetString(2);
+                        lock (_counts) _counts[key] = _counts.GetValueOrDefault(key) + 1;
+                    }
+                }
+                Thread.Sleep(10);
+            }
+        }, TaskCreationOptions.LongRunning);
+    }
+
+    /// <summary>Stops sampling and adds "wait.&lt;event&gt;" = sample count for each event seen.</summary>
+    public void StopInto(Dictionary<string, double> extra)
+    {
+        _stop.Cancel();
+        _task.Wait();
+        lock (_counts)
+            foreach (var (k, v) in _counts) extra["wait." + k] = v;
+    }
+
+    public void Dispose()
+    {
+        if (!_stop.IsCancellationRequested) { _stop.Cancel(); try { _task.Wait(); } catch (AggregateException) { } }
+        _stop.Dispose();
+    }
+}
+
+public sealed class TempFolder : IDisposable
+{
+    public TempFolder(string prefix) => Path = Directory.CreateTempSubdirectory(prefix).FullName;
+    public string Path { get; }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); }
+        catch (IOException) { }
+    }
+}
+
+/// <summary>`--name value` pairs.</summary>
+public sealed class Args
+{
+    private readonly Dictionary<string, string> _values = new(StringComparer.OrdinalIgnoreCase);
+
+    public Args(IEnumerable<string> args)
+    {
+        string? name = null;
+        foreach (var arg in args)
+        {
+            if (arg.StartsWith("--", StringComparison.Ordinal)) { name = arg[2..]; _values[name] = "true"; }
+            else if (name is not null) { _values[name] = arg; name = null; }
+            else throw new ArgumentException($"Unexpected argument '{arg}'.");
+        }
+    }
+
+    public bool Has(string name) => _values.ContainsKey(name);
+    public string Str(string name) => _values.TryGetValue(name, out var v) ? v : throw new ArgumentException($"--{name} is required.");
+    public string Str(string name, string fallback) => _values.GetValueOrDefault(name, fallback);
+    public int Int(string name, int fallback) => _values.TryGetValue(name, out var v) ? int.Parse(v) : fallback;
+    public long Long(string name, long fallback) => _values.TryGetValue(name, out var v) ? long.Parse(v) : fallback;
+}
