@@ -190,7 +190,8 @@ Describe 'Start-Reencryption and SIGTERM (SQLite)' {
             $reader = New-Reader $db
             # One transaction for the whole run (-CommitEvery far beyond the table): nothing but the claim is committed before
             # the signal, so every re-encrypted row after it is "the batch in hand", committed by the stop.
-            $runner = New-Runner $db 100 10000000
+            # Small pages keep the run going long after the first row, whatever the machine's speed (the crypto runs on all cores).
+            $runner = New-Runner $db 10 10000000
             Set-FaultRunnerGo $runner
             $journal = "$($db.Path)-journal"
             $null = Wait-TestCondition -TimeoutSeconds 60 -IntervalMs 15 -Because 'the runner to claim the job and start writing rows' -Condition {

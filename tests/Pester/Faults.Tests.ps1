@@ -196,7 +196,8 @@ Describe 'The database goes away in the middle of Start-Reencryption (PostgreSQL
             $r = @(Start-Reencryption -Provider PostgreSql -Table usuarios -Column otp -ConnectionString $db.ConnectionString -Path $key -Resume -BatchSize 500 -CommitEvery 500)
             $r.Count | Should -Be 1
             $r[0].Status.ToString() | Should -Be 'Finished'
-            $r[0].Id | Should -Be $left.id
+            # The job was finished by the resume above: this run finds every row already at the target.
+            $r[0].Processed | Should -Be 0
             Assert-AllRows $db $pgPlain
         }
     }

@@ -140,7 +140,9 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             if (_terminated)
             {
                 // SIGTERM asks the process to end: the job is saved, so end it, rather than let the script run on.
-                Warning($"Stopped by SIGTERM; job {job.Id} is {job.Status.ToText()}. Continue with -Resume.");
+                var stopped = $"Stopped by SIGTERM; job {job.Id} is {job.Status.ToText()}. Continue with -Resume.";
+                Warning(stopped);
+                Console.Error.WriteLine("Start-Reencryption: " + stopped); // the scheduler's log reads stderr
                 Dispose();
                 System.Environment.Exit(TerminatedExitCode);
             }
