@@ -32,11 +32,26 @@ public sealed class UnprotectEncryptedValueCommand : KeyFileCmdlet
                 WriteObject(_config!.Ring.UnprotectToString(Value));
                 return;
             }
-            var text = _config!.Ring.UnprotectToString(Value);
-            var secure = new SecureString();
-            foreach (var c in text) secure.AppendChar(c);
-            secure.MakeReadOnly();
-            WriteObject(secure);
+            // Bytes to chars to SecureString, clearing both buffers: the plaintext never becomes a .NET string.
+            var bytes = _config!.Ring.Unprotect(Value);
+            char[]? chars = null;
+            try
+            {
+                chars = new System.Text.UTF8Encoding(false, true).GetChars(bytes);
+                var secure = new SecureString();
+                foreach (var c in chars) secure.AppendChar(c);
+                secure.MakeReadOnly();
+                WriteObject(secure);
+            }
+            catch (System.Text.DecoderFallbackException e)
+            {
+                throw new SecretsPSException("PlaintextNotUtf8", ErrorKind.InvalidData, "The value decrypts, but its plaintext is not UTF-8 text.", e);
+            }
+            finally
+            {
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(bytes);
+                if (chars is not null) Array.Clear(chars);
+            }
         }
         catch (SecretsPSException e)
         {
