@@ -225,18 +225,7 @@ public sealed class KeyCleanup
         if (_request.Dialect is null || string.IsNullOrWhiteSpace(_request.ConnectionString))
             throw new SecretsPSException("ConnectionStringMissing", ErrorKind.InvalidArgument,
                 "Targets were named but no database: pass -ConnectionString (and -Provider) or set $env:SECRETSPS_CONNECTION_STRING.");
-        var connection = _request.Dialect.CreateConnection(_request.ConnectionString, _request.UserName, _request.Password, readOnly: false);
-        try
-        {
-            connection.Open();
-            return connection;
-        }
-        catch (Exception e) when (e is DbException or InvalidOperationException)
-        {
-            connection.Dispose();
-            throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
-                $"Cannot reach {_request.Dialect.Describe(_request.ConnectionString)} ({e.GetType().Name}). Nothing was removed.", e);
-        }
+        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.UserName, _request.Password, readOnly: false);
     }
 
     private void Audit(string step, string status, string message)

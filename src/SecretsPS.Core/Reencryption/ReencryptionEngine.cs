@@ -33,20 +33,7 @@ public sealed class ReencryptionEngine
 
     public static string Owner => $"{Environment.MachineName}:{Environment.ProcessId}";
 
-    private DbConnection Open(bool readOnly)
-    {
-        var connection = _dialect.CreateConnection(_connectionString, _userName, _password, readOnly);
-        try
-        {
-            connection.Open();
-            return connection;
-        }
-        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
-        {
-            connection.Dispose();
-            throw Unavailable(e);
-        }
-    }
+    private DbConnection Open(bool readOnly) => DatabaseConnection.Open(_dialect, _connectionString, _userName, _password, readOnly);
 
     private SecretsPSException Unavailable(Exception e) =>
         new("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
@@ -272,6 +259,7 @@ public sealed class ReencryptionEngine
 
                 updates.Clear();
                 var results = TransformAll(transformer, page);
+                long pageSkipped = 0, pageErrors = 0; // counted here, applied to the job once per page
                 for (int i = 0; i < page.Count; i++)
                 {
                     var (key, value) = page[i];
@@ -279,14 +267,16 @@ public sealed class ReencryptionEngine
                     switch (outcome)
                     {
                         case RowOutcome.Reencrypted: updates.Add(new RowUpdate(key, value, newValue!)); break;
-                        case RowOutcome.AlreadyAtTarget: job = job with { Skipped = job.Skipped + 1 }; break;
+                        case RowOutcome.AlreadyAtTarget: pageSkipped++; break;
                         default:
-                            job = job with { Errors = job.Errors + 1 };
-                            pendingErrors.Add((ColumnTarget.KeyToText(key), reason!));
-                            observer.RowFailed(target.Name, ColumnTarget.KeyToText(key), reason!);
+                            pageErrors++;
+                            var keyText = ColumnTarget.KeyToText(key);
+                            pendingErrors.Add((keyText, reason!));
+                            observer.RowFailed(target.Name, keyText, reason!);
                             break;
                     }
                 }
+                job = job with { Skipped = job.Skipped + pageSkipped, Errors = job.Errors + pageErrors };
                 job = Write(connection, transaction, target, transformer, updates, job, pendingErrors, observer);
 
                 cursor = page[^1].Key;
@@ -481,6 +471,9 @@ public sealed class ReencryptionEngine
     {
         var m = e is Npgsql.PostgresException p ? $"{p.SqlState} {p.MessageText}" : e.Message;
         var line = m.Split('\n')[0];
+        // SQL Server quotes the value it would have truncated: cut the message before it.
+        int quoted = line.IndexOf("Truncated value", StringComparison.OrdinalIgnoreCase);
+        if (quoted >= 0) line = line[..quoted].TrimEnd();
         return line.Length > 200 ? line[..200] + "…" : line;
     }
 }

@@ -31,16 +31,7 @@ public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
         var dialect = Dialect;
         try
         {
-            using var connection = dialect.CreateConnection(connectionString, UserName, Password, readOnly: true);
-            try
-            {
-                connection.Open();
-            }
-            catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException)
-            {
-                throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
-                    $"Cannot reach {dialect.Describe(connectionString)} ({e.GetType().Name}). Check the server and the connection string.", e);
-            }
+            using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: true);
             var status = ColumnStatusReader.Read(dialect, connection, Table, Column, _config!.Ring);
             if (status.UnknownVersionRows > 0)
                 Warning($"{status.UnknownVersionRows} row(s) of {status.Target} name a key version that is not in the key file: restore it from a backup.");

@@ -30,16 +30,7 @@ public sealed class GetReencryptJobCommand : JobTableCmdlet
         var connectionString = ResolveConnectionString();
         var dialect = Dialect;
         var store = new JobStore(dialect, JobTable);
-        using var connection = dialect.CreateConnection(connectionString, UserName, Password, readOnly: true);
-        try
-        {
-            connection.Open();
-        }
-        catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException)
-        {
-            throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
-                $"Cannot reach {dialect.Describe(connectionString)} ({e.GetType().Name}). Check the server and the connection string.", e);
-        }
+        using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: true);
         if (!store.TablesExist(connection))
         {
             Verbose($"{dialect.Describe(connectionString)} has no job table '{store.Jobs}': no re-encryption has run there.");

@@ -35,16 +35,7 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
         var connectionString = ResolveConnectionString();
         var dialect = Dialect;
         var store = new JobStore(dialect, JobTable);
-        using var connection = dialect.CreateConnection(connectionString, UserName, Password, readOnly: false);
-        try
-        {
-            connection.Open();
-        }
-        catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException)
-        {
-            throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
-                $"Cannot reach {dialect.Describe(connectionString)} ({e.GetType().Name}). Check the server and the connection string.", e);
-        }
+        using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: false);
         if (!store.TablesExist(connection)) return;
 
         IEnumerable<ReencryptJob> candidates;

@@ -1,0 +1,25 @@
+using System.Data.Common;
+
+namespace SecretsPS.Core.Data;
+
+/// <summary>Opens a connection through a dialect, turning every way of not reaching the server into one clear error.</summary>
+public static class DatabaseConnection
+{
+    /// <summary>An open connection; DatabaseUnavailable (never the connection string, so never its password) otherwise.</summary>
+    public static DbConnection Open(ISqlDialect dialect, string connectionString, string? userName, string? password, bool readOnly)
+    {
+        var connection = dialect.CreateConnection(connectionString, userName, password, readOnly);
+        try
+        {
+            connection.Open();
+            return connection;
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            connection.Dispose();
+            throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
+                $"Cannot reach {dialect.Describe(connectionString)} ({e.GetType().Name}). Check that the server is up and the connection string and credential are right, then run the command again.",
+                e);
+        }
+    }
+}
