@@ -136,7 +136,9 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             var summary = $"Job {job.Id} {job.Status.ToText()}: {job.Processed} re-encrypted, {job.Skipped} already at '{job.TargetVersion}', {job.Errors} error(s). {job.Message}";
             if (job.Status == JobStatus.Finished && job.Errors == 0) Verbose(summary);
             else Warning(summary);
-            if (!Stopping) WriteObject(job);
+            // The job is saved (paused): a stopped pipeline ends as stopped, so the host sees Ctrl+C took effect.
+            if (Stopping) throw new PipelineStoppedException();
+            WriteObject(job);
             if (_terminated)
             {
                 // SIGTERM asks the process to end: the job is saved, so end it, rather than let the script run on.
