@@ -153,14 +153,59 @@ public class FernetVectorTests
     [InlineData(15)]
     [InlineData(16)]
     [InlineData(17)]
+    [InlineData(31)]
+    [InlineData(32)]
+    [InlineData(33)]
     [InlineData(1000)]
+    [InlineData(1007)]
+    [InlineData(1008)]
+    [InlineData(1024)]
+    [InlineData(5000)]
     public void Plaintexts_of_any_length_round_trip(int length)
     {
         using var key = new FernetKey(KeyA);
+        using var other = new FernetKey(KeyB);
         byte[] plaintext = RandomNumberGenerator.GetBytes(length);
 
         Assert.Equal(plaintext, key.Decrypt(key.Encrypt(plaintext)));
+        Assert.Equal(plaintext, other.Decrypt(key.Reencrypt(key.Encrypt(plaintext), other)));
     }
+
+    [Fact]
+    public void The_ciphertext_is_standard_AES_CBC_with_PKCS7_for_every_length_up_to_five_blocks()
+    {
+        // An independent computation of the token (the framework's one-shot CBC and HMAC), byte for byte.
+        using var key = new FernetKey(KeyA);
+        using var aes = Aes.Create();
+        aes.Key = KeyA[16..];
+        byte[] iv = RandomNumberGenerator.GetBytes(16);
+        for (int length = 0; length <= 80; length++)
+        {
+            byte[] plaintext = RandomNumberGenerator.GetBytes(length);
+            byte[] body = [0x80, .. BitConverter.GetBytes(1_700_000_000L).Reverse(), .. iv, .. aes.EncryptCbc(plaintext, iv, PaddingMode.PKCS7)];
+            byte[] expected = [.. body, .. HMACSHA256.HashData(KeyA[..16], body)];
+
+            Assert.Equal(Convert.ToBase64String(expected).Replace('+', '-').Replace('/', '_'), key.Encrypt(plaintext, 1_700_000_000, iv));
+        }
+    }
+
+    [Fact]
+    public void Many_threads_sharing_two_keys_get_tokens_that_decrypt_and_never_repeat_an_iv()
+    {
+        using var source = new FernetKey(KeyA);
+        using var target = new FernetKey(KeyB);
+        var ivs = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+        Parallel.For(0, 20_000, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            byte[] plaintext = Encoding.UTF8.GetBytes($"secret-{i}-é");
+            string moved = source.Reencrypt(source.Encrypt(plaintext), target);
+
+            Assert.Equal(plaintext, target.Decrypt(moved));
+            Assert.True(ivs.TryAdd(Convert.ToHexString(Base64UrlBytes(moved).AsSpan(9, 16)), true));
+        });
+    }
+
+    private static byte[] Base64UrlBytes(string token) => Convert.FromBase64String(token.Replace('-', '+').Replace('_', '/'));
 
     [Fact]
     public void Two_encryptions_of_the_same_plaintext_differ()

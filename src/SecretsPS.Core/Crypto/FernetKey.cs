@@ -48,9 +48,12 @@ public sealed class FernetKey : IDisposable
     private readonly byte[] _signingKey = GC.AllocateArray<byte>(SigningKeySize, pinned: true);
     private readonly byte[] _encryptionKey = GC.AllocateArray<byte>(EncryptionKeySize, pinned: true);
 
-    // Aes instances are not documented as thread-safe, and creating one per call costs a native key
-    // schedule; one per thread keeps each call to a single one-shot CBC operation.
-    private readonly ThreadLocal<Aes> _aes;
+    // Cipher contexts are not thread-safe, and setting one up per call cost more than the AES itself:
+    // one keyed context per thread, kept for the life of the key.
+    private readonly ThreadLocal<AesCbc> _aes;
+
+    // Below this a plaintext is decrypted into a stack buffer rather than a pinned array.
+    private const int StackPlaintextLimit = 1024;
 
     // The same for the MAC: a keyed HMAC per thread, reset after each use, instead of a key setup per value.
     private readonly ThreadLocal<IncrementalHash> _hmac;
@@ -71,7 +74,7 @@ public sealed class FernetKey : IDisposable
 
         key[..SigningKeySize].CopyTo(_signingKey);
         key[SigningKeySize..].CopyTo(_encryptionKey);
-        _aes = new ThreadLocal<Aes>(CreateAes, trackAllValues: true);
+        _aes = new ThreadLocal<AesCbc>(() => new AesCbc(_encryptionKey), trackAllValues: true);
         _hmac = new ThreadLocal<IncrementalHash>(() => IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _signingKey), trackAllValues: true);
     }
 
@@ -104,7 +107,7 @@ public sealed class FernetKey : IDisposable
     public string Encrypt(ReadOnlySpan<byte> plaintext)
     {
         Span<byte> iv = stackalloc byte[IvSize];
-        RandomNumberGenerator.Fill(iv);
+        IvSource.Fill(iv);
         return EncryptCore(plaintext, (ulong)DateTimeOffset.UtcNow.ToUnixTimeSeconds(), iv);
     }
 
@@ -172,12 +175,19 @@ public sealed class FernetKey : IDisposable
     public string Reencrypt(string token, FernetKey target)
     {
         ArgumentNullException.ThrowIfNull(target);
-        byte[] plaintext = DecryptCore(token, ttl: null, now: default, out ulong timestamp);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        byte[] data = DecodeAndCheckLayout(token);
+        ulong timestamp = Authenticate(data, ttl: null, now: default);
+        int ciphertextSize = data.Length - OverheadSize;
+        Span<byte> plaintext = ciphertextSize <= StackPlaintextLimit
+            ? stackalloc byte[ciphertextSize]
+            : GC.AllocateUninitializedArray<byte>(ciphertextSize, pinned: true);
         try
         {
+            int length = DecryptAuthenticated(data, plaintext);
             Span<byte> iv = stackalloc byte[IvSize];
-            RandomNumberGenerator.Fill(iv);
-            return target.EncryptCore(plaintext, timestamp, iv);
+            IvSource.Fill(iv);
+            return target.EncryptCore(plaintext[..length], timestamp, iv);
         }
         finally
         {
@@ -208,9 +218,8 @@ public sealed class FernetKey : IDisposable
         }
 
         _disposed = true;
-        foreach (Aes aes in _aes.Values)
+        foreach (AesCbc aes in _aes.Values)
         {
-            // Aes.Dispose clears its copy of the key.
             aes.Dispose();
         }
 
@@ -235,29 +244,17 @@ public sealed class FernetKey : IDisposable
         }
     }
 
-    private Aes CreateAes()
-    {
-        var aes = Aes.Create();
-        aes.Key = _encryptionKey;
-        return aes;
-    }
-
     private string EncryptCore(ReadOnlySpan<byte> plaintext, ulong timestamp, ReadOnlySpan<byte> iv)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
 
-        int ciphertextSize = (plaintext.Length / BlockSize + 1) * BlockSize;
+        int ciphertextSize = AesCbc.CiphertextLength(plaintext.Length);
         var token = new byte[checked(OverheadSize + ciphertextSize)];
 
         token[0] = Version;
         BinaryPrimitives.WriteUInt64BigEndian(token.AsSpan(TimestampOffset, TimestampSize), timestamp);
         iv.CopyTo(token.AsSpan(IvOffset, IvSize));
-
-        Span<byte> ciphertext = token.AsSpan(CiphertextOffset, ciphertextSize);
-        if (!_aes.Value!.TryEncryptCbc(plaintext, iv, ciphertext, out int written, PaddingMode.PKCS7) || written != ciphertextSize)
-        {
-            throw new CryptographicException("AES-CBC produced an unexpected ciphertext length.");
-        }
+        _aes.Value!.Encrypt(plaintext, iv, token, CiphertextOffset);
 
         int macOffset = token.Length - MacSize;
         Mac(token.AsSpan(0, macOffset), token.AsSpan(macOffset, MacSize));
@@ -270,6 +267,24 @@ public sealed class FernetKey : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
 
         byte[] data = DecodeAndCheckLayout(token);
+        timestamp = Authenticate(data, ttl, now);
+        int ciphertextSize = data.Length - OverheadSize;
+        Span<byte> padded = ciphertextSize <= StackPlaintextLimit
+            ? stackalloc byte[ciphertextSize]
+            : GC.AllocateUninitializedArray<byte>(ciphertextSize, pinned: true);
+        try
+        {
+            return padded[..DecryptAuthenticated(data, padded)].ToArray();
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(padded);
+        }
+    }
+
+    /// <summary>Checks the MAC (and the age, given a time-to-live) and returns the token's timestamp.</summary>
+    private ulong Authenticate(byte[] data, TimeSpan? ttl, DateTimeOffset now)
+    {
         int macOffset = data.Length - MacSize;
 
         // Authenticate before anything else is trusted, so a forged token only ever gets the
@@ -284,39 +299,29 @@ public sealed class FernetKey : IDisposable
                 "Decrypt it with the key version it was encrypted with.");
         }
 
-        timestamp = ReadTimestampUnauthenticated(data);
+        ulong timestamp = ReadTimestampUnauthenticated(data);
         if (ttl is TimeSpan maxAge)
         {
             CheckAge(timestamp, maxAge, now);
         }
 
-        ReadOnlySpan<byte> iv = data.AsSpan(IvOffset, IvSize);
-        ReadOnlySpan<byte> ciphertext = data.AsSpan(CiphertextOffset, macOffset - CiphertextOffset);
-        byte[] padded = GC.AllocateUninitializedArray<byte>(ciphertext.Length, pinned: true);
+        return timestamp;
+    }
+
+    /// <summary>Decrypts an authenticated token into <paramref name="plaintext"/> and returns the plaintext's length.</summary>
+    private int DecryptAuthenticated(byte[] data, Span<byte> plaintext)
+    {
         try
         {
-            int written;
-            try
-            {
-                if (!_aes.Value!.TryDecryptCbc(ciphertext, iv, padded, out written, PaddingMode.PKCS7))
-                {
-                    throw new CryptographicException("AES-CBC destination too small.");
-                }
-            }
-            catch (CryptographicException ex)
-            {
-                throw new TokenInvalidException(
-                    "TokenPaddingInvalid",
-                    "The token is signed by this key but its encrypted content does not decrypt to valid padding. " +
-                    "Whoever made it signed damaged content; it cannot be decrypted, so re-create the value from its source.",
-                    ex);
-            }
-
-            return padded.AsSpan(0, written).ToArray();
+            return _aes.Value!.Decrypt(data, CiphertextOffset, data.Length - MacSize - CiphertextOffset, data.AsSpan(IvOffset, IvSize), plaintext);
         }
-        finally
+        catch (CryptographicException ex)
         {
-            CryptographicOperations.ZeroMemory(padded);
+            throw new TokenInvalidException(
+                "TokenPaddingInvalid",
+                "The token is signed by this key but its encrypted content does not decrypt to valid padding. " +
+                "Whoever made it signed damaged content; it cannot be decrypted, so re-create the value from its source.",
+                ex);
         }
     }
 
