@@ -222,74 +222,96 @@ public sealed class ReencryptionEngine
         var version = _ring.Get(job.TargetVersion);
         var transformer = new ValueTransformer(_ring, version, options.EncryptPlaintext, target.MaxLength);
         var clock = Stopwatch.StartNew();
-        long runDone = 0, sinceCommit = 0;
-        object? cursor = job.LastKey is null ? null : target.KeyFromText(job.LastKey);
+        long runDone = 0, runRead = 0, sinceCommit = 0;
         var updates = new List<RowUpdate>(options.BatchSize);
         var pendingErrors = new List<(string, string)>();
         DbTransaction? transaction = null;
         string? stopReason = null;
+        Task<TransformedPage>? transforming = null;
+
+        // Null when the run stops before this page or the column has no more rows.
+        List<(object Key, string Value)>? ReadNext(object? after)
+        {
+            if (cancellation.IsCancellationRequested) { stopReason = "stopped (Ctrl+C or SIGTERM)"; return null; }
+            if (options.MaxDuration is { } d && clock.Elapsed >= d) { stopReason = $"-MaxDuration {d} reached"; return null; }
+            if (options.MaxRows is { } m && runRead >= m) { stopReason = $"-MaxRows {m} reached"; return null; }
+            int limit = options.MaxRows is { } mr ? (int)Math.Min(options.BatchSize, mr - runRead) : options.BatchSize;
+            transaction ??= _dialect.BeginWrite(connection);
+            List<(object Key, string Value)> page;
+            try
+            {
+                page = ReadPage(connection, transaction, target, after, limit, cancellation);
+            }
+            catch (Exception e) when (cancellation.IsCancellationRequested && e is OperationCanceledException or DbException)
+            {
+                stopReason = "stopped (Ctrl+C or SIGTERM)";
+                return null;
+            }
+            runRead += page.Count;
+            return page.Count == 0 ? null : page;
+        }
+
+        ReencryptJob FailOnErrors(long maxErrors)
+        {
+            transaction = Commit(connection, transaction, store, job with { UpdatedAt = DateTime.UtcNow }, pendingErrors);
+            return Finish(connection, store, job, JobStatus.Failed, $"more than {maxErrors} row errors (-MaxErrors)");
+        }
 
         try
         {
-            while (true)
-            {
-                if (cancellation.IsCancellationRequested) { stopReason = "stopped (Ctrl+C or SIGTERM)"; break; }
-                if (options.MaxDuration is { } d && clock.Elapsed >= d) { stopReason = $"-MaxDuration {d} reached"; break; }
-                if (options.MaxRows is { } m && runDone >= m) { stopReason = $"-MaxRows {m} reached"; break; }
-                if (options.MaxErrors is { } me && job.Errors > me)
-                {
-                    transaction = Commit(connection, transaction, store, job with { UpdatedAt = DateTime.UtcNow }, pendingErrors);
-                    job = Finish(connection, store, job, JobStatus.Failed, $"more than {me} row errors (-MaxErrors)");
-                    return job;
-                }
+            if (options.MaxErrors is { } me0 && job.Errors > me0) return FailOnErrors(me0);
 
-                int limit = options.MaxRows is { } mr ? (int)Math.Min(options.BatchSize, mr - runDone) : options.BatchSize;
-                transaction ??= _dialect.BeginWrite(connection);
-                List<(object Key, string Value)> page;
-                try
+            // The database and the cores overlap: while page N is transformed on the pool, the calling thread writes
+            // page N−1 and reads page N+1, on the one connection and in the same transaction. Reading ahead of a write
+            // is safe because every write is guarded by the value that was read; the cursor still moves only with the
+            // rows written, in the commit that covers them, and the observer is only ever called from this thread.
+            var page = ReadNext(job.LastKey is null ? null : target.KeyFromText(job.LastKey));
+            TransformedPage? ready = null;
+            while (page is not null || ready is not null)
+            {
+                if (cancellation.IsCancellationRequested)
                 {
-                    page = ReadPage(connection, transaction, target, cursor, limit, cancellation);
-                }
-                catch (Exception e) when (cancellation.IsCancellationRequested && e is OperationCanceledException or DbException)
-                {
+                    // Ctrl+C or SIGTERM: what was written is committed below; a page read ahead is dropped unwritten,
+                    // and the cursor stays before it.
                     stopReason = "stopped (Ctrl+C or SIGTERM)";
                     break;
                 }
-                if (page.Count == 0) break;
 
-                updates.Clear();
-                var results = TransformAll(transformer, page);
-                long pageSkipped = 0, pageErrors = 0; // counted here, applied to the job once per page
-                for (int i = 0; i < page.Count; i++)
+                if (page is not null)
                 {
-                    var (key, value) = page[i];
-                    var (outcome, newValue, reason) = results[i];
-                    switch (outcome)
+                    var rows = page;
+                    transforming = Task.Run(() => new TransformedPage(rows, TransformAll(transformer, rows)));
+                }
+
+                if (ready is not null)
+                {
+                    job = WritePage(connection, transaction ??= _dialect.BeginWrite(connection), target, transformer, ready, updates, job, pendingErrors, observer);
+                    runDone += ready.Rows.Count;
+                    sinceCommit += ready.Rows.Count;
+                    if (options.MaxErrors is { } me && job.Errors > me)
                     {
-                        case RowOutcome.Reencrypted: updates.Add(new RowUpdate(key, value, newValue!)); break;
-                        case RowOutcome.AlreadyAtTarget: pageSkipped++; break;
-                        default:
-                            pageErrors++;
-                            var keyText = ColumnTarget.KeyToText(key);
-                            pendingErrors.Add((keyText, reason!));
-                            observer.RowFailed(target.Name, keyText, reason!);
-                            break;
+                        // The page in flight is dropped unwritten: the cursor is at the last page written.
+                        transforming?.Wait();
+                        transforming = null;
+                        return FailOnErrors(me);
                     }
-                }
-                job = job with { Skipped = job.Skipped + pageSkipped, Errors = job.Errors + pageErrors };
-                job = Write(connection, transaction, target, transformer, updates, job, pendingErrors, observer);
 
-                cursor = page[^1].Key;
-                runDone += page.Count;
-                sinceCommit += page.Count;
-                job = job with { LastKey = ColumnTarget.KeyToText(cursor) };
-                if (sinceCommit >= options.CommitEvery)
-                {
-                    job = job with { UpdatedAt = DateTime.UtcNow };
-                    transaction = Commit(connection, transaction, store, job, pendingErrors);
-                    sinceCommit = 0;
+                    if (sinceCommit >= options.CommitEvery)
+                    {
+                        job = job with { UpdatedAt = DateTime.UtcNow };
+                        transaction = Commit(connection, transaction, store, job, pendingErrors);
+                        sinceCommit = 0;
+                    }
+                    observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, runDone, clock.Elapsed));
+                    ready = null;
                 }
-                observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, runDone, clock.Elapsed));
+
+                if (page is not null)
+                {
+                    page = ReadNext(page[^1].Key);
+                    ready = transforming!.GetAwaiter().GetResult();
+                    transforming = null;
+                }
             }
 
             job = job with { UpdatedAt = DateTime.UtcNow };
@@ -302,8 +324,40 @@ public sealed class ReencryptionEngine
         }
         finally
         {
+            // A database error can end the run while a page is being transformed; the pool must not outlive the keys.
+            try { transforming?.Wait(); } catch (AggregateException) { }
             transaction?.Dispose();
         }
+    }
+
+    /// <summary>A page read and transformed, in key order, waiting to be written.</summary>
+    private sealed record TransformedPage(List<(object Key, string Value)> Rows, (RowOutcome Outcome, string? NewValue, string? Reason)[] Results);
+
+    /// <summary>Counts a transformed page's skips and errors, writes its updates, and moves the cursor past it.</summary>
+    private ReencryptJob WritePage(DbConnection connection, DbTransaction transaction, ColumnTarget target, ValueTransformer transformer,
+        TransformedPage page, List<RowUpdate> updates, ReencryptJob job, List<(string, string)> pendingErrors, IReencryptionObserver observer)
+    {
+        updates.Clear();
+        long pageSkipped = 0, pageErrors = 0; // counted here, applied to the job once per page
+        for (int i = 0; i < page.Rows.Count; i++)
+        {
+            var (key, value) = page.Rows[i];
+            var (outcome, newValue, reason) = page.Results[i];
+            switch (outcome)
+            {
+                case RowOutcome.Reencrypted: updates.Add(new RowUpdate(key, value, newValue!)); break;
+                case RowOutcome.AlreadyAtTarget: pageSkipped++; break;
+                default:
+                    pageErrors++;
+                    var keyText = ColumnTarget.KeyToText(key);
+                    pendingErrors.Add((keyText, reason!));
+                    observer.RowFailed(target.Name, keyText, reason!);
+                    break;
+            }
+        }
+        job = job with { Skipped = job.Skipped + pageSkipped, Errors = job.Errors + pageErrors };
+        job = Write(connection, transaction, target, transformer, updates, job, pendingErrors, observer);
+        return job with { LastKey = ColumnTarget.KeyToText(page.Rows[^1].Key) };
     }
 
     /// <summary>Below this many rows a page is transformed on the calling thread: spreading it costs more than it saves.</summary>
