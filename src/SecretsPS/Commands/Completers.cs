@@ -37,7 +37,8 @@ public sealed class KdfCompleter : IArgumentCompleter
 
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters) =>
-        Forms.Where(f => f.StartsWith(wordToComplete ?? "", StringComparison.OrdinalIgnoreCase))
+        // A word typed with its opening quote ('pb) still names the forms it starts, as -Version's completer allows.
+        Forms.Where(f => f.StartsWith((wordToComplete ?? "").Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
             .Select(f => new CompletionResult(f, f, CompletionResultType.ParameterValue, f));
 }
 
@@ -73,7 +74,19 @@ internal static class CompletionKeyFile
         using var ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
         var location = ps.AddCommand("Get-Location").Invoke().FirstOrDefault()?.BaseObject as PathInfo;
         if (location?.Provider.Name == "FileSystem") current = location.ProviderPath;
-        return KeyFileLocator.Resolve(fakeBoundParameters["Path"] as string, fakeBoundParameters["Environment"] as string, current,
+        var path = Text(fakeBoundParameters["Path"]);
+        if (!string.IsNullOrWhiteSpace(path))
+        {
+            // As the cmdlet resolves -Path (KeyFileCmdlet.Resolve): ~ and drives such as TestDrive: are PowerShell paths, not
+            // file-system ones. Called here, not in the script, so that an unknown drive is caught below instead of landing in $Error.
+            ps.Commands.Clear();
+            if (ps.AddScript("$ExecutionContext.SessionState.Path").Invoke().FirstOrDefault()?.BaseObject is PathIntrinsics sessionPaths)
+                path = sessionPaths.GetUnresolvedProviderPathFromPSPath(path);
+        }
+        return KeyFileLocator.Resolve(path, Text(fakeBoundParameters["Environment"]), current,
             Environment.GetEnvironmentVariable(KeyFileLocator.ConfigVariable), mustExist);
     }
+
+    // A value bound from a variable (-Path $key) may arrive wrapped in a PSObject, which "as string" would miss.
+    private static string? Text(object? value) => (value is PSObject wrapped ? wrapped.BaseObject : value) as string;
 }
