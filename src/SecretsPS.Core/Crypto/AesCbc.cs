@@ -25,6 +25,7 @@ internal sealed class AesCbc : IDisposable
     // Pinned so that clearing them erases the only copy of the plaintext they held.
     private readonly byte[] _block = GC.AllocateArray<byte>(BlockSize, pinned: true);
     private readonly byte[] _scratch = GC.AllocateArray<byte>(ScratchSize, pinned: true);
+    private readonly byte[] _input = new byte[ScratchSize];
 
     public AesCbc(byte[] key)
     {
@@ -38,28 +39,29 @@ internal sealed class AesCbc : IDisposable
 
     public static int CiphertextLength(int plaintextLength) => checked((plaintextLength / BlockSize + 1) * BlockSize);
 
-    /// <summary>Writes the padded ciphertext of <paramref name="plaintext"/> at <paramref name="offset"/> of <paramref name="destination"/>.</summary>
-    public void Encrypt(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> iv, byte[] destination, int offset)
+    /// <summary>Writes the padded ciphertext of <paramref name="plaintext"/> to <paramref name="destination"/>.</summary>
+    public void Encrypt(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> iv, Span<byte> destination)
     {
         int length = CiphertextLength(plaintext.Length);
         byte pad = (byte)(length - plaintext.Length);
-        ReadOnlySpan<byte> previous = iv;
         try
         {
             for (int start = 0; start < length; start += BlockSize)
             {
+                // CBC: each block is XORed with the ciphertext block before it, the IV for the first.
+                ReadOnlySpan<byte> previous = start == 0 ? iv : destination.Slice(start - BlockSize, BlockSize);
                 for (int i = 0; i < BlockSize; i++)
                 {
                     int p = start + i;
                     _block[i] = (byte)((p < plaintext.Length ? plaintext[p] : pad) ^ previous[i]);
                 }
 
-                if (_encryptor.TransformBlock(_block, 0, BlockSize, destination, offset + start) != BlockSize)
+                if (_encryptor.TransformBlock(_block, 0, BlockSize, _scratch, 0) != BlockSize)
                 {
                     throw new CryptographicException("AES produced an unexpected block length.");
                 }
 
-                previous = destination.AsSpan(offset + start, BlockSize);
+                _scratch.AsSpan(0, BlockSize).CopyTo(destination.Slice(start, BlockSize));
             }
         }
         finally
@@ -69,26 +71,30 @@ internal sealed class AesCbc : IDisposable
     }
 
     /// <summary>
-    /// Decrypts <paramref name="count"/> bytes of ciphertext (a positive multiple of the block size) into
+    /// Decrypts <paramref name="ciphertext"/> (a positive multiple of the block size) into
     /// <paramref name="destination"/> and returns the plaintext's length.
     /// </summary>
     /// <exception cref="CryptographicException">The padding is not valid PKCS7.</exception>
-    public int Decrypt(byte[] source, int offset, int count, ReadOnlySpan<byte> iv, Span<byte> destination)
+    public int Decrypt(ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> iv, Span<byte> destination)
     {
+        int count = ciphertext.Length;
         if (count <= 0 || count % BlockSize != 0 || destination.Length < count)
         {
-            throw new ArgumentOutOfRangeException(nameof(count));
+            throw new ArgumentOutOfRangeException(nameof(ciphertext));
         }
 
-        byte[] decrypted = count <= _scratch.Length ? _scratch : GC.AllocateUninitializedArray<byte>(count, pinned: true);
+        // The transform reads and writes arrays; the ciphertext is not secret, the decrypted blocks are.
+        bool fits = count <= ScratchSize;
+        byte[] input = fits ? _input : ciphertext.ToArray();
+        byte[] decrypted = fits ? _scratch : GC.AllocateUninitializedArray<byte>(count, pinned: true);
         try
         {
-            if (_decryptor.TransformBlock(source, offset, count, decrypted, 0) != count)
+            ciphertext.CopyTo(input);
+            if (_decryptor.TransformBlock(input, 0, count, decrypted, 0) != count)
             {
                 throw new CryptographicException("AES produced an unexpected length.");
             }
 
-            // CBC: each decrypted block is XORed with the ciphertext block before it, the IV for the first.
             for (int i = 0; i < BlockSize; i++)
             {
                 destination[i] = (byte)(decrypted[i] ^ iv[i]);
@@ -96,7 +102,7 @@ internal sealed class AesCbc : IDisposable
 
             for (int i = BlockSize; i < count; i++)
             {
-                destination[i] = (byte)(decrypted[i] ^ source[offset + i - BlockSize]);
+                destination[i] = (byte)(decrypted[i] ^ ciphertext[i - BlockSize]);
             }
 
             // The MAC was checked before this, so the padding check cannot become an oracle.

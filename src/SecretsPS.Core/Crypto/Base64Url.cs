@@ -57,6 +57,18 @@ public static class Base64Url
         }
     }
 
+    /// <summary>Encodes with <c>=</c> padding into <paramref name="destination"/>, which must hold <see cref="EncodedLength"/> characters.</summary>
+    public static int Encode(ReadOnlySpan<byte> data, Span<char> destination)
+    {
+        if (!Convert.TryToBase64Chars(data, destination, out int written))
+        {
+            throw new ArgumentException("The destination is too small for the encoding.", nameof(destination));
+        }
+
+        ToUrlAlphabet(destination[..written]);
+        return written;
+    }
+
     /// <summary>Length of the padded encoding of <paramref name="byteCount"/> bytes.</summary>
     public static int EncodedLength(int byteCount)
     {
@@ -72,7 +84,61 @@ public static class Base64Url
     public static bool TryDecode(ReadOnlySpan<char> text, bool paddingOptional, [NotNullWhen(true)] out byte[]? bytes)
     {
         bytes = null;
+        if (!TryMeasure(text, paddingOptional, out int length))
+        {
+            return false;
+        }
 
+        var decoded = new byte[length];
+        if (!TryDecode(text, paddingOptional, decoded, out int written) || written != length)
+        {
+            return false;
+        }
+
+        bytes = decoded;
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryDecode(ReadOnlySpan{char}, bool, out byte[])"/> into a caller's buffer, which must hold the
+    /// decoded bytes (at most three quarters of the text's length).
+    /// </summary>
+    public static bool TryDecode(ReadOnlySpan<char> text, bool paddingOptional, Span<byte> destination, out int written)
+    {
+        written = 0;
+        if (!TryMeasure(text, paddingOptional, out int length) || destination.Length < length)
+        {
+            return false;
+        }
+
+        ReadOnlySpan<char> body = text.TrimEnd(Pad);
+        int paddedLength = body.Length + (GroupChars - body.Length % GroupChars) % GroupChars;
+        char[]? rented = null;
+        Span<char> chars = paddedLength <= StackLimitChars
+            ? stackalloc char[StackLimitChars]
+            : (rented = ArrayPool<char>.Shared.Rent(paddedLength));
+        try
+        {
+            chars = chars[..paddedLength];
+            body.CopyTo(chars);
+            chars[body.Length..].Fill(Pad);
+            ToStandardAlphabet(chars[..body.Length]);
+            return Convert.TryFromBase64Chars(chars, destination, out written) && written == length;
+        }
+        finally
+        {
+            chars.Clear();
+            if (rented is not null)
+            {
+                ArrayPool<char>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Checks the padding and the alphabet, and gives the decoded length.</summary>
+    private static bool TryMeasure(ReadOnlySpan<char> text, bool paddingOptional, out int length)
+    {
+        length = 0;
         int padding = 0;
         while (padding < 2 && padding < text.Length && text[text.Length - 1 - padding] == Pad)
         {
@@ -94,35 +160,8 @@ public static class Base64Url
             return false;
         }
 
-        int paddedLength = body.Length + expectedPadding;
-        char[]? rented = null;
-        Span<char> chars = paddedLength <= StackLimitChars
-            ? stackalloc char[StackLimitChars]
-            : (rented = ArrayPool<char>.Shared.Rent(paddedLength));
-        try
-        {
-            chars = chars[..paddedLength];
-            body.CopyTo(chars);
-            chars[body.Length..].Fill(Pad);
-            ToStandardAlphabet(chars[..body.Length]);
-
-            var decoded = new byte[DecodedLength(body.Length)];
-            if (!Convert.TryFromBase64Chars(chars, decoded, out int written) || written != decoded.Length)
-            {
-                return false;
-            }
-
-            bytes = decoded;
-            return true;
-        }
-        finally
-        {
-            chars.Clear();
-            if (rented is not null)
-            {
-                ArrayPool<char>.Shared.Return(rented);
-            }
-        }
+        length = DecodedLength(body.Length);
+        return true;
     }
 
     /// <summary>True when every character is in the base64url alphabet (no padding, no whitespace).</summary>

@@ -196,6 +196,91 @@ public sealed class FernetKey : IDisposable
     }
 
     /// <summary>
+    /// <see cref="Reencrypt"/> for the token inside a stored value (<c>&lt;version&gt;:&lt;payload&gt;</c>, the payload
+    /// being the base64url of the token's text), writing <c>&lt;targetVersion&gt;:&lt;new payload&gt;</c> without an
+    /// intermediate string or array: this runs once per row of a re-encryption. Returns null, having changed
+    /// nothing, for anything that is not a well-formed token signed by this key, and for payloads too long for the
+    /// stack; the general path (<see cref="StoredValue"/>, then <see cref="Reencrypt"/>) then says what is wrong.
+    /// </summary>
+    internal string? TryReencryptPayload(ReadOnlySpan<char> payload, FernetKey target, string targetVersion)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(target._disposed, target);
+        if (payload.Length > MaxFastPayloadChars)
+        {
+            return null;
+        }
+
+        Span<byte> tokenText = stackalloc byte[payload.Length];
+        if (!Base64Url.TryDecode(payload, paddingOptional: true, tokenText, out int textLength) || textLength < StoredTokenPrefix.Length)
+        {
+            return null;
+        }
+
+        Span<char> tokenChars = stackalloc char[textLength];
+        for (int i = 0; i < textLength; i++)
+        {
+            tokenChars[i] = (char)tokenText[i];
+        }
+
+        Span<byte> data = stackalloc byte[textLength];
+        if (!tokenChars.StartsWith(StoredTokenPrefix, StringComparison.Ordinal)
+            || !Base64Url.TryDecode(tokenChars, paddingOptional: false, data, out int dataLength)
+            || !HasTokenLayout(data = data[..dataLength])
+            || !MacMatches(data))
+        {
+            return null;
+        }
+
+        Span<byte> plaintext = stackalloc byte[dataLength - OverheadSize];
+        try
+        {
+            int plaintextLength;
+            try
+            {
+                plaintextLength = DecryptAuthenticated(data, plaintext);
+            }
+            catch (TokenInvalidException)
+            {
+                return null;
+            }
+
+            Span<byte> iv = stackalloc byte[IvSize];
+            IvSource.Fill(iv);
+            Span<byte> token = stackalloc byte[TokenSize(plaintextLength)];
+            target.WriteToken(plaintext[..plaintextLength], ReadTimestampUnauthenticated(data), iv, token);
+
+            // The stored form: the token as base64url text, whose ASCII bytes are base64url-encoded again.
+            Span<char> newTokenChars = stackalloc char[Base64Url.EncodedLength(token.Length)];
+            Base64Url.Encode(token, newTokenChars);
+            Span<byte> newTokenText = stackalloc byte[newTokenChars.Length];
+            for (int i = 0; i < newTokenChars.Length; i++)
+            {
+                newTokenText[i] = (byte)newTokenChars[i];
+            }
+
+            int payloadLength = Base64Url.EncodedLength(newTokenText.Length);
+            Span<char> result = stackalloc char[targetVersion.Length + 1 + payloadLength];
+            targetVersion.CopyTo(result);
+            result[targetVersion.Length] = StoredValueSeparator;
+            Base64Url.Encode(newTokenText, result[(targetVersion.Length + 1)..]);
+            return new string(result);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    // The stack holds a few copies of the payload; a longer value takes the general path.
+    private const int MaxFastPayloadChars = 2048;
+
+    private const char StoredValueSeparator = ':';
+
+    // What every token's text starts with until the year 10889 (see StoredValue); the general path refuses others.
+    private const string StoredTokenPrefix = "gAAAAA";
+
+    /// <summary>
     /// The token's timestamp, read WITHOUT authenticating it: for display only, never for a decision.
     /// </summary>
     public static long ReadTimestamp(string token)
@@ -248,18 +333,23 @@ public sealed class FernetKey : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
 
-        int ciphertextSize = AesCbc.CiphertextLength(plaintext.Length);
-        var token = new byte[checked(OverheadSize + ciphertextSize)];
+        var token = new byte[TokenSize(plaintext.Length)];
+        WriteToken(plaintext, timestamp, iv, token);
+        return Base64Url.Encode(token);
+    }
 
+    private static int TokenSize(int plaintextLength) => checked(OverheadSize + AesCbc.CiphertextLength(plaintextLength));
+
+    /// <summary>Writes the token's bytes to <paramref name="token"/>, which is exactly <see cref="TokenSize"/> long.</summary>
+    private void WriteToken(ReadOnlySpan<byte> plaintext, ulong timestamp, ReadOnlySpan<byte> iv, Span<byte> token)
+    {
         token[0] = Version;
-        BinaryPrimitives.WriteUInt64BigEndian(token.AsSpan(TimestampOffset, TimestampSize), timestamp);
-        iv.CopyTo(token.AsSpan(IvOffset, IvSize));
-        _aes.Value!.Encrypt(plaintext, iv, token, CiphertextOffset);
+        BinaryPrimitives.WriteUInt64BigEndian(token.Slice(TimestampOffset, TimestampSize), timestamp);
+        iv.CopyTo(token.Slice(IvOffset, IvSize));
+        _aes.Value!.Encrypt(plaintext, iv, token[CiphertextOffset..^MacSize]);
 
         int macOffset = token.Length - MacSize;
-        Mac(token.AsSpan(0, macOffset), token.AsSpan(macOffset, MacSize));
-
-        return Base64Url.Encode(token);
+        Mac(token[..macOffset], token.Slice(macOffset, MacSize));
     }
 
     private byte[] DecryptCore(string token, TimeSpan? ttl, DateTimeOffset now, out ulong timestamp)
@@ -285,13 +375,9 @@ public sealed class FernetKey : IDisposable
     /// <summary>Checks the MAC (and the age, given a time-to-live) and returns the token's timestamp.</summary>
     private ulong Authenticate(byte[] data, TimeSpan? ttl, DateTimeOffset now)
     {
-        int macOffset = data.Length - MacSize;
-
         // Authenticate before anything else is trusted, so a forged token only ever gets the
         // answer "signature invalid" whatever its claimed age or contents.
-        Span<byte> expectedMac = stackalloc byte[MacSize];
-        Mac(data.AsSpan(0, macOffset), expectedMac);
-        if (!CryptographicOperations.FixedTimeEquals(expectedMac, data.AsSpan(macOffset, MacSize)))
+        if (!MacMatches(data))
         {
             throw new TokenInvalidException(
                 "TokenSignatureInvalid",
@@ -308,12 +394,20 @@ public sealed class FernetKey : IDisposable
         return timestamp;
     }
 
+    private bool MacMatches(ReadOnlySpan<byte> data)
+    {
+        int macOffset = data.Length - MacSize;
+        Span<byte> expectedMac = stackalloc byte[MacSize];
+        Mac(data[..macOffset], expectedMac);
+        return CryptographicOperations.FixedTimeEquals(expectedMac, data.Slice(macOffset, MacSize));
+    }
+
     /// <summary>Decrypts an authenticated token into <paramref name="plaintext"/> and returns the plaintext's length.</summary>
-    private int DecryptAuthenticated(byte[] data, Span<byte> plaintext)
+    private int DecryptAuthenticated(ReadOnlySpan<byte> data, Span<byte> plaintext)
     {
         try
         {
-            return _aes.Value!.Decrypt(data, CiphertextOffset, data.Length - MacSize - CiphertextOffset, data.AsSpan(IvOffset, IvSize), plaintext);
+            return _aes.Value!.Decrypt(data[CiphertextOffset..^MacSize], data.Slice(IvOffset, IvSize), plaintext);
         }
         catch (CryptographicException ex)
         {
@@ -345,8 +439,8 @@ public sealed class FernetKey : IDisposable
         }
     }
 
-    private static ulong ReadTimestampUnauthenticated(byte[] data) =>
-        BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(TimestampOffset, TimestampSize));
+    private static ulong ReadTimestampUnauthenticated(ReadOnlySpan<byte> data) =>
+        BinaryPrimitives.ReadUInt64BigEndian(data.Slice(TimestampOffset, TimestampSize));
 
     /// <summary>Decodes the text and checks everything about the layout that needs no key.</summary>
     private static byte[] DecodeAndCheckLayout(string token)
@@ -377,6 +471,9 @@ public sealed class FernetKey : IDisposable
 
         return data;
     }
+
+    private static bool HasTokenLayout(ReadOnlySpan<byte> data) =>
+        data.Length >= MinTokenSize && data[0] == Version && (data.Length - OverheadSize) % BlockSize == 0;
 
     private static TokenInvalidException Malformed(string reason) =>
         new("TokenMalformed", $"The value is not a Fernet token: {reason}. Check that the value was not truncated or altered in storage.");
