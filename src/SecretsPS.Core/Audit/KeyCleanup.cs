@@ -153,6 +153,8 @@ public sealed class KeyCleanup
 
         try
         {
+            // The reason of a failed check goes into the audit trail and the journal: English, whatever the UI culture.
+            using var english = InvariantMessages.Scope();
             AfterWrite?.Invoke(path);
             Verify(path, ring, removable);
         }
