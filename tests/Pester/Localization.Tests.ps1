@@ -118,9 +118,9 @@ Describe 'Messages in pt-BR' {
         }
 
         It 'the re-encryption engine reports in Portuguese (its messages are made on the pipeline thread)' {
-            $pt.Result.ReencryptVerbose | Should -Contain "Job 1: recriptografando 3 valor(es) de t.otp para a versão 'v2'."
+            $pt.Result.ReencryptVerbose | Should -Contain "Job 1: re-criptografando 3 valor(es) de t.otp para a versão 'v2'."
             $en.Result.ReencryptVerbose | Should -Contain "Job 1: re-encrypting 3 value(s) of t.otp to version 'v2'."
-            $pt.Result.ReencryptWarning[0] | Should -BeLike 'Job 1 finished: 2 recriptografado(s), 0 já em *v2*, 1 erro(s).*'
+            $pt.Result.ReencryptWarning[0] | Should -BeLike 'Job 1 finished: 2 re-criptografado(s), 0 já em *v2*, 1 erro(s).*'
         }
 
         It 'a row error is in Portuguese with the same ErrorId' {
