@@ -72,6 +72,12 @@ function Invoke-Build {
         Invoke-Native 'dotnet publish' { dotnet publish src/SecretsPS.Core -c $Configuration -nologo -v q -clp:ErrorsOnly --no-build -o (Join-Path $out 'Dependencies') }
         $cmdlets = Join-Path $root "src/SecretsPS/bin/$Configuration/net8.0"
         Copy-Item (Join-Path $cmdlets 'SecretsPS.dll'), (Join-Path $cmdlets 'SecretsPS.pdb') -Destination $out
+        # The cmdlets' translated messages: <culture>/SecretsPS.resources.dll beside SecretsPS.dll, where .NET looks for them.
+        foreach ($satellite in Get-ChildItem $cmdlets -Recurse -Filter 'SecretsPS.resources.dll') {
+            $target = Join-Path $out $satellite.Directory.Name
+            New-Item -ItemType Directory -Force -Path $target | Out-Null
+            Copy-Item $satellite.FullName -Destination $target
+        }
         Copy-Item (Join-Path $root 'SecretsPS.psd1') -Destination $out
         Copy-Item (Join-Path $root 'src/SecretsPS/SecretsPS.Format.ps1xml') -Destination $out
         Invoke-Docs

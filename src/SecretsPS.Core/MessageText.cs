@@ -13,6 +13,6 @@ public static class MessageText
     {
         var all = names.ToList();
         var shown = string.Join(", ", all.Take(max).Select(n => Shorten(n)));
-        return all.Count <= max ? shown : $"{shown} … ({all.Count - max} more)";
+        return all.Count <= max ? shown : Localized.Format(Messages.ListMore, shown, all.Count - max);
     }
 }

@@ -42,7 +42,7 @@ public static class CleanupJournal
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new SecretsPSException("AuditJournalUnwritable", ErrorKind.WriteError,
-                $"The audit journal '{path}' could not be written ({e.Message}). Check that the key file's folder is writable.", e, path);
+                Localized.Format(Messages.AuditJournalUnwritable, path, e.Message), e, path);
         }
     }
 

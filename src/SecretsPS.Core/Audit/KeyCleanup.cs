@@ -64,7 +64,7 @@ public sealed class KeyCleanup
     public KeyCleanupOperation Run(Func<IReadOnlyList<string>, bool> confirm)
     {
         if (_request.Keep < 1)
-            throw new SecretsPSException("KeepOutOfRange", ErrorKind.InvalidArgument, "-Keep must be at least 1.");
+            throw new SecretsPSException("KeepOutOfRange", ErrorKind.InvalidArgument, Messages.CleanupKeepOutOfRange);
         var path = Path.GetFullPath(_request.KeyFile);
         var started = DateTimeOffset.Now;
         Audit("Start", "OK", $"Operation started - ID: {OperationId} - key file: {path}, keep: {_request.Keep}");
@@ -153,6 +153,8 @@ public sealed class KeyCleanup
 
         try
         {
+            // The reason of a failed check goes into the audit trail and the journal: English, whatever the UI culture.
+            using var english = InvariantMessages.Scope();
             AfterWrite?.Invoke(path);
             Verify(path, ring, removable);
         }
@@ -224,7 +226,7 @@ public sealed class KeyCleanup
     {
         if (_request.Dialect is null || string.IsNullOrWhiteSpace(_request.ConnectionString))
             throw new SecretsPSException("ConnectionStringMissing", ErrorKind.InvalidArgument,
-                "Targets were named but no database: pass -ConnectionString (and -Provider) or set $env:SECRETSPS_CONNECTION_STRING.");
+                Messages.CleanupConnectionStringMissing);
         return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.UserName, _request.Password, readOnly: false);
     }
 

@@ -35,7 +35,7 @@ public sealed class LogWriter : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new SecretsPSException("LogFileUnwritable", ErrorKind.WriteError,
-                $"The log file '{path}' cannot be opened for writing ({e.Message}). Choose another -LogFile.", e, path);
+                Localized.Format(Messages.LogFileUnwritable, path, e.Message), e, path);
         }
     }
 

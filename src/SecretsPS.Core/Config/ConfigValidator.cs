@@ -28,7 +28,7 @@ public static class ConfigValidator
         try
         {
             document = KeyFileStore.ReadDocument(path);
-            results.Add(new ConfigCheck("FileRead", null, CheckStatus.Passed, $"Read '{path}'."));
+            results.Add(new ConfigCheck("FileRead", null, CheckStatus.Passed, Localized.Format(Messages.CheckFileRead, path)));
         }
         catch (SecretsPSException e)
         {
@@ -38,22 +38,22 @@ public static class ConfigValidator
 
         results.Add(OwnerOnlyFile.IsReadableByOthers(path)
             ? new ConfigCheck("FileMode", null, CheckStatus.Warning,
-                $"'{path}' can be read or written by its group or by others. Restrict it: chmod 600 '{path}'.", "KeyFileReadableByOthers")
-            : new ConfigCheck("FileMode", null, CheckStatus.Passed, "Only the owner can read the file."));
+                Localized.Format(Messages.CheckFileReadableByOthers, path), "KeyFileReadableByOthers")
+            : new ConfigCheck("FileMode", null, CheckStatus.Passed, Messages.CheckFileOwnerOnly));
 
         var settings = KeySettings.From(document, env);
         results.Add(settings.NamesDefinedTwice.Count == 0
-            ? new ConfigCheck("Parse", null, CheckStatus.Passed, $"{settings.Versions.Count} version(s) defined.")
+            ? new ConfigCheck("Parse", null, CheckStatus.Passed, Localized.Format(Messages.CheckVersionsDefined, settings.Versions.Count))
             : new ConfigCheck("Parse", null, CheckStatus.Failed,
-                $"Assigned more than once: {string.Join(", ", settings.NamesDefinedTwice)}. Keep one line of each.", "VersionDefinedTwice"));
+                Localized.Format(Messages.CheckAssignedTwice, string.Join(", ", settings.NamesDefinedTwice)), "VersionDefinedTwice"));
 
         if (settings.ActiveVersion is null)
-            results.Add(new ConfigCheck("ActivePresent", null, CheckStatus.Failed, $"{KeyFileNames.Active} is missing.", "ActiveVersionMissing"));
+            results.Add(new ConfigCheck("ActivePresent", null, CheckStatus.Failed, Localized.Format(Messages.CheckActiveMissing, KeyFileNames.Active), "ActiveVersionMissing"));
         else if (settings.Versions.All(v => v.Name != settings.ActiveVersion))
             results.Add(new ConfigCheck("ActivePresent", settings.ActiveVersion, CheckStatus.Failed,
-                $"The active version '{MessageText.Shorten(settings.ActiveVersion)}' is not defined.", "ActiveVersionNotDefined"));
+                Localized.Format(Messages.CheckActiveNotDefined, MessageText.Shorten(settings.ActiveVersion)), "ActiveVersionNotDefined"));
         else
-            results.Add(new ConfigCheck("ActivePresent", settings.ActiveVersion, CheckStatus.Passed, $"Active version: {settings.ActiveVersion}."));
+            results.Add(new ConfigCheck("ActivePresent", settings.ActiveVersion, CheckStatus.Passed, Localized.Format(Messages.CheckActiveVersion, settings.ActiveVersion)));
 
         var plaintext = Encoding.UTF8.GetBytes("SecretsPS self-test ção ✓");
         foreach (var s in settings.Versions)
@@ -71,14 +71,14 @@ public static class ConfigValidator
             using (version)
             {
                 results.Add(new ConfigCheck("KeyMaterial", s.Name, CheckStatus.Passed,
-                    $"Key {version.KeyLength} bytes, salt {version.SaltLength} bytes, salt hash matches, KDF {version.Kdf.Name}."));
+                    Localized.Format(Messages.CheckKeyMaterial, version.KeyLength, version.SaltLength, version.Kdf.Name)));
                 try
                 {
                     var token = version.FernetKey.Encrypt(plaintext);
                     var back = version.FernetKey.Decrypt(token);
                     results.Add(back.AsSpan().SequenceEqual(plaintext)
-                        ? new ConfigCheck("SelfTest", s.Name, CheckStatus.Passed, "Encrypt and decrypt round trip.")
-                        : new ConfigCheck("SelfTest", s.Name, CheckStatus.Failed, "Decryption did not return what was encrypted.", "SelfTestFailed"));
+                        ? new ConfigCheck("SelfTest", s.Name, CheckStatus.Passed, Messages.CheckSelfTestPassed)
+                        : new ConfigCheck("SelfTest", s.Name, CheckStatus.Failed, Messages.CheckSelfTestFailed, "SelfTestFailed"));
                 }
                 catch (SecretsPSException e)
                 {
@@ -96,13 +96,13 @@ public static class ConfigValidator
                 var age = (now ?? DateTimeOffset.UtcNow) - c;
                 results.Add(age.TotalDays > maxAge
                     ? new ConfigCheck("KeyAge", active, CheckStatus.Warning,
-                        $"The active key is {(int)age.TotalDays} days old, more than {maxAge}. Rotate it (Invoke-KeyRotation).", "ActiveKeyTooOld")
-                    : new ConfigCheck("KeyAge", active, CheckStatus.Passed, $"The active key is {(int)age.TotalDays} days old."));
+                        Localized.Format(Messages.CheckKeyTooOld, (int)age.TotalDays, maxAge), "ActiveKeyTooOld")
+                    : new ConfigCheck("KeyAge", active, CheckStatus.Passed, Localized.Format(Messages.CheckKeyAge, (int)age.TotalDays)));
             }
             else
             {
                 results.Add(new ConfigCheck("KeyAge", active, CheckStatus.Warning,
-                    $"The active version has no ENCRYPTION_CREATED__{active}; its age is unknown.", "ActiveKeyAgeUnknown"));
+                    Localized.Format(Messages.CheckKeyAgeUnknown, active), "ActiveKeyAgeUnknown"));
             }
         }
         return results;

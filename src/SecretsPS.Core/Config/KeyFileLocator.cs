@@ -38,7 +38,7 @@ public static class KeyFileLocator
                 ? $"'{path}'"
                 : string.Join(", ", DefaultCandidates.Select(c => $"'{WithEnvironment(Path.Combine(currentFolder, c), environmentName)}'"));
             throw new KeyFileException("KeyFileNotFound", ErrorKind.ObjectNotFound,
-                $"No key file found (looked for {searched}). Create one with New-EncryptionConfig, or name it with -Path or $env:{ConfigVariable}.",
+                Localized.Format(Messages.KeyFileNotFoundSearched, searched, ConfigVariable),
                 path);
         }
         return path;
@@ -49,7 +49,7 @@ public static class KeyFileLocator
         if (string.IsNullOrWhiteSpace(environmentName)) return path;
         if (environmentName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || environmentName.Contains("..", StringComparison.Ordinal))
             throw new SecretsPSException("EnvironmentNameInvalid", ErrorKind.InvalidArgument,
-                "-Environment must be a plain name such as production or staging.");
+                Messages.EnvironmentNameInvalid);
         return path + "." + environmentName;
     }
 }

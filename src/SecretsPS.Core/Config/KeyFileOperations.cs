@@ -57,7 +57,7 @@ public static class KeyFileOperations
         {
             if (!overwrite)
                 throw new KeyFileException("KeyFileExists", ErrorKind.ResourceExists,
-                    $"The key file '{full}' already exists. Overwriting it would lose its keys and every value they encrypt; use Invoke-KeyRotation to add a version, or -Force to replace the file (a backup is made first).",
+                    Localized.Format(Messages.KeyFileExists, full),
                     full);
             backup = KeyFileStore.CreateBackup(full);
         }
@@ -89,7 +89,7 @@ public static class KeyFileOperations
             var name = options.NewVersion ?? VersionName.Next(config.Ring.Versions.Select(v => v.Name));
             if (config.Ring.TryGet(name, out var existing) || document.Contains(KeyFileNames.Key(name)))
                 throw new SecretsPSException("KeyVersionExists", ErrorKind.ResourceExists,
-                    $"Version '{name}' already exists{(existing?.Source == KeySource.Environment ? " (from the environment)" : "")}. Choose another -NewVersion, or omit it to take the next free name.",
+                    Localized.Format(Messages.KeyVersionExists, name, existing?.Source == KeySource.Environment ? Messages.FromEnvironmentSuffix : ""),
                     target: name);
             using var key = KeyVersion.Generate(name, options.KeyBytes, options.SaltBytes, derivation, time);
             info = KeyVersionInfo.From(key, options.Activate && !env.ContainsKey(KeyFileNames.Active), path);
@@ -119,7 +119,7 @@ public static class KeyFileOperations
             previous = document.Get(KeyFileNames.Active) ?? "(none)";
             var known = KeySettings.From(document, env).Versions.Select(v => v.Name).ToList();
             if (!known.Contains(version))
-                throw new KeyVersionNotFoundException(version, $"Key version '{MessageText.Shorten(version)}' is not in '{path}'. Known versions: {MessageText.List(known)}.");
+                throw new KeyVersionNotFoundException(version, Localized.Format(Messages.KeyVersionNotInFileKnown, MessageText.Shorten(version), path, MessageText.List(known)));
             document.Set(KeyFileNames.Active, version);
             // The file must load with the new active version before anything is written (this also repairs a file
             // whose active version was missing or undefined, and refuses every other damage).
@@ -144,11 +144,11 @@ public static class KeyFileOperations
                 // The file's own active version counts too: the environment may override it here, but not for every reader of the file.
                 if (ReferenceEquals(key, config.Ring.Active) || document.Get(KeyFileNames.Active) == v)
                     throw new SecretsPSException("ActiveVersionRemoval", ErrorKind.InvalidOperation,
-                        $"Version '{v}' is the active version and cannot be removed. Activate another version first (Set-ActiveEncryptionKey), re-encrypt the data, then remove it.",
+                        Localized.Format(Messages.ActiveVersionRemoval, v),
                         target: v);
                 if (!document.Contains(KeyFileNames.Key(v)))
                     throw new SecretsPSException("VersionFromEnvironment", ErrorKind.InvalidOperation,
-                        $"Version '{v}' comes from an environment variable, not from the key file. Remove ENCRYPTION_KEYS__{v} and its other variables from the environment instead.",
+                        Localized.Format(Messages.VersionFromEnvironment, v),
                         target: v);
             }
             foreach (var v in versions.Distinct(StringComparer.Ordinal))
@@ -185,7 +185,7 @@ public static class KeyFileOperations
         catch (SecretsPSException e)
         {
             throw new KeyFileException("BackupInvalid", ErrorKind.InvalidData,
-                $"The backup '{backupPath}' is not a valid key file ({e.ErrorId}: {e.Message}) and was not restored. Choose another backup (Get-ChildItem <key file>.backup_*).",
+                Localized.Format(Messages.BackupInvalid, backupPath, e.ErrorId, e.Message),
                 backupPath, e);
         }
     }

@@ -23,10 +23,10 @@ public static class KeyFileStore
             var info = new FileInfo(path);
             if (!info.Exists)
                 throw new KeyFileException("KeyFileNotFound", ErrorKind.ObjectNotFound,
-                    $"The key file '{path}' does not exist. Create one with New-EncryptionConfig, or name the right file with -Path or $env:SECRETSPS_CONFIG.", path);
+                    Localized.Format(Messages.KeyFileNotFound, path), path);
             if (info.Length > MaxFileBytes)
                 throw new KeyFileException("KeyFileTooLarge", ErrorKind.LimitsExceeded,
-                    $"The key file '{path}' is {info.Length} bytes, larger than the {MaxFileBytes} bytes a key file can be. Check that -Path names a key file.", path);
+                    Localized.Format(Messages.KeyFileTooLargeSize, path, info.Length, MaxFileBytes), path);
             // Read at most one byte past the limit: a pipe or device reports no length and could stream forever.
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             using var buffer = new MemoryStream();
@@ -37,19 +37,19 @@ public static class KeyFileStore
                 buffer.Write(chunk, 0, read);
                 if (buffer.Length > MaxFileBytes)
                     throw new KeyFileException("KeyFileTooLarge", ErrorKind.LimitsExceeded,
-                        $"The key file '{path}' is larger than the {MaxFileBytes} bytes a key file can be. Check that -Path names a key file.", path);
+                        Localized.Format(Messages.KeyFileTooLarge, path, MaxFileBytes), path);
             }
             return buffer.ToArray();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not FileNotFoundException)
         {
             throw new KeyFileException("KeyFileUnreadable", ErrorKind.PermissionDenied,
-                $"The key file '{path}' cannot be read: {e.Message}", path, e);
+                Localized.Format(Messages.KeyFileUnreadable, path, e.Message), path, e);
         }
         catch (FileNotFoundException e)
         {
             throw new KeyFileException("KeyFileNotFound", ErrorKind.ObjectNotFound,
-                $"The key file '{path}' does not exist. Create one with New-EncryptionConfig, or name the right file with -Path or $env:SECRETSPS_CONFIG.", path, e);
+                Localized.Format(Messages.KeyFileNotFound, path), path, e);
         }
     }
 
@@ -64,7 +64,7 @@ public static class KeyFileStore
         catch (DecoderFallbackException e)
         {
             throw new KeyFileException("KeyFileNotUtf8", ErrorKind.InvalidData,
-                $"The key file '{path}' is not UTF-8 text. Check that -Path names a key file, or restore it from a backup.", path, e);
+                Localized.Format(Messages.KeyFileNotUtf8, path), path, e);
         }
     }
 
@@ -92,7 +92,7 @@ public static class KeyFileStore
         {
             TryDelete(temp);
             throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
-                $"The key file '{full}' could not be written ({e.Message}). The existing file, if any, was not changed. Check that the folder is writable and the disk has space.",
+                Localized.Format(Messages.KeyFileWriteFailed, full, e.Message),
                 full, e);
         }
     }
@@ -129,7 +129,7 @@ public static class KeyFileStore
             catch (UnauthorizedAccessException e)
             {
                 throw new KeyFileException("KeyFileWriteFailed", ErrorKind.PermissionDenied,
-                    $"Cannot create the lock file '{lockPath}' ({e.Message}). The key file was not changed. Check that its folder is writable.", path, e);
+                    Localized.Format(Messages.LockFileDenied, lockPath, e.Message), path, e);
             }
             catch (IOException e) when (DateTime.UtcNow < deadline && !IsNoSpaceOrReadOnly(e))
             {
@@ -138,12 +138,12 @@ public static class KeyFileStore
             catch (IOException e) when (IsNoSpaceOrReadOnly(e))
             {
                 throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
-                    $"Cannot create the lock file '{lockPath}' ({e.Message}). The key file was not changed. Check that its folder is writable and the disk has space.", path, e);
+                    Localized.Format(Messages.LockFileWriteFailed, lockPath, e.Message), path, e);
             }
             catch (IOException e)
             {
                 throw new KeyFileException("KeyFileLocked", ErrorKind.ResourceUnavailable,
-                    $"The key file '{path}' is being changed by another process (lock '{lockPath}'), or the lock cannot be created ({e.Message}). Nothing was changed; try again.", path, e);
+                    Localized.Format(Messages.KeyFileLocked, path, lockPath, e.Message), path, e);
             }
         }
     }
@@ -199,7 +199,7 @@ public static class KeyFileStore
 
     private static KeyFileException BackupFailed(string path, Exception e) =>
         new("BackupFailed", ErrorKind.WriteError,
-            $"The backup of '{path}' could not be written ({e.Message}). Nothing was changed. Check that the folder is writable and the disk has space.",
+            Localized.Format(Messages.BackupFailed, path, e.Message),
             path, e);
 
     /// <summary>The backups of a key file, newest first.</summary>
@@ -222,7 +222,7 @@ public static class KeyFileStore
     public static IReadOnlyList<string> PruneBackups(string path, int keep)
     {
         if (keep < 1)
-            throw new SecretsPSException("KeepOutOfRange", ErrorKind.InvalidArgument, "-Keep must be at least 1: the newest backup is never pruned.");
+            throw new SecretsPSException("KeepOutOfRange", ErrorKind.InvalidArgument, Messages.BackupKeepOutOfRange);
         var removed = new List<string>();
         foreach (var f in ListBackups(path).Skip(keep))
         {

@@ -91,12 +91,12 @@ public sealed class KeySettings
             var name = NamesDefinedTwice[0];
             var version = KeyFileNames.TrySplit(name, out _, out var v) ? v : name;
             throw new KeyFileException("VersionDefinedTwice", ErrorKind.InvalidData,
-                $"{MessageText.Shorten(name, 60)} is assigned more than once in the key file. Keep one line; if the values differ, find out which key the data uses (a backup, Get-EncryptedColumnStatus) before deleting the other.",
+                Localized.Format(Messages.VersionDefinedTwiceLine, MessageText.Shorten(name, 60)),
                 version);
         }
         if (ActiveVersion is null)
             throw new KeyFileException("ActiveVersionMissing", ErrorKind.InvalidData,
-                $"The key file{(fileForMessages is null ? "" : $" '{fileForMessages}'")} has no {KeyFileNames.Active}. Add {KeyFileNames.Active}=\"<version>\" naming the version that encrypts new data.",
+                Localized.Format(Messages.ActiveVersionMissingAdd, fileForMessages is null ? "" : Localized.Format(Messages.QuotedPathSuffix, fileForMessages), KeyFileNames.Active),
                 fileForMessages);
         VersionName.Validate(ActiveVersion);
 

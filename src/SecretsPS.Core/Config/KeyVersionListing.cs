@@ -29,12 +29,12 @@ public static class KeyVersionListing
             }
         }
         if (settings.ActiveVersion is null)
-            found.Add(new KeyFileException("ActiveVersionMissing", ErrorKind.InvalidData, $"The key file '{path}' has no {KeyFileNames.Active}.", path));
+            found.Add(new KeyFileException("ActiveVersionMissing", ErrorKind.InvalidData, Localized.Format(Messages.ActiveVersionMissing, path, KeyFileNames.Active), path));
         else if (settings.Versions.All(v => v.Name != settings.ActiveVersion))
             found.Add(new KeyFileException("ActiveVersionNotDefined", ErrorKind.ObjectNotFound,
-                $"{KeyFileNames.Active} is '{settings.ActiveVersion}', which is not defined in the key file.", settings.ActiveVersion));
+                Localized.Format(Messages.ActiveVersionNotDefinedInFile, KeyFileNames.Active, settings.ActiveVersion), settings.ActiveVersion));
         foreach (var twice in settings.NamesDefinedTwice)
-            found.Add(new KeyFileException("VersionDefinedTwice", ErrorKind.InvalidData, $"{twice} is assigned more than once in the key file.", twice));
+            found.Add(new KeyFileException("VersionDefinedTwice", ErrorKind.InvalidData, Localized.Format(Messages.VersionDefinedTwice, twice), twice));
         problems = found;
         return list.OrderBy(x => x.Created ?? DateTimeOffset.MinValue).ThenBy(x => x.Order).Select(x => x.Info).ToList();
     }

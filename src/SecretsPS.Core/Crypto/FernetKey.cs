@@ -68,8 +68,7 @@ public sealed class FernetKey : IDisposable
             throw new SecretsPSException(
                 "FernetKeyLength",
                 ErrorKind.InvalidArgument,
-                $"A Fernet key is exactly {Size} bytes (a 16-byte signing key followed by a 16-byte encryption key), " +
-                $"but {key.Length} bytes were given. Derive the key with the version's key derivation, or pass all {Size} bytes.");
+                Localized.Format(Messages.FernetKeyLength, Size, key.Length));
         }
 
         key[..SigningKeySize].CopyTo(_signingKey);
@@ -90,7 +89,7 @@ public sealed class FernetKey : IDisposable
             throw new SecretsPSException(
                 "FernetKeyMalformed",
                 ErrorKind.InvalidArgument,
-                "The Fernet key text is not base64url. Pass the 32-byte key as base64url text (A-Z, a-z, 0-9, '-', '_', optional '=' padding).");
+                Messages.FernetKeyMalformed);
         }
 
         try
@@ -119,7 +118,7 @@ public sealed class FernetKey : IDisposable
             throw new SecretsPSException(
                 "FernetIvLength",
                 ErrorKind.InvalidArgument,
-                $"A Fernet IV is exactly {IvSize} bytes, but {iv.Length} bytes were given. Pass a {IvSize}-byte IV, or use Encrypt(plaintext) to get a random one.");
+                Localized.Format(Messages.FernetIvLength, IvSize, iv.Length));
         }
 
         if (unixTimestamp < 0)
@@ -127,7 +126,7 @@ public sealed class FernetKey : IDisposable
             throw new SecretsPSException(
                 "FernetTimestampInvalid",
                 ErrorKind.InvalidArgument,
-                "A Fernet timestamp is a count of seconds since 1970-01-01 UTC and cannot be negative. Pass a time on or after the Unix epoch.");
+                Messages.FernetTimestampInvalid);
         }
 
         return EncryptCore(plaintext, (ulong)unixTimestamp, iv);
@@ -161,7 +160,7 @@ public sealed class FernetKey : IDisposable
             throw new SecretsPSException(
                 "FernetTtlInvalid",
                 ErrorKind.InvalidArgument,
-                "A token's time-to-live cannot be negative. Pass a zero or positive time span.");
+                Messages.FernetTtlInvalid);
         }
 
         return DecryptCore(token, ttl, now, out _);
@@ -381,8 +380,7 @@ public sealed class FernetKey : IDisposable
         {
             throw new TokenInvalidException(
                 "TokenSignatureInvalid",
-                "The token's signature does not match this key: it was made with another key (or another version's key), or it was altered. " +
-                "Decrypt it with the key version it was encrypted with.");
+                Messages.TokenSignatureInvalid);
         }
 
         ulong timestamp = ReadTimestampUnauthenticated(data);
@@ -413,8 +411,7 @@ public sealed class FernetKey : IDisposable
         {
             throw new TokenInvalidException(
                 "TokenPaddingInvalid",
-                "The token is signed by this key but its encrypted content does not decrypt to valid padding. " +
-                "Whoever made it signed damaged content; it cannot be decrypted, so re-create the value from its source.",
+                Messages.TokenPaddingInvalid,
                 ex);
         }
     }
@@ -428,14 +425,14 @@ public sealed class FernetKey : IDisposable
         {
             throw new TokenInvalidException(
                 "TokenExpired",
-                "The token is older than the allowed time-to-live. Encrypt the value again, or decrypt without a time-to-live if its age does not matter.");
+                Messages.TokenExpired);
         }
 
         if (-age > MaxClockSkewSeconds)
         {
             throw new TokenInvalidException(
                 "TokenFromFuture",
-                $"The token is stamped more than {MaxClockSkewSeconds} seconds in the future. Check the clocks of this machine and of the machine that encrypted it.");
+                Localized.Format(Messages.TokenFromFuture, MaxClockSkewSeconds));
         }
     }
 
@@ -448,25 +445,24 @@ public sealed class FernetKey : IDisposable
         ArgumentNullException.ThrowIfNull(token);
         if (!Base64Url.TryDecode(token, paddingOptional: false, out byte[]? data))
         {
-            throw Malformed("it is not padded base64url text (A-Z, a-z, 0-9, '-', '_', then '=' padding to a multiple of 4 characters)");
+            throw Malformed(Messages.TokenNotPaddedBase64Url);
         }
 
         if (data.Length > 0 && data[0] != Version)
         {
             throw new TokenInvalidException(
                 "TokenVersionUnsupported",
-                $"The token is not a Fernet version 0x{Version:X2} token. " +
-                "Check that the value was encrypted by SecretsPS or a Fernet library; other token versions are not supported.");
+                Localized.Format(Messages.TokenVersionUnsupported, Version.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
         }
 
         if (data.Length < MinTokenSize)
         {
-            throw Malformed($"it is {data.Length} bytes long, shorter than the {MinTokenSize} bytes of the smallest token");
+            throw Malformed(Localized.Format(Messages.TokenTooShort, data.Length, MinTokenSize));
         }
 
         if ((data.Length - OverheadSize) % BlockSize != 0)
         {
-            throw Malformed($"its encrypted content is not a whole number of {BlockSize}-byte blocks");
+            throw Malformed(Localized.Format(Messages.TokenNotWholeBlocks, BlockSize));
         }
 
         return data;
@@ -476,8 +472,8 @@ public sealed class FernetKey : IDisposable
         data.Length >= MinTokenSize && data[0] == Version && (data.Length - OverheadSize) % BlockSize == 0;
 
     private static TokenInvalidException Malformed(string reason) =>
-        new("TokenMalformed", $"The value is not a Fernet token: {reason}. Check that the value was not truncated or altered in storage.");
+        new("TokenMalformed", Localized.Format(Messages.TokenMalformed, reason));
 
     private static TokenInvalidException TimestampOutOfRange() =>
-        new("TokenMalformed", "The token's timestamp is beyond the range of dates SecretsPS can represent. Check where the token came from.");
+        new("TokenMalformed", Messages.TokenTimestampOutOfRange);
 }

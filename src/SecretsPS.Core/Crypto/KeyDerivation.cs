@@ -18,9 +18,8 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
     // Longest decimal text that always fits an int, so parsing can never overflow.
     private const int MaxIterationDigits = 9;
 
-    private static readonly string ValidForms =
-        $"'{HkdfName}' (the default), '{Pbkdf2Prefix}<iterations>' with at least {MinPbkdf2Iterations} iterations " +
-        $"(for example '{Pbkdf2Prefix}600000'), or '{RawName}' (the 32 key bytes are the Fernet key)";
+    // A property, not a field: read in the caller's UI culture each time.
+    private static string ValidForms => Localized.Format(Messages.KdfValidForms, HkdfName, Pbkdf2Prefix, MinPbkdf2Iterations, RawName);
 
     private enum Algorithm
     {
@@ -50,7 +49,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
             throw new SecretsPSException(
                 "KdfInvalid",
                 ErrorKind.InvalidArgument,
-                $"PBKDF2 needs at least {MinPbkdf2Iterations} iterations, but {iterations} were given. Pass {MinPbkdf2Iterations} or more (600000 is a common choice).");
+                Localized.Format(Messages.KdfTooFewIterations, MinPbkdf2Iterations, iterations));
         }
 
         return new KeyDerivation(Algorithm.Pbkdf2, iterations, Pbkdf2Prefix + iterations.ToString(CultureInfo.InvariantCulture));
@@ -84,7 +83,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
         throw new SecretsPSException(
             "KdfUnknown",
             ErrorKind.InvalidData,
-            $"Unknown key derivation '{Shorten(trimmed)}'. Use {ValidForms}.");
+            Localized.Format(Messages.KdfUnknown, Shorten(trimmed), ValidForms));
     }
 
     /// <summary>Canonical text, as written in the key file, e.g. <c>pbkdf2-sha256:600000</c>.</summary>
@@ -117,8 +116,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
                     throw new SecretsPSException(
                         "RawKeyLength",
                         ErrorKind.InvalidData,
-                        $"Key derivation '{RawName}' uses the key bytes as the Fernet key, so they must be exactly {FernetKey.Size} bytes, " +
-                        $"but there are {keyBytes.Length}. Use a {FernetKey.Size}-byte key, or '{HkdfName}' for a key of another length.");
+                        Localized.Format(Messages.KdfRawKeyLength, RawName, FernetKey.Size, keyBytes.Length, HkdfName));
                 }
 
                 return keyBytes.ToArray();
@@ -144,8 +142,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
             throw new SecretsPSException(
                 "KdfInvalid",
                 ErrorKind.InvalidData,
-                $"Key derivation '{Shorten(text)}' needs a whole number of iterations after the colon. " +
-                $"Write '{Pbkdf2Prefix}<iterations>' with at least {MinPbkdf2Iterations} iterations, for example '{Pbkdf2Prefix}600000'.");
+                Localized.Format(Messages.KdfIterationsNotNumber, Shorten(text), Pbkdf2Prefix, MinPbkdf2Iterations));
         }
 
         string significant = digits.TrimStart('0');
@@ -154,7 +151,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
             throw new SecretsPSException(
                 "KdfInvalid",
                 ErrorKind.InvalidData,
-                $"Key derivation '{Shorten(text)}' asks for more iterations than SecretsPS supports. Use a count from {MinPbkdf2Iterations} to 999999999 (600000 is a common choice).");
+                Localized.Format(Messages.KdfIterationsTooMany, Shorten(text), MinPbkdf2Iterations));
         }
 
         int iterations = significant.Length == 0 ? 0 : int.Parse(significant, NumberStyles.None, CultureInfo.InvariantCulture);
@@ -163,8 +160,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
             throw new SecretsPSException(
                 "KdfInvalid",
                 ErrorKind.InvalidData,
-                $"Key derivation '{Shorten(text)}' has {iterations} iterations; PBKDF2 needs at least {MinPbkdf2Iterations}. " +
-                $"Write '{Pbkdf2Prefix}<iterations>' with {MinPbkdf2Iterations} or more, for example '{Pbkdf2Prefix}600000'.");
+                Localized.Format(Messages.KdfIterationsTooFew, Shorten(text), iterations, MinPbkdf2Iterations, Pbkdf2Prefix));
         }
 
         return new KeyDerivation(Algorithm.Pbkdf2, iterations, Pbkdf2Prefix + iterations.ToString(CultureInfo.InvariantCulture));

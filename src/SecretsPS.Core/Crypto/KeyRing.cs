@@ -19,11 +19,11 @@ public sealed class KeyRing : IDisposable
         {
             if (!_byName.TryAdd(v.Name, v))
                 throw new SecretsPSException("VersionDefinedTwice", ErrorKind.InvalidData,
-                    $"Version '{v.Name}' is defined twice. Keep one definition and restore the other from a backup if it held a different key.", target: v.Name);
+                    Localized.Format(Messages.VersionDefinedTwiceInRing, v.Name), target: v.Name);
         }
         if (!_byName.TryGetValue(activeVersion, out var active))
             throw new SecretsPSException("ActiveVersionNotDefined", ErrorKind.ObjectNotFound,
-                $"ACTIVE_ENCRYPTION_VERSION is '{MessageText.Shorten(activeVersion)}', but no ENCRYPTION_KEYS__ line defines it. Set it to one of: {MessageText.List(list.Select(v => v.Name))}.",
+                Localized.Format(Messages.ActiveVersionNotDefined, MessageText.Shorten(activeVersion), MessageText.List(list.Select(v => v.Name))),
                 target: activeVersion);
         Active = active;
         // Age order: creation time where known; the file order breaks ties and orders undated versions.
@@ -41,7 +41,7 @@ public sealed class KeyRing : IDisposable
         _byName.TryGetValue(name, out var v)
             ? v
             : throw new KeyVersionNotFoundException(name,
-                $"Key version '{MessageText.Shorten(name)}' is not in the key file. Known versions: {MessageText.List(Versions.Select(x => x.Name))}. Restore it from a backup if data still uses it.");
+                Localized.Format(Messages.KeyVersionNotInKeyFile, MessageText.Shorten(name), MessageText.List(Versions.Select(x => x.Name))));
 
     /// <summary>Encrypts UTF-8 text into the stored format with the active (or the named) version.</summary>
     public string Protect(string plaintext, string? version = null)
@@ -74,7 +74,7 @@ public sealed class KeyRing : IDisposable
         catch (DecoderFallbackException e)
         {
             throw new SecretsPSException("PlaintextNotUtf8", ErrorKind.InvalidData,
-                "The value decrypts, but its plaintext is not UTF-8 text. Use the byte form of the API to read it.", e);
+                Messages.PlaintextNotUtf8Bytes, e);
         }
         finally { CryptographicOperations.ZeroMemory(bytes); }
     }
@@ -87,16 +87,16 @@ public sealed class KeyRing : IDisposable
         _byName.TryGetValue(value.Version, out var v)
             ? v
             : throw new SecretsPSException("ValueVersionUnknown", ErrorKind.ObjectNotFound,
-                $"The value was encrypted with version '{value.Version}', which is not in the key file. Restore that version from a backup.",
+                Localized.Format(Messages.ValueVersionUnknown, value.Version),
                 target: value.Version);
 
     private static StoredValue ParseStored(string? stored)
     {
         if (string.IsNullOrWhiteSpace(stored))
-            throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument, "The value is empty. Pass a stored value of the form <version>:<token>.");
+            throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument, Messages.ValueEmptyStored);
         if (!StoredValue.TryParse(stored, out var value))
             throw new SecretsPSException("StoredValueMalformed", ErrorKind.InvalidData,
-                "The value is not a stored ciphertext of the form <version>:<base64url token>. It may be plaintext, truncated, or from another system.");
+                Messages.StoredValueNotCiphertext);
         return value;
     }
 

@@ -51,38 +51,38 @@ public sealed class KeyVersion : IDisposable
     {
         VersionName.Validate(name);
         if (string.IsNullOrWhiteSpace(keyText))
-            throw Invalid("KeyMissing", name, $"Version '{name}' has no ENCRYPTION_KEYS__{name}. Add the key, or remove the version's other lines.");
+            throw Invalid("KeyMissing", name, Localized.Format(Messages.KeyMissing, name));
         if (string.IsNullOrWhiteSpace(saltText))
-            throw Invalid("SaltMissing", name, $"Version '{name}' has no ENCRYPTION_SALT__{name}. Restore the key file from a backup.");
+            throw Invalid("SaltMissing", name, Localized.Format(Messages.SaltMissing, name));
         if (string.IsNullOrWhiteSpace(saltHashText))
-            throw Invalid("SaltHashMissing", name, $"Version '{name}' has no ENCRYPTION_SALT_HASH__{name}. Restore the key file from a backup.");
+            throw Invalid("SaltHashMissing", name, Localized.Format(Messages.SaltHashMissing, name));
 
         var kdf = KeyDerivation.Parse(kdfText);
         var key = KeyMaterialText.TryDecode(keyText)
-            ?? throw Invalid("KeyNotBase64", name, $"ENCRYPTION_KEYS__{name} is not base64. Restore the key file from a backup; a key cannot be repaired by hand.");
+            ?? throw Invalid("KeyNotBase64", name, Localized.Format(Messages.KeyNotBase64, name));
         var salt = KeyMaterialText.TryDecode(saltText);
         try
         {
             if (key.Length < MinKeyBytes)
-                throw Invalid("KeyTooShort", name, $"The key of version '{name}' is {key.Length} bytes; at least {MinKeyBytes} are required.");
+                throw Invalid("KeyTooShort", name, Localized.Format(Messages.KeyTooShort, name, key.Length, MinKeyBytes));
             if (salt is null)
-                throw Invalid("SaltNotBase64", name, $"ENCRYPTION_SALT__{name} is not base64. Restore the key file from a backup.");
+                throw Invalid("SaltNotBase64", name, Localized.Format(Messages.SaltNotBase64, name));
             if (salt.Length < MinSaltBytes)
-                throw Invalid("SaltTooShort", name, $"The salt of version '{name}' is {salt.Length} bytes; at least {MinSaltBytes} are required.");
+                throw Invalid("SaltTooShort", name, Localized.Format(Messages.SaltTooShort, name, salt.Length, MinSaltBytes));
             var actualHash = KeyMaterialText.Sha256Hex(salt);
             if (!string.Equals(actualHash, saltHashText.Trim(), StringComparison.OrdinalIgnoreCase))
                 throw new SecretsPSException("SaltIntegrityCheckFailed", ErrorKind.SecurityError,
-                    $"Salt integrity check failed for version '{name}': ENCRYPTION_SALT_HASH__{name} does not match the SHA-256 of the salt. The file was altered or corrupted; restore it from a backup.",
+                    Localized.Format(Messages.SaltIntegrityCheckFailed, name),
                     target: name);
             if (kdf.Name == KeyDerivation.Raw.Name && key.Length != FernetKey.Size)
-                throw Invalid("RawKeyLength", name, $"Version '{name}' uses the 'raw' KDF, which needs a key of exactly {FernetKey.Size} bytes; it has {key.Length}.");
+                throw Invalid("RawKeyLength", name, Localized.Format(Messages.RawKeyLengthOfVersion, name, FernetKey.Size, key.Length));
 
             DateTimeOffset? created = null;
             if (!string.IsNullOrWhiteSpace(createdText))
             {
                 if (!DateTimeOffset.TryParse(createdText, CultureInfo.InvariantCulture,
                         DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var c))
-                    throw Invalid("CreatedInvalid", name, $"ENCRYPTION_CREATED__{name} is not an ISO 8601 time such as 2025-01-14T12:34:56Z.");
+                    throw Invalid("CreatedInvalid", name, Localized.Format(Messages.CreatedInvalid, name));
                 created = c;
             }
             return new KeyVersion(name, key, salt, actualHash, kdf, created, source, order);
@@ -100,11 +100,11 @@ public sealed class KeyVersion : IDisposable
     {
         VersionName.Validate(name);
         if (keyBytes < MinKeyBytes || keyBytes > 1024)
-            throw new SecretsPSException("KeyBytesOutOfRange", ErrorKind.InvalidArgument, $"-KeyBytes must be between {MinKeyBytes} and 1024; {keyBytes} was given.");
+            throw new SecretsPSException("KeyBytesOutOfRange", ErrorKind.InvalidArgument, Localized.Format(Messages.KeyBytesOutOfRange, MinKeyBytes, keyBytes));
         if (saltBytes < MinSaltBytes || saltBytes > 1024)
-            throw new SecretsPSException("SaltBytesOutOfRange", ErrorKind.InvalidArgument, $"-SaltBytes must be between {MinSaltBytes} and 1024; {saltBytes} was given.");
+            throw new SecretsPSException("SaltBytesOutOfRange", ErrorKind.InvalidArgument, Localized.Format(Messages.SaltBytesOutOfRange, MinSaltBytes, saltBytes));
         if (kdf.Name == KeyDerivation.Raw.Name && keyBytes != FernetKey.Size)
-            throw new SecretsPSException("RawKeyLength", ErrorKind.InvalidArgument, $"The 'raw' KDF needs a key of exactly {FernetKey.Size} bytes; use -KeyBytes {FernetKey.Size}.");
+            throw new SecretsPSException("RawKeyLength", ErrorKind.InvalidArgument, Localized.Format(Messages.RawKeyBytesArgument, FernetKey.Size));
         var key = RandomNumberGenerator.GetBytes(keyBytes);
         var salt = RandomNumberGenerator.GetBytes(saltBytes);
         // The file records whole seconds: keep the object equal to what a reader of the file will see.

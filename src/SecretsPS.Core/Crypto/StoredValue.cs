@@ -44,7 +44,7 @@ public readonly struct StoredValue
             throw new SecretsPSException(
                 "StoredValueTokenInvalid",
                 ErrorKind.InvalidArgument,
-                $"The text given as a token is not a Fernet token (base64url text starting with '{TokenPrefix}'). Pass the text FernetKey.Encrypt returned.");
+                Localized.Format(Messages.StoredValueTokenInvalid, TokenPrefix));
         }
 
         return new StoredValue(version, token);
@@ -63,8 +63,7 @@ public readonly struct StoredValue
         throw new SecretsPSException(
             "StoredValueMalformed",
             ErrorKind.InvalidData,
-            $"The value is not SecretsPS ciphertext ('<version>:<base64url of a Fernet token>'): {reason}. " +
-            "It may be plaintext, or ciphertext from another tool; encrypt it first (migrating plaintext) or check where it came from.");
+            Localized.Format(Messages.StoredValueMalformed, Messages.ResourceManager.GetString(reason, Messages.Culture)));
     }
 
     /// <summary>The canonical, padded form.</summary>
@@ -96,27 +95,27 @@ public readonly struct StoredValue
         value = default;
         if (string.IsNullOrEmpty(text))
         {
-            reason = "it is empty";
+            reason = nameof(Messages.StoredValueEmpty);
             return false;
         }
 
         int colon = text.IndexOf(Separator);
         if (colon < 0)
         {
-            reason = "it has no ':' after a version name";
+            reason = nameof(Messages.StoredValueNoColon);
             return false;
         }
 
         string version = text[..colon];
         if (!VersionName.IsValid(version))
         {
-            reason = "the part before the first ':' is not a version name";
+            reason = nameof(Messages.StoredValueBadVersion);
             return false;
         }
 
         if (!Base64Url.TryDecode(text.AsSpan(colon + 1), paddingOptional: true, out byte[]? payload))
         {
-            reason = "the part after the ':' is not base64url";
+            reason = nameof(Messages.StoredValueNotBase64Url);
             return false;
         }
 
@@ -124,7 +123,7 @@ public readonly struct StoredValue
         string token = Encoding.ASCII.GetString(payload);
         if (!LooksLikeToken(token))
         {
-            reason = "the part after the ':' does not decode to a Fernet token";
+            reason = nameof(Messages.StoredValueNotToken);
             return false;
         }
 

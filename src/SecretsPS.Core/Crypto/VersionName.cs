@@ -12,8 +12,6 @@ public static class VersionName
 {
     public const int MaxLength = 32;
 
-    private const string Rule =
-        "a version name is 1 to 32 characters from A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit (for example 'v2' or 'v2-prod')";
 
     // A name longer than this is shown cut to ShownLength characters: it may be a pasted value.
     private const int MaxEchoLength = 64;
@@ -53,7 +51,7 @@ public static class VersionName
         throw new SecretsPSException(
             "VersionNameInvalid",
             ErrorKind.InvalidArgument,
-            $"The version name {shown} is not valid: {Rule}. Choose a name that follows this rule.",
+            Localized.Format(Messages.VersionNameInvalid, shown, Messages.VersionNameRule),
             target: name is null ? null : Printable(name));
     }
 

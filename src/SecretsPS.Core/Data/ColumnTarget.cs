@@ -46,9 +46,9 @@ public sealed class ColumnTarget
             {
                 1 => pk[0],
                 0 => throw new SecretsPSException("KeyColumnRequired", ErrorKind.InvalidArgument,
-                    $"Table '{tableName}' has no primary key. Name a unique, non-NULL column with -KeyColumn.", target: tableName.ToString()),
+                    Localized.Format(Messages.KeyColumnRequiredNoPrimaryKey, tableName), target: tableName.ToString()),
                 _ => throw new SecretsPSException("KeyColumnRequired", ErrorKind.InvalidArgument,
-                    $"Table '{tableName}' has a primary key of {pk.Count} columns ({string.Join(", ", pk)}). Name one unique column with -KeyColumn.", target: tableName.ToString()),
+                    Localized.Format(Messages.KeyColumnRequiredCompositeKey, tableName, pk.Count, string.Join(", ", pk)), target: tableName.ToString()),
             };
         }
 
@@ -62,7 +62,7 @@ public sealed class ColumnTarget
         }
         catch (DbException e) when (!dialect.IsConnectionFailure(e))
         {
-            throw TableNotFound(tableName, e, $"or it has no column '{column}' or '{key}'");
+            throw TableNotFound(tableName, e, Localized.Format(Messages.TargetNoColumns, column, key));
         }
         RequireUniqueKey(dialect, connection, tableName, key);
         // SQLite reports no type for a column declared without one: take it from a value.
@@ -85,10 +85,10 @@ public sealed class ColumnTarget
         long rows = Convert.ToInt64(reader.GetValue(0)), nonNull = Convert.ToInt64(reader.GetValue(1)), distinct = Convert.ToInt64(reader.GetValue(2));
         if (nonNull != rows)
             throw new SecretsPSException("KeyColumnNotUnique", ErrorKind.InvalidArgument,
-                $"The key column '{key}' of '{table}' has {rows - nonNull} NULL value(s). Name a unique, non-NULL column with -KeyColumn.", target: table.ToString());
+                Localized.Format(Messages.KeyColumnHasNulls, key, table, rows - nonNull), target: table.ToString());
         if (distinct != nonNull)
             throw new SecretsPSException("KeyColumnNotUnique", ErrorKind.InvalidArgument,
-                $"The key column '{key}' of '{table}' repeats values ({nonNull - distinct} duplicate(s)). Name a unique, non-NULL column with -KeyColumn.", target: table.ToString());
+                Localized.Format(Messages.KeyColumnRepeats, key, table, nonNull - distinct), target: table.ToString());
     }
 
     /// <summary>Fails with TargetNotFound unless the table and column exist (checked with a query that reads no row).</summary>
@@ -103,7 +103,7 @@ public sealed class ColumnTarget
         }
         catch (DbException e) when (!dialect.IsConnectionFailure(e))
         {
-            throw TableNotFound(table, e, $"or it has no column '{column}'");
+            throw TableNotFound(table, e, Localized.Format(Messages.TargetNoColumn, column));
         }
     }
 
@@ -125,12 +125,12 @@ public sealed class ColumnTarget
         catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException)
         {
             throw new SecretsPSException("CursorInvalid", ErrorKind.InvalidData,
-                $"The job's cursor '{text}' is not a value of the key column '{KeyColumn}' ({KeyType.Name}). Start a new run without -Resume; rows already done are skipped.", e);
+                Localized.Format(Messages.CursorInvalid, text, KeyColumn, KeyType.Name), e);
         }
     }
 
     private static SecretsPSException TableNotFound(TableName table, Exception inner, string? more = null) =>
         new("TargetNotFound", ErrorKind.ObjectNotFound,
-            $"Table '{table}' was not found{(more is null ? "" : ", " + more)}. Check -Table and -Column (names are case-sensitive where the database is).",
+            Localized.Format(Messages.TargetNotFound, table, more is null ? "" : Localized.Format(Messages.CommaSuffix, more)),
             inner, table.ToString());
 }

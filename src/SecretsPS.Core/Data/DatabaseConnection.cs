@@ -18,7 +18,7 @@ public static class DatabaseConnection
         {
             connection.Dispose();
             throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
-                $"Cannot reach {dialect.Describe(connectionString)} ({e.GetType().Name}). Check that the server is up and the connection string and credential are right, then run the command again.",
+                Localized.Format(Messages.DatabaseUnavailable, dialect.Describe(connectionString), e.GetType().Name),
                 e);
         }
     }

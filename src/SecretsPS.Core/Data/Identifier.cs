@@ -12,17 +12,17 @@ public static class Identifier
     public static string Validate(string? identifier, string what)
     {
         if (string.IsNullOrWhiteSpace(identifier))
-            throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument, $"The {what} name is empty.");
+            throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument, Localized.Format(Messages.IdentifierEmpty, Noun(what)));
         if (identifier.Length > MaxLength)
             throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
-                $"The {what} name is {identifier.Length} characters long; at most {MaxLength} are allowed.");
+                Localized.Format(Messages.IdentifierTooLong, Noun(what), identifier.Length, MaxLength));
         for (int i = 0; i < identifier.Length; i++)
         {
             char c = identifier[i];
             if (char.IsHighSurrogate(c) && i + 1 < identifier.Length && char.IsLowSurrogate(identifier[i + 1])) { i++; continue; }
             if (char.IsControl(c) || c == '\uFEFF' || char.IsSurrogate(c))
                 throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
-                    $"The {what} name contains a control character or broken Unicode. Give the name exactly as the database knows it.");
+                    Localized.Format(Messages.IdentifierBroken, Noun(what)));
         }
         return identifier;
     }
@@ -72,7 +72,16 @@ public static class Identifier
 
     private static SecretsPSException NotATableName(string text) =>
         new("IdentifierInvalid", ErrorKind.InvalidArgument,
-            $"'{Shorten(text)}' is not a table name of the form table or schema.table (quote a part that contains a dot: \"my.table\").");
+            Localized.Format(Messages.TableNameInvalid, Shorten(text)));
+
+    // Callers name the identifier with an invariant word (they quote SQL on hot paths); it is translated only when an error is written.
+    private static string Noun(string what) => what switch
+    {
+        "table" => Messages.IdentifierWhatTable,
+        "column" => Messages.IdentifierWhatColumn,
+        "key column" => Messages.IdentifierWhatKeyColumn,
+        _ => what,
+    };
 
     internal static string Shorten(string s) => s.Length <= 60 ? s : s[..60] + "…";
 }

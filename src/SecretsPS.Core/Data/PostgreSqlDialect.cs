@@ -26,7 +26,7 @@ public sealed class PostgreSqlDialect : SqlDialect
         {
             // The inner message can quote the string, password included: never pass it on.
             throw new SecretsPSException("ConnectionStringInvalid", ErrorKind.InvalidArgument,
-                "The PostgreSQL connection string is not valid (expected Host=…;Port=…;Username=…;Database=…).");
+                Messages.PostgreSqlConnectionStringInvalid);
         }
     }
 
@@ -37,7 +37,7 @@ public sealed class PostgreSqlDialect : SqlDialect
         System.Text.Encoding.UTF8.GetByteCount(identifier) <= MaxIdentifierBytes
             ? identifier
             : throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
-                $"The name '{MessageText.Shorten(identifier, 60)}' is longer than the {MaxIdentifierBytes} bytes PostgreSQL keeps; PostgreSQL would cut it and could name another object.");
+                Localized.Format(Messages.PostgreSqlIdentifierTooLong, MessageText.Shorten(identifier, 60), MaxIdentifierBytes));
 
     public override string Describe(string connectionString)
     {

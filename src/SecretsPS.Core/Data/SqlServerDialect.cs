@@ -19,7 +19,7 @@ public sealed class SqlServerDialect : SqlDialect
         catch (ArgumentException)
         {
             throw new SecretsPSException("ConnectionStringInvalid", ErrorKind.InvalidArgument,
-                "The SQL Server connection string is not valid (expected Server=…;Database=…;…).");
+                Messages.SqlServerConnectionStringInvalid);
         }
         if (userName is not null) builder.UserID = userName;
         if (password is not null) builder.Password = password;

@@ -12,20 +12,20 @@ public sealed class SqliteDialect : SqlDialect
     {
         if (password is not null)
             throw new SecretsPSException("CredentialNotSupported", ErrorKind.InvalidArgument,
-                "SQLite has no user or password: omit -Credential for -Provider Sqlite.");
+                Messages.SqliteCredentialNotSupported);
         var builder = ToBuilder(connectionString);
         if (readOnly)
         {
             if (!File.Exists(builder.DataSource))
                 throw new SecretsPSException("DatabaseNotFound", ErrorKind.ObjectNotFound,
-                    $"The SQLite database '{builder.DataSource}' does not exist. Check -ConnectionString.", target: builder.DataSource);
+                    Localized.Format(Messages.SqliteDatabaseNotFound, builder.DataSource), target: builder.DataSource);
             builder.Mode = SqliteOpenMode.ReadOnly;
         }
         else if (builder.Mode == SqliteOpenMode.ReadWriteCreate && !File.Exists(builder.DataSource) && builder.DataSource != ":memory:")
         {
             // A typo in a path must not silently create an empty database and report "0 rows".
             throw new SecretsPSException("DatabaseNotFound", ErrorKind.ObjectNotFound,
-                $"The SQLite database '{builder.DataSource}' does not exist. Check -ConnectionString.", target: builder.DataSource);
+                Localized.Format(Messages.SqliteDatabaseNotFound, builder.DataSource), target: builder.DataSource);
         }
         return new SqliteConnection(builder.ToString());
     }

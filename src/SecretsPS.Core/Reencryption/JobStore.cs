@@ -43,7 +43,7 @@ public sealed class JobStore
         catch (DbException e) when (!_dialect.IsConnectionFailure(e))
         {
             throw new SecretsPSException("JobTableInvalid", ErrorKind.InvalidOperation,
-                $"The job tables '{Jobs}' and '{Errors}' could not be created ({e.GetType().Name}). Choose another -JobTable, or check the account's rights to create tables.",
+                Localized.Format(Messages.JobTableInvalid, Jobs, Errors, e.GetType().Name),
                 e, Jobs.ToString());
         }
     }

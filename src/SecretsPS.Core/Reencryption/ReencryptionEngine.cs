@@ -37,7 +37,7 @@ public sealed class ReencryptionEngine
 
     private SecretsPSException Unavailable(Exception e) =>
         new("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
-            $"Cannot reach {_dialect.Describe(_connectionString)} ({e.GetType().Name}). Check that the server is up and the connection string is right, then run again (with -Resume to continue a job).",
+            Localized.Format(Messages.ReencryptionDatabaseUnavailable, _dialect.Describe(_connectionString), e.GetType().Name),
             e);
 
     /// <summary>-WhatIf: reads and decrypts every value, writes nothing (read-only connection; no job row).</summary>
@@ -78,7 +78,7 @@ public sealed class ReencryptionEngine
     public ReencryptJob Run(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
     {
         if (options.BatchSize < 1 || options.CommitEvery < 1)
-            throw new SecretsPSException("BatchSizeInvalid", ErrorKind.InvalidArgument, "-BatchSize and -CommitEvery must be at least 1.");
+            throw new SecretsPSException("BatchSizeInvalid", ErrorKind.InvalidArgument, Messages.BatchSizeInvalid);
         var store = new JobStore(_dialect, options.JobTable);
         using var connection = Open(readOnly: false);
         ColumnTarget target;
@@ -106,7 +106,7 @@ public sealed class ReencryptionEngine
                 : $"Stopped by a database error ({e.GetType().Name}); run again with -Resume once it is fixed.");
             if (_dialect.IsConnectionFailure(e)) throw Unavailable(e);
             throw new SecretsPSException("DatabaseError", ErrorKind.InvalidOperation,
-                $"Job {job.Id} stopped on a database error ({e.GetType().Name}: {SafeMessage(e)}). It is marked '{(failed ? "failed" : "running")}'; run again with -Resume once the cause is fixed.",
+                Localized.Format(Messages.JobDatabaseError, job.Id, e.GetType().Name, SafeMessage(e), failed ? "failed" : "running"),
                 e, target.Name);
         }
         catch (Exception e)
@@ -136,7 +136,7 @@ public sealed class ReencryptionEngine
         var running = jobs.FirstOrDefault(j => j.Status == JobStatus.Running && !IsStale(j, now, options.StaleAfter) && j.Id != options.JobId);
         if (running is not null)
             throw new SecretsPSException("JobAlreadyRunning", ErrorKind.ResourceUnavailable,
-                $"Job {running.Id} is already re-encrypting {target.Name} (owner {running.Owner}, heartbeat {running.UpdatedAt:u}). Wait for it, or if it died, run with -Resume after -StaleAfter has passed.",
+                Localized.Format(Messages.JobAlreadyRunningOn, running.Id, target.Name, running.Owner, running.UpdatedAt),
                 target: target.Name);
 
         ReencryptJob? resumed = null;
@@ -145,18 +145,18 @@ public sealed class ReencryptionEngine
             resumed = store.Get(connection, transaction, id);
             if (resumed is null || resumed.Table != target.Table.ToString() || resumed.Column != target.Column)
                 throw new SecretsPSException("JobNotFound", ErrorKind.ObjectNotFound,
-                    $"There is no job {id} for {target.Name}. List the jobs with Get-ReencryptJob -Table {target.Table}.", target: id.ToString());
+                    Localized.Format(Messages.JobNotFoundFor, id, target.Name, target.Table), target: id.ToString());
             if (resumed.Status == JobStatus.Finished)
                 throw new SecretsPSException("JobFinished", ErrorKind.InvalidOperation,
-                    $"Job {id} is already finished. Start a new run without -JobId to check the column again.", target: id.ToString());
+                    Localized.Format(Messages.JobFinished, id), target: id.ToString());
             if (resumed.Status == JobStatus.Running && !IsStale(resumed, now, options.StaleAfter))
                 throw new SecretsPSException("JobAlreadyRunning", ErrorKind.ResourceUnavailable,
-                    $"Job {id} is running (owner {resumed.Owner}, heartbeat {resumed.UpdatedAt:u}). Wait for it, or resume after -StaleAfter has passed.", target: id.ToString());
+                    Localized.Format(Messages.JobAlreadyRunning, id, resumed.Owner, resumed.UpdatedAt), target: id.ToString());
         }
         else if (options.Resume)
         {
             resumed = jobs.FirstOrDefault(j => j.Status != JobStatus.Finished);
-            if (resumed is null) observer.Info($"No unfinished job for {target.Name}: starting a new one.");
+            if (resumed is null) observer.Info(Localized.Format(Messages.NoUnfinishedJob, target.Name));
         }
 
         if (resumed is not null)
@@ -164,7 +164,7 @@ public sealed class ReencryptionEngine
             // A rotation since the job started moves its target to the active version: the rows it already did are
             // simply done again, and nothing is ever moved to a version older than the active one.
             var retarget = resumed.TargetVersion != _ring.Active.Name;
-            if (retarget) observer.Info($"Job {resumed.Id} targeted '{resumed.TargetVersion}'; the active version is now '{_ring.Active.Name}', so it continues to '{_ring.Active.Name}' from the start.");
+            if (retarget) observer.Info(Localized.Format(Messages.JobRetargeted, resumed.Id, resumed.TargetVersion, _ring.Active.Name));
             var job = resumed with
             {
                 TargetVersion = _ring.Active.Name,
@@ -179,7 +179,7 @@ public sealed class ReencryptionEngine
             };
             store.Save(connection, transaction, job);
             transaction.Commit();
-            observer.Info($"Resuming job {job.Id} ({resumed.Status.ToText()}) on {target.Name} at {(resumed.LastKey is null ? "the start" : "key " + resumed.LastKey)}.");
+            observer.Info(resumed.LastKey is null ? Localized.Format(Messages.ResumingJobAtStart, job.Id, resumed.Status.ToText(), target.Name) : Localized.Format(Messages.ResumingJobAtKey, job.Id, resumed.Status.ToText(), target.Name, resumed.LastKey));
             return job;
         }
 
@@ -187,7 +187,7 @@ public sealed class ReencryptionEngine
             Count(connection, transaction, target), 0, 0, 0, null, options.BatchSize, options.CommitEvery, now, now, now, null, Owner, null);
         fresh = fresh with { Id = store.Insert(connection, transaction, fresh) };
         transaction.Commit();
-        observer.Info($"Job {fresh.Id}: re-encrypting {fresh.TotalRows} value(s) of {target.Name} to version '{fresh.TargetVersion}'.");
+        observer.Info(Localized.Format(Messages.JobStarting, fresh.Id, fresh.TotalRows, target.Name, fresh.TargetVersion));
         return fresh;
     }
 

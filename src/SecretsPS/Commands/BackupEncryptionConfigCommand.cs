@@ -16,16 +16,16 @@ public sealed class BackupEncryptionConfigCommand : KeyFileCmdlet
     protected override void Process()
     {
         var path = ResolveKeyFile(mustExist: true);
-        if (!ShouldChange(path, "Back up the key file", force: false)) return;
+        if (!ShouldChange(path, CommandMessages.BackupAction, force: false)) return;
         var content = KeyFileStore.ReadBytes(path);
         var backup = KeyFileStore.CreateBackup(path, content);
-        Verbose($"Backed up '{path}' to '{backup}'.");
+        Verbose(Core.Localized.Format(CommandMessages.BackedUpTo, path, backup));
         if (MyInvocation.BoundParameters.ContainsKey(nameof(Keep)))
         {
             var excess = KeyFileStore.ListBackups(path).Skip(Keep).ToList();
-            if (excess.Count > 0 && ShouldChange(path, $"Delete {excess.Count} old backup(s), keeping the newest {Keep}", force: false))
+            if (excess.Count > 0 && ShouldChange(path, Core.Localized.Format(CommandMessages.PruneAction, excess.Count, Keep), force: false))
             {
-                foreach (var removed in KeyFileStore.PruneBackups(path, Keep)) Verbose($"Removed old backup '{removed}'.");
+                foreach (var removed in KeyFileStore.PruneBackups(path, Keep)) Verbose(Core.Localized.Format(CommandMessages.RemovedOldBackup, removed));
             }
         }
         WriteObject(new FileInfo(backup));

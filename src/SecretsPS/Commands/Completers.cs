@@ -20,7 +20,7 @@ public sealed class VersionCompleter : IArgumentCompleter
             return settings.Versions
                 .Where(v => pattern.IsMatch(v.Name))
                 .Select(v => new CompletionResult(v.Name, v.Name, CompletionResultType.ParameterValue,
-                    v.Name == settings.ActiveVersion ? $"{v.Name} (active)" : v.Name))
+                    v.Name == settings.ActiveVersion ? Core.Localized.Format(CommandMessages.CompletionActiveVersion, v.Name) : v.Name))
                 .ToList();
         }
         catch (Exception)

@@ -31,7 +31,7 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
         var text = ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
         if (string.IsNullOrWhiteSpace(text))
             throw new SecretsPSException("ConnectionStringMissing", ErrorKind.InvalidArgument,
-                $"No database given. Pass -ConnectionString (for Sqlite, the database file's path) or set $env:{ConnectionVariable}.");
+                Localized.Format(CommandMessages.ConnectionStringMissing, ConnectionVariable));
         // A relative SQLite path means the PowerShell location, not the process's working folder.
         if (Provider.Equals("Sqlite", StringComparison.OrdinalIgnoreCase) && !text.Contains('='))
             text = SessionState.Path.GetUnresolvedProviderPathFromPSPath(text);

@@ -34,10 +34,10 @@ public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
             using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: true);
             var status = ColumnStatusReader.Read(dialect, connection, Table, Column, _config!.Ring);
             if (status.UnknownVersionRows > 0)
-                Warning($"{status.UnknownVersionRows} row(s) of {status.Target} name a key version that is not in the key file: restore it from a backup.");
+                Warning(Localized.Format(CommandMessages.RowsUnknownVersion, status.UnknownVersionRows, status.Target));
             if (status.NotCiphertext > 0)
-                Warning($"{status.NotCiphertext} row(s) of {status.Target} are not ciphertext (plaintext or damaged values).");
-            Verbose($"{status.Target}: {(status.IsComplete ? "complete" : "not complete")}, {status.AtActiveVersion} of {status.EncryptedRows} encrypted row(s) at '{status.ActiveVersion}'.");
+                Warning(Localized.Format(CommandMessages.RowsNotCiphertext, status.NotCiphertext, status.Target));
+            Verbose(Localized.Format(CommandMessages.ColumnStatus, status.Target, status.IsComplete ? CommandMessages.ColumnComplete : CommandMessages.ColumnNotComplete, status.AtActiveVersion, status.EncryptedRows, status.ActiveVersion));
             WriteObject(status);
         }
         catch (SecretsPSException e)

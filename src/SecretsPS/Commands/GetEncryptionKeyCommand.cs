@@ -17,7 +17,7 @@ public sealed class GetEncryptionKeyCommand : KeyFileCmdlet
     {
         var path = ResolveKeyFile(mustExist: true);
         var versions = KeyVersionListing.Read(path, null, out var problems);
-        foreach (var p in problems) Warning($"{p.ErrorId}: {p.Message}");
+        foreach (var p in problems) Warning(Core.Localized.Format(CommandMessages.ProblemLine, p.ErrorId, p.Message));
         var patterns = Version?.Select(v => WildcardPattern.Get(v, WildcardOptions.IgnoreCase)).ToList();
         foreach (var v in versions)
         {
@@ -26,7 +26,7 @@ public sealed class GetEncryptionKeyCommand : KeyFileCmdlet
         if (patterns is not null)
         {
             foreach (var name in Version!.Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && versions.All(v => !string.Equals(v.Version, n, StringComparison.OrdinalIgnoreCase))))
-                Error(new Core.KeyVersionNotFoundException(name, $"Key version '{name}' is not in '{path}'."), name);
+                Error(new Core.KeyVersionNotFoundException(name, Core.Localized.Format(CommandMessages.KeyVersionNotInFile, name, path)), name);
         }
         Log(Core.Audit.LogLevel.Info, $"Listed {versions.Count} version(s) of '{path}'; active: {versions.FirstOrDefault(v => v.IsActive)?.Version ?? "(none)"}.");
     }

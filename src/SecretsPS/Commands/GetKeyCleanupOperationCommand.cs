@@ -23,7 +23,7 @@ public sealed class GetKeyCleanupOperationCommand : KeyFileCmdlet
     {
         var keyFile = ResolveKeyFile(mustExist: false);
         var operations = CleanupJournal.Read(keyFile, out var damaged);
-        if (damaged > 0) Warning($"{damaged} line(s) of '{CleanupJournal.PathFor(keyFile)}' could not be read and were skipped.");
+        if (damaged > 0) Warning(Core.Localized.Format(CommandMessages.JournalLinesSkipped, damaged, CleanupJournal.PathFor(keyFile)));
         var patterns = OperationId?.Select(p => WildcardPattern.Get(p, WildcardOptions.IgnoreCase)).ToList();
         var matching = operations.Where(o => patterns is null || patterns.Any(p => p.IsMatch(o.OperationId))).ToList();
         var list = Last is { } n ? matching.TakeLast(n).ToList() : matching;
@@ -31,7 +31,7 @@ public sealed class GetKeyCleanupOperationCommand : KeyFileCmdlet
         {
             foreach (var id in OperationId.Where(i => !WildcardPattern.ContainsWildcardCharacters(i) && matching.All(o => !string.Equals(o.OperationId, i, StringComparison.OrdinalIgnoreCase))))
                 Error(new Core.SecretsPSException("OperationNotFound", Core.ErrorKind.ObjectNotFound,
-                    $"No cleanup operation '{id}' in '{CleanupJournal.PathFor(keyFile)}'.", target: id), id);
+                    Core.Localized.Format(CommandMessages.OperationNotFound, id, CleanupJournal.PathFor(keyFile)), target: id), id);
         }
         WriteObject(list, enumerateCollection: true);
     }

@@ -33,7 +33,7 @@ public sealed class GetReencryptJobCommand : JobTableCmdlet
         using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: true);
         if (!store.TablesExist(connection))
         {
-            Verbose($"{dialect.Describe(connectionString)} has no job table '{store.Jobs}': no re-encryption has run there.");
+            Verbose(Localized.Format(CommandMessages.NoJobTable, dialect.Describe(connectionString), store.Jobs));
             return;
         }
         var statuses = Status?.Select(JobStatusText.Parse).ToList();

@@ -49,8 +49,8 @@ public sealed class InvokeKeyRotationCommand : KeyFileCmdlet
         ParseKdfArgument(Kdf);
         var name = NewVersion ?? KeyFileOperations.NextVersion(path);
         var action = NoPersist
-            ? $"Generate version '{name}' without writing the key file (its lines are written to the pipeline)"
-            : Inactive ? $"Add version '{name}' for decryption only (the active version does not change)" : $"Add version '{name}' and make it the active version";
+            ? Core.Localized.Format(CommandMessages.RotateNoPersistAction, name)
+            : Inactive ? Core.Localized.Format(CommandMessages.RotateInactiveAction, name) : Core.Localized.Format(CommandMessages.RotateAction, name);
         if (!ShouldChange(path, action, Force)) return;
 
         var result = KeyFileOperations.Rotate(path, new RotationOptions
@@ -66,16 +66,16 @@ public sealed class InvokeKeyRotationCommand : KeyFileCmdlet
         name = result.Version.Version;
         if (NoPersist)
         {
-            Verbose($"Generated version '{name}'; the key file was not changed. Store the lines written to the pipeline in your secret store.");
+            Verbose(Core.Localized.Format(CommandMessages.GeneratedNotPersisted, name));
             foreach (var line in result.SettingLines) WriteObject(line);
             return;
         }
-        Verbose($"Backed up the key file to '{result.BackupPath}'.");
+        Verbose(Core.Localized.Format(CommandMessages.BackedUpKeyFile, result.BackupPath));
         Verbose(Inactive
-            ? $"Added version '{name}' for decryption; '{result.PreviousActive}' stays active. Roll the file out to every instance, then: Set-ActiveEncryptionKey -Version {name}"
-            : $"Version '{name}' is now active (was '{result.PreviousActive}').");
+            ? Core.Localized.Format(CommandMessages.AddedInactive, name, result.PreviousActive)
+            : Core.Localized.Format(CommandMessages.NowActive, name, result.PreviousActive));
         if (!Inactive)
-            Warning($"Next: re-encrypt existing data to '{name}' (Start-Reencryption), check it (Get-EncryptedColumnStatus), then remove old versions (Remove-UnusedEncryptionKey).");
+            Warning(Core.Localized.Format(CommandMessages.NextAfterRotation, name));
         if (PassThru) WriteObject(result.Version);
     }
 }

@@ -39,13 +39,13 @@ public sealed class NewEncryptionConfigCommand : KeyFileCmdlet
             // Refuse before asking anything: the answer would not change the outcome.
             KeyFileOperations.Create(path, Version, KeyBytes, SaltBytes, Kdf, overwrite: false);
         }
-        var action = exists ? $"Replace the key file (a backup is made first) with a new one, active version '{Version}'" : $"Create a key file with active version '{Version}'";
+        var action = exists ? Core.Localized.Format(CommandMessages.ReplaceKeyFileAction, Version) : Core.Localized.Format(CommandMessages.CreateKeyFileAction, Version);
         if (!ShouldChange(path, action, Force)) return;
 
         var result = KeyFileOperations.Create(path, Version, KeyBytes, SaltBytes, Kdf, overwrite: Force);
-        if (result.BackupPath is not null) Verbose($"Backed up the previous key file to '{result.BackupPath}'.");
-        Verbose($"Created '{path}' (mode 0600) with active version '{Version}'.");
-        Warning($"Next steps: keep '{System.IO.Path.GetFileName(path)}' out of version control (add it to .gitignore); back it up (Backup-EncryptionConfig) somewhere safe; in production keep it in a secret store (Key Vault, Vault, Secrets Manager).");
+        if (result.BackupPath is not null) Verbose(Core.Localized.Format(CommandMessages.BackedUpPreviousKeyFile, result.BackupPath));
+        Verbose(Core.Localized.Format(CommandMessages.CreatedKeyFile, path, Version));
+        Warning(Core.Localized.Format(CommandMessages.NextAfterCreate, System.IO.Path.GetFileName(path)));
         WriteObject(result.Version);
     }
 }

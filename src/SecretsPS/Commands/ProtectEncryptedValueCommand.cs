@@ -42,9 +42,9 @@ public sealed class ProtectEncryptedValueCommand : KeyFileCmdlet
                 SecureString s => SecureStringBytes(s),
                 string s when !string.IsNullOrWhiteSpace(s) => Encoding.UTF8.GetBytes(s),
                 null or string => throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument,
-                    "The value to protect is empty, blank or null. Pass the text (or a SecureString) to encrypt."),
+                    CommandMessages.ValueToProtectEmpty),
                 _ => throw new SecretsPSException("ValueTypeUnsupported", ErrorKind.InvalidArgument,
-                    $"Protect-EncryptedValue takes a string or a SecureString, not a {Value.BaseObject.GetType().Name}. Convert it to text first."),
+                    Localized.Format(CommandMessages.ValueTypeUnsupported, Value.BaseObject.GetType().Name)),
             };
             WriteObject(_config!.Ring.Protect(plaintext, Version));
         }
@@ -69,7 +69,7 @@ public sealed class ProtectEncryptedValueCommand : KeyFileCmdlet
                 var bytes = new byte[Encoding.UTF8.GetByteCount(chars)];
                 Encoding.UTF8.GetBytes(chars, bytes);
                 if (bytes.Length == 0)
-                    throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument, "The SecureString to protect is empty.");
+                    throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument, CommandMessages.SecureStringEmpty);
                 return bytes;
             }
         }

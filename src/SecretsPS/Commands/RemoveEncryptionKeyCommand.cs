@@ -37,12 +37,12 @@ public sealed class RemoveEncryptionKeyCommand : KeyFileCmdlet
                 config.Ring.Get(n);
                 if (config.Ring.Active.Name == n)
                     throw new Core.SecretsPSException("ActiveVersionRemoval", Core.ErrorKind.InvalidOperation,
-                        $"Version '{n}' is the active version and cannot be removed. Activate another version first (Set-ActiveEncryptionKey), re-encrypt the data, then remove it.", target: n);
+                        Core.Localized.Format(CommandMessages.ActiveVersionRemoval, n), target: n);
             }
         }
-        if (!ShouldChange(path, $"Remove key version(s) {string.Join(", ", names)}: values they encrypted can no longer be decrypted", Force)) return;
+        if (!ShouldChange(path, Core.Localized.Format(CommandMessages.RemoveVersionsAction, string.Join(", ", names)), Force)) return;
         var result = KeyFileOperations.RemoveVersions(path, names);
-        Verbose($"Backed up the key file to '{result.BackupPath}'. Removed: {string.Join(", ", result.Removed)}.");
+        Verbose(Core.Localized.Format(CommandMessages.RemovedVersions, result.BackupPath, string.Join(", ", result.Removed)));
         if (PassThru) WriteObject(result.Removed, enumerateCollection: true);
     }
 }

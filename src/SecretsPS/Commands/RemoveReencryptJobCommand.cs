@@ -45,7 +45,7 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
             foreach (var id in Id)
             {
                 var job = store.Get(connection, null, id);
-                if (job is null) Error(new SecretsPSException("JobNotFound", ErrorKind.ObjectNotFound, $"There is no job {id}.", target: id.ToString()), id);
+                if (job is null) Error(new SecretsPSException("JobNotFound", ErrorKind.ObjectNotFound, Localized.Format(CommandMessages.JobNotFound, id), target: id.ToString()), id);
                 else found.Add(job);
             }
             candidates = found;
@@ -63,12 +63,12 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
             if (job.Status == JobStatus.Running && (DateTime.UtcNow - (job.UpdatedAt ?? job.CreatedAt)) < TimeSpan.FromMinutes(10))
             {
                 Error(new SecretsPSException("JobRunning", ErrorKind.InvalidOperation,
-                    $"Job {job.Id} is running (heartbeat {job.UpdatedAt:u}); it is not removed. Stop it first.", target: job.Id.ToString()), job.Id);
+                    Localized.Format(CommandMessages.JobRunning, job.Id, job.UpdatedAt), target: job.Id.ToString()), job.Id);
                 continue;
             }
-            if (!ShouldChange($"job {job.Id} ({job.Target}, {job.Status.ToText()})", "Remove the re-encryption job and its error rows", Force)) continue;
+            if (!ShouldChange(Localized.Format(CommandMessages.JobTarget, job.Id, job.Target, job.Status.ToText()), CommandMessages.RemoveJobAction, Force)) continue;
             store.Delete(connection, job.Id);
-            Verbose($"Removed job {job.Id} ({job.Target}, {job.Status.ToText()}).");
+            Verbose(Localized.Format(CommandMessages.RemovedJob, job.Id, job.Target, job.Status.ToText()));
             if (PassThru) WriteObject(job);
         }
     }

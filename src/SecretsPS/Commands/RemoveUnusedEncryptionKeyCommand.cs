@@ -44,7 +44,7 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
     {
         if (Table is null && Column is null) return;
         if (Table is null || Column is null)
-            throw new SecretsPSException("TargetIncomplete", ErrorKind.InvalidArgument, "Name a target with both -Table and -Column.");
+            throw new SecretsPSException("TargetIncomplete", ErrorKind.InvalidArgument, CommandMessages.TargetIncomplete);
         _targets.Add(new CleanupTarget(Table, Column));
     }
 
@@ -76,10 +76,10 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
             }
         });
         var operation = cleanup.Run(versions =>
-            ShouldChange(keyFile, $"Remove unused key version(s) {string.Join(", ", versions)} (operation {cleanup.OperationId}; a backup is made first)", Force));
+            ShouldChange(keyFile, Localized.Format(CommandMessages.RemoveUnusedAction, string.Join(", ", versions), cleanup.OperationId), Force));
         if (operation.Outcome == CleanupOutcome.RolledBack)
             Error(new SecretsPSException("CleanupRolledBack", ErrorKind.InvalidData,
-                $"Operation {operation.OperationId}: {operation.Message}. The key file is unchanged (backup: {operation.BackupPath}).",
+                Localized.Format(CommandMessages.CleanupRolledBack, operation.OperationId, operation.Message, operation.BackupPath),
                 target: keyFile), keyFile);
         WriteObject(operation);
     }

@@ -25,13 +25,13 @@ public sealed class RestoreEncryptionConfigCommand : KeyFileCmdlet
         var backup = SessionState.Path.GetUnresolvedProviderPathFromPSPath(BackupPath);
         if (!File.Exists(backup))
             throw new Core.SecretsPSException("BackupNotFound", Core.ErrorKind.ObjectNotFound,
-                $"The backup '{backup}' does not exist. List the backups with: Get-ChildItem -Force '{path}.backup_*'", target: backup);
+                Core.Localized.Format(CommandMessages.BackupNotFound, backup, path), target: backup);
         // Validate first, so a bad backup is an error even under -WhatIf and no prompt is shown for it.
         KeyFileOperations.ValidateBackup(backup, KeyFileStore.ReadBytes(backup));
-        if (!ShouldChange(path, $"Replace the key file with the backup '{backup}' (the current file is backed up first)", Force)) return;
+        if (!ShouldChange(path, Core.Localized.Format(CommandMessages.RestoreAction, backup), Force)) return;
         var result = KeyFileOperations.Restore(backup, path);
-        if (result.BackupOfReplaced is not null) Verbose($"Backed up the replaced key file to '{result.BackupOfReplaced}'.");
-        Verbose($"Restored '{path}' from '{backup}'.");
+        if (result.BackupOfReplaced is not null) Verbose(Core.Localized.Format(CommandMessages.BackedUpReplacedKeyFile, result.BackupOfReplaced));
+        Verbose(Core.Localized.Format(CommandMessages.Restored, path, backup));
         if (PassThru) WriteObject(new FileInfo(path));
     }
 }

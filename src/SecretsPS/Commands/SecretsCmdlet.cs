@@ -180,7 +180,7 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
         {
             throw new SecretsPSRuntimeException(new ErrorRecord(
                 new InvalidOperationException(
-                    $"'{action}' on '{target}' needs confirmation, but this host cannot prompt (non-interactive). Add {(MyInvocation.MyCommand.Parameters.ContainsKey("Force") ? "-Force or " : "")}-Confirm:$false to confirm it in advance, or -WhatIf to preview it.", e),
+                    Localized.Format(CommandMessages.ConfirmationRequired, action, target, MyInvocation.MyCommand.Parameters.ContainsKey("Force") ? CommandMessages.ForceOr : ""), e),
                 "ConfirmationRequired", ErrorCategory.InvalidOperation, target));
         }
         if (yes) Log(LogLevel.Info, $"{action}: {target}");

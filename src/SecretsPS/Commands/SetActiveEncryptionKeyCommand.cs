@@ -27,13 +27,13 @@ public sealed class SetActiveEncryptionKeyCommand : KeyFileCmdlet
         var settings = KeySettings.From(KeyFileStore.ReadDocument(path), KeySettings.ProcessEnvironment());
         if (settings.Versions.All(v => v.Name != Version))
             throw new Core.KeyVersionNotFoundException(Version,
-                $"Key version '{Core.MessageText.Shorten(Version)}' is not in '{path}'. Known versions: {Core.MessageText.List(settings.Versions.Select(v => v.Name))}.");
-        if (!ShouldChange(path, $"Make version '{Version}' the active version", Force)) return;
+                Core.Localized.Format(CommandMessages.KeyVersionNotInFileKnown, Core.MessageText.Shorten(Version), path, Core.MessageText.List(settings.Versions.Select(v => v.Name))));
+        if (!ShouldChange(path, Core.Localized.Format(CommandMessages.ActivateAction, Version), Force)) return;
         var result = KeyFileOperations.SetActive(path, Version);
-        if (result.BackupPath is null) Verbose($"Version '{Version}' was already the active version in '{path}'; nothing changed.");
-        else Verbose($"Backed up the key file to '{result.BackupPath}'. Active version: '{Version}' (was '{result.PreviousActive}').");
+        if (result.BackupPath is null) Verbose(Core.Localized.Format(CommandMessages.AlreadyActive, Version, path));
+        else Verbose(Core.Localized.Format(CommandMessages.Activated, result.BackupPath, Version, result.PreviousActive));
         if (result.ActiveOverriddenByEnvironment)
-            Warning("$env:ACTIVE_ENCRYPTION_VERSION is set and overrides the key file's active version in this session and in applications that see it. Change or remove that variable too.");
+            Warning(CommandMessages.ActiveOverriddenByEnvironment);
         if (PassThru)
         {
             using var config = KeyConfiguration.Load(path);

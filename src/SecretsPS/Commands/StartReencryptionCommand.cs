@@ -115,16 +115,16 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             StaleAfter = StaleAfter,
             JobTable = JobTable,
         };
-        var target = $"{Table}.{Column} in {Dialect.Describe(connectionString)}";
+        var target = Localized.Format(CommandMessages.ReencryptTarget, Table + "." + Column, Dialect.Describe(connectionString));
         var observer = new CmdletObserver(this, Table + "." + Column);
         try
         {
-            if (!ShouldChange(target, $"Re-encrypt every value to version '{_config.Ring.Active.Name}'", force: false))
+            if (!ShouldChange(target, Localized.Format(CommandMessages.ReencryptAction, _config.Ring.Active.Name), force: false))
             {
                 if (!IsWhatIf) return;
                 var preview = engine.Preview(options, observer, _stop.Token);
                 observer.WriteRowErrors(0);
-                Verbose($"What if: {preview.WouldReencrypt} value(s) would be re-encrypted to '{preview.TargetVersion}', {preview.AlreadyAtTarget} are already there, {preview.Errors} cannot be (nothing was written).");
+                Verbose(Localized.Format(CommandMessages.ReencryptPreview, preview.WouldReencrypt, preview.TargetVersion, preview.AlreadyAtTarget, preview.Errors));
                 WriteObject(preview);
                 return;
             }
@@ -133,7 +133,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             try { job = engine.Run(options, observer, _stop.Token); }
             finally { _running = false; }
             observer.WriteRowErrors(job.Id);
-            var summary = $"Job {job.Id} {job.Status.ToText()}: {job.Processed} re-encrypted, {job.Skipped} already at '{job.TargetVersion}', {job.Errors} error(s). {job.Message}";
+            var summary = Localized.Format(CommandMessages.JobSummary, job.Id, job.Status.ToText(), job.Processed, job.Skipped, job.TargetVersion, job.Errors, job.Message);
             if (job.Status == JobStatus.Finished && job.Errors == 0) Verbose(summary);
             else Warning(summary);
             // The job is saved (paused): a stopped pipeline ends as stopped, so the host sees Ctrl+C took effect.
@@ -142,7 +142,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             if (_terminated)
             {
                 // SIGTERM asks the process to end: the job is saved, so end it, rather than let the script run on.
-                var stopped = $"Stopped by SIGTERM; job {job.Id} is {job.Status.ToText()}. Continue with -Resume.";
+                var stopped = Localized.Format(CommandMessages.StoppedBySigterm, job.Id, job.Status.ToText());
                 Warning(stopped);
                 Console.Error.WriteLine("Start-Reencryption: " + stopped); // the scheduler's log reads stderr
                 Dispose();
@@ -183,7 +183,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
         public CmdletObserver(StartReencryptionCommand cmdlet, string target)
         {
             _cmdlet = cmdlet;
-            _record = new ProgressRecord(ProgressActivityId, $"Re-encrypting {target}", "Starting");
+            _record = new ProgressRecord(ProgressActivityId, Localized.Format(CommandMessages.ProgressActivity, target), CommandMessages.ProgressStarting);
         }
 
         public void Progress(ReencryptionProgress p)
@@ -191,7 +191,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             if (_cmdlet.Stopping || (_shown && _sinceLast.ElapsedMilliseconds < 250)) return;
             _sinceLast.Restart();
             _shown = true;
-            _record.StatusDescription = $"{p.Done} of {p.TotalRows} rows ({p.Skipped} skipped, {p.Errors} errors), {p.RowsPerSecond:N0} rows/s";
+            _record.StatusDescription = Localized.Format(CommandMessages.ProgressStatus, p.Done, p.TotalRows, p.Skipped, p.Errors, p.RowsPerSecond);
             _record.PercentComplete = p.TotalRows > 0 ? (int)Math.Min(100, p.Done * 100 / p.TotalRows) : -1;
             _record.SecondsRemaining = p.TimeLeft is { } t ? (int)t.TotalSeconds : -1;
             _cmdlet.WriteProgress(_record);
@@ -205,7 +205,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
         {
             _failedRows++;
             if (_rowErrors.Count < MaxHeldRowErrors) _rowErrors.Add((target, rowKey, reason));
-            if (!_cmdlet.Stopping) _cmdlet.Log(Core.Audit.LogLevel.Error, $"{target}, row {rowKey}: {reason}");
+            if (!_cmdlet.Stopping) _cmdlet.Log(Core.Audit.LogLevel.Error, Localized.Format(CommandMessages.RowFailed, target, rowKey, reason));
         }
 
         private const int MaxHeldRowErrors = 1000;
@@ -218,10 +218,10 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             foreach (var (target, rowKey, reason) in _rowErrors)
             {
                 var id = reason.Split(':')[0];
-                _cmdlet.WriteError(ToErrorRecord(new SecretsPSException(id, ErrorKind.InvalidData, $"{target}, row {rowKey}: {reason}", target: rowKey), rowKey));
+                _cmdlet.WriteError(ToErrorRecord(new SecretsPSException(id, ErrorKind.InvalidData, Localized.Format(CommandMessages.RowFailed, target, rowKey, reason), target: rowKey), rowKey));
             }
             if (_failedRows > _rowErrors.Count)
-                _cmdlet.Warning($"{_failedRows - _rowErrors.Count} more row error(s) are recorded in the job's error table (job {jobId}).");
+                _cmdlet.Warning(Localized.Format(CommandMessages.MoreRowErrors, _failedRows - _rowErrors.Count, jobId));
             _rowErrors.Clear();
         }
 

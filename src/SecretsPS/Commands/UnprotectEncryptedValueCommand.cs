@@ -45,7 +45,7 @@ public sealed class UnprotectEncryptedValueCommand : KeyFileCmdlet
             }
             catch (System.Text.DecoderFallbackException e)
             {
-                throw new SecretsPSException("PlaintextNotUtf8", ErrorKind.InvalidData, "The value decrypts, but its plaintext is not UTF-8 text.", e);
+                throw new SecretsPSException("PlaintextNotUtf8", ErrorKind.InvalidData, CommandMessages.PlaintextNotUtf8, e);
             }
             finally
             {

@@ -36,6 +36,13 @@ internal sealed class DependencyLoadContext : AssemblyLoadContext
         // The framework's own assemblies (System.*) come from the runtime, never from an older package copy.
         if (assemblyName.Name is { } n && FrameworkAssemblies.Value.Contains(n)) return null;
         var file = assemblyName.Name + ".dll";
+        // A satellite (SecretsPS.Core.resources, culture pt-BR) sits in its culture's folder, as publish lays it out;
+        // answered here so that it loads beside its parent in this context, not wherever the runtime's fallback would look.
+        if (!string.IsNullOrEmpty(assemblyName.CultureName))
+        {
+            var satellite = Path.Combine(_folder, assemblyName.CultureName, file);
+            return File.Exists(satellite) ? LoadFromAssemblyPath(satellite) : null;
+        }
         // The platform build first: a package's lib/ copy can be a stub that throws PlatformNotSupportedException.
         var platform = OperatingSystem.IsWindows() ? "win" : "unix";
         foreach (var candidate in new[]

@@ -7,7 +7,9 @@ namespace SecretsPS.Loading;
 /// <summary>
 /// Hooks the default context's resolution for exactly one name, SecretsPS.Core, and answers it from the
 /// module's own context; everything SecretsPS.Core needs then resolves inside that context. Unhooked
-/// when the module is removed.
+/// when the module is removed. SecretsPS.dll's own satellite (pt-BR/SecretsPS.resources.dll beside it) needs no
+/// hook: the runtime looks for a satellite in the culture folder beside its parent assembly, wherever that was loaded from
+/// (tests/Pester/Localization.Tests.ps1 proves it).
 /// </summary>
 public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssemblyCleanup
 {
