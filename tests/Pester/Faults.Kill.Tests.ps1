@@ -190,8 +190,9 @@ Describe 'Start-Reencryption and SIGTERM (SQLite)' {
             $reader = New-Reader $db
             # One transaction for the whole run (-CommitEvery far beyond the table): nothing but the claim is committed before
             # the signal, so every re-encrypted row after it is "the batch in hand", committed by the stop.
-            # Small pages keep the run going long after the first row, whatever the machine's speed (the crypto runs on all cores).
-            $runner = New-Runner $db 10 10000000
+            # Pages of one row keep the run going long after the first row, whatever the machine's speed: the crypto runs on all
+            # cores and overlaps the writes, so larger pages could finish 30,000 rows before the signal lands.
+            $runner = New-Runner $db 1 10000000
             Set-FaultRunnerGo $runner
             $journal = "$($db.Path)-journal"
             $null = Wait-TestCondition -TimeoutSeconds 60 -IntervalMs 15 -Because 'the runner to claim the job and start writing rows' -Condition {
@@ -200,7 +201,7 @@ Describe 'Start-Reencryption and SIGTERM (SQLite)' {
                 $j = Get-FaultJob -Database $db -Reader $reader
                 $j -and $j.status -eq 'running' -and (Test-Path -LiteralPath $journal)
             }
-            Start-Sleep -Milliseconds 200
+            Start-Sleep -Milliseconds 50
             $seen = Get-FaultJob -Database $db -Reader $reader
             Send-FaultSignal $runner TERM
             $clock = [Diagnostics.Stopwatch]::StartNew()
