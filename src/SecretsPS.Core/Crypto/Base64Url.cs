@@ -165,21 +165,11 @@ public static class Base64Url
     }
 
     /// <summary>True when every character is in the base64url alphabet (no padding, no whitespace).</summary>
-    public static bool IsUrlAlphabet(ReadOnlySpan<char> text)
-    {
-        foreach (char c in text)
-        {
-            if (!IsUrlAlphabetChar(c))
-            {
-                return false;
-            }
-        }
+    public static bool IsUrlAlphabet(ReadOnlySpan<char> text) => !text.ContainsAnyExcept(UrlAlphabet);
 
-        return true;
-    }
-
-    internal static bool IsUrlAlphabetChar(char c) =>
-        char.IsAsciiLetterOrDigit(c) || c == '-' || c == '_';
+    // Vectorised: this check runs over every stored value of a re-encryption, twice.
+    private static readonly SearchValues<char> UrlAlphabet =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
 
     private static int DecodedLength(int unpaddedChars)
     {

@@ -360,23 +360,31 @@ public sealed class ReencryptionEngine
         return job with { LastKey = ColumnTarget.KeyToText(page.Rows[^1].Key) };
     }
 
-    /// <summary>Below this many rows a page is transformed on the calling thread: spreading it costs more than it saves.</summary>
+    /// <summary>Below this many rows a page is transformed by one thread: spreading it costs more than it saves.</summary>
     private const int ParallelThreshold = 64;
 
     /// <summary>
-    /// Decrypt and re-encrypt a page across the cores (the crypto, not the database, is the work here); results
-    /// stay in page order, and nothing but the transform runs off the calling thread.
+    /// The cores a page's transform is spread over. The calling thread is busy with the database meanwhile (and on a
+    /// small machine the database server shares the cores too), so the transform leaves it one core: on two cores,
+    /// waking a second pool thread per page cost more in hand-offs and spinning than it gained (bench/RESULTS.md).
+    /// </summary>
+    private static readonly int TransformThreads = Math.Max(1, Environment.ProcessorCount - 1);
+
+    /// <summary>
+    /// Decrypt and re-encrypt a page (the crypto, not the database, is the work here); results stay in page order,
+    /// and nothing but the transform runs off the calling thread.
     /// </summary>
     private static (RowOutcome Outcome, string? NewValue, string? Reason)[] TransformAll(ValueTransformer transformer, List<(object Key, string Value)> page)
     {
         var results = new (RowOutcome, string?, string?)[page.Count];
-        if (page.Count < ParallelThreshold || Environment.ProcessorCount < 2)
+        if (page.Count < ParallelThreshold || TransformThreads < 2)
         {
             for (int i = 0; i < page.Count; i++) results[i] = (transformer.Transform(page[i].Value, out var n, out var r), n, r);
         }
         else
         {
-            Parallel.For(0, page.Count, i => results[i] = (transformer.Transform(page[i].Value, out var n, out var r), n, r));
+            Parallel.For(0, page.Count, new ParallelOptions { MaxDegreeOfParallelism = TransformThreads },
+                i => results[i] = (transformer.Transform(page[i].Value, out var n, out var r), n, r));
         }
         return results;
     }
