@@ -5,8 +5,10 @@
     Builds bench/SecretsPS.Bench (not part of SecretsPS.sln; its own artifacts folder, so it never writes into
     src/*/bin or src/*/obj) and runs it. The benchmark starts its own PostgreSQL (fsync on), fills a table of
     -Rows encrypted OTP-style secrets, and runs each scenario in a child process of its own: Start-Reencryption's
-    engine on PostgreSQL and on SQLite (file, WAL), the floor (the database rewriting the same rows with
-    UPDATE t SET c = c), Fernet per core, and the engine's peak memory at 100,000 vs 1,000,000 rows. It prints
+    engine on PostgreSQL and on SQLite (file, WAL), at its defaults (-BatchSize 500 -CommitEvery 1000) and with
+    -BatchSize 2000 -CommitEvery 10000, each on a fresh copy and judged against the same targets; the floor (the
+    database rewriting the same rows with UPDATE t SET c = c), Fernet per core, and the engine's peak memory at
+    100,000 vs 1,000,000 rows (defaults). It prints
     one table with each target and PASS/MISS, then where the time went. A MISS does not fail the run (exit 0);
     an error does. The printed report is also saved to bench/SecretsPS.Bench/artifacts/last-run.txt.
 .PARAMETER Rows
@@ -14,9 +16,13 @@
 .PARAMETER Configuration
     Build configuration; the numbers only mean something in Release.
 .PARAMETER NoProfile
-    Skip the phase-by-phase profile runs (one more pass over each database).
+    Skip the profile runs (one more pass over each database): the engine's former serial loop (read, transform,
+    update, commit one after the other) rebuilt from the library's public pieces with a stopwatch per phase. It is
+    a phase breakdown, not the current engine, which transforms page N while it writes N-1 and reads N+1.
 .PARAMETER Explore
-    Also run the engine with BatchSize 5000 / CommitEvery 20000 on each database (information, no target).
+    Also run (information, no target) the engine with -BatchSize 5000 -CommitEvery 20000 on each database, and the
+    what-if of commits that do not wait for fsync: the engine at its defaults with PostgreSQL synchronous_commit=off
+    (PostgreSQL only; SQLite's PRAGMA synchronous cannot reach the engine's connection from outside the library).
 .EXAMPLE
     dotnet pwsh bench/run.ps1 -Rows 100000
 #>

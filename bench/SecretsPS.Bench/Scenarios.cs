@@ -90,8 +90,10 @@ public static class Scenarios
         }
         extra["cores"] = Environment.ProcessorCount;
 
-        // The pieces one re-encryption is made of (FernetKey.Reencrypt = decode + MAC + AES decrypt, RNG + AES encrypt +
-        // MAC + encode; the transform adds the stored value's outer base64url both ways): what each costs alone.
+        // The pieces one re-encryption is made of (FernetKey.Reencrypt = decode + MAC + AES decrypt, IV + AES encrypt +
+        // MAC + encode; the transform adds the stored value's outer base64url both ways): what each costs alone. FernetKey's
+        // own AES (AesCbc: a per-thread ECB transform, CBC and PKCS7 in C#) and IVs (IvSource: a per-thread buffer) are
+        // internal; the one-shot Aes calls and the 16-byte RandomNumberGenerator.Fill timed here are what they replaced.
         int m = Math.Max(20_000, n / 4);
         using var aes = Aes.Create();
         aes.Key = RandomNumberGenerator.GetBytes(16);
@@ -112,14 +114,6 @@ public static class Scenarios
         var tokenText = tokens[0];
         Rate("piece.stored-format", m, _ => StoredValue.Create("v2", tokenText).ToString());
 
-        // The what-if of RESULTS.md (WhatIf.cs): same tokens, AES through a cached ECB transform, IVs from a buffer.
-        using var whatIfSource = WhatIfFernet.FromKeyFile(keys.Path, "v1");
-        using var whatIfTarget = WhatIfFernet.FromKeyFile(keys.Path, "v2");
-        WhatIfFernet.CheckAgainst(keys.Ring.Get("v1").FernetKey, whatIfSource, keys.Ring.Get("v2").FernetKey, whatIfTarget);
-        var v1Tokens = stored.Select(v => { StoredValue.TryParse(v, out var sv); return sv.Token; }).ToArray();
-        Rate("whatif.reencrypt", n, i => whatIfSource.Reencrypt(v1Tokens[i & 1023], whatIfTarget));
-        Rate("whatif.transform", n, i => WhatIfFernet.TransformStored(stored[i & 1023], whatIfSource, "v2", whatIfTarget));
-
         return new ScenarioResult { Scenario = "fernet", Rows = n, PeakBytes = Probe.PeakBytes(), Extra = extra };
     }
 
@@ -132,7 +126,21 @@ public static class Scenarios
         using var keys = Dataset.LoadKeys(a.Str("keys"));
         var options = new ReencryptionOptions { Table = a.Str("table"), Column = Dataset.Column };
         if (a.Has("batch")) options = options with { BatchSize = a.Int("batch", 500), CommitEvery = a.Int("commit", 1000) };
-        var engine = new ReencryptionEngine(dialect, a.Str("cs"), null, null, keys.Ring);
+        var cs = a.Str("cs");
+        var whatIf = a.Str("whatif", "");
+        if (whatIf == "sync")
+        {
+            // WHAT-IF (--explore only, never a target): commits that do not wait for the disk. PostgreSQL's
+            // synchronous_commit=off, given to every connection of the engine through the connection string; a crash may
+            // lose the last commits (rows and cursor together) but leaves the database consistent. SQLite's equivalent,
+            // PRAGMA synchronous=NORMAL, is per connection and cannot reach the engine's connection from outside the library.
+            if (provider != "postgres") throw new ArgumentException("--whatif sync is measured on PostgreSQL only.");
+            var builder = new NpgsqlConnectionStringBuilder(cs);
+            builder.Options = (builder.Options is { Length: > 0 } o ? o + " " : "") + "-c synchronous_commit=off";
+            cs = builder.ConnectionString;
+        }
+        else if (whatIf.Length > 0) throw new ArgumentException($"Unknown what-if '{whatIf}' (the engine knows 'sync').");
+        var engine = new ReencryptionEngine(dialect, cs, null, null, keys.Ring);
         int pm = a.Int("pm", 0);
 
         var server = pm > 0 ? Probe.ServerCpu(pm) : null;
@@ -152,11 +160,12 @@ public static class Scenarios
             Gen1 = GC.CollectionCount(1) - gen1,
             Gen2 = GC.CollectionCount(2) - gen2,
             PeakBytes = Probe.PeakBytes(),
-            Note = $"job {job.Id} {job.Status.ToText()}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}",
+            Note = $"job {job.Id} {job.Status.ToText()}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}" +
+                   (whatIf.Length > 0 ? $"; what-if {whatIf}" : ""),
         };
         if (job.Status != JobStatus.Finished || job.Errors != 0 || job.Processed != a.Long("expect", job.Processed))
             throw new InvalidOperationException($"The engine did not re-encrypt every row: {result.Note}; expected {a.Str("expect")}.");
-        Verify(dialect, a.Str("cs"), a.Str("table"), keys.Ring, job.Processed);
+        Verify(dialect, cs, a.Str("table"), keys.Ring, job.Processed);
         return result;
     }
 
@@ -234,12 +243,14 @@ public static class Scenarios
         };
     }
 
-    // ---------------------------------------------------------------- profile: the engine's loop, phase by phase
+    // ---------------------------------------------------------------- profile: the engine's former serial loop, phase by phase
 
     /// <summary>
-    /// The loop of ReencryptionEngine.Process (read a keyset page, transform it across the cores as TransformAll does,
-    /// the guarded batch update, every CommitEvery rows the job row and COMMIT) rebuilt from the library's public
-    /// pieces with a stopwatch around each phase — the library itself is not changed for the benchmark. For
+    /// The engine's FORMER serial loop — read a keyset page, transform it across the cores, the guarded batch update,
+    /// every CommitEvery rows the job row and COMMIT, one phase after the other — rebuilt from the library's public
+    /// pieces with a stopwatch around each phase (the library itself is not changed for the benchmark). It is not the
+    /// current ReencryptionEngine.Process, which overlaps them (page N transformed on the pool while N-1 is written and
+    /// N+1 read), and its total is not the engine's rate: it is a breakdown of what each phase costs on its own. For
     /// PostgreSQL the backend's CPU is read around each phase too, so waiting (network, fsync) shows apart from work.
     /// </summary>
     private static ScenarioResult Profile(Args a)
@@ -250,13 +261,6 @@ public static class Scenarios
         using var keys = Dataset.LoadKeys(a.Str("keys"));
         int batch = a.Int("batch", 500), commitEvery = a.Int("commit", 1000);
         int pm = a.Int("pm", 0);
-        // --whatif crypto: the transform uses WhatIf.cs's Fernet; --whatif pipeline: page N is transformed while the
-        // connection writes page N-1 and reads page N+1; --whatif sync: see below. None is what the library does: they
-        // measure RESULTS.md's proposals.
-        var whatIf = a.Str("whatif", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
-        bool pipeline = whatIf.Contains("pipeline");
-        using var fastSource = whatIf.Contains("crypto") ? WhatIfFernet.FromKeyFile(keys.Path, "v1") : null;
-        using var fastTarget = whatIf.Contains("crypto") ? WhatIfFernet.FromKeyFile(keys.Path, "v2") : null;
 
         using var connection = dialect.CreateConnection(cs, null, null, readOnly: false);
         connection.Open();
@@ -268,15 +272,6 @@ public static class Scenarios
             backend = Convert.ToInt32(pid.ExecuteScalar());
         }
         double BackendCpu() => backend > 0 ? Probe.ProcessCpuSeconds(backend) : 0;
-
-        if (whatIf.Contains("sync"))
-        {
-            // --whatif sync: commits that do not wait for the disk. WAL + synchronous=NORMAL (SQLite) and synchronous_commit=off
-            // (PostgreSQL) stay consistent after a crash but may lose the last commits (rows and cursor together).
-            using var relax = connection.CreateCommand();
-            relax.CommandText = provider == "postgres" ? "SET synchronous_commit = off" : "PRAGMA synchronous = NORMAL";
-            relax.ExecuteNonQuery();
-        }
 
         var target = ColumnTarget.Resolve(dialect, connection, a.Str("table"), Dataset.Column, null);
         var store = new JobStore(dialect);
@@ -294,10 +289,7 @@ public static class Scenarios
         List<RowUpdate> TransformPage(List<(object Key, string Value)> page)
         {
             var results = new string?[page.Count];
-            if (fastSource is not null)
-                Parallel.For(0, page.Count, i => results[i] = WhatIfFernet.TransformStored(page[i].Value, fastSource, "v2", fastTarget!));
-            else
-                Parallel.For(0, page.Count, i => results[i] = transformer.Transform(page[i].Value, out var n, out _) == RowOutcome.Reencrypted ? n : null);
+            Parallel.For(0, page.Count, i => results[i] = transformer.Transform(page[i].Value, out var n, out _) == RowOutcome.Reencrypted ? n : null);
             var list = new List<RowUpdate>(page.Count);
             for (int i = 0; i < page.Count; i++)
                 if (results[i] is { } n) list.Add(new RowUpdate(page[i].Key, page[i].Value, n));
@@ -349,34 +341,15 @@ public static class Scenarios
             return ReadPage(dialect, connection, transaction, target, after, batch);
         });
 
-        if (!pipeline)
+        object? cursor = null;
+        while (true)
         {
-            object? cursor = null;
-            while (true)
-            {
-                var page = Read(cursor);
-                if (page.Count == 0) break;
-                pages++;
-                var updates = Timed(1, () => TransformPage(page));
-                cursor = page[^1].Key;
-                Write(updates, cursor, page.Count);
-            }
-        }
-        else
-        {
-            // transform(N) on the pool ‖ write(N-1) then read(N+1) on the connection; the same statements, in the same transactions.
-            var page = Read(null);
-            (List<RowUpdate> Updates, object LastKey, int Rows)? pending = null;
-            while (page.Count > 0)
-            {
-                pages++;
-                var current = page;
-                var transform = Task.Run(() => TransformPage(current));
-                if (pending is { } p) Write(p.Updates, p.LastKey, p.Rows);
-                page = Read(current[^1].Key);
-                pending = (Timed(1, () => transform.Result), current[^1].Key, current.Count);
-            }
-            if (pending is { } last) Write(last.Updates, last.LastKey, last.Rows);
+            var page = Read(cursor);
+            if (page.Count == 0) break;
+            pages++;
+            var updates = Timed(1, () => TransformPage(page));
+            cursor = page[^1].Key;
+            Write(updates, cursor, page.Count);
         }
         Timed(3, () => { transaction ??= dialect.BeginWrite(connection); store.Save(connection, transaction, job with { Status = JobStatus.Finished }); transaction.Commit(); transaction.Dispose(); return 0; });
         clock.Stop();
@@ -390,14 +363,14 @@ public static class Scenarios
         }
         return new ScenarioResult
         {
-            Scenario = "profile-" + provider + (whatIf.Length > 0 ? "+" + string.Join("+", whatIf) : ""),
+            Scenario = "profile-" + provider,
             Rows = done,
             Seconds = clock.Elapsed.TotalSeconds,
             ClientCpuSeconds = Probe.OwnCpuSeconds() - cpu,
             ServerCpuSeconds = allServer is null ? null : Probe.ServerCpuDelta(allServer, Probe.ServerCpu(pm)),
             PeakBytes = Probe.PeakBytes(),
             Extra = extra,
-            Note = $"batch {batch}, commit every {commitEvery}{(pipeline ? "; in the pipeline the transform phase is the wait for the pool's result" : "")}",
+            Note = $"the engine's former serial loop; batch {batch}, commit every {commitEvery}",
         };
     }
 

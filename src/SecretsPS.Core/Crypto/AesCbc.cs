@@ -85,7 +85,7 @@ internal sealed class AesCbc : IDisposable
 
         // The transform reads and writes arrays; the ciphertext is not secret, the decrypted blocks are.
         bool fits = count <= ScratchSize;
-        byte[] input = fits ? _input : ciphertext.ToArray();
+        byte[] input = fits ? _input : new byte[count];
         byte[] decrypted = fits ? _scratch : GC.AllocateUninitializedArray<byte>(count, pinned: true);
         try
         {
