@@ -227,7 +227,8 @@ public sealed class ReencryptionEngine
         var pendingErrors = new List<(string, string)>();
         DbTransaction? transaction = null;
         string? stopReason = null;
-        Task<TransformedPage>? transforming = null;
+        using var transforming = new OverlapThread<TransformedPage>("SecretsPS re-encryption");
+        bool inFlight = false;
 
         // Null when the run stops before this page or the column has no more rows.
         List<(object Key, string Value)>? ReadNext(object? after)
@@ -280,7 +281,8 @@ public sealed class ReencryptionEngine
                 if (page is not null)
                 {
                     var rows = page;
-                    transforming = Task.Run(() => new TransformedPage(rows, TransformAll(transformer, rows)));
+                    transforming.Start(() => new TransformedPage(rows, TransformAll(transformer, rows)));
+                    inFlight = true;
                 }
 
                 if (ready is not null)
@@ -291,8 +293,8 @@ public sealed class ReencryptionEngine
                     if (options.MaxErrors is { } me && job.Errors > me)
                     {
                         // The page in flight is dropped unwritten: the cursor is at the last page written.
-                        transforming?.Wait();
-                        transforming = null;
+                        if (inFlight) transforming.Collect();
+                        inFlight = false;
                         return FailOnErrors(me);
                     }
 
@@ -309,8 +311,8 @@ public sealed class ReencryptionEngine
                 if (page is not null)
                 {
                     page = ReadNext(page[^1].Key);
-                    ready = transforming!.GetAwaiter().GetResult();
-                    transforming = null;
+                    ready = transforming.Collect();
+                    inFlight = false;
                 }
             }
 
@@ -324,8 +326,12 @@ public sealed class ReencryptionEngine
         }
         finally
         {
-            // A database error can end the run while a page is being transformed; the pool must not outlive the keys.
-            try { transforming?.Wait(); } catch (AggregateException) { }
+            // A database error can end the run while a page is being transformed: the transform must not outlive the keys
+            // (the thread itself ends when `transforming` is disposed, after this).
+            if (inFlight)
+            {
+                try { transforming.Collect(); } catch (Exception) { /* the run is already ending with the error that stopped it */ }
+            }
             transaction?.Dispose();
         }
     }
