@@ -690,11 +690,12 @@ Describe 'Start-Reencryption stopped in the middle of a large run' {
         $runspaces = [Collections.Generic.List[object]]::new()
 
         # The runs to kill -9: a fresh pwsh each, started now (module imported), waiting for its go file to begin.
+        # Pages of 3, each committed: thousands of round trips keep the run going well past the 1,000th row on a fast machine.
         function Start-WaitingRunner([object] $Db) {
             $go = Join-Path $folder ('go-' + [guid]::NewGuid().ToString('N'))
             $command = "Import-Module '$modulePath'; `$deadline = [DateTime]::UtcNow.AddMinutes(5); " +
                 "while (-not (Test-Path -LiteralPath '$go')) { if ([DateTime]::UtcNow -gt `$deadline) { exit 3 }; Start-Sleep -Milliseconds 10 }; " +
-                "Start-Reencryption -Table usuarios -Column otp -Provider $($Db.Provider) -ConnectionString '$($Db.ConnectionString)' -Path '$key' -BatchSize 50 -CommitEvery 50 | Out-Null"
+                "Start-Reencryption -Table usuarios -Column otp -Provider $($Db.Provider) -ConnectionString '$($Db.ConnectionString)' -Path '$key' -BatchSize 3 -CommitEvery 3 | Out-Null"
             $child = Start-TestPwshProcess -Command $command
             $children.Add($child)
             [pscustomobject]@{ Db = $Db; Child = $child; Go = $go }
@@ -752,7 +753,8 @@ Describe 'Start-Reencryption stopped in the middle of a large run' {
         $null = $ps.AddScript({
                 param($Module, $ConnectionString, $Key)
                 Import-Module $Module
-                Start-Reencryption -Table usuarios -Column otp -ConnectionString $ConnectionString -Path $Key -BatchSize 100 -CommitEvery 100
+                # Pages of 5 and a commit (an fsync) for each: 2,000 commits keep the run going long after its first one.
+                Start-Reencryption -Table usuarios -Column otp -ConnectionString $ConnectionString -Path $Key -BatchSize 5 -CommitEvery 5
             }).AddArgument($modulePath).AddArgument($db.ConnectionString).AddArgument($key)
         $async = $ps.BeginInvoke()
         $null = Wait-TestCondition -TimeoutSeconds 60 -Because 'the run to commit some rows' -Condition {

@@ -234,7 +234,9 @@ public sealed class ReencryptionEngine
         List<(object Key, string Value)>? ReadNext(object? after)
         {
             if (cancellation.IsCancellationRequested) { stopReason = "stopped (Ctrl+C or SIGTERM)"; return null; }
-            if (options.MaxDuration is { } d && clock.Elapsed >= d) { stopReason = $"-MaxDuration {d} reached"; return null; }
+            // Any time limit above zero gets at least one page done, however slow the start: a runbook whose limit is too
+            // tight for a loaded machine still moves forward each time it runs.
+            if (options.MaxDuration is { } d && clock.Elapsed >= d && (d == TimeSpan.Zero || runRead > 0)) { stopReason = $"-MaxDuration {d} reached"; return null; }
             if (options.MaxRows is { } m && runRead >= m) { stopReason = $"-MaxRows {m} reached"; return null; }
             int limit = options.MaxRows is { } mr ? (int)Math.Min(options.BatchSize, mr - runRead) : options.BatchSize;
             transaction ??= _dialect.BeginWrite(connection);
