@@ -495,7 +495,8 @@ public sealed class FuzzTests
 
     /// <summary>
     /// What <see cref="KeyFileDocument.ToText"/> promises for a parsed file (FORMATS.md §1: UTF-8 without BOM, LF line
-    /// ends, a final line end): one leading BOM dropped, each line's CR before its LF dropped, a final LF added.
+    /// ends, a final line end): one leading BOM dropped, each line's CR before its LF dropped, a final LF added; and a BOM
+    /// written back only when the first line itself starts with one (a file that began with two), so that it reads the same.
     /// </summary>
     private static string Normalised(string text)
     {
@@ -503,7 +504,8 @@ public sealed class FuzzTests
         if (text.Length == 0) return text;
         var lines = text.Split('\n').ToList();
         if (lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
-        return string.Concat(lines.Select(l => (l.EndsWith('\r') ? l[..^1] : l) + "\n"));
+        var written = string.Concat(lines.Select(l => (l.EndsWith('\r') ? l[..^1] : l) + "\n"));
+        return written.StartsWith('\uFEFF') ? "\uFEFF" + written : written;
     }
 
     [Fact]

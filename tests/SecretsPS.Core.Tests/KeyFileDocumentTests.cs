@@ -23,6 +23,20 @@ public class KeyFileDocumentTests
         "\tTABBED = spaced value \n";
 
     [Fact]
+    public void A_file_that_began_with_two_BOMs_reads_the_same_after_it_is_written()
+    {
+        // Found by the fuzz test: the second BOM is the first line's own text, so that line is not an assignment; written
+        // without a BOM in front, the next read would drop it as the BOM and see an assignment that was not there.
+        var document = KeyFileDocument.Parse("\uFEFF\uFEFFNAME=value\nOTHER=1\n");
+
+        var again = KeyFileDocument.Parse(document.ToText());
+
+        Assert.Equal(document.Assignments.ToList(), again.Assignments.ToList());
+        Assert.DoesNotContain(again.Assignments, a => a.Name == "NAME");
+        Assert.Equal("1", again.Get("OTHER"));
+    }
+
+    [Fact]
     public void Parsing_and_writing_back_an_unchanged_file_gives_the_same_text()
     {
         var document = KeyFileDocument.Parse(SharedFile);

@@ -77,6 +77,9 @@ public sealed class KeyFileDocument
     public string ToText()
     {
         var sb = new StringBuilder();
+        // A file that began with two BOMs keeps the second as the first line's own text; every reader (this one and
+        // Python's utf-8-sig) drops one leading BOM, so that line reads back the same only if a BOM goes before it.
+        if (_lines.Count > 0 && _lines[0].Text.StartsWith('\uFEFF')) sb.Append('\uFEFF');
         foreach (var line in _lines) sb.Append(line.Text).Append('\n');
         return sb.ToString();
     }
