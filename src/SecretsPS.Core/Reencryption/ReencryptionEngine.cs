@@ -264,7 +264,7 @@ public sealed class ReencryptionEngine
         {
             if (options.MaxErrors is { } me0 && job.Errors > me0) return FailOnErrors(me0);
 
-            // The database and the cores overlap: while page N is transformed on the pool, the calling thread writes
+            // The database and the cores overlap: while page N is transformed on its own thread, the calling thread writes
             // page N−1 and reads page N+1, on the one connection and in the same transaction. Reading ahead of a write
             // is safe because every write is guarded by the value that was read; the cursor still moves only with the
             // rows written, in the commit that covers them, and the observer is only ever called from this thread.
