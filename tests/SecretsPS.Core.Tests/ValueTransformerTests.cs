@@ -6,7 +6,7 @@ namespace SecretsPS.Core.Tests;
 
 /// <summary>
 /// What one row of a re-encryption becomes. The common case takes a path without intermediate strings
-/// (FernetKey.TryReencryptPayload); these prove it gives what the general path gives, and defers to it otherwise.
+/// (StoredValue.TryReencryptPayload, FernetKey.TryReencrypt); these prove it gives what the general path gives, and defers to it otherwise.
 /// </summary>
 public class ValueTransformerTests
 {

@@ -195,40 +195,31 @@ public sealed class FernetKey : IDisposable
     }
 
     /// <summary>
-    /// <see cref="Reencrypt"/> for the token inside a stored value (<c>&lt;version&gt;:&lt;payload&gt;</c>, the payload
-    /// being the base64url of the token's text), writing <c>&lt;targetVersion&gt;:&lt;new payload&gt;</c> without an
-    /// intermediate string or array: this runs once per row of a re-encryption. Returns null, having changed
-    /// nothing, for anything that is not a well-formed token signed by this key, and for payloads too long for the
-    /// stack; the general path (<see cref="StoredValue"/>, then <see cref="Reencrypt"/>) then says what is wrong.
+    /// <see cref="Reencrypt"/> from token text to token text in the caller's buffer, without an intermediate string or
+    /// array: a re-encryption runs this once per row (through <see cref="StoredValue"/>). False, having written nothing,
+    /// for anything that is not a well-formed token signed by this key, or too long for the stack; the general path
+    /// then says what is wrong. The new token is exactly as long as the old one (same plaintext length).
     /// </summary>
-    internal string? TryReencryptPayload(ReadOnlySpan<char> payload, FernetKey target, string targetVersion)
+    internal bool TryReencrypt(ReadOnlySpan<char> token, FernetKey target, Span<char> destination, out int written)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ObjectDisposedException.ThrowIf(target._disposed, target);
-        if (payload.Length > MaxFastPayloadChars)
+        written = 0;
+        if (token.Length > MaxStackTokenChars)
         {
-            return null;
+            return false;
         }
 
-        Span<byte> tokenText = stackalloc byte[payload.Length];
-        if (!Base64Url.TryDecode(payload, paddingOptional: true, tokenText, out int textLength) || textLength < StoredTokenPrefix.Length)
+        Span<byte> buffer = stackalloc byte[token.Length];
+        if (!Base64Url.TryDecode(token, paddingOptional: false, buffer, out int dataLength))
         {
-            return null;
+            return false;
         }
 
-        Span<char> tokenChars = stackalloc char[textLength];
-        for (int i = 0; i < textLength; i++)
+        ReadOnlySpan<byte> data = buffer[..dataLength];
+        if (!HasTokenLayout(data) || !MacMatches(data))
         {
-            tokenChars[i] = (char)tokenText[i];
-        }
-
-        Span<byte> data = stackalloc byte[textLength];
-        if (!tokenChars.StartsWith(StoredTokenPrefix, StringComparison.Ordinal)
-            || !Base64Url.TryDecode(tokenChars, paddingOptional: false, data, out int dataLength)
-            || !HasTokenLayout(data = data[..dataLength])
-            || !MacMatches(data))
-        {
-            return null;
+            return false;
         }
 
         Span<byte> plaintext = stackalloc byte[dataLength - OverheadSize];
@@ -241,29 +232,20 @@ public sealed class FernetKey : IDisposable
             }
             catch (TokenInvalidException)
             {
-                return null;
+                return false;
             }
 
             Span<byte> iv = stackalloc byte[IvSize];
             IvSource.Fill(iv);
-            Span<byte> token = stackalloc byte[TokenSize(plaintextLength)];
-            target.WriteToken(plaintext[..plaintextLength], ReadTimestampUnauthenticated(data), iv, token);
-
-            // The stored form: the token as base64url text, whose ASCII bytes are base64url-encoded again.
-            Span<char> newTokenChars = stackalloc char[Base64Url.EncodedLength(token.Length)];
-            Base64Url.Encode(token, newTokenChars);
-            Span<byte> newTokenText = stackalloc byte[newTokenChars.Length];
-            for (int i = 0; i < newTokenChars.Length; i++)
+            Span<byte> newToken = stackalloc byte[TokenSize(plaintextLength)];
+            target.WriteToken(plaintext[..plaintextLength], ReadTimestampUnauthenticated(data), iv, newToken);
+            if (destination.Length < Base64Url.EncodedLength(newToken.Length))
             {
-                newTokenText[i] = (byte)newTokenChars[i];
+                return false;
             }
 
-            int payloadLength = Base64Url.EncodedLength(newTokenText.Length);
-            Span<char> result = stackalloc char[targetVersion.Length + 1 + payloadLength];
-            targetVersion.CopyTo(result);
-            result[targetVersion.Length] = StoredValueSeparator;
-            Base64Url.Encode(newTokenText, result[(targetVersion.Length + 1)..]);
-            return new string(result);
+            written = Base64Url.Encode(newToken, destination);
+            return true;
         }
         finally
         {
@@ -271,13 +253,8 @@ public sealed class FernetKey : IDisposable
         }
     }
 
-    // The stack holds a few copies of the payload; a longer value takes the general path.
-    private const int MaxFastPayloadChars = 2048;
-
-    private const char StoredValueSeparator = ':';
-
-    // What every token's text starts with until the year 10889 (see StoredValue); the general path refuses others.
-    private const string StoredTokenPrefix = "gAAAAA";
+    // The stack holds the decoded token, its plaintext and the new token; a longer token takes the general path.
+    private const int MaxStackTokenChars = 2048;
 
     /// <summary>
     /// The token's timestamp, read WITHOUT authenticating it: for display only, never for a decision.

@@ -73,6 +73,56 @@ public readonly struct StoredValue
             : string.Concat(_version, Separator.ToString(), Base64Url.Encode(Encoding.ASCII.GetBytes(_token)));
 
     /// <summary>
+    /// Re-encrypts the token inside a stored value's payload (the text after its colon) from <paramref name="source"/> to
+    /// <paramref name="target"/> and returns <c>&lt;targetVersion&gt;:&lt;new payload&gt;</c>, without the intermediate
+    /// strings of <see cref="TryParse(string?, out StoredValue)"/>, <see cref="FernetKey.Reencrypt"/> and
+    /// <see cref="ToString"/>: a re-encryption runs this once per row. Null, having changed nothing, for anything that
+    /// is not a well-formed value signed by <paramref name="source"/>, or too long for the stack; the general path then
+    /// says what is wrong.
+    /// </summary>
+    internal static string? TryReencryptPayload(ReadOnlySpan<char> payload, FernetKey source, FernetKey target, string targetVersion)
+    {
+        if (payload.Length > MaxStackPayloadChars)
+        {
+            return null;
+        }
+
+        Span<byte> tokenBytes = stackalloc byte[payload.Length];
+        if (!Base64Url.TryDecode(payload, paddingOptional: true, tokenBytes, out int tokenLength))
+        {
+            return null;
+        }
+
+        // The token's text is ASCII; a byte above 0x7F becomes a character the token check refuses, as in TryParse.
+        Span<char> token = stackalloc char[tokenLength];
+        for (int i = 0; i < tokenLength; i++)
+        {
+            token[i] = (char)tokenBytes[i];
+        }
+
+        Span<char> moved = stackalloc char[tokenLength];
+        if (!token.StartsWith(TokenPrefix, StringComparison.Ordinal) || !source.TryReencrypt(token, target, moved, out int movedLength))
+        {
+            return null;
+        }
+
+        Span<byte> movedBytes = stackalloc byte[movedLength];
+        for (int i = 0; i < movedLength; i++)
+        {
+            movedBytes[i] = (byte)moved[i];
+        }
+
+        Span<char> result = stackalloc char[targetVersion.Length + 1 + Base64Url.EncodedLength(movedLength)];
+        targetVersion.CopyTo(result);
+        result[targetVersion.Length] = Separator;
+        Base64Url.Encode(movedBytes, result[(targetVersion.Length + 1)..]);
+        return new string(result);
+    }
+
+    // The stack holds a few copies of the payload; a longer value takes the general path.
+    private const int MaxStackPayloadChars = 2048;
+
+    /// <summary>
     /// Characters in the stored value of a plaintext of <paramref name="plaintextUtf8Bytes"/> UTF-8 bytes
     /// under a version name of <paramref name="versionLength"/> characters:
     /// <c>len(version) + 1 + 4·⌈4·⌈(73 + 16·⌊n/16⌋)/3⌉/3⌉</c>. Lets a caller refuse a value that would not

@@ -97,7 +97,7 @@ public sealed class ValueTransformer
         foreach (var source in _olderThanTarget)
         {
             if (prefix.SequenceEqual(source.Name))
-                return source.FernetKey.TryReencryptPayload(value.AsSpan(colon + 1), _target.FernetKey, _target.Name);
+                return StoredValue.TryReencryptPayload(value.AsSpan(colon + 1), source.FernetKey, _target.FernetKey, _target.Name);
         }
         return null;
     }
