@@ -200,6 +200,33 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
         Assert.Equal(JobStatus.Paused, db.Job(paused.Id)!.Status);
     }
 
+    [Fact]
+    public void A_database_error_that_quotes_the_value_reaches_neither_the_exception_nor_the_job_row()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        db.CreateTable(Standard);
+        Seed(db, Standard, keys, 20, _ => "v1");
+        // A trigger that fails with both values in its message, as an application's validation trigger might.
+        db.Execute("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused % -> %', OLD.secret, NEW.secret; END $$ LANGUAGE plpgsql");
+        db.Execute("CREATE TRIGGER refuse BEFORE UPDATE ON secrets FOR EACH ROW EXECUTE FUNCTION refuse()");
+        var stored = db.Read(Standard).Values.OfType<string>().ToList();
+
+        var error = Assert.Throws<SecretsPSException>(() => db.Engine(keys.Ring).Run(Options(Standard), new RecordingObserver(), CancellationToken.None));
+
+        Output.WriteLine($"{error.ErrorId}: {error.Message}");
+        Assert.Equal("DatabaseError", error.ErrorId);
+        Assert.Contains("SQLSTATE P0001", error.Message);
+        var job = db.Jobs().Single();
+        foreach (var value in stored)
+        {
+            Assert.DoesNotContain(value[3..20], error.Message);
+            Assert.DoesNotContain(value[3..20], job.Message ?? "");
+        }
+        Assert.DoesNotContain("refused", error.Message);
+    }
+
     /// <summary>pg_terminate_backend for every session of this database whose application_name is SecretsPS (the engine's).</summary>
     private static int TerminateEngineBackends(string connectionString)
     {

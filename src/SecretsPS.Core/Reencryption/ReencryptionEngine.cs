@@ -106,7 +106,7 @@ public sealed class ReencryptionEngine
                 : $"Stopped by a database error ({e.GetType().Name}); run again with -Resume once it is fixed.");
             if (_dialect.IsConnectionFailure(e)) throw Unavailable(e);
             throw new SecretsPSException("DatabaseError", ErrorKind.InvalidOperation,
-                Localized.Format(Messages.JobDatabaseError, job.Id, e.GetType().Name, SafeMessage(e), failed ? "failed" : "running"),
+                Localized.Format(Messages.JobDatabaseError, job.Id, DatabaseErrorText.Describe(e), failed ? "failed" : "running"),
                 e, target.Name);
         }
         catch (Exception e)
@@ -534,16 +534,5 @@ public sealed class ReencryptionEngine
         var rate = elapsed.TotalSeconds > 0 ? runDone / elapsed.TotalSeconds : 0;
         TimeSpan? left = rate > 0 && total > done ? TimeSpan.FromSeconds((total - done) / rate) : null;
         return new ReencryptionProgress(jobId, target, total, done, processed, skipped, errors, rate, left);
-    }
-
-    /// <summary>A database error's message without anything that could carry a value (PostgreSQL DETAIL lines can).</summary>
-    private static string SafeMessage(Exception e)
-    {
-        var m = e is Npgsql.PostgresException p ? $"{p.SqlState} {p.MessageText}" : e.Message;
-        var line = m.Split('\n')[0];
-        // SQL Server quotes the value it would have truncated: cut the message before it.
-        int quoted = line.IndexOf("Truncated value", StringComparison.OrdinalIgnoreCase);
-        if (quoted >= 0) line = line[..quoted].TrimEnd();
-        return line.Length > 200 ? line[..200] + "…" : line;
     }
 }

@@ -2,6 +2,7 @@ using System.Management.Automation;
 using System.Management.Automation.Host;
 using SecretsPS.Core;
 using SecretsPS.Core.Audit;
+using SecretsPS.Core.Data;
 
 namespace SecretsPS.Commands;
 
@@ -133,6 +134,8 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
             return new ErrorRecord(s, s.ErrorId, Category(s.Kind), target ?? s.Target);
         }
         if (e is SecretsPSRuntimeException r) return r.ErrorRecord;
+        // Its own text can quote a value, and the record's message goes to the log: only its code is passed on.
+        if (e is System.Data.Common.DbException d) return ToErrorRecord(DatabaseErrorText.ToException(d), target);
         return new ErrorRecord(e, "UnexpectedError", ErrorCategory.NotSpecified, target);
     }
 
