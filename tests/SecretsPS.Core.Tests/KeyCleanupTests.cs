@@ -336,6 +336,29 @@ namespace SecretsPS.Core.Tests
             Assert.Contains("InjectedFailure", op.Message);
         }
 
+        [Fact]
+        public void The_key_file_is_restored_even_when_the_log_fails_while_the_failure_is_reported()
+        {
+            // A host whose log sink throws at error level (a -Debug verbose prompt that cannot be shown, a full log disk):
+            // the file comes back first, whatever then happens to the report.
+            var key = CleanupKeys.Create(_folder.Path, "v1", "v2");
+            var before = File.ReadAllBytes(key);
+            var cleanup = new KeyCleanup(new KeyCleanupRequest
+            {
+                KeyFile = key,
+                Keep = 1,
+                Targets = Array.Empty<CleanupTarget>(),
+                SkipUsageCheck = true,
+                Force = true,
+                Environment = KeyFileFixture.NoEnvironment,
+            }, (level, _) => { if (level == LogLevel.Error) throw new InvalidOperationException("the log sink failed"); });
+            cleanup.AfterWrite = _ => throw new SecretsPSException("InjectedFailure", ErrorKind.InvalidData, "injected after the write");
+
+            Assert.Throws<InvalidOperationException>(() => cleanup.Run(_ => true));
+
+            Assert.Equal(before, File.ReadAllBytes(key));
+        }
+
         [Theory]
         [InlineData("Sqlite")]
         [InlineData("PostgreSql")]

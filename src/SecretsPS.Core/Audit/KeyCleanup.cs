@@ -149,10 +149,10 @@ public sealed class KeyCleanup
         foreach (var v in removable)
             foreach (var name in KeyFileNames.AllFor(v)) document.Remove(name);
         KeyFileStore.WriteAtomically(path, document.ToText());
-        Audit("Write", "OK", $"Key file written without {string.Join(", ", removable)}");
 
         try
         {
+            Audit("Write", "OK", $"Key file written without {string.Join(", ", removable)}");
             // The reason of a failed check goes into the audit trail and the journal: English, whatever the UI culture.
             using var english = InvariantMessages.Scope();
             AfterWrite?.Invoke(path);
@@ -160,10 +160,11 @@ public sealed class KeyCleanup
         }
         catch (Exception e)
         {
-            // Any failure at all between the write and the end of the checks restores the old file.
+            // Any failure at all between the write and the end of the checks restores the old file, before anything else
+            // (the audit goes to a log sink that can fail too).
+            KeyFileStore.WriteAtomically(path, original);
             var reason = e is SecretsPSException s ? $"{s.ErrorId}: {s.Message}" : $"{e.GetType().Name}";
             Audit("Verify", "ERROR", $"The new key file failed its checks: {reason}");
-            KeyFileStore.WriteAtomically(path, original);
             Audit("Rollback", "OK", $"Rollback: the key file was restored from {backup}, byte for byte");
             return Finish(path, started, CleanupOutcome.RolledBack, candidates, Array.Empty<string>(), kept, backup, usage,
                 $"Rolled back: {reason}");

@@ -71,7 +71,7 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
             switch (level)
             {
                 case Core.Audit.LogLevel.Warning: Warning(message); break;
-                case Core.Audit.LogLevel.Error: WriteVerbose(message); Log(level, message); break;
+                case Core.Audit.LogLevel.Error: Log(level, message); WithoutPrompt(() => WriteVerbose(message)); break;
                 default: Verbose(message); break;
             }
         });

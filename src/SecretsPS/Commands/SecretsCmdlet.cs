@@ -99,7 +99,7 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
     /// -Debug makes PowerShell ask "Continue?" on every stream line of a compiled cmdlet; a host that cannot
     /// ask must not turn an informational line, written after a change, into a failure of that change.
     /// </summary>
-    private static void WithoutPrompt(Action write)
+    protected static void WithoutPrompt(Action write)
     {
         try
         {
