@@ -137,6 +137,34 @@ public sealed class SqlDialectTests
 
     // ------------------------------------------------------------------ no identifier unquoted, in any dialect
 
+    [Fact]
+    public void SQLite_job_tables_in_another_schema_get_their_index_in_that_schema()
+    {
+        var dialect = new SqliteDialect();
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection("Data Source=:memory:");
+        connection.Open();
+
+        foreach (var sql in dialect.CreateJobTables(new TableName("temp", "jobs"), new TableName("temp", "jobs_errors")))
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            command.ExecuteNonQuery();
+        }
+
+        using var check = connection.CreateCommand();
+        check.CommandText = "SELECT count(*) FROM temp.sqlite_master WHERE type = 'index' AND name = 'jobs_errors_job'";
+        Assert.Equal(1L, check.ExecuteScalar());
+    }
+
+    [Fact]
+    public void A_SQLite_connection_string_that_does_not_parse_is_refused_without_quoting_it()
+    {
+        var e = Assert.Throws<SecretsPSException>(() => new SqliteDialect().CreateConnection("Data Source=a.db;Password Hint=hunter2", null, null, readOnly: false));
+
+        Assert.Equal("ConnectionStringInvalid", e.ErrorId);
+        Assert.DoesNotContain("hunter2", e.Message);
+    }
+
     public static TheoryData<string> Dialects => new() { "SqlServer", "PostgreSql", "Sqlite" };
 
     private static SqlDialect Dialect(string name) => (SqlDialect)SqlDialect.For(Enum.Parse<DatabaseProvider>(name));

@@ -83,7 +83,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
         throw new SecretsPSException(
             "KdfUnknown",
             ErrorKind.InvalidData,
-            Localized.Format(Messages.KdfUnknown, Shorten(trimmed), ValidForms));
+            Localized.Format(Messages.KdfUnknown, MessageText.Shorten(trimmed), ValidForms));
     }
 
     /// <summary>Canonical text, as written in the key file, e.g. <c>pbkdf2-sha256:600000</c>.</summary>
@@ -142,7 +142,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
             throw new SecretsPSException(
                 "KdfInvalid",
                 ErrorKind.InvalidData,
-                Localized.Format(Messages.KdfIterationsNotNumber, Shorten(text), Pbkdf2Prefix, MinPbkdf2Iterations));
+                Localized.Format(Messages.KdfIterationsNotNumber, MessageText.Shorten(text), Pbkdf2Prefix, MinPbkdf2Iterations));
         }
 
         string significant = digits.TrimStart('0');
@@ -151,7 +151,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
             throw new SecretsPSException(
                 "KdfInvalid",
                 ErrorKind.InvalidData,
-                Localized.Format(Messages.KdfIterationsTooMany, Shorten(text), MinPbkdf2Iterations));
+                Localized.Format(Messages.KdfIterationsTooMany, MessageText.Shorten(text), MinPbkdf2Iterations));
         }
 
         int iterations = significant.Length == 0 ? 0 : int.Parse(significant, NumberStyles.None, CultureInfo.InvariantCulture);
@@ -160,16 +160,10 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
             throw new SecretsPSException(
                 "KdfInvalid",
                 ErrorKind.InvalidData,
-                Localized.Format(Messages.KdfIterationsTooFew, Shorten(text), iterations, MinPbkdf2Iterations, Pbkdf2Prefix));
+                Localized.Format(Messages.KdfIterationsTooFew, MessageText.Shorten(text), iterations, MinPbkdf2Iterations, Pbkdf2Prefix));
         }
 
         return new KeyDerivation(Algorithm.Pbkdf2, iterations, Pbkdf2Prefix + iterations.ToString(CultureInfo.InvariantCulture));
     }
 
-    // The setting is not secret, but a garbled file can put anything on that line.
-    private static string Shorten(string text)
-    {
-        const int MaxShown = 40;
-        return text.Length <= MaxShown ? text : string.Concat(text.AsSpan(0, MaxShown), "…");
-    }
 }

@@ -72,7 +72,7 @@ public static class Identifier
 
     private static SecretsPSException NotATableName(string text) =>
         new("IdentifierInvalid", ErrorKind.InvalidArgument,
-            Localized.Format(Messages.TableNameInvalid, Shorten(text)));
+            Localized.Format(Messages.TableNameInvalid, MessageText.Shorten(text, 60)));
 
     // Callers name the identifier with an invariant word (they quote SQL on hot paths); it is translated only when an error is written.
     private static string Noun(string what) => what switch
@@ -83,5 +83,4 @@ public static class Identifier
         _ => what,
     };
 
-    internal static string Shorten(string s) => s.Length <= 60 ? s : s[..60] + "…";
 }

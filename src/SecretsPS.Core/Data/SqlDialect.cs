@@ -1,6 +1,5 @@
 using System.Data;
 using System.Data.Common;
-using System.Text;
 
 namespace SecretsPS.Core.Data;
 
@@ -137,7 +136,6 @@ public abstract class SqlDialect : ISqlDialect
         return int.TryParse(inner, out var n) && n > 0 ? n : null;
     }
 
-    protected static string Join(params string[] lines) => new StringBuilder().AppendJoin('\n', lines).ToString();
 
     public static ISqlDialect For(DatabaseProvider provider) => provider switch
     {

@@ -33,7 +33,10 @@ public sealed class SqliteDialect : SqlDialect
     private static SqliteConnectionStringBuilder ToBuilder(string connectionString)
     {
         var text = connectionString.Contains('=') ? connectionString : "Data Source=" + connectionString;
-        var builder = new SqliteConnectionStringBuilder(text);
+        SqliteConnectionStringBuilder builder;
+        // The inner message can quote the string: never pass it on.
+        try { builder = new SqliteConnectionStringBuilder(text); }
+        catch (ArgumentException) { throw new SecretsPSException("ConnectionStringInvalid", ErrorKind.InvalidArgument, Messages.SqliteConnectionStringInvalid); }
         if (builder.DefaultTimeout == 30) builder.DefaultTimeout = 60;
         return builder;
     }
@@ -41,7 +44,7 @@ public sealed class SqliteDialect : SqlDialect
     public override string Describe(string connectionString)
     {
         try { return "SQLite " + ToBuilder(connectionString).DataSource; }
-        catch (ArgumentException) { return "SQLite (connection string not valid)"; }
+        catch (SecretsPSException) { return "SQLite (connection string not valid)"; }
     }
 
     protected override string Position(string quotedColumn) => $"instr({quotedColumn}, ':')";
@@ -85,7 +88,8 @@ public sealed class SqliteDialect : SqlDialect
                      "skipped INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0, last_key TEXT, batch_size INTEGER NOT NULL, " +
                      "commit_every INTEGER NOT NULL, created_at TEXT NOT NULL, started_at TEXT, updated_at TEXT, finished_at TEXT, owner TEXT, message TEXT)";
         yield return $"CREATE TABLE IF NOT EXISTS {QuoteTable(errors)} (job_id INTEGER NOT NULL, row_key TEXT, reason TEXT NOT NULL, created_at TEXT NOT NULL)";
-        yield return $"CREATE INDEX IF NOT EXISTS {Quote(errors.Name + "_job")} ON {Quote(errors.Name)} (job_id)";
+        // SQLite puts an index in the schema its own name gives (the table's name must stay unqualified).
+        yield return $"CREATE INDEX IF NOT EXISTS {QuoteTable(errors with { Name = errors.Name + "_job" })} ON {Quote(errors.Name)} (job_id)";
     }
 
     /// <summary>BEGIN IMMEDIATE takes the write lock at once: claims are serialised by SQLite itself.</summary>

@@ -474,8 +474,7 @@ public sealed class ReencryptionEngine
         {
             try
             {
-                using var connection = _dialect.CreateConnection(_connectionString, _userName, _password, readOnly: false);
-                connection.Open();
+                using var connection = Open(readOnly: false);
                 using var transaction = _dialect.BeginWrite(connection);
                 var job = store.Get(connection, transaction, jobId);
                 if (job is null) return false;

@@ -41,6 +41,4 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
     protected string? UserName => Credential?.UserName;
 
     protected string? Password => Credential?.GetNetworkCredential().Password;
-
-    protected string DescribeDatabase() => Dialect.Describe(ResolveConnectionString());
 }

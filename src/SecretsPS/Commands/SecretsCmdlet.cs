@@ -89,12 +89,6 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
         WithoutPrompt(() => WriteWarning(message));
     }
 
-    protected void Debug(string message)
-    {
-        Log(LogLevel.Debug, message);
-        WithoutPrompt(() => WriteDebug(message));
-    }
-
     /// <summary>
     /// -Debug makes PowerShell ask "Continue?" on every stream line of a compiled cmdlet; a host that cannot
     /// ask must not turn an informational line, written after a change, into a failure of that change.

@@ -20,8 +20,6 @@ internal sealed class DependencyLoadContext : AssemblyLoadContext
         _folder = folder;
     }
 
-    public string Folder => _folder;
-
     private static readonly Lazy<HashSet<string>> FrameworkAssemblies = new(() =>
     {
         var runtimeFolder = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
