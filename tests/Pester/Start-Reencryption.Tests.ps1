@@ -585,6 +585,27 @@ Describe 'Start-Reencryption: connections and credentials' {
         Test-Path -LiteralPath $missing | Should -BeFalse
     }
 
+    It 'SQLite: a relative file, bare or as Data Source=, is found under the PowerShell location, not the process folder' {
+        $db = New-Db Sqlite
+        New-TestSecretTable -Database $db -Table usuarios -Values (New-TestStoredValue (New-TestPlaintext 2 'rel') $key)
+        $dbFolder = Split-Path -Parent $db.Path
+        $dbFile = Split-Path -Leaf $db.Path
+        $processFolder = [Environment]::CurrentDirectory
+        [Environment]::CurrentDirectory = [IO.Path]::GetTempPath()
+        Push-Location -LiteralPath $dbFolder
+        try {
+            $bare = @(Get-EncryptedColumnStatus -Table usuarios -Column otp -ConnectionString $dbFile -Path $key -ErrorAction Stop)
+            $keyed = @(Get-EncryptedColumnStatus -Table usuarios -Column otp -ConnectionString "Data Source=$dbFile;Mode=ReadWrite" -Path $key -ErrorAction Stop)
+        }
+        finally {
+            Pop-Location
+            [Environment]::CurrentDirectory = $processFolder
+        }
+        $bare[0].TotalRows | Should -Be 2
+        $keyed[0].TotalRows | Should -Be 2
+        Test-Path -LiteralPath (Join-Path ([IO.Path]::GetTempPath()) $dbFile) | Should -BeFalse -Because 'nothing is created in the process folder'
+    }
+
     It 'SQLite: -Credential is refused (CredentialNotSupported)' {
         $db = New-Db Sqlite
         New-TestSecretTable -Database $db -Table usuarios -Values (New-TestStoredValue (New-TestPlaintext 1 'cred') $key)

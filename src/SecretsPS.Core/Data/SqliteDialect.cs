@@ -41,6 +41,21 @@ public sealed class SqliteDialect : SqlDialect
         return builder;
     }
 
+    /// <summary>
+    /// The connection string with a relative file made absolute against <paramref name="folder"/>: a caller's current
+    /// folder (PowerShell's location) is not the process's working folder, which SQLite would use.
+    /// </summary>
+    public static string WithDataSourceUnder(string connectionString, string folder)
+    {
+        if (!connectionString.Contains('=')) return Path.GetFullPath(connectionString, folder);
+        var builder = ToBuilder(connectionString);
+        var source = builder.DataSource;
+        if (source.Length == 0 || source == ":memory:" || source.StartsWith("file:", StringComparison.OrdinalIgnoreCase) || Path.IsPathRooted(source))
+            return connectionString;
+        builder.DataSource = Path.GetFullPath(source, folder);
+        return builder.ToString();
+    }
+
     public override string Describe(string connectionString)
     {
         try { return "SQLite " + ToBuilder(connectionString).DataSource; }

@@ -32,9 +32,12 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
         if (string.IsNullOrWhiteSpace(text))
             throw new SecretsPSException("ConnectionStringMissing", ErrorKind.InvalidArgument,
                 Localized.Format(CommandMessages.ConnectionStringMissing, ConnectionVariable));
-        // A relative SQLite path means the PowerShell location, not the process's working folder.
-        if (Provider.Equals("Sqlite", StringComparison.OrdinalIgnoreCase) && !text.Contains('='))
-            text = SessionState.Path.GetUnresolvedProviderPathFromPSPath(text);
+        // A relative SQLite file means the PowerShell location, not the process's working folder. A bare path may also
+        // name a PowerShell drive (TestDrive:\app.db, ~\app.db).
+        if (Provider.Equals("Sqlite", StringComparison.OrdinalIgnoreCase))
+            text = text.Contains('=')
+                ? SqliteDialect.WithDataSourceUnder(text, SessionState.Path.CurrentFileSystemLocation.ProviderPath)
+                : SessionState.Path.GetUnresolvedProviderPathFromPSPath(text);
         return text;
     }
 
