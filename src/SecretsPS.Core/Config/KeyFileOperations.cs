@@ -36,6 +36,16 @@ public static class KeyFileOperations
 {
     public const string HeaderWarning = "MANTENHA ESTE ARQUIVO SEGURO - NÃO VERSIONE EM GIT";
 
+    /// <summary>KeyFileExists when the file is there: to refuse before asking anything, as the answer would not change the outcome.</summary>
+    public static void RefuseExisting(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (File.Exists(full)) throw Exists(full);
+    }
+
+    private static KeyFileException Exists(string full) =>
+        new("KeyFileExists", ErrorKind.ResourceExists, Localized.Format(Messages.KeyFileExists, full), full);
+
     public static NewKeyFileResult Create(string path, string version, int keyBytes, int saltBytes, string? kdf, bool overwrite, DateTimeOffset? now = null)
     {
         var time = now ?? DateTimeOffset.UtcNow;
@@ -55,10 +65,7 @@ public static class KeyFileOperations
         string? backup = null;
         if (File.Exists(full))
         {
-            if (!overwrite)
-                throw new KeyFileException("KeyFileExists", ErrorKind.ResourceExists,
-                    Localized.Format(Messages.KeyFileExists, full),
-                    full);
+            if (!overwrite) throw Exists(full);
             backup = KeyFileStore.CreateBackup(full);
         }
         KeyFileStore.WriteAtomically(full, document.ToText());

@@ -34,11 +34,7 @@ public sealed class NewEncryptionConfigCommand : KeyFileCmdlet
         VersionName.Validate(Version);
         ParseKdfArgument(Kdf);
         bool exists = File.Exists(path);
-        if (exists && !Force)
-        {
-            // Refuse before asking anything: the answer would not change the outcome.
-            KeyFileOperations.Create(path, Version, KeyBytes, SaltBytes, Kdf, overwrite: false);
-        }
+        if (!Force) KeyFileOperations.RefuseExisting(path);
         var action = exists ? Core.Localized.Format(CommandMessages.ReplaceKeyFileAction, Version) : Core.Localized.Format(CommandMessages.CreateKeyFileAction, Version);
         if (!ShouldChange(path, action, Force)) return;
 
