@@ -337,6 +337,17 @@ namespace SecretsPS.Core.Tests
         }
 
         [Fact]
+        public void A_cleanup_request_prints_without_its_password_or_connection_string()
+        {
+            var request = new KeyCleanupRequest { KeyFile = "k", ConnectionString = "Host=h;Password=Cs-secret-1", UserName = "app", Password = "Pw-secret-2" };
+
+            var text = request.ToString();
+
+            Assert.Contains("UserName = app", text);
+            Assert.DoesNotContain("secret", text);
+        }
+
+        [Fact]
         public void The_key_file_is_restored_even_when_the_log_fails_while_the_failure_is_reported()
         {
             // A host whose log sink throws at error level (a -Debug verbose prompt that cannot be shown, a full log disk):

@@ -26,6 +26,15 @@ public sealed record KeyCleanupRequest
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
     /// <summary>-WhatIf: nothing is written, the journal included.</summary>
     public bool WhatIf { get; init; }
+
+    // A record prints every property: the password and the connection string (which can hold one) are left out, so that
+    // a caller who logs the request leaks neither.
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append($"KeyFile = {KeyFile}, Keep = {Keep}, Targets = {string.Join("; ", Targets)}, SkipUsageCheck = {SkipUsageCheck}, ");
+        builder.Append($"Force = {Force}, SampleSize = {SampleSize}, Dialect = {Dialect?.Provider}, UserName = {UserName}, WhatIf = {WhatIf}");
+        return true;
+    }
 }
 
 /// <summary>
