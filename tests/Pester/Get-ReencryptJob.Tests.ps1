@@ -93,15 +93,15 @@ Describe 'Get-ReencryptJob on <Provider>' -ForEach $providers {
         $all[0].Status.ToString() | Should -Be 'Failed'
     }
 
-    It '-Id returns that job (also by property name from the pipeline), or nothing' {
+    It '-Id returns that job (also by property name from the pipeline), or JobNotFound' {
         $one = @(Get-ReencryptJob @conn -Id $j2.Id)
         $one.Count | Should -Be 1
         $one[0].Id | Should -Be $j2.Id
         $one[0].Status.ToString() | Should -Be 'Paused'
         @([pscustomobject]@{ Id = $j3.Id } | Get-ReencryptJob @conn).Id | Should -Be $j3.Id
-        $none = @(Get-ReencryptJob @conn -Id 9999 -ErrorVariable e)
+        $none = @(Get-ReencryptJob @conn -Id 9999 -ErrorVariable e -ErrorAction SilentlyContinue)
         $none.Count | Should -Be 0
-        $e.Count | Should -Be 0
+        $e.Count | Should -Be 1
     }
 
     It '-Status filters by one or more states (any case)' {
@@ -151,6 +151,21 @@ Describe 'Get-ReencryptJob on <Provider>' -ForEach $providers {
         @($out | Where-Object { $_ -isnot [Management.Automation.VerboseRecord] }).Count | Should -Be 0
         ($out | Where-Object { $_ -is [Management.Automation.VerboseRecord] }).Message | Should -Match 'no job table'
         Get-TestTableName $fresh | Should -Be @('usuarios')
+    }
+
+    It '-Id where no job table exists: JobNotFound (ObjectNotFound)' {
+        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server $pg
+        New-TestSecretTable -Database $fresh -Table usuarios -Values @('x')
+        $e = Get-ErrorRecord { Get-ReencryptJob -Provider $Provider -ConnectionString $fresh.ConnectionString -Id 7 -ErrorAction Stop }
+        Assert-SecretsPSError $e 'JobNotFound' 'ObjectNotFound'
+    }
+
+    It '-Id of a job that does not exist: JobNotFound; one filtered out by -Status: nothing, and no error' {
+        $e = Get-ErrorRecord { Get-ReencryptJob @conn -Id 9999 -ErrorAction Stop }
+        Assert-SecretsPSError $e 'JobNotFound' 'ObjectNotFound'
+        $out = @(Get-ReencryptJob @conn -Id $j3.Id -Status running -ErrorVariable e2)
+        $out.Count | Should -Be 0
+        $e2.Count | Should -Be 0
     }
 }
 

@@ -104,6 +104,18 @@ Describe 'Remove-EncryptionKey' {
         }
     }
 
+    Context 'per-environment files' {
+        It 'removes a version piped from Get-EncryptionKey -Environment when -Environment is given again' {
+            $folder = New-TestFolder
+            $base = Join-Path $folder 'app.env'
+            $null = Move-Item (New-ThreeVersionFile -Folder $folder) "$base.production" -PassThru
+            Get-EncryptionKey -Path $base -Environment production -Version v1 |
+                Remove-EncryptionKey -Environment production -Force
+            (Get-EncryptionKey -Path $base -Environment production).Version | Should -Be @('v2', 'v3')
+            Test-Path "$base.production.production" | Should -BeFalse
+        }
+    }
+
     Context 'errors' {
         BeforeEach {
             $folder = New-TestFolder
@@ -155,6 +167,31 @@ Describe 'Remove-EncryptionKey' {
                 $env:ENCRYPTION_SALT_HASH__e1 = Get-Sha256Hex $salt
                 $err = { Remove-EncryptionKey -Path $path -Version e1 -Force -ErrorAction Stop } | Should -Throw -PassThru
                 Assert-SecretsPSError $err 'VersionFromEnvironment' 'InvalidOperation'
+            }
+            finally { Restore-KeyEnvironment $saved }
+            Get-FileHashString $folder | Should -Be $before
+        }
+
+        It 'refuses a version from the environment under -WhatIf, before asking anything' {
+            $saved = Save-KeyEnvironment
+            try {
+                $salt = Get-RandomBytes 16
+                $env:ENCRYPTION_KEYS__e1 = [Convert]::ToBase64String((Get-RandomBytes 32))
+                $env:ENCRYPTION_SALT__e1 = [Convert]::ToBase64String($salt)
+                $env:ENCRYPTION_SALT_HASH__e1 = Get-Sha256Hex $salt
+                $err = { Remove-EncryptionKey -Path $path -Version e1 -WhatIf -ErrorAction Stop } | Should -Throw -PassThru
+                Assert-SecretsPSError $err 'VersionFromEnvironment' 'InvalidOperation'
+            }
+            finally { Restore-KeyEnvironment $saved }
+            Get-FileHashString $folder | Should -Be $before
+        }
+
+        It 'refuses the file''s own active version when the environment activates another, under -WhatIf, before asking anything' {
+            $saved = Save-KeyEnvironment
+            try {
+                $env:ACTIVE_ENCRYPTION_VERSION = 'v3'
+                $err = { Remove-EncryptionKey -Path $path -Version v2 -WhatIf -ErrorAction Stop } | Should -Throw -PassThru
+                Assert-SecretsPSError $err 'ActiveVersionRemoval' 'InvalidOperation'
             }
             finally { Restore-KeyEnvironment $saved }
             Get-FileHashString $folder | Should -Be $before

@@ -206,6 +206,17 @@ Describe 'Remove-ReencryptJob on <Provider>' -ForEach $providers {
         $e.Count | Should -Be 0
         Get-TestTableName $fresh | Should -Be @('usuarios')
     }
+
+    It '-Id where no job table exists: a JobNotFound error for each id, and no table is created' {
+        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server $pg
+        New-TestSecretTable -Database $fresh -Table usuarios -Values @('x')
+        $out = @(Remove-ReencryptJob -Provider $Provider -ConnectionString $fresh.ConnectionString -Id 3, 4 -Force -PassThru -ErrorVariable e -ErrorAction SilentlyContinue)
+        $out.Count | Should -Be 0
+        $e.Count | Should -Be 2
+        Assert-SecretsPSError $e[0] 'JobNotFound' 'ObjectNotFound'
+        $e[1].TargetObject | Should -Be 4
+        Get-TestTableName $fresh | Should -Be @('usuarios')
+    }
 }
 
 Describe 'Remove-ReencryptJob in a host that cannot prompt (fresh pwsh -NonInteractive)' {

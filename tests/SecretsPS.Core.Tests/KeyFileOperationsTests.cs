@@ -361,6 +361,23 @@ public sealed class KeyFileOperationsTests : IDisposable
     }
 
     [Fact]
+    public void CheckRemovable_refuses_what_RemoveVersions_refuses_without_touching_the_file()
+    {
+        CreateV1();
+        KeyFileOperations.Rotate(KeyFile, new RotationOptions(), NoEnvironment);
+        var before = Bytes();
+        var backups = KeyFileStore.ListBackups(KeyFile).Count;
+        var overridden = new Dictionary<string, string> { ["ACTIVE_ENCRYPTION_VERSION"] = "v1" };
+
+        Assert.Equal("ActiveVersionRemoval", Assert.ThrowsAny<SecretsPSException>(() => KeyFileOperations.CheckRemovable(KeyFile, new[] { "v2" }, NoEnvironment)).ErrorId);
+        // The file's own active version, while the environment activates another: refused all the same.
+        Assert.Equal("ActiveVersionRemoval", Assert.ThrowsAny<SecretsPSException>(() => KeyFileOperations.CheckRemovable(KeyFile, new[] { "v2" }, overridden)).ErrorId);
+        Assert.Equal("KeyVersionNotFound", Assert.ThrowsAny<SecretsPSException>(() => KeyFileOperations.CheckRemovable(KeyFile, new[] { "v9" }, NoEnvironment)).ErrorId);
+        KeyFileOperations.CheckRemovable(KeyFile, new[] { "v1" }, NoEnvironment);
+        AssertUnchangedAndNoNewBackup(before, backups);
+    }
+
+    [Fact]
     public void RemoveVersions_refuses_an_unknown_version_and_changes_nothing()
     {
         CreateV1();

@@ -50,6 +50,7 @@ public static class KeyFileLocator
         if (environmentName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || environmentName.Contains("..", StringComparison.Ordinal))
             throw new SecretsPSException("EnvironmentNameInvalid", ErrorKind.InvalidArgument,
                 Messages.EnvironmentNameInvalid);
-        return path + "." + environmentName;
+        // A path that already names the environment's file (piped from Get-EncryptionKey -Environment x) is that file.
+        return path.EndsWith("." + environmentName, StringComparison.Ordinal) ? path : path + "." + environmentName;
     }
 }

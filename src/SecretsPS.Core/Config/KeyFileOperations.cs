@@ -144,20 +144,7 @@ public static class KeyFileOperations
         var removed = new List<string>();
         bool Change(KeyFileDocument document, byte[] _)
         {
-            using var config = KeyConfiguration.FromDocument(path, document, env);
-            foreach (var v in versions.Distinct(StringComparer.Ordinal))
-            {
-                var key = config.Ring.Get(v);
-                // The file's own active version counts too: the environment may override it here, but not for every reader of the file.
-                if (ReferenceEquals(key, config.Ring.Active) || document.Get(KeyFileNames.Active) == v)
-                    throw new SecretsPSException("ActiveVersionRemoval", ErrorKind.InvalidOperation,
-                        Localized.Format(Messages.ActiveVersionRemoval, v),
-                        target: v);
-                if (!document.Contains(KeyFileNames.Key(v)))
-                    throw new SecretsPSException("VersionFromEnvironment", ErrorKind.InvalidOperation,
-                        Localized.Format(Messages.VersionFromEnvironment, v),
-                        target: v);
-            }
+            RefuseUnremovable(path, document, versions, env);
             foreach (var v in versions.Distinct(StringComparer.Ordinal))
             {
                 foreach (var name in KeyFileNames.AllFor(v)) document.Remove(name);
@@ -168,6 +155,34 @@ public static class KeyFileOperations
         }
         var backup = KeyFileStore.Update(path, Change);
         return new RemovalResult(removed, backup!);
+    }
+
+    /// <summary>
+    /// The checks RemoveVersions makes, without changing anything: for a caller that asks for a confirmation first and
+    /// must not ask about a removal that would be refused. RemoveVersions checks again under the file's lock.
+    /// </summary>
+    public static void CheckRemovable(string path, IReadOnlyCollection<string> versions, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        foreach (var v in versions) VersionName.Validate(v);
+        RefuseUnremovable(path, KeyFileStore.ReadDocument(path), versions, environment ?? KeySettings.ProcessEnvironment());
+    }
+
+    private static void RefuseUnremovable(string path, KeyFileDocument document, IReadOnlyCollection<string> versions, IReadOnlyDictionary<string, string> env)
+    {
+        using var config = KeyConfiguration.FromDocument(path, document, env);
+        foreach (var v in versions.Distinct(StringComparer.Ordinal))
+        {
+            var key = config.Ring.Get(v);
+            // The file's own active version counts too: the environment may override it here, but not for every reader of the file.
+            if (ReferenceEquals(key, config.Ring.Active) || document.Get(KeyFileNames.Active) == v)
+                throw new SecretsPSException("ActiveVersionRemoval", ErrorKind.InvalidOperation,
+                    Localized.Format(Messages.ActiveVersionRemoval, v),
+                    target: v);
+            if (!document.Contains(KeyFileNames.Key(v)))
+                throw new SecretsPSException("VersionFromEnvironment", ErrorKind.InvalidOperation,
+                    Localized.Format(Messages.VersionFromEnvironment, v),
+                    target: v);
+        }
     }
 
     /// <summary>Checks a backup on its own (no environment overlay) and replaces the key file with it, backing the current file up first.</summary>

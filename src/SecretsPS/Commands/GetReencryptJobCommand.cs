@@ -34,9 +34,13 @@ public sealed class GetReencryptJobCommand : JobTableCmdlet
         if (!store.TablesExist(connection))
         {
             Verbose(Localized.Format(CommandMessages.NoJobTable, dialect.Describe(connectionString), store.Jobs));
+            if (Id is { } missing) Error(JobNotFound(missing), missing);
             return;
         }
         var statuses = Status?.Select(JobStatusText.Parse).ToList();
-        foreach (var job in store.List(connection, Id, statuses, Table, First)) WriteObject(job);
+        var jobs = store.List(connection, Id, statuses, Table, First);
+        foreach (var job in jobs) WriteObject(job);
+        // A job asked for by id that does not exist is an error, as Get-Process -Id is; one filtered out by -Status or -Table is not.
+        if (Id is { } id && jobs.Count == 0 && store.Get(connection, null, id) is null) Error(JobNotFound(id), id);
     }
 }

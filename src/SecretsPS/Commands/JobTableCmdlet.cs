@@ -9,4 +9,7 @@ public abstract class JobTableCmdlet : DatabaseCmdlet
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string JobTable { get; set; } = Core.Reencryption.JobStore.DefaultTable;
+
+    protected static Core.SecretsPSException JobNotFound(long id) =>
+        new("JobNotFound", Core.ErrorKind.ObjectNotFound, Core.Localized.Format(CommandMessages.JobNotFound, id), target: id.ToString());
 }

@@ -29,17 +29,8 @@ public sealed class RemoveEncryptionKeyCommand : KeyFileCmdlet
     {
         var path = ResolveKeyFile(mustExist: true);
         var names = _versions.Distinct(StringComparer.Ordinal).ToList();
-        foreach (var n in names) Core.Crypto.VersionName.Validate(n);
-        using (var config = KeyConfiguration.Load(path))
-        {
-            foreach (var n in names)
-            {
-                config.Ring.Get(n);
-                if (config.Ring.Active.Name == n)
-                    throw new Core.SecretsPSException("ActiveVersionRemoval", Core.ErrorKind.InvalidOperation,
-                        Core.Localized.Format(CommandMessages.ActiveVersionRemoval, n), target: n);
-            }
-        }
+        // Refused before the confirmation, for the same reasons the removal itself would refuse.
+        KeyFileOperations.CheckRemovable(path, names);
         if (!ShouldChange(path, Core.Localized.Format(CommandMessages.RemoveVersionsAction, string.Join(", ", names)), Force)) return;
         var result = KeyFileOperations.RemoveVersions(path, names);
         Verbose(Core.Localized.Format(CommandMessages.RemovedVersions, result.BackupPath, string.Join(", ", result.Removed)));

@@ -36,7 +36,9 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
         var dialect = Dialect;
         var store = new JobStore(dialect, JobTable);
         using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: false);
-        if (!store.TablesExist(connection)) return;
+        // Without job tables there is nothing to clean up by age, and no job a given id could name.
+        var tablesExist = store.TablesExist(connection);
+        if (!tablesExist && ParameterSetName != "ById") return;
 
         IEnumerable<ReencryptJob> candidates;
         if (ParameterSetName == "ById")
@@ -44,8 +46,8 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
             var found = new List<ReencryptJob>();
             foreach (var id in Id)
             {
-                var job = store.Get(connection, null, id);
-                if (job is null) Error(new SecretsPSException("JobNotFound", ErrorKind.ObjectNotFound, Localized.Format(CommandMessages.JobNotFound, id), target: id.ToString()), id);
+                var job = tablesExist ? store.Get(connection, null, id) : null;
+                if (job is null) Error(JobNotFound(id), id);
                 else found.Add(job);
             }
             candidates = found;
