@@ -489,7 +489,7 @@ public sealed class HostileInputSqlServerTests
         Assert.StartsWith($"IF OBJECT_ID(N'{Bracket(c.JobTable).Replace("'", "''")}', N'U') IS NULL CREATE TABLE {Bracket(c.JobTable)} (", ddl[0]);
         Assert.StartsWith($"IF OBJECT_ID(N'{Bracket(store.Errors.Name).Replace("'", "''")}', N'U') IS NULL CREATE TABLE {Bracket(store.Errors.Name)} (", ddl[1]);
 
-        var hostile = new[] { c.Table, c.Column, c.Key, c.JobTable, store.Errors.Name }.Select(Bracket).ToList();
+        var hostile = new[] { c.Table, c.Column, c.Key, c.JobTable, store.Errors.Name, store.Errors.Name + "_job" }.Select(Bracket).ToList();
         var quoted = hostile
             .Concat(["[id]", "[table_name]", "[status]"]) // the job table's own columns
             .SelectMany(q => new[] { q, q.Replace("'", "''") })

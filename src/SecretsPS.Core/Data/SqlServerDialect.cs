@@ -135,6 +135,10 @@ public sealed class SqlServerDialect : SqlDialect
                      "skipped BIGINT NOT NULL DEFAULT 0, errors BIGINT NOT NULL DEFAULT 0, last_key NVARCHAR(900) NULL, batch_size INT NOT NULL, " +
                      "commit_every INT NOT NULL, created_at DATETIME2 NOT NULL, started_at DATETIME2 NULL, updated_at DATETIME2 NULL, finished_at DATETIME2 NULL, owner NVARCHAR(200) NULL, message NVARCHAR(2000) NULL)";
         yield return $"IF OBJECT_ID(N'{e}', N'U') IS NULL CREATE TABLE {QuoteTable(errors)} (job_id BIGINT NOT NULL, row_key NVARCHAR(900) NULL, reason NVARCHAR(2000) NOT NULL, created_at DATETIME2 NOT NULL)";
+        // A job's error rows are read and deleted by job_id (Get-ReencryptJob, Remove-ReencryptJob): indexed, as on the other databases.
+        var index = Quote(errors.Name + "_job");
+        yield return $"IF NOT EXISTS (SELECT index_id FROM sys.indexes WHERE object_id = OBJECT_ID(N'{e}') AND QUOTENAME(name) = N'{index.Replace("'", "''")}') " +
+                     $"CREATE INDEX {index} ON {QuoteTable(errors)} (job_id)";
     }
 
     public override string InsertReturningId(TableName table, IReadOnlyList<string> columns) =>
