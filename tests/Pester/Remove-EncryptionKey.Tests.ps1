@@ -158,28 +158,17 @@ Describe 'Remove-EncryptionKey' {
             Get-FileHashString $folder | Should -Be $before
         }
 
-        It 'refuses a version that comes from the environment (VersionFromEnvironment) and changes nothing' {
+        It 'refuses a version that comes from the environment (VersionFromEnvironment) and changes nothing, <Mode>' -ForEach @(
+            @{ Mode = 'with -Force'; Switches = @{ Force = $true } }
+            @{ Mode = 'under -WhatIf, before asking anything'; Switches = @{ WhatIf = $true } }
+        ) {
             $saved = Save-KeyEnvironment
             try {
                 $salt = Get-RandomBytes 16
                 $env:ENCRYPTION_KEYS__e1 = [Convert]::ToBase64String((Get-RandomBytes 32))
                 $env:ENCRYPTION_SALT__e1 = [Convert]::ToBase64String($salt)
                 $env:ENCRYPTION_SALT_HASH__e1 = Get-Sha256Hex $salt
-                $err = { Remove-EncryptionKey -Path $path -Version e1 -Force -ErrorAction Stop } | Should -Throw -PassThru
-                Assert-SecretsPSError $err 'VersionFromEnvironment' 'InvalidOperation'
-            }
-            finally { Restore-KeyEnvironment $saved }
-            Get-FileHashString $folder | Should -Be $before
-        }
-
-        It 'refuses a version from the environment under -WhatIf, before asking anything' {
-            $saved = Save-KeyEnvironment
-            try {
-                $salt = Get-RandomBytes 16
-                $env:ENCRYPTION_KEYS__e1 = [Convert]::ToBase64String((Get-RandomBytes 32))
-                $env:ENCRYPTION_SALT__e1 = [Convert]::ToBase64String($salt)
-                $env:ENCRYPTION_SALT_HASH__e1 = Get-Sha256Hex $salt
-                $err = { Remove-EncryptionKey -Path $path -Version e1 -WhatIf -ErrorAction Stop } | Should -Throw -PassThru
+                $err = { Remove-EncryptionKey -Path $path -Version e1 @Switches -ErrorAction Stop } | Should -Throw -PassThru
                 Assert-SecretsPSError $err 'VersionFromEnvironment' 'InvalidOperation'
             }
             finally { Restore-KeyEnvironment $saved }
