@@ -144,6 +144,22 @@ namespace SecretsPS.Core.Tests
         }
 
         [Fact]
+        public void A_journal_that_cannot_be_written_after_a_removal_is_an_error_that_says_the_removal_was_made()
+        {
+            var key = CleanupKeys.Create(_folder.Path, "v1", "v2", "v3");
+            Directory.CreateDirectory(CleanupJournal.PathFor(key)); // appending to a folder fails, even as root
+            var before = KeyFileStore.ListBackups(key).Select(f => f.FullName).ToList();
+
+            var e = Assert.Throws<SecretsPSException>(() => CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 1, skipUsageCheck: true, force: true).Run(_ => true));
+
+            Assert.Equal("AuditJournalUnwritable", e.ErrorId);
+            Assert.DoesNotContain("v1", CleanupKeys.Versions(key));
+            Assert.Contains("v1", e.Message, StringComparison.Ordinal);
+            var backup = Assert.Single(KeyFileStore.ListBackups(key).Select(f => f.FullName).Except(before));
+            Assert.Contains(backup, e.Message, StringComparison.Ordinal);
+        }
+
+        [Fact]
         public void The_key_files_own_active_version_is_never_removed_when_the_environment_overrides_ACTIVE_ENCRYPTION_VERSION()
         {
             // Remove-EncryptionKey refuses this (ActiveVersionRemoval): the override holds here, not for every reader of the file.

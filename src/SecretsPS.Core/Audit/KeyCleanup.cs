@@ -256,7 +256,20 @@ public sealed class KeyCleanup
         _log(outcome == CleanupOutcome.RolledBack ? LogLevel.Error : LogLevel.Info,
             $"{SummaryTag} ID: {OperationId} | outcome: {outcome} | removed: {(removed.Count == 0 ? "none" : string.Join(", ", removed))} | " +
             $"kept: {(kept.Count == 0 ? "none" : string.Join(", ", kept.Select(k => k.Version)))} | backup: {backup ?? "none"} | duration: {operation.DurationMs} ms");
-        if (journal && !_request.WhatIf) CleanupJournal.Append(path, operation);
+        if (journal && !_request.WhatIf)
+        {
+            try
+            {
+                CleanupJournal.Append(path, operation);
+            }
+            catch (SecretsPSException e) when (e.ErrorId == "AuditJournalUnwritable" && removed.Count > 0)
+            {
+                // Still an error (the audit record is missing), but it must say the key file already changed: a run that only
+                // looks failed invites a second one.
+                throw new SecretsPSException(e.ErrorId, e.Kind,
+                    Localized.Format(Messages.AuditJournalUnwritableAfterRemoval, string.Join(", ", removed), backup, e.Message), e, e.Target);
+            }
+        }
         return operation;
     }
 }
