@@ -56,6 +56,7 @@ public static class ConfigValidator
             results.Add(new ConfigCheck("ActivePresent", settings.ActiveVersion, CheckStatus.Passed, Localized.Format(Messages.CheckActiveVersion, settings.ActiveVersion)));
 
         var plaintext = Encoding.UTF8.GetBytes("SecretsPS self-test ção ✓");
+        DateTimeOffset? activeCreated = null; // as KeyVersion read it: the key-age check never parses the text a second way
         foreach (var s in settings.Versions)
         {
             KeyVersion version;
@@ -70,6 +71,7 @@ public static class ConfigValidator
             }
             using (version)
             {
+                if (version.Name == settings.ActiveVersion) activeCreated = version.Created;
                 results.Add(new ConfigCheck("KeyMaterial", s.Name, CheckStatus.Passed,
                     Localized.Format(Messages.CheckKeyMaterial, version.KeyLength, version.SaltLength, version.Kdf.Name)));
                 try
@@ -89,9 +91,7 @@ public static class ConfigValidator
 
         if (maxKeyAgeDays is { } maxAge && settings.ActiveVersion is { } active)
         {
-            var created = settings.Versions.FirstOrDefault(v => v.Name == active)?.Created;
-            if (created is not null && DateTimeOffset.TryParse(created, System.Globalization.CultureInfo.InvariantCulture,
-                    System.Globalization.DateTimeStyles.AssumeUniversal, out var c))
+            if (activeCreated is { } c)
             {
                 var age = (now ?? DateTimeOffset.UtcNow) - c;
                 results.Add(age.TotalDays > maxAge
