@@ -357,9 +357,9 @@ internal sealed class RecordingObserver : IReencryptionObserver
         OnProgress?.Invoke(progress, n);
     }
 
-    public void RowFailed(string target, string rowKey, string reason)
+    public void RowFailed(string target, string rowKey, RowError error)
     {
-        lock (_gate) Failures.Add((target, rowKey, reason));
+        lock (_gate) Failures.Add((target, rowKey, error.ToString()));
     }
 
     public void Info(string message)

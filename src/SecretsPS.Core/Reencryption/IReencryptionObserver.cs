@@ -11,7 +11,7 @@ public sealed record ReencryptionProgress(long JobId, string Target, long TotalR
 public interface IReencryptionObserver
 {
     void Progress(ReencryptionProgress progress);
-    void RowFailed(string target, string rowKey, string reason);
+    void RowFailed(string target, string rowKey, RowError error);
     void Info(string message);
 }
 
@@ -19,6 +19,6 @@ public sealed class NullObserver : IReencryptionObserver
 {
     public static readonly NullObserver Instance = new();
     public void Progress(ReencryptionProgress progress) { }
-    public void RowFailed(string target, string rowKey, string reason) { }
+    public void RowFailed(string target, string rowKey, RowError error) { }
     public void Info(string message) { }
 }

@@ -339,7 +339,7 @@ public sealed class ReencryptionEngine
     }
 
     /// <summary>A page read and transformed, in key order, waiting to be written.</summary>
-    private sealed record TransformedPage(List<(object Key, string Value)> Rows, (RowOutcome Outcome, string? NewValue, string? Reason)[] Results);
+    private sealed record TransformedPage(List<(object Key, string Value)> Rows, (RowOutcome Outcome, string? NewValue, RowError? Error)[] Results);
 
     /// <summary>Counts a transformed page's skips and errors, writes its updates, and moves the cursor past it.</summary>
     private ReencryptJob WritePage(DbConnection connection, DbTransaction transaction, ColumnTarget target, ValueTransformer transformer,
@@ -358,8 +358,8 @@ public sealed class ReencryptionEngine
                 default:
                     pageErrors++;
                     var keyText = ColumnTarget.KeyToText(key);
-                    pendingErrors.Add((keyText, reason!));
-                    observer.RowFailed(target.Name, keyText, reason!);
+                    pendingErrors.Add((keyText, reason!.ToString()));
+                    observer.RowFailed(target.Name, keyText, reason);
                     break;
             }
         }
@@ -382,9 +382,9 @@ public sealed class ReencryptionEngine
     /// Decrypt and re-encrypt a page (the crypto, not the database, is the work here); results stay in page order,
     /// and nothing but the transform runs off the calling thread.
     /// </summary>
-    private static (RowOutcome Outcome, string? NewValue, string? Reason)[] TransformAll(ValueTransformer transformer, List<(object Key, string Value)> page)
+    private static (RowOutcome Outcome, string? NewValue, RowError? Error)[] TransformAll(ValueTransformer transformer, List<(object Key, string Value)> page)
     {
-        var results = new (RowOutcome, string?, string?)[page.Count];
+        var results = new (RowOutcome, string?, RowError?)[page.Count];
         if (page.Count < ParallelThreshold || TransformThreads < 2)
         {
             for (int i = 0; i < page.Count; i++) results[i] = (transformer.Transform(page[i].Value, out var n, out var r), n, r);
@@ -418,9 +418,9 @@ public sealed class ReencryptionEngine
                 if (attempt >= ConflictRetries)
                 {
                     job = job with { Errors = job.Errors + 1 };
-                    const string reason = "ConcurrentUpdate: the row kept changing while it was re-encrypted; run again to pick it up";
-                    pendingErrors.Add((keyText, reason));
-                    observer.RowFailed(target.Name, keyText, reason);
+                    var changing = new RowError("ConcurrentUpdate", "the row kept changing while it was re-encrypted; run again to pick it up");
+                    pendingErrors.Add((keyText, changing.ToString()));
+                    observer.RowFailed(target.Name, keyText, changing);
                     continue;
                 }
                 switch (transformer.Transform(current, out var newValue, out var why))
@@ -429,8 +429,8 @@ public sealed class ReencryptionEngine
                     case RowOutcome.AlreadyAtTarget: job = job with { Skipped = job.Skipped + 1 }; break;
                     default:
                         job = job with { Errors = job.Errors + 1 };
-                        pendingErrors.Add((keyText, why!));
-                        observer.RowFailed(target.Name, keyText, why!);
+                        pendingErrors.Add((keyText, why!.ToString()));
+                        observer.RowFailed(target.Name, keyText, why);
                         break;
                 }
             }

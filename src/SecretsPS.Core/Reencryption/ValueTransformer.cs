@@ -38,7 +38,7 @@ public sealed class ValueTransformer
 
     private bool IsNewer(KeyVersion version, KeyVersion than) => _age[version.Name] > _age[than.Name];
 
-    public RowOutcome Transform(string value, out string? newValue, out string? reason)
+    public RowOutcome Transform(string value, out string? newValue, out RowError? reason)
     {
         newValue = null;
         reason = null;
@@ -51,7 +51,7 @@ public sealed class ValueTransformer
             if (stored.Version == _target.Name) return RowOutcome.AlreadyAtTarget;
             if (!_ring.TryGet(stored.Version, out var source))
             {
-                reason = $"ValueVersionUnknown: the value names version '{stored.Version}', which is not in the key file";
+                reason = new("ValueVersionUnknown", $"the value names version '{stored.Version}', which is not in the key file");
                 return RowOutcome.Failed;
             }
             // A value already at a newer version than the target (written after a later rotation) is never moved back.
@@ -62,7 +62,7 @@ public sealed class ValueTransformer
             }
             catch (TokenInvalidException e)
             {
-                reason = $"{e.ErrorId}: the value cannot be decrypted with version '{stored.Version}'";
+                reason = new(e.ErrorId, $"the value cannot be decrypted with version '{stored.Version}'");
                 return RowOutcome.Failed;
             }
         }
@@ -72,13 +72,13 @@ public sealed class ValueTransformer
         }
         else
         {
-            reason = "NotCiphertext: the value is not a stored ciphertext (use -EncryptPlaintext to migrate a plaintext column)";
+            reason = new("NotCiphertext", "the value is not a stored ciphertext (use -EncryptPlaintext to migrate a plaintext column)");
             return RowOutcome.Failed;
         }
 
         if (_maxLength is { } max && newValue!.Length > max)
         {
-            reason = $"ValueTooLong: the new value is {newValue.Length} characters and the column holds {max}; widen the column";
+            reason = new("ValueTooLong", $"the new value is {newValue.Length} characters and the column holds {max}; widen the column");
             newValue = null;
             return RowOutcome.Failed;
         }

@@ -201,25 +201,22 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
         /// Row errors are held and written after the run, so that -ErrorAction Stop (or a runbook's
         /// $ErrorActionPreference = 'Stop') ends the script after the job is saved, not in the middle of a batch.
         /// </summary>
-        public void RowFailed(string target, string rowKey, string reason)
+        public void RowFailed(string target, string rowKey, RowError error)
         {
             _failedRows++;
-            if (_rowErrors.Count < MaxHeldRowErrors) _rowErrors.Add((target, rowKey, reason));
-            if (!_cmdlet.Stopping) _cmdlet.Log(Core.Audit.LogLevel.Error, Localized.Format(CommandMessages.RowFailed, target, rowKey, reason));
+            if (_rowErrors.Count < MaxHeldRowErrors) _rowErrors.Add((target, rowKey, error));
+            if (!_cmdlet.Stopping) _cmdlet.Log(Core.Audit.LogLevel.Error, Localized.Format(CommandMessages.RowFailed, target, rowKey, error));
         }
 
         private const int MaxHeldRowErrors = 1000;
-        private readonly List<(string Target, string RowKey, string Reason)> _rowErrors = new();
+        private readonly List<(string Target, string RowKey, RowError Error)> _rowErrors = new();
         private long _failedRows;
 
         public void WriteRowErrors(long jobId)
         {
             if (_cmdlet.Stopping) return;
-            foreach (var (target, rowKey, reason) in _rowErrors)
-            {
-                var id = reason.Split(':')[0];
-                _cmdlet.WriteError(ToErrorRecord(new SecretsPSException(id, ErrorKind.InvalidData, Localized.Format(CommandMessages.RowFailed, target, rowKey, reason), target: rowKey), rowKey));
-            }
+            foreach (var (target, rowKey, error) in _rowErrors)
+                _cmdlet.WriteError(ToErrorRecord(new SecretsPSException(error.ErrorId, ErrorKind.InvalidData, Localized.Format(CommandMessages.RowFailed, target, rowKey, error), target: rowKey), rowKey));
             if (_failedRows > _rowErrors.Count)
                 _cmdlet.Warning(Localized.Format(CommandMessages.MoreRowErrors, _failedRows - _rowErrors.Count, jobId));
             _rowErrors.Clear();
