@@ -62,6 +62,27 @@ public sealed class SqlDialectTests
     }
 
     [Fact]
+    public void SqlServer_UpdateCommand_declares_the_same_text_types_whatever_the_values_lengths()
+    {
+        // Sized by each value, every batch would declare other parameter types: one compiled plan per batch on the server.
+        using var connection = new Microsoft.Data.SqlClient.SqlConnection();
+        RowUpdate[] rows = [new("a", "v1:short", "v2:x"), new("bb", "v1:" + new string('y', 300), "v2:" + new string('z', 5000)), new(7L, "v1:q", "v2:r")];
+
+        using var command = SqlServer.UpdateCommand(connection, T, "id", "secret", rows, 0, rows.Length);
+
+        var p = command.Parameters.Cast<System.Data.Common.DbParameter>().ToDictionary(x => x.ParameterName);
+        Assert.Equal(9, p.Count);
+        foreach (var name in new[] { "@k0", "@o0", "@n0", "@k1", "@o1" })
+        {
+            Assert.Equal(System.Data.DbType.String, p[name].DbType);
+            Assert.Equal(4000, p[name].Size);
+        }
+        Assert.Equal(-1, p["@n1"].Size); // longer than 4000: nvarchar(max)
+        Assert.Equal(System.Data.DbType.Int64, p["@k2"].DbType);
+        Assert.Equal(SqlServer.UpdateStatement(T, "id", "secret", 3), command.CommandText);
+    }
+
+    [Fact]
     public void SqlServer_UpdateStatement_stays_under_the_2100_parameter_limit()
     {
         var sql = SqlServer.UpdateStatement(T, "id", "secret", SqlServerDialect.RowsPerStatement);

@@ -77,22 +77,42 @@ public sealed class SqlServerDialect : SqlDialect
         var written = new List<object>(rows.Count);
         for (int start = 0; start < rows.Count; start += RowsPerStatement)
         {
-            int count = Math.Min(RowsPerStatement, rows.Count - start);
-            using var command = connection.CreateCommand();
+            using var command = UpdateCommand(connection, table, keyColumn, column, rows, start, Math.Min(RowsPerStatement, rows.Count - start));
             command.Transaction = transaction;
-            command.CommandText = UpdateStatement(table, keyColumn, column, count);
-            for (int i = 0; i < count; i++)
-            {
-                var row = rows[start + i];
-                AddParameter(command, "@k" + i, row.Key);
-                AddParameter(command, "@o" + i, row.OldValue);
-                AddParameter(command, "@n" + i, row.NewValue);
-            }
             using var reader = command.ExecuteReader();
             while (reader.Read()) written.Add(reader.GetValue(0));
         }
         return written;
     }
+
+    /// <summary>
+    /// One chunk's command; public so its parameters can be tested without a server. Text parameters get a fixed
+    /// size: sized by each value, every batch would declare different parameter types, and SQL Server would compile
+    /// and cache a plan per batch.
+    /// </summary>
+    public DbCommand UpdateCommand(DbConnection connection, TableName table, string keyColumn, string column, IReadOnlyList<RowUpdate> rows, int start, int count)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = UpdateStatement(table, keyColumn, column, count);
+        for (int i = 0; i < count; i++)
+        {
+            var row = rows[start + i];
+            Sized(AddParameter(command, "@k" + i, row.Key));
+            Sized(AddParameter(command, "@o" + i, row.OldValue));
+            Sized(AddParameter(command, "@n" + i, row.NewValue));
+        }
+        return command;
+    }
+
+    /// <summary>nvarchar(4000), or nvarchar(max) for longer text; other types keep what the provider infers.</summary>
+    private static void Sized(DbParameter parameter)
+    {
+        if (parameter.Value is not string text) return;
+        parameter.DbType = System.Data.DbType.String;
+        parameter.Size = text.Length <= MaxSizedText ? MaxSizedText : -1;
+    }
+
+    private const int MaxSizedText = 4000;
 
     public override IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table)
     {
