@@ -70,21 +70,13 @@ internal static class CompletionKeyFile
 {
     public static string Resolve(IDictionary fakeBoundParameters, bool mustExist)
     {
-        var current = Directory.GetCurrentDirectory();
+        // The session's paths, to resolve as the cmdlet will (KeyFileCmdlet.Resolve). Resolved here, not in the script, so
+        // that an unknown drive is caught by the completer instead of landing in $Error.
         using var ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
-        var location = ps.AddCommand("Get-Location").Invoke().FirstOrDefault()?.BaseObject as PathInfo;
-        if (location?.Provider.Name == "FileSystem") current = location.ProviderPath;
+        if (ps.AddScript("$ExecutionContext.SessionState.Path").Invoke().FirstOrDefault()?.BaseObject is not PathIntrinsics sessionPaths)
+            throw new InvalidOperationException("The session's paths are not available.");
         var path = Text(fakeBoundParameters["Path"]);
-        if (!string.IsNullOrWhiteSpace(path))
-        {
-            // As the cmdlet resolves -Path (KeyFileCmdlet.Resolve): ~ and drives such as TestDrive: are PowerShell paths, not
-            // file-system ones. Called here, not in the script, so that an unknown drive is caught below instead of landing in $Error.
-            ps.Commands.Clear();
-            if (ps.AddScript("$ExecutionContext.SessionState.Path").Invoke().FirstOrDefault()?.BaseObject is PathIntrinsics sessionPaths)
-                path = sessionPaths.GetUnresolvedProviderPathFromPSPath(path);
-        }
-        return KeyFileLocator.Resolve(path, Text(fakeBoundParameters["Environment"]), current,
-            Environment.GetEnvironmentVariable(KeyFileLocator.ConfigVariable), mustExist);
+        return KeyFileCmdlet.Resolve(sessionPaths, string.IsNullOrWhiteSpace(path) ? null : path, Text(fakeBoundParameters["Environment"]), mustExist);
     }
 
     // A value bound from a variable (-Path $key) may arrive wrapped in a PSObject, which "as string" would miss.

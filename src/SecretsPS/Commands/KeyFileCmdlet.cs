@@ -34,10 +34,17 @@ public abstract class KeyFileCmdlet : SecretsCmdlet
 
     /// <summary>For cmdlets that need a key file but derive from another base (Start-Reencryption).</summary>
     internal static string Resolve(PSCmdlet cmdlet, string? path, string? environment, bool mustExist) =>
+        Resolve(cmdlet.SessionState.Path, path, environment, mustExist);
+
+    /// <summary>
+    /// -Path is a PowerShell path (~, TestDrive:) and relative to the session's file-system location, not the process's:
+    /// for the cmdlets, and for argument completion, which has the session's paths but no cmdlet.
+    /// </summary>
+    internal static string Resolve(PathIntrinsics paths, string? path, string? environment, bool mustExist) =>
         KeyFileLocator.Resolve(
-            path is null ? null : cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path),
+            path is null ? null : paths.GetUnresolvedProviderPathFromPSPath(path),
             environment,
-            cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath,
+            paths.CurrentFileSystemLocation.ProviderPath,
             System.Environment.GetEnvironmentVariable(KeyFileLocator.ConfigVariable),
             mustExist);
 }
