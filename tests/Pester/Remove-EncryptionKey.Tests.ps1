@@ -114,6 +114,18 @@ Describe 'Remove-EncryptionKey' {
             (Get-EncryptionKey -Path $base -Environment production).Version | Should -Be @('v2', 'v3')
             Test-Path "$base.production.production" | Should -BeFalse
         }
+
+        It 'applies -Environment to a piped Path of the base file, and to a -Path given on the command line' {
+            $folder = New-TestFolder
+            $base = Join-Path $folder 'app.env'
+            $null = Move-Item (New-ThreeVersionFile -Folder $folder) "$base.production" -PassThru
+            $null = New-EncryptionConfig -Path $base -WarningAction SilentlyContinue
+            Get-EncryptionKey -Path $base | Remove-EncryptionKey -Environment production -Force
+            (Get-EncryptionKey -Path $base -Environment production).Version | Should -Be @('v2', 'v3')
+            (Get-EncryptionKey -Path $base).Version | Should -Be @('v1')
+            $err = { Remove-EncryptionKey -Path "$base.production" -Environment production -Version v3 -Force -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-SecretsPSError $err 'KeyFileNotFound' 'ObjectNotFound'
+        }
     }
 
     Context 'errors' {

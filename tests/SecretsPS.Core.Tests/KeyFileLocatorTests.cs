@@ -64,16 +64,6 @@ public sealed class KeyFileLocatorTests : IDisposable
     }
 
     [Fact]
-    public void A_path_that_already_names_the_environment_file_is_not_suffixed_twice()
-    {
-        _folder.Write("keys/app.env.staging", "A=1\n");
-
-        // What Get-EncryptionKey -Environment staging puts in Path, piped on to a cmdlet given -Environment staging again.
-        Assert.Equal(_folder.File("keys", "app.env.staging"), Resolve(_folder.File("keys", "app.env.staging"), environment: "staging"));
-        Assert.Equal(_folder.File("keys", "app.env.staging"), Resolve(configVariable: "keys/app.env.staging", environment: "staging"));
-    }
-
-    [Fact]
     public void An_environment_name_that_is_a_path_is_refused()
     {
         var e = Assert.ThrowsAny<SecretsPSException>(() => Resolve(environment: "../prod", mustExist: false));

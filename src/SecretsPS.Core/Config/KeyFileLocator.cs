@@ -50,7 +50,6 @@ public static class KeyFileLocator
         if (environmentName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || environmentName.Contains("..", StringComparison.Ordinal))
             throw new SecretsPSException("EnvironmentNameInvalid", ErrorKind.InvalidArgument,
                 Messages.EnvironmentNameInvalid);
-        // A path that already names the environment's file (piped from Get-EncryptionKey -Environment x) is that file.
-        return path.EndsWith("." + environmentName, StringComparison.Ordinal) ? path : path + "." + environmentName;
+        return path + "." + environmentName;
     }
 }

@@ -30,7 +30,17 @@ public abstract class KeyFileCmdlet : SecretsCmdlet
         }
     }
 
-    protected string ResolveKeyFile(bool mustExist) => Resolve(this, Path, Environment, mustExist);
+    protected string ResolveKeyFile(bool mustExist) => Resolve(this, Path, EnvironmentFor(Path), mustExist);
+
+    /// <summary>
+    /// A Path bound from the pipeline that already ends with the environment's name (Get-EncryptionKey -Environment
+    /// production | …) is that environment's file: -Environment production is not applied to it a second time.
+    /// </summary>
+    private string? EnvironmentFor(string? path) =>
+        path is not null && Environment is not null && !CommandLineParameters.Contains(nameof(Path))
+        && path.EndsWith("." + Environment, StringComparison.Ordinal)
+            ? null
+            : Environment;
 
     /// <summary>For cmdlets that need a key file but derive from another base (Start-Reencryption).</summary>
     internal static string Resolve(PSCmdlet cmdlet, string? path, string? environment, bool mustExist) =>

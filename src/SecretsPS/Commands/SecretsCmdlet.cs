@@ -23,8 +23,12 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
 
     protected string LoggerName => "SecretsPS.Commands." + GetType().Name.Replace("Command", "", StringComparison.Ordinal);
 
+    /// <summary>The parameters given on the command line; a parameter bound later came from the pipeline.</summary>
+    protected IReadOnlyCollection<string> CommandLineParameters { get; private set; } = Array.Empty<string>();
+
     protected sealed override void BeginProcessing()
     {
+        CommandLineParameters = MyInvocation.BoundParameters.Keys.ToArray();
         try
         {
             if (LogFile is not null)
