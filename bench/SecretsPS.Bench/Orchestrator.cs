@@ -15,6 +15,9 @@ public static class Orchestrator
 {
     private const long TargetRowsPerSecond = 100_000;
     private const double TargetFloorRatio = 3.0;
+
+    /// <summary>Rounds of each database's floor and engine at the defaults; the defaults' targets are judged on the median.</summary>
+    private const int DefaultRounds = 3;
     private const double TargetFernetPerCore = 150_000;
     private const double TargetMemoryRatio = 1.2;
     private const long TargetRows = 300_000;
@@ -48,6 +51,8 @@ public static class Orchestrator
         int fernetIterations = a.Int("fernet-iterations", 100_000);
         bool profile = !a.Has("no-profile");
         bool explore = a.Has("explore");
+        int rounds = a.Int("rounds", DefaultRounds);
+        if (rounds < 1) throw new ArgumentException("--rounds must be at least 1.");
         var total = Stopwatch.StartNew();
         var machine = Machine.Describe();
         var loadBefore = Machine.LoadAverage();
@@ -74,6 +79,7 @@ public static class Orchestrator
             var copies = new List<string> { "otp_floor", "otp_tuned" };
             if (profile) copies.Add("otp_profile");
             if (explore) copies.AddRange(Explorations.Select(e => "otp_" + e.Key.Replace('-', '_')));
+            for (int i = 2; i <= rounds; i++) copies.AddRange([$"otp_round{i}_floor", $"otp_round{i}_engine"]);
             Timed($"filling PostgreSQL: {rows:N0} rows by binary COPY, plus {copies.Count} identical copies", () => { Dataset.FillPostgres(admin, keys.Ring, rows, copies.ToArray()); return 0; });
             var pm = pg.PostmasterPid.ToString();
 
@@ -84,6 +90,17 @@ public static class Orchestrator
             Checkpoint(admin);
             results["tuned-postgres"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", "otp_tuned", "--expect", expected.ToString(), "--pm", pm,
                 "--batch", TunedBatch, "--commit", TunedCommit);
+            // More rounds of the floor and the engine at its defaults, each pair on fresh copies: on a shared machine one
+            // pair can land on a quiet or a busy moment, and the targets of the defaults are judged on the median round
+            // (SQLite's below, likewise).
+            for (int i = 2; i <= rounds; i++)
+            {
+                Checkpoint(admin);
+                results[$"floor-postgres-{i}"] = Child("floor", "--provider", "postgres", "--cs", cs, "--table", $"otp_round{i}_floor", "--pm", pm);
+                Checkpoint(admin);
+                results[$"engine-postgres-{i}"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", $"otp_round{i}_engine",
+                    "--expect", expected.ToString(), "--pm", pm);
+            }
             if (profile)
             {
                 Checkpoint(admin);
@@ -111,10 +128,16 @@ public static class Orchestrator
         var sqliteTuned = Copy("tuned");
         var sqliteProfile = profile ? Copy("profile") : null;
         var sqliteExplore = explore ? Explorations.Where(e => e.Sqlite).ToDictionary(e => e.Key, e => Copy(e.Key)) : new Dictionary<string, string>();
+        var sqliteRounds = Enumerable.Range(2, rounds - 1).Select(i => (I: i, Floor: Copy($"round{i}-floor"), Engine: Copy($"round{i}-engine"))).ToList();
         results["floor-sqlite"] = Child("floor", "--provider", "sqlite", "--cs", sqliteFloor, "--table", Dataset.Table);
         results["engine-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqlite, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
         results["tuned-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqliteTuned, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString(),
             "--batch", TunedBatch, "--commit", TunedCommit);
+        foreach (var (i, floorCopy, engineCopy) in sqliteRounds)
+        {
+            results[$"floor-sqlite-{i}"] = Child("floor", "--provider", "sqlite", "--cs", floorCopy, "--table", Dataset.Table);
+            results[$"engine-sqlite-{i}"] = Child("engine", "--provider", "sqlite", "--cs", engineCopy, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
+        }
         if (sqliteProfile is not null)
             results["profile-sqlite"] = Child("profile", "--provider", "sqlite", "--cs", sqliteProfile, "--keys", keyFile, "--table", Dataset.Table);
         if (explore)
@@ -170,15 +193,21 @@ public static class Orchestrator
         Row("PostgreSQL floor: UPDATE t SET c = c", pgFloor, pgFloor, "", null);
         foreach (var (label, s) in new[] { ("PostgreSQL Start-Reencryption (defaults)", pg), ($"PostgreSQL Start-Reencryption {Tuned}", pgTuned) })
             Row(label, s, pgFloor, $"≥{TargetRowsPerSecond:N0}/s, ≤{TargetFloorRatio:0.0}× floor", Rate(s) >= TargetRowsPerSecond && Rate(pgFloor) / Rate(s) <= TargetFloorRatio);
-        foreach (var (suffix, s) in new[] { (atRows, pg), ($", {Tuned}", pgTuned) })
-            targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s{suffix}", $"{F0(Rate(s))} rows/s", Rate(s) >= TargetRowsPerSecond, RateDetail(s)));
-        foreach (var (suffix, s) in new[] { ("", pg), ($", {Tuned}", pgTuned) })
-        {
-            double ratio = Rate(pgFloor) / Rate(s);
-            bool ok = ratio <= TargetFloorRatio;
-            targets.Add(($"PostgreSQL re-encryption within {TargetFloorRatio:0.0}× the floor{suffix}", $"{F2(ratio)}× the floor ({F0(Rate(pgFloor))} rows/s)", ok,
-                ok ? "" : $"needs {F2(ratio / TargetFloorRatio)}× faster"));
-        }
+        // The defaults are judged on the median of the rounds (each a floor and an engine run on fresh copies), the larger
+        // pages on their one run.
+        var pgRounds = Rounds(r, "postgres");
+        double pgRate = Median(pgRounds.Select(x => Rate(x.Engine)));
+        double pgRatio = Median(pgRounds.Select(x => Rate(x.Floor) / Rate(x.Engine)));
+        string OfRounds(List<(ScenarioResult Floor, ScenarioResult Engine)> rounds, Func<(ScenarioResult Floor, ScenarioResult Engine), string> each) =>
+            rounds.Count == 1 ? "" : $" (median of {rounds.Count} rounds: {string.Join(", ", rounds.Select(each))})";
+        targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s{atRows}", $"{F0(pgRate)} rows/s{OfRounds(pgRounds, x => F0(Rate(x.Engine)))}",
+            pgRate >= TargetRowsPerSecond, pgRate >= TargetRowsPerSecond ? "" : $"{F2(pgRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / pgRate)}× faster"));
+        targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(pgTuned))} rows/s", Rate(pgTuned) >= TargetRowsPerSecond, RateDetail(pgTuned)));
+        targets.Add(($"PostgreSQL re-encryption within {TargetFloorRatio:0.0}× the floor", $"{F2(pgRatio)}× the floor{OfRounds(pgRounds, x => F2(Rate(x.Floor) / Rate(x.Engine)) + "×")}",
+            pgRatio <= TargetFloorRatio, pgRatio <= TargetFloorRatio ? "" : $"needs {F2(pgRatio / TargetFloorRatio)}× faster"));
+        double tunedRatio = Rate(pgFloor) / Rate(pgTuned);
+        targets.Add(($"PostgreSQL re-encryption within {TargetFloorRatio:0.0}× the floor, {Tuned}", $"{F2(tunedRatio)}× the floor ({F0(Rate(pgFloor))} rows/s)",
+            tunedRatio <= TargetFloorRatio, tunedRatio <= TargetFloorRatio ? "" : $"needs {F2(tunedRatio / TargetFloorRatio)}× faster"));
 
         var slFloor = r["floor-sqlite"];
         var sl = r["engine-sqlite"];
@@ -186,9 +215,12 @@ public static class Orchestrator
         Row("SQLite floor: UPDATE t SET c = 'v2'||substr(c,3)", slFloor, slFloor, "", null);
         foreach (var (label, s) in new[] { ("SQLite (file, WAL) Start-Reencryption (defaults)", sl), ($"SQLite (file, WAL) Start-Reencryption {Tuned}", slTuned) })
             Row(label, s, slFloor, $"≥{TargetRowsPerSecond:N0}/s", Rate(s) >= TargetRowsPerSecond);
-        foreach (var (suffix, s) in new[] { ("", sl), ($", {Tuned}", slTuned) })
-            targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s{suffix}", $"{F0(Rate(s))} rows/s ({F2(Rate(slFloor) / Rate(s))}× its floor)",
-                Rate(s) >= TargetRowsPerSecond, RateDetail(s)));
+        var slRounds = Rounds(r, "sqlite");
+        double slRate = Median(slRounds.Select(x => Rate(x.Engine)));
+        targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s", $"{F0(slRate)} rows/s{OfRounds(slRounds, x => F0(Rate(x.Engine)))}",
+            slRate >= TargetRowsPerSecond, slRate >= TargetRowsPerSecond ? "" : $"{F2(slRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / slRate)}× faster"));
+        targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(slTuned))} rows/s ({F2(Rate(slFloor) / Rate(slTuned))}× its floor)",
+            Rate(slTuned) >= TargetRowsPerSecond, RateDetail(slTuned)));
 
         // Single-thread Fernet rates are per CPU-second of the one thread that ran them: "per core", even when another
         // process takes the core for a while (the wall-clock rates are printed below the table).
@@ -229,9 +261,25 @@ public static class Orchestrator
 
         Table(["scenario", "rows", "seconds", "rows/s", "× floor", "target", "result", "peak MB"], lines, [false, true, true, true, true, false, false, true]);
         Say();
+        if (pgRounds.Count > 1)
+        {
+            Say("At the defaults, round by round (each round a floor and an engine run on fresh copies; round 1 is the table's). The defaults' targets are");
+            Say("judged on the medians:");
+            var byRound = new List<string[]>();
+            foreach (var (db, list) in new[] { ("PostgreSQL", pgRounds), ("SQLite", slRounds) })
+            {
+                byRound.AddRange(list.Select((x, i) => new[] { $"{db} round {i + 1}", F0(Rate(x.Floor)), F0(Rate(x.Engine)), F2(Rate(x.Floor) / Rate(x.Engine)) + "×" }));
+                byRound.Add([$"{db} median", F0(Median(list.Select(x => Rate(x.Floor)))), F0(Median(list.Select(x => Rate(x.Engine)))),
+                    F2(Median(list.Select(x => Rate(x.Floor) / Rate(x.Engine)))) + "×"]);
+            }
+            Table(["round", "floor rows/s", "engine rows/s", "× floor"], byRound, [false, true, true, true]);
+            Say();
+        }
         if (memOk is not null) Say($"Memory ratio (peak, {MemoryLarge:N0} vs {MemorySmall:N0} rows): {F2(memRatio)} (target ≤ {TargetMemoryRatio:0.00}) {Verdict(memOk)}");
         Say("Start-Reencryption (defaults) is -BatchSize 500 -CommitEvery 1000; each engine run has a fresh copy of the same rows, and every value is checked at v2 " +
             "(and a sample decrypted) after it.");
+        if (pgRounds.Count > 1)
+            Say($"The table's result column judges its one run (round 1); the targets below judge the defaults on the median of {pgRounds.Count} rounds.");
         Say($"Rows are the non-NULL values, the ones the engine re-encrypts and the floor rewrites; database rates are wall-clock. Fernet rates are per CPU-second " +
             $"of the one thread (wall-clock: decrypt+encrypt {F0(fe.Extra["reencrypt/s"])}/s, encrypt {F0(fe.Extra["encrypt/s"])}/s, decrypt {F0(fe.Extra["decrypt/s"])}/s).");
         Say();
@@ -388,6 +436,20 @@ public static class Orchestrator
             throw new InvalidOperationException($"Scenario '{label}' failed (exit code {process.ExitCode}):\n{stderr.Result}{other}");
         Console.WriteLine($"{clock.Elapsed.TotalSeconds:N1} s (measured {result.Seconds:N2} s)");
         return result;
+    }
+
+    /// <summary>The floor and engine runs at the defaults of one database, round 1 first.</summary>
+    private static List<(ScenarioResult Floor, ScenarioResult Engine)> Rounds(Dictionary<string, ScenarioResult> r, string db)
+    {
+        var list = new List<(ScenarioResult, ScenarioResult)> { (r[$"floor-{db}"], r[$"engine-{db}"]) };
+        for (int i = 2; r.ContainsKey($"engine-{db}-{i}"); i++) list.Add((r[$"floor-{db}-{i}"], r[$"engine-{db}-{i}"]));
+        return list;
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var o = values.Order().ToList();
+        return o.Count % 2 == 1 ? o[o.Count / 2] : (o[o.Count / 2 - 1] + o[o.Count / 2]) / 2;
     }
 
     private static void Checkpoint(string cs)

@@ -4,7 +4,7 @@ using SecretsPS.Bench;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
     Console.WriteLine("""
-        SecretsPS.Bench run [--rows 300000] [--fernet-iterations 100000] [--no-profile] [--explore] [--skip-memory] [--report <file>]
+        SecretsPS.Bench run [--rows 300000] [--rounds 3] [--fernet-iterations 100000] [--no-profile] [--explore] [--skip-memory] [--report <file>]
           Starts a PostgreSQL of its own (fsync on), fills tables, runs each scenario in a child process, prints the table.
           Start-Reencryption's engine is measured on each database twice, at its defaults (-BatchSize 500 -CommitEvery 1000)
           and with -BatchSize 2000 -CommitEvery 10000, both judged against the targets.
@@ -12,6 +12,8 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
                          current engine, which overlaps the database with the transform; a phase breakdown only).
           --explore      also the engine with -BatchSize 5000 -CommitEvery 20000 on each database, and the what-if of
                          commits that do not wait for fsync (PostgreSQL synchronous_commit=off) at the defaults; no target.
+          --rounds N     rounds of each database's floor and engine at the defaults, each on fresh copies (default 3); the
+                         defaults' targets are judged on the median round.
           --skip-memory  skip the 100,000 vs 1,000,000-row memory runs (quick experiments only: its target is then not measured).
         SecretsPS.Bench <baseline|fernet|engine|floor|profile> --name value …
           One scenario (the orchestrator passes the arguments); prints one "RESULT {json}" line.
