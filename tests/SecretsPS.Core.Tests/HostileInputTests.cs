@@ -487,7 +487,7 @@ public sealed class HostileInputSqlServerTests
 
         // The OBJECT_ID literal is national (N'…': look-alike letters survive) with the apostrophes doubled.
         Assert.StartsWith($"IF OBJECT_ID(N'{Bracket(c.JobTable).Replace("'", "''")}', N'U') IS NULL CREATE TABLE {Bracket(c.JobTable)} (", ddl[0]);
-        Assert.StartsWith($"IF OBJECT_ID(N'{Bracket(store.Errors.Name).Replace("'", "''")}', N'U') IS NULL CREATE TABLE {Bracket(store.Errors.Name)} (", ddl[1]);
+        Assert.StartsWith($"IF OBJECT_ID(N'{Bracket(store.Errors.Name).Replace("'", "''")}', N'U') IS NULL BEGIN CREATE TABLE {Bracket(store.Errors.Name)} (", ddl[1]);
 
         var hostile = new[] { c.Table, c.Column, c.Key, c.JobTable, store.Errors.Name, store.Errors.Name + "_job" }.Select(Bracket).ToList();
         var quoted = hostile

@@ -154,11 +154,11 @@ public sealed class SqlServerDialect : SqlDialect
                      "target_version NVARCHAR(64) NOT NULL, status NVARCHAR(16) NOT NULL, total_rows BIGINT NOT NULL DEFAULT 0, processed BIGINT NOT NULL DEFAULT 0, " +
                      "skipped BIGINT NOT NULL DEFAULT 0, errors BIGINT NOT NULL DEFAULT 0, last_key NVARCHAR(900) NULL, batch_size INT NOT NULL, " +
                      "commit_every INT NOT NULL, created_at DATETIME2 NOT NULL, started_at DATETIME2 NULL, updated_at DATETIME2 NULL, finished_at DATETIME2 NULL, owner NVARCHAR(200) NULL, message NVARCHAR(2000) NULL)";
-        yield return $"IF OBJECT_ID(N'{e}', N'U') IS NULL CREATE TABLE {QuoteTable(errors)} (job_id BIGINT NOT NULL, row_key NVARCHAR(900) NULL, reason NVARCHAR(2000) NOT NULL, created_at DATETIME2 NOT NULL)";
-        // A job's error rows are read and deleted by job_id (Get-ReencryptJob, Remove-ReencryptJob): indexed, as on the other databases.
-        var index = Quote(errors.Name + "_job");
-        yield return $"IF NOT EXISTS (SELECT index_id FROM sys.indexes WHERE object_id = OBJECT_ID(N'{e}') AND QUOTENAME(name) = N'{index.Replace("'", "''")}') " +
-                     $"CREATE INDEX {index} ON {QuoteTable(errors)} (job_id)";
+        // A job's error rows are read and deleted by job_id (Get-ReencryptJob, Remove-ReencryptJob): indexed, as on the other
+        // databases, but only when the table is created here. A separate CREATE INDEX would run on every Start-Reencryption
+        // and need ALTER on a table that exists already, which a runner with data rights only does not have.
+        yield return $"IF OBJECT_ID(N'{e}', N'U') IS NULL BEGIN CREATE TABLE {QuoteTable(errors)} (job_id BIGINT NOT NULL, row_key NVARCHAR(900) NULL, reason NVARCHAR(2000) NOT NULL, created_at DATETIME2 NOT NULL) " +
+                     $"CREATE INDEX {Quote(errors.Name + "_job")} ON {QuoteTable(errors)} (job_id) END";
     }
 
     public override string InsertReturningId(TableName table, IReadOnlyList<string> columns) =>

@@ -38,7 +38,7 @@ public abstract class KeyFileCmdlet : SecretsCmdlet
     /// </summary>
     private string? EnvironmentFor(string? path) =>
         path is not null && Environment is not null && !CommandLineParameters.Contains(nameof(Path))
-        && path.EndsWith("." + Environment, StringComparison.Ordinal)
+        && path.EndsWith("." + Environment, OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal)
             ? null
             : Environment;
 
