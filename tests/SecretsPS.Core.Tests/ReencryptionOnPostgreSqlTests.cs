@@ -35,6 +35,31 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
     }
 
     [Fact]
+    public void A_runner_with_data_rights_only_reencrypts_once_the_job_tables_exist()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        db.CreateTable(Standard);
+        var expected = Seed(db, Standard, keys, 50, _ => "v1");
+        // The owner's first run creates the job tables (a DBA could as well); the scheduled runner may only read and write rows.
+        db.Engine(keys.Ring).Run(Options(Standard) with { MaxRows = 10 }, new RecordingObserver(), CancellationToken.None);
+        var role = "runner_" + Guid.NewGuid().ToString("N")[..12];
+        db.Execute($"CREATE ROLE {role} LOGIN");
+        db.Execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+        db.Execute($"GRANT USAGE ON SCHEMA public TO {role}");
+        db.Execute($"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}");
+        db.Execute($"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}");
+        var runner = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = role }.ConnectionString;
+
+        var job = db.Engine(keys.Ring, runner).Run(Options(Standard), new RecordingObserver(), CancellationToken.None);
+
+        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal((40L, 10L, 0L), (job.Processed, job.Skipped, job.Errors));
+        AssertHolds(db, Standard, keys, expected, "v2");
+    }
+
+    [Fact]
     public async Task Killing_the_engines_backend_mid_run_fails_the_run_cleanly_and_Resume_finishes_with_no_row_lost_or_encrypted_twice()
     {
         if (Unavailable()) return;

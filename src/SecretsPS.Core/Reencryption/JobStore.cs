@@ -36,6 +36,10 @@ public sealed class JobStore
 
     public void EnsureTables(DbConnection connection)
     {
+        // Tables that exist are left as they are, without a statement: CREATE … IF NOT EXISTS still needs the right to
+        // create in the schema (PostgreSQL checks it first), which a runner with data rights only does not have.
+        if (Exists(Jobs) && Exists(Errors)) return;
+        bool Exists(TableName table) => TableExists(connection, table);
         try
         {
             foreach (var sql in _createStatements) Execute(connection, null, sql);
@@ -48,12 +52,15 @@ public sealed class JobStore
         }
     }
 
-    public bool TablesExist(DbConnection connection)
+    public bool TablesExist(DbConnection connection) => TableExists(connection, Jobs);
+
+    /// <summary>Outside a transaction only: on PostgreSQL the probe's error would end one.</summary>
+    private bool TableExists(DbConnection connection, TableName table)
     {
         try
         {
             using var command = connection.CreateCommand();
-            command.CommandText = $"SELECT COUNT(*) FROM {_dialect.QuoteTable(Jobs)} WHERE 1 = 0";
+            command.CommandText = $"SELECT COUNT(*) FROM {_dialect.QuoteTable(table)} WHERE 1 = 0";
             command.ExecuteScalar();
             return true;
         }
