@@ -325,10 +325,10 @@ public static class Scenarios
 
         void Write(List<RowUpdate> updates, object lastKey, int pageRows)
         {
-            var written = Timed(2, () => dialect.UpdateGuarded(connection, transaction!, target.Table, target.KeyColumn, target.Column, updates));
+            var written = Timed(2, () => dialect.UpdateGuarded(connection, transaction!, target, updates));
             done += written.Count;
             sinceCommit += pageRows;
-            job = job with { Processed = done, LastKey = ColumnTarget.KeyToText(lastKey) };
+            job = job with { Processed = done, LastKey = dialect.CursorText(lastKey) };
             if (sinceCommit >= commitEvery)
             {
                 Timed(3, () => { store.Save(connection, transaction, job with { UpdatedAt = DateTime.UtcNow }); transaction!.Commit(); transaction.Dispose(); transaction = null; return 0; });
@@ -380,11 +380,11 @@ public static class Scenarios
     {
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = dialect.SelectPage(target.Table, target.KeyColumn, target.Column, limit, fromStart: after is null);
+        command.CommandText = dialect.SelectPage(target, limit, fromStart: after is null);
         if (after is not null) SqlDialect.AddParameter(command, "@after", after);
         var page = new List<(object, string)>(limit);
         using var reader = command.ExecuteReader();
-        while (reader.Read()) page.Add((reader.GetValue(0), reader.GetString(1)));
+        while (reader.Read()) page.Add((dialect.ReadKey(reader, 0), reader.GetString(1)));
         return page;
     }
 }

@@ -311,9 +311,10 @@ public sealed class HostileInputOnSqliteTests : HostileInputTests, IClassFixture
             Assert.Equal(new[] { table.Name, "x" }.Order(StringComparer.Ordinal), names.Order(StringComparer.Ordinal));
             Exec(connection, $"INSERT INTO {dialect.QuoteTable(table)} VALUES (1, @p0)", stored);
 
+            var declared = ColumnTarget.Declared(table, column, key, new ColumnType("INTEGER", "integer"), new ColumnType("TEXT", "text"));
             var statements = new[]
             {
-                dialect.SelectPage(table, key, column, 10, fromStart: true),
+                dialect.SelectPage(declared, 10, fromStart: true),
                 dialect.Probe(table, key, column),
                 dialect.CountNonNull(table, column),
                 dialect.KeyStatistics(table, key),
@@ -322,15 +323,15 @@ public sealed class HostileInputOnSqliteTests : HostileInputTests, IClassFixture
                 dialect.ProbeColumn(table, column),
             };
             foreach (var sql in statements) Query(connection, sql);
-            Assert.Equal(new[] { stored }, Query(connection, dialect.SelectOne(table, key, column), ("@key", 1L)));
-            Assert.Equal(new[] { "1" }, Query(connection, dialect.SelectPage(table, key, column, 10, fromStart: false), ("@after", 0L)).Take(1));
+            Assert.Equal(new[] { stored }, Query(connection, dialect.SelectOne(declared), ("@key", 1L)));
+            Assert.Equal(new[] { "1" }, Query(connection, dialect.SelectPage(declared, 10, fromStart: false), ("@after", 0L)).Take(1));
             var status = ColumnStatusReader.Read(dialect, connection, HostileNames.Option(table.Name), column, ring);
             Assert.Equal((1L, 1L), (status.TotalRows, status.AtActiveVersion));
             var target = ColumnTarget.Resolve(dialect, connection, HostileNames.Option(table.Name), column, null);
             Assert.Equal(key, target.KeyColumn);
             using (var transaction = connection.BeginTransaction())
             {
-                var written = dialect.UpdateGuarded(connection, transaction, table, key, column, [new RowUpdate(1L, stored, "v2:changed")]);
+                var written = dialect.UpdateGuarded(connection, transaction, declared, [new RowUpdate(1L, stored, "v2:changed")]);
                 Assert.Single(written);
                 transaction.Commit();
             }
@@ -467,18 +468,19 @@ public sealed class HostileInputSqlServerTests
 
         foreach (var n in new[] { c.Table, c.Column, c.Key, c.JobTable }) Assert.Equal(Bracket(n), Dialect.Quote(n));
 
+        var declared = ColumnTarget.Declared(table, c.Column, c.Key, new ColumnType("bigint", "bigint"), new ColumnType("nvarchar(200)", "nvarchar"));
         var statements = new List<string>
         {
-            Dialect.SelectPage(table, c.Key, c.Column, 10, fromStart: true),
-            Dialect.SelectPage(table, c.Key, c.Column, 10, fromStart: false),
+            Dialect.SelectPage(declared, 10, fromStart: true),
+            Dialect.SelectPage(declared, 10, fromStart: false),
             Dialect.Probe(table, c.Key, c.Column),
             Dialect.CountNonNull(table, c.Column),
             Dialect.KeyStatistics(table, c.Key),
             Dialect.CountByPrefix(table, c.Column),
-            Dialect.SelectOne(table, c.Key, c.Column),
+            Dialect.SelectOne(declared),
             Dialect.SelectSample(table, c.Column, 5),
             Dialect.ProbeColumn(table, c.Column),
-            Dialect.UpdateStatement(table, c.Key, c.Column, 3),
+            Dialect.UpdateStatement(declared, 3),
             Dialect.InsertReturningId(store.Jobs, ["table_name", "status"]),
             Dialect.SelectTop(store.Jobs, "id", "id = @id", "id DESC"),
         };

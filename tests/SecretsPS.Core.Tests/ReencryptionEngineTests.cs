@@ -253,7 +253,10 @@ public abstract class ReencryptionEngineTests
             var observer = new RecordingObserver();
             var job = db.Engine(keys.Ring).Run(Options(Standard) with { EncryptPlaintext = encryptPlaintext }, observer, CancellationToken.None);
 
-            Assert.Equal(JobStatus.Finished, job.Status);
+            // Two damaged values still name v1: the count at the end cannot tell them from readable ones, so the job is
+            // not 'finished' (removing v1 is a person's decision once they are looked at).
+            Assert.Equal(JobStatus.Incomplete, job.Status);
+            Assert.Equal(new Dictionary<string, long> { ["v1"] = 2, ["v2"] = 10, ["v9"] = 1 }, job.CountsAtFinish);
             Assert.Equal(3, job.Errors);
             var reasons = observer.Failures.ToDictionary(f => f.RowKey, f => f.Reason);
             Assert.StartsWith("ValueVersionUnknown", reasons["21"]);
@@ -297,7 +300,10 @@ public abstract class ReencryptionEngineTests
 
         var job = db.Engine(keys.Ring).Run(Options(Standard, batch: 4, commit: 4), observer, CancellationToken.None);
 
-        Assert.Equal(JobStatus.Finished, job.Status);
+        // Nine readable values are still at v1: removing v1 now would destroy them, so the job is not 'finished'.
+        Assert.Equal(JobStatus.Incomplete, job.Status);
+        Assert.Equal(new Dictionary<string, long> { ["v1"] = 9 }, job.CountsAtFinish);
+        Assert.Contains("9 value(s) below", job.Message);
         Assert.Equal((0L, 0L, 9L), (job.Processed, job.Skipped, job.Errors));
         Assert.All(db.JobErrors(), e => Assert.StartsWith("ValueTooLong", e.Reason));
         Assert.Equal(9, db.JobErrors().Count);
@@ -453,8 +459,11 @@ public abstract class ReencryptionEngineTests
 
         var finished = Refused(() => db.Engine(keys.Ring).Run(options with { JobId = a.Id }, new RecordingObserver(), CancellationToken.None));
         Assert.Equal("JobFinished", finished.ErrorId);
+        // A job's identity is fixed: another table's job id is refused naming both targets, never continued there.
         var foreign = Refused(() => db.Engine(keys.Ring).Run(Options(other) with { JobId = b.Id }, new RecordingObserver(), CancellationToken.None));
-        Assert.Equal("JobNotFound", foreign.ErrorId);
+        Assert.Equal("JobOptionsMismatch", foreign.ErrorId);
+        Assert.Contains("secrets.secret", foreign.Message);
+        Assert.Contains("other.secret", foreign.Message);
         var missing = Refused(() => db.Engine(keys.Ring).Run(options with { JobId = 9999 }, new RecordingObserver(), CancellationToken.None));
         Assert.Equal("JobNotFound", missing.ErrorId);
     }
@@ -516,7 +525,7 @@ public abstract class ReencryptionEngineTests
     }
 
     [Fact]
-    public void Resuming_after_a_rotation_does_not_move_values_written_with_the_newer_active_version_back_to_the_jobs_older_target()
+    public void Resuming_after_a_rotation_is_refused_as_another_target_and_a_new_job_moves_every_value_to_the_new_version()
     {
         if (Unavailable()) return;
         using var keys = TestKeys.Create("v1", "v2");
@@ -538,14 +547,22 @@ public abstract class ReencryptionEngineTests
             expected[K(i)] = "written after the rotation " + i;
         }
 
-        var job = db.Engine(rotated.Ring).Run(Options(Standard) with { Resume = true }, new RecordingObserver(), CancellationToken.None);
+        // The job's rows before its cursor are at v2, not v3: continuing it to v3 would leave them behind.
+        var refused = Refused(() => db.Engine(rotated.Ring).Run(Options(Standard) with { Resume = true }, new RecordingObserver(), CancellationToken.None));
+        Assert.Equal("JobOptionsMismatch", refused.ErrorId);
+        Assert.Contains("'v2'", refused.Message);
+        Assert.Contains("'v3'", refused.Message);
+        Assert.Equal(JobStatus.Paused, db.Job(paused.Id)!.Status);
 
-        Assert.Equal(paused.Id, job.Id);
-        Assert.Equal(JobStatus.Finished, job.Status);
+        var job = db.Engine(rotated.Ring).Run(Options(Standard), new RecordingObserver(), CancellationToken.None);
+
+        Assert.NotEqual(paused.Id, job.Id);
+        Assert.Equal((JobStatus.Finished, "v3"), (job.Status, job.TargetVersion));
         var stored = db.Read(Standard);
         foreach (var (key, value) in written)
-            Assert.True(value == stored[key], $"row {key}: a value at the active version v3 was rewritten to the job's older target {job.TargetVersion}");
+            Assert.True(value == stored[key], $"row {key}: a value already at the active version v3 was rewritten");
         foreach (var (key, value) in stored) Assert.Equal(expected[key], rotated.Ring.UnprotectToString(value));
+        Assert.All(stored.Values, v => Assert.StartsWith("v3:", v));
     }
 
     // ------------------------------------------------------------------ other writers and other runs

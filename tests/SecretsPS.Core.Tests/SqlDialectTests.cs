@@ -15,6 +15,10 @@ public sealed class SqlDialectTests
     private static readonly TableName Jobs = new(null, "reencrypt_jobs");
     private static readonly TableName Errors = new(null, "reencrypt_job_errors");
 
+    /// <summary>A target as the engine gets it from ColumnTarget.Resolve: a bigint key and an nvarchar column.</summary>
+    private static ColumnTarget Target(TableName table, string key = "id", string column = "secret", string keyType = "bigint") =>
+        ColumnTarget.Declared(table, column, key, new ColumnType(keyType, keyType.Split('(')[0]), new ColumnType("nvarchar(200)", "nvarchar"));
+
     // Hostile names: each closes a quote, ends a statement, starts a comment, and is unique enough to find.
     private const string HostileSchema = "sch]ema\"; DROP SCHEMA s; --";
     private const string HostileTable = "ta]ble'; DROP TABLE t; --";
@@ -43,22 +47,72 @@ public sealed class SqlDialectTests
     }
 
     [Fact]
-    public void SqlServer_SelectPage_uses_TOP_and_the_cursor_parameter()
+    public void SqlServer_SelectPage_uses_TOP_and_the_cursor_parameter_converted_back_to_the_key_type()
     {
-        Assert.Equal("SELECT TOP (500) [id], [secret] FROM [secrets] WHERE [secret] IS NOT NULL ORDER BY [id]",
-            SqlServer.SelectPage(T, "id", "secret", 500, fromStart: true));
-        Assert.Equal("SELECT TOP (200) [id], [secret] FROM [dbo].[secrets] WHERE [secret] IS NOT NULL AND [id] > @after ORDER BY [id]",
-            SqlServer.SelectPage(new TableName("dbo", "secrets"), "id", "secret", 200, fromStart: false));
+        Assert.Equal("SELECT TOP (500) CONVERT(nvarchar(4000), [id]), [secret] FROM [secrets] WHERE [secret] IS NOT NULL ORDER BY [id]",
+            SqlServer.SelectPage(Target(T), 500, fromStart: true));
+        Assert.Equal("SELECT TOP (200) CONVERT(nvarchar(4000), [id]), [secret] FROM [dbo].[secrets] WHERE [secret] IS NOT NULL AND [id] > CONVERT(bigint, @after) ORDER BY [id]",
+            SqlServer.SelectPage(Target(new TableName("dbo", "secrets")), 200, fromStart: false));
+    }
+
+    [Theory]
+    [InlineData("datetime2(7)", "CONVERT(nvarchar(4000), [id], 126)", "CONVERT(datetime2(7), @after, 126)")]
+    [InlineData("datetimeoffset(3)", "CONVERT(nvarchar(4000), [id], 126)", "CONVERT(datetimeoffset(3), @after, 126)")]
+    [InlineData("float", "CONVERT(nvarchar(4000), [id], 3)", "CONVERT(float, @after, 3)")]
+    [InlineData("decimal(38, 10)", "CONVERT(nvarchar(4000), [id])", "CONVERT(decimal(38, 10), @after)")]
+    [InlineData("varchar(20)", "CONVERT(nvarchar(4000), [id])", "CONVERT(varchar(20), @after)")]
+    public void SqlServer_cursor_texts_use_a_style_that_keeps_every_digit_and_the_offset(string keyType, string asText, string back)
+    {
+        var sql = SqlServer.SelectPage(Target(T, keyType: keyType), 10, fromStart: false);
+
+        Assert.Contains(asText, sql);
+        Assert.Contains(back, sql);
+    }
+
+    [Theory]
+    [InlineData("money", false)]
+    [InlineData("sql_variant", false)]
+    [InlineData("varbinary(16)", false)]
+    [InlineData("nvarchar(max)", false)]
+    [InlineData("int", true)]
+    [InlineData("uniqueidentifier", true)]
+    [InlineData("datetime2(3)", true)]
+    [InlineData("char(10)", true)]
+    public void SqlServer_pages_only_key_types_whose_text_compares_back_exactly(string declared, bool pages)
+    {
+        Assert.Equal(pages, SqlServer.PagesExactly(new ColumnType(declared, declared.Split('(')[0])));
+    }
+
+    [Theory]
+    [InlineData("nvarchar", true)]
+    [InlineData("varchar", true)]
+    [InlineData("char", true)]
+    [InlineData("ntext", false)]
+    [InlineData("varbinary", false)]
+    [InlineData("int", false)]
+    public void SqlServer_re_encrypts_only_text_columns(string type, bool holds)
+    {
+        Assert.Equal(holds, SqlServer.HoldsText(new ColumnType(type, type)));
+    }
+
+    [Fact]
+    public void SqlServer_Declare_rebuilds_the_declared_type_from_INFORMATION_SCHEMA()
+    {
+        Assert.Equal("nvarchar(max)", SqlServerDialect.Declare("nvarchar", -1, null, null, null).Declared);
+        Assert.Equal("varchar(50)", SqlServerDialect.Declare("varchar", 50, null, null, null).Declared);
+        Assert.Equal("decimal(18, 4)", SqlServerDialect.Declare("decimal", null, 18, 4, null).Declared);
+        Assert.Equal("datetime2(3)", SqlServerDialect.Declare("datetime2", null, null, null, 3).Declared);
+        Assert.Equal("int", SqlServerDialect.Declare("INT", null, 10, 0, null).Declared);
     }
 
     [Fact]
     public void SqlServer_UpdateStatement_joins_a_VALUES_list_guards_on_the_old_value_and_outputs_the_written_keys()
     {
         Assert.Equal(
-            "UPDATE target SET target.[secret] = v.n OUTPUT inserted.[id] FROM [secrets] AS target " +
+            "UPDATE target SET target.[secret] = v.n OUTPUT CONVERT(nvarchar(4000), inserted.[id]) FROM [secrets] AS target " +
             "INNER JOIN (VALUES (@k0, @o0, @n0), (@k1, @o1, @n1), (@k2, @o2, @n2)) AS v(k, o, n) " +
-            "ON target.[id] = v.k AND target.[secret] = v.o",
-            SqlServer.UpdateStatement(T, "id", "secret", 3));
+            "ON target.[id] = CONVERT(bigint, v.k) AND target.[secret] = v.o COLLATE Latin1_General_100_BIN2",
+            SqlServer.UpdateStatement(Target(T), 3));
     }
 
     [Fact]
@@ -66,9 +120,9 @@ public sealed class SqlDialectTests
     {
         // Sized by each value, every batch would declare other parameter types: one compiled plan per batch on the server.
         using var connection = new Microsoft.Data.SqlClient.SqlConnection();
-        RowUpdate[] rows = [new("a", "v1:short", "v2:x"), new("bb", "v1:" + new string('y', 300), "v2:" + new string('z', 5000)), new(7L, "v1:q", "v2:r")];
+        RowUpdate[] rows = [new("1", "v1:short", "v2:x"), new("22", "v1:" + new string('y', 300), "v2:" + new string('z', 5000)), new("7", "v1:q", "v2:r")];
 
-        using var command = SqlServer.UpdateCommand(connection, T, "id", "secret", rows, 0, rows.Length);
+        using var command = SqlServer.UpdateCommand(connection, Target(T), rows, 0, rows.Length);
 
         var p = command.Parameters.Cast<System.Data.Common.DbParameter>().ToDictionary(x => x.ParameterName);
         Assert.Equal(9, p.Count);
@@ -78,14 +132,14 @@ public sealed class SqlDialectTests
             Assert.Equal(4000, p[name].Size);
         }
         Assert.Equal(-1, p["@n1"].Size); // longer than 4000: nvarchar(max)
-        Assert.Equal(System.Data.DbType.Int64, p["@k2"].DbType);
-        Assert.Equal(SqlServer.UpdateStatement(T, "id", "secret", 3), command.CommandText);
+        Assert.Equal(System.Data.DbType.String, p["@k2"].DbType); // keys travel as their exact text, converted back in SQL
+        Assert.Equal(SqlServer.UpdateStatement(Target(T), 3), command.CommandText);
     }
 
     [Fact]
     public void SqlServer_UpdateStatement_stays_under_the_2100_parameter_limit()
     {
-        var sql = SqlServer.UpdateStatement(T, "id", "secret", SqlServerDialect.RowsPerStatement);
+        var sql = SqlServer.UpdateStatement(Target(T), SqlServerDialect.RowsPerStatement);
         Assert.Equal(3 * SqlServerDialect.RowsPerStatement, Regex.Matches(sql, @"@[kon]\d+").Count);
         Assert.True(3 * SqlServerDialect.RowsPerStatement < 2100);
         Assert.Contains($"@n{SqlServerDialect.RowsPerStatement - 1})", sql);
@@ -137,8 +191,13 @@ public sealed class SqlDialectTests
     public void SqlServer_CountByPrefix_groups_stored_values_by_the_text_before_the_first_colon()
     {
         // A prefix counts only when what follows the colon starts as a stored token does (base64url of "gAAAAA").
-        const string prefix = "CASE WHEN [secret] IS NULL THEN NULL WHEN CHARINDEX(':', [secret]) > 1 AND SUBSTRING([secret], CHARINDEX(':', [secret]) + 1, 8) = 'Z0FBQUFB' " +
-                              "THEN LEFT([secret], CHARINDEX(':', [secret]) - 1) ELSE '' END";
+        // Leading whitespace is skipped first, as the application's own reading (Python's strip) skips it.
+        const string spaces = "NCHAR(9) + NCHAR(10) + NCHAR(11) + NCHAR(12) + NCHAR(13) + NCHAR(28) + NCHAR(29) + NCHAR(30) + NCHAR(31) + NCHAR(32) + NCHAR(133) + NCHAR(160) + " +
+                              "NCHAR(5760) + NCHAR(8192) + NCHAR(8193) + NCHAR(8194) + NCHAR(8195) + NCHAR(8196) + NCHAR(8197) + NCHAR(8198) + NCHAR(8199) + NCHAR(8200) + NCHAR(8201) + " +
+                              "NCHAR(8202) + NCHAR(8232) + NCHAR(8233) + NCHAR(8239) + NCHAR(8287) + NCHAR(12288)";
+        const string t = "SUBSTRING([secret], PATINDEX(N'%' + NCHAR(91) + N'^' + " + spaces + " + NCHAR(93) + N'%', [secret]), 2147483647)";
+        const string prefix = "CASE WHEN [secret] IS NULL THEN NULL WHEN CHARINDEX(':', " + t + ") > 1 AND SUBSTRING(" + t + ", CHARINDEX(':', " + t + ") + 1, 8) = 'Z0FBQUFB' " +
+                              "THEN LEFT(" + t + ", CHARINDEX(':', " + t + ") - 1) ELSE '' END";
         Assert.Equal($"SELECT {prefix} AS prefix, COUNT(*) FROM [secrets] GROUP BY {prefix}", SqlServer.CountByPrefix(T, "secret"));
     }
 
@@ -147,7 +206,7 @@ public sealed class SqlDialectTests
     {
         Assert.Equal("SELECT [id], [secret] FROM [secrets] WHERE 1 = 0", SqlServer.Probe(T, "id", "secret"));
         Assert.Equal("SELECT COUNT(*) FROM [secrets] WHERE [secret] IS NOT NULL", SqlServer.CountNonNull(T, "secret"));
-        Assert.Equal("SELECT [secret] FROM [secrets] WHERE [id] = @key", SqlServer.SelectOne(T, "id", "secret"));
+        Assert.Equal("SELECT [secret] FROM [secrets] WHERE [id] = CONVERT(bigint, @key)", SqlServer.SelectOne(Target(T)));
         Assert.Equal("SELECT TOP (5) [secret] FROM [secrets] WHERE [secret] IS NOT NULL", SqlServer.SelectSample(T, "secret", 5));
         Assert.Equal("SELECT [secret] FROM [secrets] WHERE 1 = 0", SqlServer.ProbeColumn(T, "secret"));
         Assert.Equal("EXEC sp_getapplock @Resource = @target, @LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 30000",
@@ -207,19 +266,21 @@ public sealed class SqlDialectTests
         var errors = new TableName(HostileSchema, HostileTable + "job_errors");
         var statements = new List<string>
         {
-            d.SelectPage(table, HostileKey, HostileColumn, 10, fromStart: true),
-            d.SelectPage(bare, HostileKey, HostileColumn, 10, fromStart: false),
+            d.SelectPage(Target(table, HostileKey, HostileColumn), 10, fromStart: true),
+            d.SelectPage(Target(bare, HostileKey, HostileColumn), 10, fromStart: false),
             d.Probe(table, HostileKey, HostileColumn),
             d.CountNonNull(table, HostileColumn),
             d.CountByPrefix(table, HostileColumn),
-            d.SelectOne(table, HostileKey, HostileColumn),
+            d.SelectOne(Target(table, HostileKey, HostileColumn)),
+            d.UpdateOneStatement(Target(table, HostileKey, HostileColumn)),
             d.SelectSample(table, HostileColumn, 5),
             d.ProbeColumn(table, HostileColumn),
             d.InsertReturningId(jobs, ["table_name", "status"]),
             d.SelectTop(jobs, "id", "id = @id", "id DESC"),
         };
         statements.AddRange(d.CreateJobTables(jobs, errors));
-        if (d is SqlServerDialect s) statements.Add(s.UpdateStatement(table, HostileKey, HostileColumn, 2));
+        if (d is SqlServerDialect s) statements.Add(s.UpdateStatement(Target(table, HostileKey, HostileColumn), 2));
+        if (d is PostgreSqlDialect p) statements.Add(p.UpdateStatement(Target(table, HostileKey, HostileColumn)));
 
         var quotedForms = new[] { HostileSchema, HostileTable, HostileKey, HostileColumn, HostileTable + "jobs", HostileTable + "job_errors", HostileTable + "job_errors_job" }
             .Select(d.Quote)
@@ -254,13 +315,15 @@ public sealed class SqlDialectTests
     }
 
     [Fact]
-    public void PostgreSql_and_Sqlite_page_with_LIMIT_and_the_cursor_parameter()
+    public void PostgreSql_pages_by_the_key_text_cast_back_to_the_key_type_and_SQLite_by_the_key_as_stored()
     {
-        foreach (var d in new[] { Dialect("PostgreSql"), Dialect("Sqlite") })
-        {
-            Assert.Equal("SELECT \"id\", \"secret\" FROM \"secrets\" WHERE \"secret\" IS NOT NULL ORDER BY \"id\" LIMIT 500", d.SelectPage(T, "id", "secret", 500, true));
-            Assert.Equal("SELECT \"id\", \"secret\" FROM \"secrets\" WHERE \"secret\" IS NOT NULL AND \"id\" > @after ORDER BY \"id\" LIMIT 5", d.SelectPage(T, "id", "secret", 5, false));
-        }
+        var pg = Dialect("PostgreSql");
+        var ts = Target(T, keyType: "timestamp(3) with time zone");
+        Assert.Equal("SELECT CAST(\"id\" AS text), CAST(\"secret\" AS text) FROM \"secrets\" WHERE \"secret\" IS NOT NULL ORDER BY \"secrets\".\"id\" LIMIT 500", pg.SelectPage(ts, 500, true));
+        Assert.Equal("SELECT CAST(\"id\" AS text), CAST(\"secret\" AS text) FROM \"secrets\" WHERE \"secret\" IS NOT NULL AND \"id\" > CAST(@after AS timestamp(3) with time zone) ORDER BY \"secrets\".\"id\" LIMIT 5", pg.SelectPage(ts, 5, false));
+        var sqlite = Dialect("Sqlite");
+        Assert.Equal("SELECT \"id\", \"secret\" FROM \"secrets\" WHERE \"secret\" IS NOT NULL ORDER BY \"secrets\".\"id\" LIMIT 500", sqlite.SelectPage(Target(T, keyType: ""), 500, true));
+        Assert.Equal("SELECT \"id\", \"secret\" FROM \"secrets\" WHERE \"secret\" IS NOT NULL AND \"id\" > @after ORDER BY \"secrets\".\"id\" LIMIT 5", sqlite.SelectPage(Target(T, keyType: ""), 5, false));
     }
 
     [Theory]

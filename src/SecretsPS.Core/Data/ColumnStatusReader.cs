@@ -6,9 +6,11 @@ namespace SecretsPS.Core.Data;
 /// <summary>Counts a column's values by version prefix in the database (one GROUP BY), never reading the values into the process.</summary>
 public static class ColumnStatusReader
 {
-    public static EncryptedColumnStatus Read(ISqlDialect dialect, DbConnection connection, string table, string column, KeyRing ring)
+    public static EncryptedColumnStatus Read(ISqlDialect dialect, DbConnection connection, string table, string column, KeyRing ring) =>
+        Read(dialect, connection, Identifier.ParseTable(table), column, ring);
+
+    public static EncryptedColumnStatus Read(ISqlDialect dialect, DbConnection connection, TableName tableName, string column, KeyRing ring)
     {
-        var tableName = Identifier.ParseTable(table);
         ColumnTarget.RequireColumn(dialect, connection, tableName, column);
 
         long total = 0, nulls = 0, notCiphertext = 0, unknown = 0;

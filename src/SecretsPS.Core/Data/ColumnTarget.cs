@@ -4,26 +4,34 @@ using System.Globalization;
 namespace SecretsPS.Core.Data;
 
 /// <summary>
-/// An encrypted column, checked against the database: the table and columns exist, the key column is
-/// known (given, or the table's single-column primary key), with its type and the column's length.
+/// An encrypted column, checked against the database before anything is read: the table and columns exist, the key
+/// column is known (given, or the table's single-column primary key), unique, not the encrypted column itself, and of a
+/// type the dialect can page exactly; the encrypted column holds text; its declared length.
 /// </summary>
 public sealed class ColumnTarget
 {
-    private ColumnTarget(TableName table, string column, string keyColumn, Type keyType, int? maxLength)
+    private ColumnTarget(TableName table, string column, string keyColumn, ColumnType keyType, ColumnType columnType, int? maxLength)
     {
         Table = table;
         Column = column;
         KeyColumn = keyColumn;
         KeyType = keyType;
+        ColumnType = columnType;
         MaxLength = maxLength;
     }
 
     public TableName Table { get; }
     public string Column { get; }
     public string KeyColumn { get; }
-    public Type KeyType { get; }
+    /// <summary>The key column's type: the cursor is compared back in it, never through a client-side conversion.</summary>
+    public ColumnType KeyType { get; }
+    public ColumnType ColumnType { get; }
     public int? MaxLength { get; }
     public string Name => $"{Table}.{Column}";
+
+    /// <summary>A target whose checks were made elsewhere (tests of emitted SQL, tools that know their schema).</summary>
+    public static ColumnTarget Declared(TableName table, string column, string keyColumn, ColumnType keyType, ColumnType columnType, int? maxLength = null) =>
+        new(table, column, keyColumn, keyType, columnType, maxLength);
 
     public static ColumnTarget Resolve(ISqlDialect dialect, DbConnection connection, string table, string column, string? keyColumn)
     {
@@ -52,27 +60,33 @@ public sealed class ColumnTarget
             };
         }
 
-        Type keyType;
+        // The cursor, the job row and every row-error line hold the key: a key that is the secret itself would put the
+        // secret there.
+        if (dialect.SameIdentifier(key, column))
+            throw new SecretsPSException("KeyColumnIsEncryptedColumn", ErrorKind.InvalidArgument,
+                Localized.Format(Messages.KeyColumnIsEncryptedColumn, key, tableName), target: tableName.ToString());
+
         try
         {
             using var command = connection.CreateCommand();
             command.CommandText = dialect.Probe(tableName, key, column);
             using var reader = command.ExecuteReader();
-            keyType = reader.GetFieldType(0);
         }
         catch (DbException e) when (!dialect.IsConnectionFailure(e))
         {
             throw TableNotFound(tableName, e, Localized.Format(Messages.TargetNoColumns, column, key));
         }
+
+        var columnType = dialect.DescribeColumn(connection, tableName, column);
+        if (!dialect.HoldsText(columnType))
+            throw new SecretsPSException("ColumnTypeUnsupported", ErrorKind.InvalidArgument,
+                Localized.Format(Messages.ColumnTypeUnsupported, column, tableName, columnType), target: tableName.ToString());
+        var keyType = dialect.DescribeColumn(connection, tableName, key);
+        if (!dialect.PagesExactly(keyType))
+            throw new SecretsPSException("KeyColumnTypeUnsupported", ErrorKind.InvalidArgument,
+                Localized.Format(Messages.KeyColumnTypeUnsupported, key, tableName, keyType), target: tableName.ToString());
         RequireUniqueKey(dialect, connection, tableName, key);
-        // SQLite reports no type for a column declared without one: take it from a value.
-        if (keyType == typeof(byte[]) || keyType == typeof(object))
-        {
-            using var sample = connection.CreateCommand();
-            sample.CommandText = dialect.SelectSample(tableName, key, 1);
-            if (sample.ExecuteScalar() is { } value and not DBNull) keyType = value.GetType();
-        }
-        return new ColumnTarget(tableName, column, key, keyType, dialect.ColumnMaxLength(connection, tableName, column));
+        return new ColumnTarget(tableName, column, key, keyType, columnType, dialect.ColumnMaxLength(connection, tableName, column));
     }
 
     /// <summary>Keyset paging skips rows whose key repeats or is NULL: such a column is refused, not half processed.</summary>
@@ -107,27 +121,12 @@ public sealed class ColumnTarget
         }
     }
 
-    /// <summary>The cursor as text (the job row's last_key) and back, in the key column's own type.</summary>
+    /// <summary>A key value as a person reads it (tests, tools); the engine's cursor is the dialect's exact text instead.</summary>
     public static string KeyToText(object key) => key switch
     {
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => key.ToString() ?? "",
     };
-
-    public object KeyFromText(string text)
-    {
-        try
-        {
-            if (KeyType == typeof(string)) return text;
-            if (KeyType == typeof(Guid)) return Guid.Parse(text);
-            return Convert.ChangeType(text, KeyType, CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException)
-        {
-            throw new SecretsPSException("CursorInvalid", ErrorKind.InvalidData,
-                Localized.Format(Messages.CursorInvalid, text, KeyColumn, KeyType.Name), e);
-        }
-    }
 
     private static SecretsPSException TableNotFound(TableName table, Exception inner, string? more = null) =>
         new("TargetNotFound", ErrorKind.ObjectNotFound,

@@ -23,8 +23,32 @@ public interface ISqlDialect
 
     string QuoteTable(TableName table);
 
-    /// <summary>SELECT key, column of the non-NULL rows after the cursor parameter @after (or from the start), in key order.</summary>
-    string SelectPage(TableName table, string keyColumn, string column, int limit, bool fromStart);
+    /// <summary>
+    /// SELECT key, column of the non-NULL rows after the cursor parameter @after (or from the start), in key order. The key
+    /// comes back as <see cref="ReadKey"/> reads it, and @after is compared in the key column's own type and collation.
+    /// </summary>
+    string SelectPage(ColumnTarget target, int limit, bool fromStart);
+
+    /// <summary>A page's key as the engine holds it: exact, so that it finds its row again and its cursor text compares back exactly.</summary>
+    object ReadKey(System.Data.Common.DbDataReader reader, int ordinal);
+
+    /// <summary>The job row's cursor (and a row error's key): text that <see cref="KeyFromCursor"/> turns back into the same key.</summary>
+    string CursorText(object key);
+
+    /// <summary>The key a cursor text stands for, to bind as @after or @key.</summary>
+    object KeyFromCursor(string cursor);
+
+    /// <summary>The column's declared type (domains and alias types resolved), read from the catalog.</summary>
+    ColumnType DescribeColumn(DbConnection connection, TableName table, string column);
+
+    /// <summary>True for the text types a stored value can live in (never binary, numeric, JSON…).</summary>
+    bool HoldsText(ColumnType type);
+
+    /// <summary>True for key types whose cursor compares back exactly, in the database's own type and collation.</summary>
+    bool PagesExactly(ColumnType type);
+
+    /// <summary>True when the database would take both names for the same column.</summary>
+    bool SameIdentifier(string a, string b);
 
     /// <summary>SELECT key, column FROM t WHERE 1 = 0: proves the table and columns exist and tells the key's type.</summary>
     string Probe(TableName table, string keyColumn, string column);
@@ -34,7 +58,10 @@ public interface ISqlDialect
     /// <summary>SELECT COUNT(*), COUNT(key), COUNT(DISTINCT key): proves a key column unique and non-NULL.</summary>
     string KeyStatistics(TableName table, string keyColumn);
 
-    /// <summary>Rows per version prefix, counted in the database: (prefix or NULL, count).</summary>
+    /// <summary>
+    /// Rows per version prefix, counted in the database: (prefix or NULL, count); '' for a value that is not ciphertext.
+    /// Leading whitespace is skipped as the application's own reading skips it.
+    /// </summary>
     string CountByPrefix(TableName table, string column);
 
     /// <summary>Up to @limit non-NULL values of the column, any order: a sample to prove a key file still reads the data.</summary>
@@ -44,11 +71,13 @@ public interface ISqlDialect
     string ProbeColumn(TableName table, string column);
 
     /// <summary>The current value of one row (@key), for a row changed by someone else since it was read.</summary>
-    string SelectOne(TableName table, string keyColumn, string column);
+    string SelectOne(ColumnTarget target);
 
-    /// <summary>Writes each row only if it still holds the value that was read; returns the keys that were written.</summary>
-    IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, TableName table, string keyColumn, string column,
-        IReadOnlyList<RowUpdate> rows);
+    /// <summary>
+    /// Writes each row only if it still holds exactly the value that was read (compared byte for byte, whatever the
+    /// column's collation); returns the keys that were written, as <see cref="ReadKey"/> reads them.
+    /// </summary>
+    IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, ColumnTarget target, IReadOnlyList<RowUpdate> rows);
 
     IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table);
 
@@ -68,6 +97,9 @@ public interface ISqlDialect
 
     /// <summary>A transaction that is allowed to write (SQLite: BEGIN IMMEDIATE, so two writers queue instead of deadlocking).</summary>
     DbTransaction BeginWrite(DbConnection connection);
+
+    /// <summary>A transaction that only reads (-WhatIf), with the same settings for key texts as <see cref="BeginWrite"/>.</summary>
+    DbTransaction BeginRead(DbConnection connection);
 
     /// <summary>True when the exception means the database cannot be reached (gone, restarting, refused).</summary>
     bool IsConnectionFailure(Exception exception);

@@ -55,35 +55,119 @@ public sealed class PostgreSqlDialect : SqlDialect
 
     protected override string TokenStart(string quotedColumn) => $"substr({quotedColumn}, strpos({quotedColumn}, ':') + 1, 8)";
 
-    public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, TableName table, string keyColumn,
-        string column, IReadOnlyList<RowUpdate> rows)
+    /// <summary>
+    /// The statement of the batch update: one statement over arrays of the key texts, the values read and the new values.
+    /// Each key text is cast back to the key's type in SQL, and the guard compares text byte for byte.
+    /// </summary>
+    public string UpdateStatement(ColumnTarget target)
+    {
+        var k = Quote(target.KeyColumn);
+        var c = Quote(target.Column);
+        return $"UPDATE {QuoteTable(target.Table)} AS target SET {c} = v.n FROM unnest(@keys, @olds, @news) AS v(k, o, n) " +
+               $"WHERE target.{k} = {KeyParameter("v.k", target.KeyType)} AND {ExactlyEquals("target." + c, "v.o")} RETURNING {KeyAsText("target." + k, target.KeyType)}";
+    }
+
+    public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, ColumnTarget target, IReadOnlyList<RowUpdate> rows)
     {
         if (rows.Count == 0) return Array.Empty<object>();
-        Array keys = rows[0].Key switch
-        {
-            long => rows.Select(r => Convert.ToInt64(r.Key)).ToArray(),
-            int => rows.Select(r => Convert.ToInt32(r.Key)).ToArray(),
-            short => rows.Select(r => Convert.ToInt16(r.Key)).ToArray(),
-            string => rows.Select(r => (string)r.Key).ToArray(),
-            Guid => rows.Select(r => (Guid)r.Key).ToArray(),
-            _ => null!,
-        };
-        if (keys is null) return base.UpdateGuarded(connection, transaction, table, keyColumn, column, rows);
-
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        var k = Quote(keyColumn);
-        var c = Quote(column);
-        command.CommandText =
-            $"UPDATE {QuoteTable(table)} AS target SET {c} = v.n FROM unnest(@keys, @olds, @news) AS v(k, o, n) " +
-            $"WHERE target.{k} = v.k AND target.{c} = v.o RETURNING target.{k}";
+        command.CommandText = UpdateStatement(target);
+        var keys = new string[rows.Count];
+        var olds = new string[rows.Count];
+        var news = new string[rows.Count];
+        for (int i = 0; i < rows.Count; i++)
+        {
+            keys[i] = (string)rows[i].Key;
+            olds[i] = rows[i].OldValue;
+            news[i] = rows[i].NewValue;
+        }
         AddParameter(command, "@keys", keys);
-        AddParameter(command, "@olds", rows.Select(r => r.OldValue).ToArray());
-        AddParameter(command, "@news", rows.Select(r => r.NewValue).ToArray());
+        AddParameter(command, "@olds", olds);
+        AddParameter(command, "@news", news);
         var written = new List<object>(rows.Count);
         using var reader = command.ExecuteReader();
-        while (reader.Read()) written.Add(reader.GetValue(0));
+        while (reader.Read()) written.Add(reader.GetString(0));
         return written;
+    }
+
+    /// <summary>bpchar reads as the application reads it (padding removed), citext as plain text.</summary>
+    protected override string ValueAsText(string quotedColumn) => $"CAST({quotedColumn} AS text)";
+
+    protected override string ExactlyEquals(string quotedColumn, string parameter) => $"CAST({quotedColumn} AS text) COLLATE \"C\" = {parameter}";
+
+    /// <summary>ASCII whitespace only: a literal with other code points fails on a database whose encoding is not UTF-8.</summary>
+    protected override string TrimLeading(string quotedColumn) => $"ltrim({quotedColumn}, E' \\t\\n\\x0b\\f\\r\\x1c\\x1d\\x1e\\x1f')";
+
+    /// <summary>Quoted identifiers are case-sensitive in PostgreSQL.</summary>
+    public override bool SameIdentifier(string a, string b) => string.Equals(a, b, StringComparison.Ordinal);
+
+    public const string ColumnTypeQuery =
+        "SELECT format_type(a.atttypid, a.atttypmod), CASE WHEN b.typtype = 'e' THEN 'enum' ELSE b.typname END " +
+        "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END " +
+        "WHERE a.attrelid = CAST(@t AS regclass) AND a.attname = @c AND NOT a.attisdropped";
+
+    public override ColumnType DescribeColumn(DbConnection connection, TableName table, string column)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = ColumnTypeQuery;
+        AddParameter(command, "@t", QuoteTable(table));
+        AddParameter(command, "@c", column);
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? new ColumnType(reader.GetString(0), reader.GetString(1)) : new ColumnType("", "");
+    }
+
+    public override bool HoldsText(ColumnType type) => type.Base is "text" or "varchar" or "bpchar" or "citext";
+
+    /// <summary>
+    /// Types whose text form casts back to the same value and whose order is the one ORDER BY uses. Not money (its
+    /// text follows lc_monetary), interval ('1 day' = '24 hours'), floating types only with extra_float_digits set
+    /// (BeginWrite does), nor anything without a b-tree order (json, arrays, geometry).
+    /// </summary>
+    public override bool PagesExactly(ColumnType type) =>
+        type.Base is "int2" or "int4" or "int8" or "numeric" or "float4" or "float8" or "text" or "varchar" or "bpchar" or "citext"
+            or "uuid" or "date" or "timestamp" or "timestamptz" or "time" or "timetz" or "bool" or "bytea" or "oid" or "enum"
+        && IsPlainTypeName(type.Declared);
+
+    /// <summary>The declared type goes into SQL as written by format_type: names, quoted names, modifiers; nothing else.</summary>
+    private static bool IsPlainTypeName(string declared)
+    {
+        bool quoted = false;
+        foreach (var ch in declared)
+        {
+            if (ch == '"') { quoted = !quoted; continue; }
+            if (quoted ? char.IsControl(ch) : !(char.IsAsciiLetterOrDigit(ch) || ch is '_' or ' ' or '.' or '(' or ')' or ',' or '[' or ']')) return false;
+        }
+        return !quoted && declared.Length > 0;
+    }
+
+    /// <summary>
+    /// Every transaction of a run (and of -WhatIf) reads and writes key texts under the same settings: ISO dates whatever
+    /// DateStyle the database has, floats with every digit, bytea in hex. SET LOCAL ends with the transaction, so nothing
+    /// is left on a pooled connection.
+    /// </summary>
+    private const string KeyTextSettings =
+        "SELECT set_config('DateStyle', 'ISO, YMD', true), set_config('extra_float_digits', '3', true), set_config('bytea_output', 'hex', true)";
+
+    public override DbTransaction BeginWrite(DbConnection connection) => WithKeyTextSettings(base.BeginWrite(connection), connection);
+
+    public override DbTransaction BeginRead(DbConnection connection) => WithKeyTextSettings(base.BeginRead(connection), connection);
+
+    private static DbTransaction WithKeyTextSettings(DbTransaction transaction, DbConnection connection)
+    {
+        try
+        {
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = KeyTextSettings;
+            command.ExecuteNonQuery();
+            return transaction;
+        }
+        catch
+        {
+            transaction.Dispose();
+            throw;
+        }
     }
 
     public override IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table)

@@ -20,12 +20,47 @@ public abstract class SqlDialect : ISqlDialect
 
     public string QuoteTable(TableName table) => table.Schema is null ? Quote(table.Name) : Quote(table.Schema) + "." + Quote(table.Name);
 
-    public virtual string SelectPage(TableName table, string keyColumn, string column, int limit, bool fromStart)
+    public virtual string SelectPage(ColumnTarget target, int limit, bool fromStart)
     {
-        var k = Quote(keyColumn);
-        var c = Quote(column);
-        return $"SELECT {k}, {c} FROM {QuoteTable(table)} WHERE {c} IS NOT NULL{(fromStart ? "" : $" AND {k} > @after")} ORDER BY {k} LIMIT {limit}";
+        var k = Quote(target.KeyColumn);
+        var c = Quote(target.Column);
+        var after = fromStart ? "" : $" AND {k} > {KeyParameter("@after", target.KeyType)}";
+        // ORDER BY names the table's column with its table: a bare name would be the output column (the key's text, in
+        // text order) wherever the database names an expression's output column after the column inside it.
+        return $"SELECT {KeyAsText(k, target.KeyType)}, {ValueAsText(c)} FROM {QuoteTable(target.Table)} WHERE {c} IS NOT NULL{after} " +
+               $"ORDER BY {QuoteTable(target.Table)}.{k} LIMIT {limit}";
     }
+
+    /// <summary>
+    /// The key as the page returns it. Here, the database's own text of it (the cursor), cast back with
+    /// <see cref="KeyParameter"/> in the key's declared type: exact for every type the dialect accepts, whatever the
+    /// client library would have made of the value (seconds cut, zone dropped, digits lost, padding trimmed).
+    /// </summary>
+    protected virtual string KeyAsText(string quotedKey, ColumnType type) => $"CAST({quotedKey} AS text)";
+
+    /// <summary>A key parameter (a cursor text) compared in the key column's own type.</summary>
+    protected virtual string KeyParameter(string parameter, ColumnType type) => $"CAST({parameter} AS {type.Declared})";
+
+    /// <summary>The encrypted column as text (fixed-width types as the application reads them).</summary>
+    protected virtual string ValueAsText(string quotedColumn) => quotedColumn;
+
+    /// <summary>The guard: the column still holds exactly the text that was read, whatever its collation says is equal.</summary>
+    protected abstract string ExactlyEquals(string quotedColumn, string parameter);
+
+    public virtual object ReadKey(DbDataReader reader, int ordinal) => reader.GetString(ordinal);
+
+    public virtual string CursorText(object key) => (string)key;
+
+    public virtual object KeyFromCursor(string cursor) => cursor;
+
+    public abstract ColumnType DescribeColumn(DbConnection connection, TableName table, string column);
+
+    public abstract bool HoldsText(ColumnType type);
+
+    public abstract bool PagesExactly(ColumnType type);
+
+    /// <summary>Case-insensitively by default: refusing a same-named pair is the safe mistake.</summary>
+    public virtual bool SameIdentifier(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
 
     public virtual string Probe(TableName table, string keyColumn, string column) =>
         $"SELECT {Quote(keyColumn)}, {Quote(column)} FROM {QuoteTable(table)} WHERE 1 = 0";
@@ -44,14 +79,23 @@ public abstract class SqlDialect : ISqlDialect
 
     /// <summary>
     /// A value counts under its prefix only when the text after the colon starts as every stored token does
-    /// (base64url of "gAAAAA"); "https://…" or "user:secret" are not ciphertext, whatever precedes their colon.
+    /// (base64url of "gAAAAA"); "https://…" or "user:secret" are not ciphertext, whatever precedes their colon. Leading
+    /// whitespace is skipped first, as the application's reading of a value skips it (FORMATS.md §4).
     /// </summary>
     public virtual string CountByPrefix(TableName table, string column)
     {
         var c = Quote(column);
-        var group = $"CASE WHEN {c} IS NULL THEN NULL WHEN {Position(c)} > 1 AND {TokenStart(c)} = '{StoredTokenStart}' THEN {Prefix(c)} ELSE '' END";
+        var t = TrimLeading(c);
+        var group = $"CASE WHEN {c} IS NULL THEN NULL WHEN {Position(t)} > 1 AND {TokenStart(t)} = '{StoredTokenStart}' THEN {Prefix(t)} ELSE '' END";
         return $"SELECT {group} AS prefix, COUNT(*) FROM {QuoteTable(table)} GROUP BY {group}";
     }
+
+    /// <summary>The column without the leading whitespace the application's reading (Python's str.strip) skips.</summary>
+    protected abstract string TrimLeading(string quotedColumn);
+
+    /// <summary>The code points Python's str.isspace() accepts: what the application's strip() removes.</summary>
+    protected static readonly int[] ApplicationWhitespace =
+        [9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760, 8192, 8193, 8194, 8195, 8196, 8197, 8198, 8199, 8200, 8201, 8202, 8232, 8233, 8239, 8287, 12288];
 
     /// <summary>Base64url of the first six characters of every Fernet token ("gAAAAA").</summary>
     public const string StoredTokenStart = "Z0FBQUFB";
@@ -63,18 +107,21 @@ public abstract class SqlDialect : ISqlDialect
     /// <summary>The eight characters after the first colon.</summary>
     protected abstract string TokenStart(string quotedColumn);
 
-    public string SelectOne(TableName table, string keyColumn, string column) =>
-        $"SELECT {Quote(column)} FROM {QuoteTable(table)} WHERE {Quote(keyColumn)} = @key";
+    public string SelectOne(ColumnTarget target) =>
+        $"SELECT {ValueAsText(Quote(target.Column))} FROM {QuoteTable(target.Table)} WHERE {Quote(target.KeyColumn)} = {KeyParameter("@key", target.KeyType)}";
+
+    /// <summary>The statement of the one-row-at-a-time guarded update.</summary>
+    public string UpdateOneStatement(ColumnTarget target) =>
+        $"UPDATE {QuoteTable(target.Table)} SET {Quote(target.Column)} = @new WHERE {Quote(target.KeyColumn)} = {KeyParameter("@key", target.KeyType)} AND {ExactlyEquals(Quote(target.Column), "@old")}";
 
     /// <summary>One prepared statement per row inside the transaction: right for an embedded database, a fallback elsewhere.</summary>
-    public virtual IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, TableName table, string keyColumn,
-        string column, IReadOnlyList<RowUpdate> rows)
+    public virtual IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, ColumnTarget target, IReadOnlyList<RowUpdate> rows)
     {
         var written = new List<object>(rows.Count);
         if (rows.Count == 0) return written;
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = $"UPDATE {QuoteTable(table)} SET {Quote(column)} = @new WHERE {Quote(keyColumn)} = @key AND {Quote(column)} = @old";
+        command.CommandText = UpdateOneStatement(target);
         var key = AddParameter(command, "@key", rows[0].Key);
         var old = AddParameter(command, "@old", "");
         var value = AddParameter(command, "@new", "");
@@ -104,6 +151,8 @@ public abstract class SqlDialect : ISqlDialect
     public abstract void LockTarget(DbConnection connection, DbTransaction transaction, string target);
 
     public virtual DbTransaction BeginWrite(DbConnection connection) => connection.BeginTransaction(IsolationLevel.ReadCommitted);
+
+    public virtual DbTransaction BeginRead(DbConnection connection) => connection.BeginTransaction(IsolationLevel.ReadCommitted);
 
     public abstract bool IsConnectionFailure(Exception exception);
 

@@ -40,12 +40,80 @@ public sealed class SqlServerDialect : SqlDialect
 
     public override string Quote(string identifier) => "[" + Identifier.Validate(identifier, "column").Replace("]", "]]") + "]";
 
-    public override string SelectPage(TableName table, string keyColumn, string column, int limit, bool fromStart)
+    public override string SelectPage(ColumnTarget target, int limit, bool fromStart)
     {
-        var k = Quote(keyColumn);
-        var c = Quote(column);
-        return $"SELECT TOP ({limit}) {k}, {c} FROM {QuoteTable(table)} WHERE {c} IS NOT NULL{(fromStart ? "" : $" AND {k} > @after")} ORDER BY {k}";
+        var k = Quote(target.KeyColumn);
+        var c = Quote(target.Column);
+        var after = fromStart ? "" : $" AND {k} > {KeyParameter("@after", target.KeyType)}";
+        return $"SELECT TOP ({limit}) {KeyAsText(k, target.KeyType)}, {c} FROM {QuoteTable(target.Table)} WHERE {c} IS NOT NULL{after} ORDER BY {k}";
     }
+
+    /// <summary>
+    /// The CONVERT style that makes a type's text exact and independent of the session's language and date format:
+    /// ISO 8601 with every fractional digit for date and time types, 17 significant digits for floats (style 3, SQL
+    /// Server 2016 and later); exact by default for integers, decimals, uniqueidentifier, time and text.
+    /// </summary>
+    private static string Style(ColumnType type) => type.Base switch
+    {
+        "date" or "datetime" or "datetime2" or "smalldatetime" or "datetimeoffset" => ", 126",
+        "float" or "real" => ", 3",
+        _ => "",
+    };
+
+    protected override string KeyAsText(string quotedKey, ColumnType type) => $"CONVERT(nvarchar(4000), {quotedKey}{Style(type)})";
+
+    protected override string KeyParameter(string parameter, ColumnType type) => $"CONVERT({type.Declared}, {parameter}{Style(type)})";
+
+    /// <summary>A binary collation: the default ones are case- and accent-insensitive.</summary>
+    protected override string ExactlyEquals(string quotedColumn, string parameter) => $"{quotedColumn} = {parameter} COLLATE Latin1_General_100_BIN2";
+
+    /// <summary>
+    /// SQL Server before 2022 has no LTRIM with characters: skip to the first character that is not whitespace (the
+    /// pattern's brackets as NCHAR(91) and NCHAR(93), so that no bracket stands outside a quoted name).
+    /// </summary>
+    protected override string TrimLeading(string quotedColumn) =>
+        $"SUBSTRING({quotedColumn}, PATINDEX(N'%' + NCHAR(91) + N'^' + {string.Join(" + ", ApplicationWhitespace.Select(c => $"NCHAR({c})"))} + NCHAR(93) + N'%', {quotedColumn}), 2147483647)";
+
+    public const string ColumnTypeQuery =
+        "SELECT DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION FROM INFORMATION_SCHEMA.COLUMNS " +
+        "WHERE TABLE_NAME = @t AND TABLE_SCHEMA = COALESCE(@s, SCHEMA_NAME()) AND COLUMN_NAME = @c";
+
+    public override ColumnType DescribeColumn(DbConnection connection, TableName table, string column)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = ColumnTypeQuery;
+        AddParameter(command, "@t", table.Name);
+        AddParameter(command, "@s", table.Schema);
+        AddParameter(command, "@c", column);
+        using var reader = command.ExecuteReader();
+        if (!reader.Read()) return new ColumnType("", "");
+        int? Int(int i) => reader.IsDBNull(i) ? null : Convert.ToInt32(reader.GetValue(i));
+        return Declare(reader.GetString(0), Int(1), Int(2), Int(3), Int(4));
+    }
+
+    /// <summary>The declared type from INFORMATION_SCHEMA's parts (alias types are already resolved to their base type there).</summary>
+    public static ColumnType Declare(string dataType, int? maxLength, int? precision, int? scale, int? datetimePrecision)
+    {
+        var name = dataType.ToLowerInvariant();
+        var declared = name switch
+        {
+            "char" or "varchar" or "nchar" or "nvarchar" or "binary" or "varbinary" => $"{name}({(maxLength is null or -1 ? "max" : maxLength.ToString())})",
+            "decimal" or "numeric" => $"{name}({precision ?? 18}, {scale ?? 0})",
+            "datetime2" or "datetimeoffset" or "time" => $"{name}({datetimePrecision ?? 7})",
+            _ => name,
+        };
+        return new ColumnType(declared, name);
+    }
+
+    /// <summary>text and ntext are refused: deprecated, and they cannot be compared with =, which the guard needs.</summary>
+    public override bool HoldsText(ColumnType type) => type.Base is "char" or "varchar" or "nchar" or "nvarchar";
+
+    /// <summary>Not money (its text rounds), sql_variant, rowversion, binary or spatial and XML types.</summary>
+    public override bool PagesExactly(ColumnType type) =>
+        type.Base is "tinyint" or "smallint" or "int" or "bigint" or "bit" or "decimal" or "numeric" or "float" or "real"
+            or "char" or "varchar" or "nchar" or "nvarchar" or "uniqueidentifier" or "date" or "time" or "datetime" or "datetime2"
+            or "smalldatetime" or "datetimeoffset"
+        && !type.Declared.EndsWith("(max)", StringComparison.Ordinal);
 
     public override string SelectSample(TableName table, string column, int limit) =>
         $"SELECT TOP ({limit}) {Quote(column)} FROM {QuoteTable(table)} WHERE {Quote(column)} IS NOT NULL";
@@ -57,30 +125,29 @@ public sealed class SqlServerDialect : SqlDialect
     protected override string TokenStart(string quotedColumn) => $"SUBSTRING({quotedColumn}, CHARINDEX(':', {quotedColumn}) + 1, 8)";
 
     /// <summary>The statement for one chunk of rows; public so the emitted SQL can be tested without a server.</summary>
-    public string UpdateStatement(TableName table, string keyColumn, string column, int rows)
+    public string UpdateStatement(ColumnTarget target, int rows)
     {
-        var k = Quote(keyColumn);
-        var c = Quote(column);
+        var k = Quote(target.KeyColumn);
+        var c = Quote(target.Column);
         var values = new StringBuilder();
         for (int i = 0; i < rows; i++)
         {
             if (i > 0) values.Append(", ");
             values.Append($"(@k{i}, @o{i}, @n{i})");
         }
-        return $"UPDATE target SET target.{c} = v.n OUTPUT inserted.{k} FROM {QuoteTable(table)} AS target " +
-               $"INNER JOIN (VALUES {values}) AS v(k, o, n) ON target.{k} = v.k AND target.{c} = v.o";
+        return $"UPDATE target SET target.{c} = v.n OUTPUT {KeyAsText("inserted." + k, target.KeyType)} FROM {QuoteTable(target.Table)} AS target " +
+               $"INNER JOIN (VALUES {values}) AS v(k, o, n) ON target.{k} = {KeyParameter("v.k", target.KeyType)} AND {ExactlyEquals("target." + c, "v.o")}";
     }
 
-    public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, TableName table, string keyColumn,
-        string column, IReadOnlyList<RowUpdate> rows)
+    public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, ColumnTarget target, IReadOnlyList<RowUpdate> rows)
     {
         var written = new List<object>(rows.Count);
         for (int start = 0; start < rows.Count; start += RowsPerStatement)
         {
-            using var command = UpdateCommand(connection, table, keyColumn, column, rows, start, Math.Min(RowsPerStatement, rows.Count - start));
+            using var command = UpdateCommand(connection, target, rows, start, Math.Min(RowsPerStatement, rows.Count - start));
             command.Transaction = transaction;
             using var reader = command.ExecuteReader();
-            while (reader.Read()) written.Add(reader.GetValue(0));
+            while (reader.Read()) written.Add(reader.GetString(0));
         }
         return written;
     }
@@ -90,10 +157,10 @@ public sealed class SqlServerDialect : SqlDialect
     /// size: sized by each value, every batch would declare different parameter types, and SQL Server would compile
     /// and cache a plan per batch.
     /// </summary>
-    public DbCommand UpdateCommand(DbConnection connection, TableName table, string keyColumn, string column, IReadOnlyList<RowUpdate> rows, int start, int count)
+    public DbCommand UpdateCommand(DbConnection connection, ColumnTarget target, IReadOnlyList<RowUpdate> rows, int start, int count)
     {
         var command = connection.CreateCommand();
-        command.CommandText = UpdateStatement(table, keyColumn, column, count);
+        command.CommandText = UpdateStatement(target, count);
         for (int i = 0; i < count; i++)
         {
             var row = rows[start + i];

@@ -68,6 +68,61 @@ public sealed class SqliteDialect : SqlDialect
 
     protected override string TokenStart(string quotedColumn) => $"substr({quotedColumn}, instr({quotedColumn}, ':') + 1, 8)";
 
+    /// <summary>
+    /// The key stays what SQLite stored (integer, real, text or blob: a column without a declared type may hold all four,
+    /// and 1 and '1' are different keys) and is bound back as it is, so every comparison is SQLite's own.
+    /// </summary>
+    protected override string KeyAsText(string quotedKey, ColumnType type) => quotedKey;
+
+    protected override string KeyParameter(string parameter, ColumnType type) => parameter;
+
+    public override object ReadKey(DbDataReader reader, int ordinal) => reader.GetValue(ordinal);
+
+    public override string CursorText(object key) => SqliteKeyText.Format(key);
+
+    public override object KeyFromCursor(string cursor) => SqliteKeyText.Parse(cursor);
+
+    protected override string ExactlyEquals(string quotedColumn, string parameter) => $"{quotedColumn} = {parameter} COLLATE BINARY";
+
+    protected override string TrimLeading(string quotedColumn) => $"ltrim({quotedColumn}, char({string.Join(", ", ApplicationWhitespace)}))";
+
+    public override ColumnType DescribeColumn(DbConnection connection, TableName table, string column)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = table.Schema is null
+            ? "SELECT type FROM pragma_table_info(@t) WHERE name = @c"
+            : "SELECT type FROM pragma_table_info(@t, @s) WHERE name = @c";
+        AddParameter(command, "@t", table.Name);
+        AddParameter(command, "@c", column);
+        if (table.Schema is not null) AddParameter(command, "@s", table.Schema);
+        var declared = command.ExecuteScalar() as string ?? "";
+        return new ColumnType(declared, Affinity(declared));
+    }
+
+    /// <summary>SQLite's rules for a column's affinity from its declared type (https://sqlite.org/datatype3.html §3.1), in their order.</summary>
+    public static string Affinity(string declared)
+    {
+        var t = declared.ToUpperInvariant();
+        if (t.Contains("INT", StringComparison.Ordinal)) return "integer";
+        if (t.Contains("CHAR", StringComparison.Ordinal) || t.Contains("CLOB", StringComparison.Ordinal) || t.Contains("TEXT", StringComparison.Ordinal)) return "text";
+        if (t.Length == 0) return "none";
+        if (t.Contains("BLOB", StringComparison.Ordinal)) return "blob";
+        if (t.Contains("REAL", StringComparison.Ordinal) || t.Contains("FLOA", StringComparison.Ordinal) || t.Contains("DOUB", StringComparison.Ordinal)) return "real";
+        return "numeric";
+    }
+
+    /// <summary>
+    /// Text affinity, or none (a column declared without a type, where each value keeps its own type; a value that is not
+    /// text is then an error for its row). A numeric affinity would turn a plaintext such as 0123 into 123.
+    /// </summary>
+    public override bool HoldsText(ColumnType type) => type.Base is "text" or "none";
+
+    /// <summary>Every key: it is bound back with the storage class it was read with, and compared by SQLite itself.</summary>
+    public override bool PagesExactly(ColumnType type) => true;
+
+    /// <summary>SQLite compares identifiers without regard to ASCII case.</summary>
+    public override bool SameIdentifier(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+
     public override IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table)
     {
         using var command = connection.CreateCommand();

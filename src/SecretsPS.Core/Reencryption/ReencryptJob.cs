@@ -25,4 +25,7 @@ public sealed record ReencryptJob(
     public string Target => $"{Table}.{Column}";
 
     public long Done => Processed + Skipped + Errors;
+
+    /// <summary>The column's values by version as counted in the database when the job ended (its proof), or null.</summary>
+    public IReadOnlyDictionary<string, long>? CountsAtFinish => CompletionProof.Parse(Message);
 }

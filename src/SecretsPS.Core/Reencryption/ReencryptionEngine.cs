@@ -45,27 +45,28 @@ public sealed class ReencryptionEngine
     {
         using var connection = Open(readOnly: true);
         var target = ColumnTarget.Resolve(_dialect, connection, options.Table, options.Column, options.KeyColumn);
+        using var transaction = _dialect.BeginRead(connection);
         var version = _ring.Active;
         var transformer = new ValueTransformer(_ring, version, options.EncryptPlaintext, target.MaxLength);
-        long total = Count(connection, null, target), would = 0, skipped = 0, errors = 0;
+        long total = Count(connection, transaction, target), would = 0, skipped = 0, errors = 0;
         var byVersion = new Dictionary<string, long>(StringComparer.Ordinal);
         object? cursor = null;
         var clock = Stopwatch.StartNew();
         while (!cancellation.IsCancellationRequested)
         {
-            var page = ReadPage(connection, null, target, cursor, options.BatchSize, cancellation);
+            var page = ReadPage(connection, transaction, target, cursor, options.BatchSize, cancellation);
             if (page.Count == 0) break;
             foreach (var (key, value) in page)
             {
                 var prefix = StoredValue.TryParse(value, out var sv) ? sv.Version : "(not ciphertext)";
                 byVersion[prefix] = byVersion.GetValueOrDefault(prefix) + 1;
-                switch (transformer.Transform(value, out _, out var reason))
+                switch (TransformOne(transformer, value, out _, out var reason))
                 {
                     case RowOutcome.Reencrypted: would++; break;
                     case RowOutcome.AlreadyAtTarget: skipped++; break;
                     default:
                         errors++;
-                        observer.RowFailed(target.Name, ColumnTarget.KeyToText(key), reason!);
+                        observer.RowFailed(target.Name, _dialect.CursorText(key), reason!);
                         break;
                 }
             }
@@ -143,10 +144,11 @@ public sealed class ReencryptionEngine
         if (options.JobId is { } id)
         {
             resumed = store.Get(connection, transaction, id);
-            if (resumed is null || resumed.Table != target.Table.ToString() || resumed.Column != target.Column)
+            if (resumed is null)
                 throw new SecretsPSException("JobNotFound", ErrorKind.ObjectNotFound,
                     Localized.Format(Messages.JobNotFoundFor, id, target.Name, target.Table), target: id.ToString());
-            if (resumed.Status == JobStatus.Finished)
+            RequireSameJob(resumed, target);
+            if (resumed.Status.HasEnded())
                 throw new SecretsPSException("JobFinished", ErrorKind.InvalidOperation,
                     Localized.Format(Messages.JobFinished, id), target: id.ToString());
             if (resumed.Status == JobStatus.Running && !IsStale(resumed, now, options.StaleAfter))
@@ -155,20 +157,16 @@ public sealed class ReencryptionEngine
         }
         else if (options.Resume)
         {
-            resumed = jobs.FirstOrDefault(j => j.Status != JobStatus.Finished);
+            // An incomplete job has ended like a finished one: running again is a new job, a new pass from the first row.
+            resumed = jobs.FirstOrDefault(j => !j.Status.HasEnded());
             if (resumed is null) observer.Info(Localized.Format(Messages.NoUnfinishedJob, target.Name));
+            else RequireSameJob(resumed, target);
         }
 
         if (resumed is not null)
         {
-            // A rotation since the job started moves its target to the active version: the rows it already did are
-            // simply done again, and nothing is ever moved to a version older than the active one.
-            var retarget = resumed.TargetVersion != _ring.Active.Name;
-            if (retarget) observer.Info(Localized.Format(Messages.JobRetargeted, resumed.Id, resumed.TargetVersion, _ring.Active.Name));
             var job = resumed with
             {
-                TargetVersion = _ring.Active.Name,
-                LastKey = retarget ? null : resumed.LastKey,
                 Status = JobStatus.Running,
                 StartedAt = resumed.StartedAt ?? now,
                 UpdatedAt = now,
@@ -189,6 +187,19 @@ public sealed class ReencryptionEngine
         transaction.Commit();
         observer.Info(Localized.Format(Messages.JobStarting, fresh.Id, fresh.TotalRows, target.Name, fresh.TargetVersion));
         return fresh;
+    }
+
+    /// <summary>
+    /// A job's identity is fixed (FORMATS.md §4a): its cursor is a position in one key column's order, and its rows
+    /// before the cursor are at one version. Continuing it for another column, key or version would skip rows.
+    /// </summary>
+    private void RequireSameJob(ReencryptJob job, ColumnTarget target)
+    {
+        if (job.Table == target.Table.ToString() && job.Column == target.Column && job.KeyColumn == target.KeyColumn && job.TargetVersion == _ring.Active.Name)
+            return;
+        throw new SecretsPSException("JobOptionsMismatch", ErrorKind.InvalidArgument,
+            Localized.Format(Messages.JobOptionsMismatch, job.Id, job.Target, job.KeyColumn, job.TargetVersion, target.Name, target.KeyColumn, _ring.Active.Name),
+            target: job.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     // Jobs this process is running right now; a job that names this process as owner but is not here was
@@ -231,7 +242,7 @@ public sealed class ReencryptionEngine
         bool inFlight = false;
 
         // Null when the run stops before this page or the column has no more rows.
-        List<(object Key, string Value)>? ReadNext(object? after)
+        List<(object Key, string? Value)>? ReadNext(object? after)
         {
             if (cancellation.IsCancellationRequested) { stopReason = "stopped (Ctrl+C or SIGTERM)"; return null; }
             // Any time limit above zero gets at least one page done, however slow the start: a runbook whose limit is too
@@ -240,7 +251,7 @@ public sealed class ReencryptionEngine
             if (options.MaxRows is { } m && runRead >= m) { stopReason = $"-MaxRows {m} reached"; return null; }
             int limit = options.MaxRows is { } mr ? (int)Math.Min(options.BatchSize, mr - runRead) : options.BatchSize;
             transaction ??= _dialect.BeginWrite(connection);
-            List<(object Key, string Value)> page;
+            List<(object Key, string? Value)> page;
             try
             {
                 page = ReadPage(connection, transaction, target, after, limit, cancellation);
@@ -268,7 +279,7 @@ public sealed class ReencryptionEngine
             // page N−1 and reads page N+1, on the one connection and in the same transaction. Reading ahead of a write
             // is safe because every write is guarded by the value that was read; the cursor still moves only with the
             // rows written, in the commit that covers them, and the observer is only ever called from this thread.
-            var page = ReadNext(job.LastKey is null ? null : target.KeyFromText(job.LastKey));
+            var page = ReadNext(job.LastKey is null ? null : _dialect.KeyFromCursor(job.LastKey));
             TransformedPage? ready = null;
             while (page is not null || ready is not null)
             {
@@ -320,9 +331,20 @@ public sealed class ReencryptionEngine
 
             job = job with { UpdatedAt = DateTime.UtcNow };
             transaction = Commit(connection, transaction, store, job, pendingErrors);
-            job = stopReason is null
-                ? Finish(connection, store, job, JobStatus.Finished, job.Errors == 0 ? "complete" : $"complete with {job.Errors} row error(s)")
-                : Finish(connection, store, job, JobStatus.Paused, stopReason + "; continue with -Resume");
+            if (stopReason is null)
+            {
+                // Every row was read: now the database, not this run's counters, says whether the job is done.
+                var proof = CompletionProof.Count(_dialect, connection, target, _ring, job.TargetVersion);
+                var errors = job.Errors == 0 ? "" : $" with {job.Errors} row error(s)";
+                job = proof.Complete
+                    ? Finish(connection, store, job, JobStatus.Finished, $"complete{errors}; {proof.ToText()}")
+                    : Finish(connection, store, job, JobStatus.Incomplete,
+                        $"incomplete{errors}: {proof.BelowTarget} value(s) below '{job.TargetVersion}' remain ({string.Join(", ", proof.OlderVersions)}); run again; {proof.ToText()}");
+            }
+            else
+            {
+                job = Finish(connection, store, job, JobStatus.Paused, stopReason + "; continue with -Resume");
+            }
             observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, runDone, clock.Elapsed));
             return job;
         }
@@ -339,7 +361,7 @@ public sealed class ReencryptionEngine
     }
 
     /// <summary>A page read and transformed, in key order, waiting to be written.</summary>
-    private sealed record TransformedPage(List<(object Key, string Value)> Rows, (RowOutcome Outcome, string? NewValue, RowError? Error)[] Results);
+    private sealed record TransformedPage(List<(object Key, string? Value)> Rows, (RowOutcome Outcome, string? NewValue, RowError? Error)[] Results);
 
     /// <summary>Counts a transformed page's skips and errors, writes its updates, and moves the cursor past it.</summary>
     private ReencryptJob WritePage(DbConnection connection, DbTransaction transaction, ColumnTarget target, ValueTransformer transformer,
@@ -353,11 +375,11 @@ public sealed class ReencryptionEngine
             var (outcome, newValue, reason) = page.Results[i];
             switch (outcome)
             {
-                case RowOutcome.Reencrypted: updates.Add(new RowUpdate(key, value, newValue!)); break;
+                case RowOutcome.Reencrypted: updates.Add(new RowUpdate(key, value!, newValue!)); break;
                 case RowOutcome.AlreadyAtTarget: pageSkipped++; break;
                 default:
                     pageErrors++;
-                    var keyText = ColumnTarget.KeyToText(key);
+                    var keyText = _dialect.CursorText(key);
                     pendingErrors.Add((keyText, reason!.ToString()));
                     observer.RowFailed(target.Name, keyText, reason);
                     break;
@@ -365,7 +387,7 @@ public sealed class ReencryptionEngine
         }
         job = job with { Skipped = job.Skipped + pageSkipped, Errors = job.Errors + pageErrors };
         job = Write(connection, transaction, target, transformer, updates, job, pendingErrors, observer);
-        return job with { LastKey = ColumnTarget.KeyToText(page.Rows[^1].Key) };
+        return job with { LastKey = _dialect.CursorText(page.Rows[^1].Key) };
     }
 
     /// <summary>Below this many rows a page is transformed by one thread: spreading it costs more than it saves.</summary>
@@ -382,19 +404,28 @@ public sealed class ReencryptionEngine
     /// Decrypt and re-encrypt a page (the crypto, not the database, is the work here); results stay in page order,
     /// and nothing but the transform runs off the calling thread.
     /// </summary>
-    private static (RowOutcome Outcome, string? NewValue, RowError? Error)[] TransformAll(ValueTransformer transformer, List<(object Key, string Value)> page)
+    private static (RowOutcome Outcome, string? NewValue, RowError? Error)[] TransformAll(ValueTransformer transformer, List<(object Key, string? Value)> page)
     {
         var results = new (RowOutcome, string?, RowError?)[page.Count];
         if (page.Count < ParallelThreshold || TransformThreads < 2)
         {
-            for (int i = 0; i < page.Count; i++) results[i] = (transformer.Transform(page[i].Value, out var n, out var r), n, r);
+            for (int i = 0; i < page.Count; i++) results[i] = (TransformOne(transformer, page[i].Value, out var n, out var r), n, r);
         }
         else
         {
             Parallel.For(0, page.Count, new ParallelOptions { MaxDegreeOfParallelism = TransformThreads },
-                i => results[i] = (transformer.Transform(page[i].Value, out var n, out var r), n, r));
+                i => results[i] = (TransformOne(transformer, page[i].Value, out var n, out var r), n, r));
         }
         return results;
+    }
+
+    /// <summary>A value that is not text (possible in a SQLite column declared without a type) is an error for its row.</summary>
+    private static RowOutcome TransformOne(ValueTransformer transformer, string? value, out string? newValue, out RowError? reason)
+    {
+        if (value is not null) return transformer.Transform(value, out newValue, out reason);
+        newValue = null;
+        reason = new RowError("ValueNotText", "the value is not text (the column has no declared type and this row holds a number or a blob)");
+        return RowOutcome.Failed;
     }
 
     /// <summary>The guarded batch update; rows someone else changed since they were read are re-read and handled again.</summary>
@@ -404,26 +435,34 @@ public sealed class ReencryptionEngine
         var todo = updates;
         for (int attempt = 0; todo.Count > 0; attempt++)
         {
-            var written = _dialect.UpdateGuarded(connection, transaction, target.Table, target.KeyColumn, target.Column, todo);
+            var written = _dialect.UpdateGuarded(connection, transaction, target, todo);
             job = job with { Processed = job.Processed + written.Count };
             if (written.Count == todo.Count) break;
 
-            var done = new HashSet<string>(written.Select(ColumnTarget.KeyToText), StringComparer.Ordinal);
+            // Every row sent and not written is accounted for: re-read, it was deleted or changed by someone else (handled
+            // again), or it still holds what was read, and the update should have matched it: an error, never silence.
+            var done = new HashSet<string>(written.Select(_dialect.CursorText), StringComparer.Ordinal);
             var retry = new List<RowUpdate>();
-            foreach (var row in todo.Where(r => !done.Contains(ColumnTarget.KeyToText(r.Key))))
+            foreach (var row in todo)
             {
-                var keyText = ColumnTarget.KeyToText(row.Key);
+                var keyText = _dialect.CursorText(row.Key);
+                if (done.Contains(keyText)) continue;
                 var current = ReadOne(connection, transaction, target, row.Key);
                 if (current is null) continue; // deleted or set to NULL by the application: nothing to do
-                if (attempt >= ConflictRetries)
+                RowError? failure = null;
+                if (string.Equals(current, row.OldValue, StringComparison.Ordinal))
+                    failure = new RowError("RowNotUpdated",
+                        $"the guarded update matched no row although the row still holds the value that was read (key column '{target.KeyColumn}' of type {target.KeyType}, column of type {target.ColumnType}); the key or the value compares differently in the database");
+                else if (attempt >= ConflictRetries)
+                    failure = new RowError("ConcurrentUpdate", "the row kept changing while it was re-encrypted; run again to pick it up");
+                if (failure is not null)
                 {
                     job = job with { Errors = job.Errors + 1 };
-                    var changing = new RowError("ConcurrentUpdate", "the row kept changing while it was re-encrypted; run again to pick it up");
-                    pendingErrors.Add((keyText, changing.ToString()));
-                    observer.RowFailed(target.Name, keyText, changing);
+                    pendingErrors.Add((keyText, failure.ToString()));
+                    observer.RowFailed(target.Name, keyText, failure);
                     continue;
                 }
-                switch (transformer.Transform(current, out var newValue, out var why))
+                switch (TransformOne(transformer, current, out var newValue, out var why))
                 {
                     case RowOutcome.Reencrypted: retry.Add(new RowUpdate(row.Key, current, newValue!)); break;
                     case RowOutcome.AlreadyAtTarget: job = job with { Skipped = job.Skipped + 1 }; break;
@@ -457,7 +496,7 @@ public sealed class ReencryptionEngine
         {
             Status = status,
             UpdatedAt = now,
-            FinishedAt = status == JobStatus.Finished ? now : null,
+            FinishedAt = status.HasEnded() ? now : null,
             Message = message,
         };
         using var transaction = _dialect.BeginWrite(connection);
@@ -501,19 +540,19 @@ public sealed class ReencryptionEngine
         return Convert.ToInt64(command.ExecuteScalar());
     }
 
-    private List<(object Key, string Value)> ReadPage(DbConnection connection, DbTransaction? transaction, ColumnTarget target, object? after, int limit,
+    private List<(object Key, string? Value)> ReadPage(DbConnection connection, DbTransaction? transaction, ColumnTarget target, object? after, int limit,
         CancellationToken cancellation)
     {
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = _dialect.SelectPage(target.Table, target.KeyColumn, target.Column, limit, fromStart: after is null);
+        command.CommandText = _dialect.SelectPage(target, limit, fromStart: after is null);
         if (after is not null) SqlDialect.AddParameter(command, "@after", after);
-        var page = new List<(object, string)>(limit);
+        var page = new List<(object, string?)>(limit);
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
             cancellation.ThrowIfCancellationRequested();
-            page.Add((reader.GetValue(0), reader.GetString(1)));
+            page.Add((_dialect.ReadKey(reader, 0), reader.GetValue(1) as string));
         }
         return page;
     }
@@ -522,7 +561,7 @@ public sealed class ReencryptionEngine
     {
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = _dialect.SelectOne(target.Table, target.KeyColumn, target.Column);
+        command.CommandText = _dialect.SelectOne(target);
         SqlDialect.AddParameter(command, "@key", key);
         return command.ExecuteScalar() as string;
     }

@@ -56,7 +56,7 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
         {
             var now = DateTime.UtcNow;
             candidates = store.List(connection, null, null, null, int.MaxValue).Where(j =>
-                j.Status == JobStatus.Finished && (j.FinishedAt ?? j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-FinishedOlderThan)
+                j.Status.HasEnded() && (j.FinishedAt ?? j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-FinishedOlderThan)
                 || j.Status is JobStatus.Running or JobStatus.Pending && (j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-StalledOlderThan));
         }
 

@@ -139,6 +139,9 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             // The job is saved (paused): a stopped pipeline ends as stopped, so the host sees Ctrl+C took effect.
             if (Stopping) throw new PipelineStoppedException();
             WriteObject(job);
+            // The count at the end found values below the target: the next step of a rotation (removing the old key) would
+            // destroy them, so a runbook with -ErrorAction Stop must stop here.
+            if (CompletionProof.IncompleteError(job, _config.Ring) is { } incomplete) Error(incomplete, target);
             if (_terminated)
             {
                 // SIGTERM asks the process to end: the job is saved, so end it, rather than let the script run on.
