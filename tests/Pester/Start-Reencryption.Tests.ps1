@@ -518,10 +518,13 @@ Describe 'Start-Reencryption on <Provider>' -ForEach $providers {
             @(Invoke-TestSql -Database $db -Sql "SELECT count(*) FROM alvo WHERE otp LIKE 'v2:%'") | Should -Be '40'
         }
 
-        It '-JobId of a finished job: JobFinished; of another target or no job: JobNotFound' {
+        It '-JobId of a finished job: JobFinished; of another target: JobOptionsMismatch naming both; of no job: JobNotFound' {
             $finished = (Get-TestJobRow -Database $db | Where-Object { $_.table_name -eq 'alvo' -and $_.status -eq 'finished' })[0].id
             Assert-SecretsPSError (Get-ErrorRecord { Start-Reencryption -Table alvo -Column otp @run -JobId $finished -ErrorAction Stop }) 'JobFinished'
-            Assert-SecretsPSError (Get-ErrorRecord { Start-Reencryption -Table usuarios -Column otp @run -JobId $finished -ErrorAction Stop }) 'JobNotFound' 'ObjectNotFound'
+            $mismatch = Get-ErrorRecord { Start-Reencryption -Table usuarios -Column otp @run -JobId $finished -ErrorAction Stop }
+            Assert-SecretsPSError $mismatch 'JobOptionsMismatch' 'InvalidArgument'
+            $mismatch.Exception.Message | Should -Match 'alvo\.otp'
+            $mismatch.Exception.Message | Should -Match 'usuarios\.otp'
             Assert-SecretsPSError (Get-ErrorRecord { Start-Reencryption -Table alvo -Column otp @run -JobId 9999 -ErrorAction Stop }) 'JobNotFound' 'ObjectNotFound'
         }
     }

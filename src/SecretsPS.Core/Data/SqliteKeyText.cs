@@ -4,10 +4,11 @@ using System.Text.RegularExpressions;
 namespace SecretsPS.Core.Data;
 
 /// <summary>
-/// A SQLite key as a cursor text, written as SQLite's own quote() writes a literal: integers as digits, reals with every
-/// digit and a decimal point or exponent, text in single quotes, blobs as X'…'; so the storage class survives the trip and
-/// the key is bound back exactly as it was read. A cursor that is no such literal is taken as text: the form jobs saved
-/// before cursors were literals.
+/// A SQLite key as a cursor text that keeps its storage class: integers as digits, reals with every digit and a decimal
+/// point or exponent, blobs as X'…', text as itself, or in single quotes (as SQLite's quote() writes it) when the bare
+/// text would read as one of the others. So the key is bound back exactly as it was read (in a column without a declared
+/// type, 1 and '1' are two keys), a person reads an ordinary text key as it is, and the cursors of jobs saved before
+/// (bare text) still read the same.
 /// </summary>
 public static partial class SqliteKeyText
 {
@@ -16,7 +17,7 @@ public static partial class SqliteKeyText
         long l => l.ToString(CultureInfo.InvariantCulture),
         int i => i.ToString(CultureInfo.InvariantCulture),
         double d => Real(d),
-        string s => "'" + s.Replace("'", "''") + "'",
+        string s => Parse(s) is string same && same == s ? s : "'" + s.Replace("'", "''") + "'",
         byte[] b => "X'" + Convert.ToHexString(b) + "'",
         _ => throw new ArgumentException($"A SQLite key is an integer, a real, a text or a blob, not {key.GetType().Name}.", nameof(key)),
     };

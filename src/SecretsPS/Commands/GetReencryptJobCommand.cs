@@ -14,7 +14,7 @@ public sealed class GetReencryptJobCommand : JobTableCmdlet
     public long? Id { get; set; }
 
     [Parameter]
-    [ValidateSet("Pending", "Running", "Paused", "Finished", "Failed", IgnoreCase = true)]
+    [ValidateSet("Pending", "Running", "Paused", "Finished", "Incomplete", "Failed", IgnoreCase = true)]
     public string[]? Status { get; set; }
 
     [Parameter]
