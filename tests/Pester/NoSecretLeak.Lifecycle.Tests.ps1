@@ -228,7 +228,8 @@ $summary['errorCount'] = $Error.Count
             $summary[$step] | Should -Not -BeNullOrEmpty -Because "step $step must have run"
             $summary[$step].ErrorIds | Should -BeNullOrEmpty -Because "step $step must succeed"
         }
-        $summary['job'].Status | Should -Be 'Finished'
+        # Two damaged tokens still name older versions: the count at the end keeps the job from 'finished'.
+        $summary['job'].Status | Should -Be 'Incomplete'
         $summary['job'].Processed | Should -Be 9
         $summary['job'].Errors | Should -Be 5
         $summary['cleanup'].OperationId | Should -Match '^cleanup_\d{8}_\d{6}_[0-9a-f]{4}$'
@@ -239,8 +240,9 @@ $summary['errorCount'] = $Error.Count
     }
 
     It 'the rows that could not be re-encrypted were reported as row errors, each with its own reason' {
-        $ids = @($summary['reencrypt'].ErrorIds)
+        $ids = @($summary['reencrypt'].ErrorIds | Where-Object { $_ -ne 'ReencryptionIncomplete' })
         $ids.Count | Should -Be 5
+        @($summary['reencrypt'].ErrorIds)[-1] | Should -Be 'ReencryptionIncomplete'
         $ids | Should -Contain 'NotCiphertext'
         @($ids | Where-Object { $_ -eq 'TokenSignatureInvalid' }).Count | Should -Be 2 -Because 'the token of another key file and the tampered token'
         @($summary['reencrypt-whatif'].ErrorIds).Count | Should -Be 5 -Because '-WhatIf reports the same rows'

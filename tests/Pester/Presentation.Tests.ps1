@@ -467,7 +467,7 @@ Describe 'Tab completion' {
             # The enum behind ReencryptJob.Status (the module's assemblies load in their own context, so not by type name).
             $jobType = (Get-Command Get-ReencryptJob).OutputType[0].Type
             $states = $jobType.GetProperty('Status').PropertyType.GetEnumNames() | Sort-Object
-            $states.Count | Should -Be 5
+            $states.Count | Should -Be 6
             (Get-Completion 'Get-ReencryptJob -Status ').CompletionText | Sort-Object | Should -BeExactly @($states)
             (Get-Completion 'Get-ReencryptJob -Status f').CompletionText | Sort-Object | Should -BeExactly @('Failed', 'Finished')
         }

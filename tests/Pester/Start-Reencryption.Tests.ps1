@@ -384,10 +384,13 @@ Describe 'Start-Reencryption on <Provider>' -ForEach $providers {
             $j = Start-Reencryption -Table curto -Column s -Provider $Provider -ConnectionString $db.ConnectionString -Path $longKey -ErrorVariable tooLong -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
         }
 
-        It 'is a ValueTooLong row error, never a truncation: the row keeps its value' {
-            $tooLong.Count | Should -Be 1
+        It 'is a ValueTooLong row error, never a truncation: the row keeps its value, and the job is incomplete' {
+            # The value is still at v2, below the target v3-longer: removing v2 now would destroy it, so the job says so.
+            $tooLong.Count | Should -Be 2
             $tooLong[0].FullyQualifiedErrorId | Should -BeLike 'ValueTooLong*'
-            $j.Status.ToString() | Should -Be 'Finished'
+            $tooLong[1].FullyQualifiedErrorId | Should -BeLike 'ReencryptionIncomplete*'
+            $j.Status.ToString() | Should -Be 'Incomplete'
+            $j.CountsAtFinish['v2'] | Should -Be 1
             $j.Errors | Should -Be 1
             $j.Processed | Should -Be 0
             @(Get-TestColumnValue -Database $db -Table curto -Column s)[0].Value | Should -BeExactly $stored
