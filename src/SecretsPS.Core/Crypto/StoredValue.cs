@@ -52,6 +52,42 @@ public readonly struct StoredValue
 
     public static bool TryParse(string? text, out StoredValue value) => TryParse(text, out value, out _);
 
+    /// <summary>
+    /// The application's reading of a stored value (FORMATS.md §4), the one place it is defined: Python's
+    /// <c>value.strip()</c> (<see cref="ApplicationWhitespace"/>), then the format, padding optional. Whatever this
+    /// accepts the application decrypts (when the version is in its key file and the token authenticates), so it is
+    /// ciphertext, whatever its surrounding whitespace. <see cref="TryParse(string?, out StoredValue)"/> stays the strict
+    /// reader of the text as it is.
+    /// </summary>
+    public static bool TryParseAsApplication(string? text, out StoredValue value)
+    {
+        if (text is null)
+        {
+            value = default;
+            return false;
+        }
+
+        return TryParse(ApplicationWhitespace.Trim(text), out value, out _);
+    }
+
+    /// <summary>
+    /// True when the text after the first colon of <paramref name="trimmed"/> (already stripped of application whitespace)
+    /// is base64url, padding optional, of a Fernet token's text — whatever precedes the colon, even a name that is no
+    /// valid version. Such a value is someone's ciphertext (perhaps under a key this ring does not hold), never plaintext
+    /// to encrypt: encrypting it would bury the only copy of that ciphertext under a layer the application cannot see
+    /// through.
+    /// </summary>
+    internal static bool HasTokenPayload(ReadOnlySpan<char> trimmed)
+    {
+        int colon = trimmed.IndexOf(Separator);
+        if (colon < 0 || !Base64Url.TryDecode(trimmed[(colon + 1)..], paddingOptional: true, out byte[]? payload))
+        {
+            return false;
+        }
+
+        return LooksLikeToken(Encoding.ASCII.GetString(payload));
+    }
+
     /// <summary>Reads a stored value; the error never repeats the value, which may be plaintext.</summary>
     public static StoredValue Parse(string text)
     {
