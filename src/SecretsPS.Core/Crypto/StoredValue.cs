@@ -72,21 +72,20 @@ public readonly struct StoredValue
 
     /// <summary>
     /// True when the text after the first colon of <paramref name="trimmed"/> (already stripped of application whitespace)
-    /// is base64url, padding optional, of a Fernet token's text — whatever precedes the colon, even a name that is no
-    /// valid version. Such a value is someone's ciphertext (perhaps under a key this ring does not hold), never plaintext
-    /// to encrypt: encrypting it would bury the only copy of that ciphertext under a layer the application cannot see
-    /// through.
+    /// begins as every stored payload does, with <c>Z0FBQUFB</c> (base64url of a token's first six characters,
+    /// <c>gAAAAA</c>), whatever precedes the colon (even a name that is no valid version) and whatever follows. Such a
+    /// value is someone's ciphertext — perhaps under a key this ring does not hold, perhaps damaged — never plaintext to
+    /// encrypt: encrypting it would bury it under a layer the application decrypts to the old ciphertext's text. No
+    /// plaintext a person or an application writes looks like this by chance.
     /// </summary>
     internal static bool HasTokenPayload(ReadOnlySpan<char> trimmed)
     {
         int colon = trimmed.IndexOf(Separator);
-        if (colon < 0 || !Base64Url.TryDecode(trimmed[(colon + 1)..], paddingOptional: true, out byte[]? payload))
-        {
-            return false;
-        }
-
-        return LooksLikeToken(Encoding.ASCII.GetString(payload));
+        return colon >= 0 && trimmed[(colon + 1)..].StartsWith(EncodedTokenPrefix, StringComparison.Ordinal);
     }
+
+    // base64url("gAAAAA"): six characters are exactly two groups, so every stored payload starts with these eight.
+    private const string EncodedTokenPrefix = "Z0FBQUFB";
 
     /// <summary>Reads a stored value; the error never repeats the value, which may be plaintext.</summary>
     public static StoredValue Parse(string text)

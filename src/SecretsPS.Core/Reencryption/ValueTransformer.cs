@@ -47,8 +47,9 @@ public sealed class ValueTransformer
     /// reads it, the column count trims the same characters, and rewriting it would only churn rows.</item>
     /// <item>A value whose stripped text starts with a version of the key ring and a colon but does not parse, or does not
     /// authenticate, is damaged ciphertext: a row error, always — also under -EncryptPlaintext.</item>
-    /// <item>A well-formed value under a version the ring does not hold (a lost key), or a Fernet token after a prefix that is
-    /// not a version name at all, is someone's ciphertext: a row error too, also under -EncryptPlaintext.</item>
+    /// <item>A well-formed value under a version the ring does not hold (a lost key), or anything whose text after its first
+    /// colon begins like a stored token (<c>Z0FBQUFB</c>) whatever the prefix, is someone's ciphertext: a row error too,
+    /// also under -EncryptPlaintext.</item>
     /// <item>Anything else is plaintext: encrypted as it is (whitespace included) under -EncryptPlaintext, else NotCiphertext.</item>
     /// </list>
     /// The reasons never contain the value.
@@ -98,9 +99,10 @@ public sealed class ValueTransformer
         }
         else if (StoredValue.HasTokenPayload(trimmed))
         {
-            // A Fernet token after a prefix that is no version name (a valid name would have parsed above): a damaged
-            // version prefix in front of someone's ciphertext. Not plaintext either.
-            reason = new(CiphertextDamaged, "the value holds a Fernet token after a prefix that is not a version name");
+            // What begins like a stored token's payload after a prefix that is no version of the ring: a well-formed one
+            // under a valid name parsed above (ValueVersionUnknown), so this is a damaged prefix or a damaged payload of
+            // someone's ciphertext. Not plaintext either: encrypting it would bury it.
+            reason = new(CiphertextDamaged, "the value holds what looks like a Fernet token after a prefix that is not a version in the key file, and is not a readable stored value");
             return RowOutcome.Failed;
         }
         else if (_encryptPlaintext)
