@@ -405,10 +405,16 @@ public sealed class ValueTransformerApplicationReadingTests : IDisposable
     {
         var plain = Transformer(encryptPlaintext: false);
         var migrate = Transformer(encryptPlaintext: true);
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         Fuzz.Property(_output, "ValueTransformer (application reading)", Cases(), c =>
         {
             var before = ApplicationDecrypts(c.Value);
             var knownPrefix = HasKnownVersionPrefix(c.Value);
+            var wrapped = c.Value.Length > 0 && (char.IsWhiteSpace(c.Value[0]) || char.IsWhiteSpace(c.Value[^1]) || c.Value[0] < ' ' || c.Value[^1] < ' ');
+            plain.Transform(c.Value, out _, out var plainReason);
+            migrate.Transform(c.Value, out _, out var migrateReason);
+            seen.AddOrUpdate($"{(before is null ? "unreadable" : "readable")}{(wrapped ? " wrapped" : "")}{(knownPrefix ? " known-prefix" : "")} " +
+                $"{plainReason?.ErrorId ?? "-"}/{migrateReason?.ErrorId ?? "-"}", 1, (_, n) => n + 1);
             var outcomes = new List<RowOutcome>();
             foreach (var transformer in new[] { plain, migrate })
             {
@@ -455,6 +461,7 @@ public sealed class ValueTransformerApplicationReadingTests : IDisposable
             if (outcomes[0] != outcomes[1])
                 Assert.Equal((RowOutcome.Failed, RowOutcome.Reencrypted), (outcomes[0], outcomes[1]));
         }, c => c.ToString());
+        foreach (var (what, count) in seen.OrderBy(x => x.Key, StringComparer.Ordinal)) _output.WriteLine($"  {count,5}  {what}");
     }
 
     [Fact]
