@@ -44,9 +44,11 @@ public sealed class ValueTransformer
     /// <item>A value the application can decrypt, whatever its surrounding whitespace or missing padding, is ciphertext: an
     /// older version moves to the target in the canonical form (<see cref="StoredValue.ToString"/>). A value at the target
     /// or a newer version is left as it is, even when not canonical (surrounding whitespace, no padding): the application
-    /// reads it, the column count trims the same characters, and rewriting it would only churn rows.</item>
-    /// <item>A value whose stripped text starts with a version of the key ring and a colon but does not parse, or does not
-    /// authenticate, is damaged ciphertext: a row error, always — also under -EncryptPlaintext.</item>
+    /// reads it, the column's count by version must trim the same characters (<see cref="ApplicationWhitespace.Characters"/>),
+    /// and rewriting it would only churn rows.</item>
+    /// <item>A value whose stripped text starts with a version of the key ring and a colon but does not parse, or (below the
+    /// target; values at or beyond it are not decrypted, as before) does not authenticate, is damaged ciphertext: a row
+    /// error, always — also under -EncryptPlaintext.</item>
     /// <item>A well-formed value under a version the ring does not hold (a lost key), or anything whose text after its first
     /// colon begins like a stored token (<c>Z0FBQUFB</c>) whatever the prefix, is someone's ciphertext: a row error too,
     /// also under -EncryptPlaintext.</item>
@@ -128,15 +130,20 @@ public sealed class ValueTransformer
     /// <summary>ErrorId of a value that starts like ciphertext (a known version and a colon, or a token payload) but is not readable.</summary>
     public const string CiphertextDamaged = "CiphertextDamaged";
 
-    /// <summary>The ring's version whose name is the text before the first colon, if any; compares spans, makes no string.</summary>
+    /// <summary>
+    /// The ring's version whose name is the text before the first colon of the stripped value, if any: exactly (ordinal,
+    /// case-sensitive, as the application's dictionary lookup), so <c>https://x</c>, <c>user:secret</c> or <c>V1:…</c> under a
+    /// ring of <c>v1</c> have no known version prefix. Compares spans, makes no string.
+    /// </summary>
     private KeyVersion? KnownVersionPrefix(ReadOnlySpan<char> trimmed)
     {
         int colon = trimmed.IndexOf(':');
         if (colon <= 0) return null;
         var prefix = trimmed[..colon];
-        foreach (var version in _ring.Versions)
+        var versions = _ring.Versions;
+        for (int i = 0; i < versions.Count; i++)
         {
-            if (prefix.SequenceEqual(version.Name)) return version;
+            if (prefix.SequenceEqual(versions[i].Name)) return versions[i];
         }
         return null;
     }
