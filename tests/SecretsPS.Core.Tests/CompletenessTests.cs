@@ -492,6 +492,39 @@ public sealed class CompletenessOnPostgreSqlTests : CompletenessTests
     }
 
     [Fact]
+    public void The_count_skips_the_applications_whitespace_on_a_UTF8_database_and_still_runs_on_a_LATIN1_one()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        db.Execute("CREATE TABLE secrets (k bigint PRIMARY KEY, secret text)");
+        db.Execute("INSERT INTO secrets VALUES (1, @p0), (2, @p1), (3, @p2), (4, 'plain')",
+            "\u3000" + keys.Ring.Protect("a", "v1"), "\n\u00a0" + keys.Ring.Protect("b", "v1"), "\u2028" + keys.Ring.Protect("c", "v2") + "\n");
+        using (var connection = db.Open())
+        {
+            var status = Data.ColumnStatusReader.Read(db.Dialect, connection, "secrets", "secret", keys.Ring);
+            Assert.Equal(new Dictionary<string, long> { ["v1"] = 2, ["v2"] = 1 }, new Dictionary<string, long>(status.RowsByVersion));
+            Assert.Equal(1, status.NotCiphertext);
+        }
+
+        // A database whose encoding cannot hold the other whitespace characters: the count runs, and trims the ASCII ones.
+        var name = "latin1_" + Guid.NewGuid().ToString("N")[..12];
+        db.Execute($"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+        var latin1 = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Database = name, Pooling = false }.ConnectionString;
+        using (var connection = new NpgsqlConnection(latin1))
+        {
+            connection.Open();
+            TestDatabase.Execute(connection, null, "CREATE TABLE secrets (k bigint PRIMARY KEY, secret text)");
+            TestDatabase.Execute(connection, null, "INSERT INTO secrets VALUES (1, @p0), (2, @p1)", "\t" + keys.Ring.Protect("a", "v1"), keys.Ring.Protect("b", "v1") + " ");
+            var status = Data.ColumnStatusReader.Read(db.Dialect, connection, "secrets", "secret", keys.Ring);
+            Assert.Equal(2, status.RowsUsing("v1"));
+        }
+        var job = db.Engine(keys.Ring, latin1).Run(new ReencryptionOptions { Table = "secrets", Column = "secret" }, new RecordingObserver(), CancellationToken.None);
+        Assert.Equal((JobStatus.Finished, 2L), (job.Status, job.Processed));
+        Assert.Equal(new Dictionary<string, long> { ["v2"] = 2 }, job.CountsAtFinish);
+    }
+
+    [Fact]
     public void An_update_that_matches_nothing_while_the_row_still_holds_what_was_read_is_RowNotUpdated_and_the_job_incomplete()
     {
         if (Unavailable()) return;

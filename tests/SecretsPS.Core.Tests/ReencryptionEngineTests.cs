@@ -156,11 +156,15 @@ public abstract class ReencryptionEngineTests
         var token = keys.Ring.Get("v1").FernetKey.Encrypt("zzz"u8);
         return new Dictionary<long, string>
         {
+            // "v1:this is not base64 at all!", "v1:<base64 of no token>" and " <stored value>" used to be here. FORMATS.md §4:
+            // the first two start with a known version and are damaged ciphertext (CiphertextDamaged, never encrypted: see
+            // the test of unknown versions below); the third is read by the application after its strip(), so it is
+            // ciphertext that moves (see the test of surrounding whitespace below). Encrypting it as plaintext corrupted it.
             [101] = "hunter2-plaintext-password",
-            [102] = "v1:this is not base64 at all!",
+            [102] = "user:not a version prefix",
             [103] = "no colon at all, just a sentence",
-            [104] = "v1:" + Base64Url.Encode("hello-not-a-token"u8.ToArray()),
-            [105] = " " + StoredValue.Create("v1", token), // a leading space: not the stored form
+            [104] = "https://example.com:8443/path",
+            [105] = "  plaintext with its own surrounding whitespace\n",
             [106] = token,                                  // a bare Fernet token, no version prefix
             [107] = "",                                     // empty, not NULL
             [108] = "ünïcödé plaintext ✓",
@@ -245,7 +249,10 @@ public abstract class ReencryptionEngineTests
         chars[40] = chars[40] == 'A' ? 'B' : 'A'; // a ciphertext byte: the HMAC no longer matches
         var tampered = StoredValue.Create("v1", new string(chars)).ToString();
         var wrongKey = StoredValue.Create("v1", StoredValue.Parse(keys.Ring.Protect("under v2's key", "v2")).Token).ToString();
-        var bad = new Dictionary<long, string> { [21] = unknown, [22] = tampered, [23] = wrongKey };
+        // A known version and a colon, then no stored value: damaged ciphertext (FORMATS.md §4), never plaintext.
+        var garbage = "v1:this is not base64 at all!";
+        var notAToken = "v1:" + Base64Url.Encode("hello-not-a-token"u8.ToArray());
+        var bad = new Dictionary<long, string> { [21] = unknown, [22] = tampered, [23] = wrongKey, [24] = garbage, [25] = notAToken };
         db.Insert(Standard, bad.Select(b => ((object)b.Key, (string?)b.Value)));
 
         foreach (var encryptPlaintext in new[] { false, true })
@@ -253,15 +260,17 @@ public abstract class ReencryptionEngineTests
             var observer = new RecordingObserver();
             var job = db.Engine(keys.Ring).Run(Options(Standard) with { EncryptPlaintext = encryptPlaintext }, observer, CancellationToken.None);
 
-            // Two damaged values still name v1: the count at the end cannot tell them from readable ones, so the job is
-            // not 'finished' (removing v1 is a person's decision once they are looked at).
+            // Two damaged values still name v1 as stored tokens do: the count at the end cannot tell them from readable ones,
+            // so the job is not 'finished' (removing v1 is a person's decision once they are looked at).
             Assert.Equal(JobStatus.Incomplete, job.Status);
             Assert.Equal(new Dictionary<string, long> { ["v1"] = 2, ["v2"] = 10, ["v9"] = 1 }, job.CountsAtFinish);
-            Assert.Equal(3, job.Errors);
+            Assert.Equal(5, job.Errors);
             var reasons = observer.Failures.ToDictionary(f => f.RowKey, f => f.Reason);
             Assert.StartsWith("ValueVersionUnknown", reasons["21"]);
             Assert.StartsWith("Token", reasons["22"]);
             Assert.StartsWith("Token", reasons["23"]);
+            Assert.StartsWith("CiphertextDamaged", reasons["24"]);
+            Assert.StartsWith("CiphertextDamaged", reasons["25"]);
             var recorded = db.JobErrors().Where(e => e.JobId == job.Id).ToDictionary(e => e.RowKey, e => e.Reason);
             Assert.Equal(reasons, recorded);
             var stored = db.Read(Standard);
@@ -273,6 +282,42 @@ public abstract class ReencryptionEngineTests
         }
         var rows = db.Read(Standard);
         foreach (var (key, plain) in expected) Assert.Equal(plain, keys.Ring.UnprotectToString(rows[key]));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_value_the_application_reads_through_its_surrounding_whitespace_or_missing_padding_moves_to_the_target_in_canonical_form(bool encryptPlaintext)
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        db.CreateTable(Standard);
+        var expected = Seed(db, Standard, keys, 10, _ => "v1");
+        var wrappers = new (string Before, string After, bool Unpad)[]
+        {
+            ("", "\n", false), ("", " ", false), ("", "\r\n", false), ("\t", "", false), ("\u00A0", "\u00A0", false),
+            ("\u001C", "", false), ("", "\u001F\u3000", false), ("", "", true), (" ", "\n", true),
+        };
+        var rows = new Dictionary<long, string>();
+        for (int i = 0; i < wrappers.Length; i++)
+        {
+            var (before, after, unpad) = wrappers[i];
+            var plaintext = $"wrapped secret {i} ção";
+            var stored = keys.Ring.Protect(plaintext, "v1");
+            rows[31 + i] = before + (unpad ? stored.TrimEnd('=') : stored) + after;
+            expected[K(31 + i)] = plaintext;
+        }
+        db.Insert(Standard, rows.Select(r => ((object)r.Key, (string?)r.Value)));
+
+        var job = db.Engine(keys.Ring).Run(Options(Standard) with { EncryptPlaintext = encryptPlaintext }, new RecordingObserver(), CancellationToken.None);
+
+        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal((10L + rows.Count, 0L), (job.Processed, job.Errors));
+        var read = db.Read(Standard);
+        foreach (var key in rows.Keys)
+            Assert.True(StoredValue.TryParse(read[K(key)], out var v) && v.ToString() == read[K(key)], $"row {key} is not in the canonical form");
+        AssertHolds(db, Standard, keys, expected, "v2");
     }
 
     [Fact]

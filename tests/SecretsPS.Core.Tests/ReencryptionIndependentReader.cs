@@ -86,6 +86,33 @@ internal static class IndependentReader
             Assert.True(plaintext == seen[key], $"row {key}: the independent reader decrypts it to another plaintext (or NULL mismatch)");
     }
 
+    /// <summary>
+    /// The plaintext bytes the Python reader (secretsps_ref.py decrypt) gets from each stored value, read as the
+    /// application reads it; values travel hex-encoded so that any surrounding whitespace reaches it intact.
+    /// </summary>
+    public static byte[][] Decrypt(TestKeys keys, IReadOnlyList<string> storedValues)
+    {
+        var python = Python.Value ?? throw new InvalidOperationException(Unavailable);
+        var stdin = string.Concat(storedValues.Select(v => Convert.ToHexString(Encoding.UTF8.GetBytes(v)) + "\n"));
+        var (code, output, error) = Start(python, ["decrypt", "--key-file", keys.Path, "--ignore-environment", "--hex-input"], stdin, script: true);
+        Assert.True(code == 0, $"The independent reader refused a value (exit {code}): {error}");
+        var lines = output.Split('\n');
+        if (lines[^1].Length == 0) lines = lines[..^1];
+        Assert.Equal(storedValues.Count, lines.Length);
+        return lines.Select(Convert.FromHexString).ToArray();
+    }
+
+    /// <summary>Every character Python's str.strip() removes (str.isspace()), asked of the interpreter itself.</summary>
+    public static string PythonWhitespace()
+    {
+        var python = Python.Value ?? throw new InvalidOperationException(Unavailable);
+        var (code, output, error) = Start(python,
+            ["-c", "import sys; print(' '.join('%04X' % c for c in range(0x110000) if chr(c).isspace()))"], "", script: false);
+        Assert.True(code == 0, error);
+        return string.Concat(output.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(h => char.ConvertFromUtf32(Convert.ToInt32(h, 16))));
+    }
+
     private static (int, string, string) Start(string python, IReadOnlyList<string> arguments, string stdin, bool script)
     {
         var start = new ProcessStartInfo(python)

@@ -196,9 +196,10 @@ public sealed class SqlDialectTests
                               "NCHAR(5760) + NCHAR(8192) + NCHAR(8193) + NCHAR(8194) + NCHAR(8195) + NCHAR(8196) + NCHAR(8197) + NCHAR(8198) + NCHAR(8199) + NCHAR(8200) + NCHAR(8201) + " +
                               "NCHAR(8202) + NCHAR(8232) + NCHAR(8233) + NCHAR(8239) + NCHAR(8287) + NCHAR(12288)";
         const string t = "SUBSTRING([secret], PATINDEX(N'%' + NCHAR(91) + N'^' + " + spaces + " + NCHAR(93) + N'%', [secret]), 2147483647)";
-        const string prefix = "CASE WHEN [secret] IS NULL THEN NULL WHEN CHARINDEX(':', " + t + ") > 1 AND SUBSTRING(" + t + ", CHARINDEX(':', " + t + ") + 1, 8) = 'Z0FBQUFB' " +
-                              "THEN LEFT(" + t + ", CHARINDEX(':', " + t + ") - 1) ELSE '' END";
-        Assert.Equal($"SELECT {prefix} AS prefix, COUNT(*) FROM [secrets] GROUP BY {prefix}", SqlServer.CountByPrefix(T, "secret"));
+        const string prefix = "CASE WHEN trimmed.v IS NULL THEN NULL WHEN CHARINDEX(':', trimmed.v) > 1 AND SUBSTRING(trimmed.v, CHARINDEX(':', trimmed.v) + 1, 8) = 'Z0FBQUFB' " +
+                              "THEN LEFT(trimmed.v, CHARINDEX(':', trimmed.v) - 1) ELSE '' END";
+        Assert.Equal($"SELECT grouped.prefix, COUNT(*) FROM (SELECT {prefix} AS prefix FROM (SELECT {t} AS v FROM [secrets]) AS trimmed) AS grouped GROUP BY grouped.prefix",
+            SqlServer.CountByPrefix(T, "secret"));
     }
 
     [Fact]

@@ -86,8 +86,11 @@ public class ValueTransformerTests
             }
         }
 
-        Assert.Subset(new HashSet<string> { "TokenSignatureInvalid", "TokenMalformed", "NotCiphertext", "ValueVersionUnknown" }, reasons);
+        // A value that keeps its known "v1:" prefix but no longer parses is damaged ciphertext (FORMATS.md §4), no longer
+        // NotCiphertext as before: CiphertextDamaged joined the reasons deliberately.
+        Assert.Subset(new HashSet<string> { "TokenSignatureInvalid", "TokenMalformed", "NotCiphertext", "ValueVersionUnknown", "CiphertextDamaged" }, reasons);
         Assert.Contains("TokenSignatureInvalid", reasons);
+        Assert.Contains("CiphertextDamaged", reasons);
         Assert.Contains("NotCiphertext", reasons);
     }
 

@@ -9,7 +9,8 @@ Plaintexts cross the process boundary hex-encoded (one per line), so no shell, c
 newline convention can alter them.
 
     secretsps_ref.py encrypt --key-file F [--version V]   hex plaintext lines in, stored values out
-    secretsps_ref.py decrypt --key-file F                 stored values in, hex plaintext lines out
+    secretsps_ref.py decrypt --key-file F [--hex-input]   stored values (or, with --hex-input, hex of their UTF-8) in,
+                                                          hex plaintext lines out
     secretsps_ref.py read-sqlite --key-file F --db FILE --table T --column C --key-column K [--expect-version V]
                                                           every row of a SQLite table (Python's sqlite3), in key
                                                           order: "key<TAB>hex plaintext" or "key<TAB>NULL"
@@ -176,8 +177,11 @@ def encrypt_stored(keyring: KeyRing, plaintext: bytes, version: str | None = Non
 
 
 def parse_stored(text: str) -> tuple[str, str]:
-    """Splits '<version>:<base64url(token)>' (padding optional); returns (version, token text)."""
-    version, sep, payload = text.partition(":")
+    """Splits '<version>:<base64url(token)>' (padding optional); returns (version, token text).
+
+    Read as the application reads it (§4): surrounding whitespace is stripped first, with Python's own
+    str.strip() (every character for which str.isspace() is true)."""
+    version, sep, payload = text.strip().partition(":")
     if not sep or not VERSION_NAME.match(version):
         raise RefError("value has no '<version>:' prefix")
     if not re.fullmatch(r"[A-Za-z0-9_-]*={0,2}", payload) or len(payload.rstrip("=")) % 4 == 1:
@@ -230,6 +234,11 @@ def command_decrypt(args: argparse.Namespace) -> None:
     out = []
     for number, line in enumerate(read_lines(), start=1):
         try:
+            if args.hex_input:
+                try:
+                    line = bytes.fromhex(line).decode("utf-8")
+                except ValueError as exc:
+                    raise RefError("not hex of UTF-8 text") from exc
             out.append(decrypt_stored(keyring, line).hex())
         except RefError as exc:
             raise RefError(f"input line {number}: {exc}") from exc
@@ -313,7 +322,9 @@ def main(argv: list[str]) -> int:
 
     key_file_command("encrypt", command_encrypt,
                      "hex plaintext lines on stdin -> stored values").add_argument("--version")
-    key_file_command("decrypt", command_decrypt, "stored values on stdin -> hex plaintext lines")
+    key_file_command("decrypt", command_decrypt, "stored values on stdin -> hex plaintext lines").add_argument(
+        "--hex-input", action="store_true",
+        help="each stored value arrives hex-encoded (UTF-8), so that any surrounding whitespace survives the line")
 
     read_sqlite = key_file_command("read-sqlite", command_read_sqlite,
                                    "every row of a SQLite table -> key<TAB>hex plaintext (or NULL) lines")

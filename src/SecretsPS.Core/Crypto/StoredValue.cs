@@ -52,6 +52,41 @@ public readonly struct StoredValue
 
     public static bool TryParse(string? text, out StoredValue value) => TryParse(text, out value, out _);
 
+    /// <summary>
+    /// The application's reading of a stored value (FORMATS.md §4), the one place it is defined: Python's
+    /// <c>value.strip()</c> (<see cref="ApplicationWhitespace"/>), then the format, padding optional. Whatever this
+    /// accepts the application decrypts (when the version is in its key file and the token authenticates), so it is
+    /// ciphertext, whatever its surrounding whitespace. <see cref="TryParse(string?, out StoredValue)"/> stays the strict
+    /// reader of the text as it is.
+    /// </summary>
+    public static bool TryParseAsApplication(string? text, out StoredValue value)
+    {
+        if (text is null)
+        {
+            value = default;
+            return false;
+        }
+
+        return TryParse(ApplicationWhitespace.Trim(text), out value, out _);
+    }
+
+    /// <summary>
+    /// True when the text after the first colon of <paramref name="trimmed"/> (already stripped of application whitespace)
+    /// begins as every stored payload does, with <c>Z0FBQUFB</c> (base64url of a token's first six characters,
+    /// <c>gAAAAA</c>), whatever precedes the colon (even a name that is no valid version) and whatever follows. Such a
+    /// value is someone's ciphertext — perhaps under a key this ring does not hold, perhaps damaged — never plaintext to
+    /// encrypt: encrypting it would bury it under a layer the application decrypts to the old ciphertext's text. No
+    /// plaintext a person or an application writes looks like this by chance.
+    /// </summary>
+    internal static bool HasTokenPayload(ReadOnlySpan<char> trimmed)
+    {
+        int colon = trimmed.IndexOf(Separator);
+        return colon >= 0 && trimmed[(colon + 1)..].StartsWith(EncodedTokenPrefix, StringComparison.Ordinal);
+    }
+
+    // base64url("gAAAAA"): six characters are exactly two groups, so every stored payload starts with these eight.
+    private const string EncodedTokenPrefix = "Z0FBQUFB";
+
     /// <summary>Reads a stored value; the error never repeats the value, which may be plaintext.</summary>
     public static StoredValue Parse(string text)
     {

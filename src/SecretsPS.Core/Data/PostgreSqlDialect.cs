@@ -96,8 +96,17 @@ public sealed class PostgreSqlDialect : SqlDialect
 
     protected override string ExactlyEquals(string quotedColumn, string parameter) => $"CAST({quotedColumn} AS text) COLLATE \"C\" = {parameter}";
 
-    /// <summary>ASCII whitespace only: a literal with other code points fails on a database whose encoding is not UTF-8.</summary>
-    protected override string TrimLeading(string quotedColumn) => $"ltrim({quotedColumn}, E' \\t\\n\\x0b\\f\\r\\x1c\\x1d\\x1e\\x1f')";
+    /// <summary>
+    /// Every character the application strips on a UTF-8 database; the ASCII ones elsewhere, where the others cannot be
+    /// stored. A literal holding them would fail to parse on a database that is not UTF-8, so they come from bytes,
+    /// converted only when the server's encoding is UTF-8 (convert_from is not folded into a constant before that test).
+    /// </summary>
+    protected override string TrimLeading(string quotedColumn) =>
+        $"ltrim({quotedColumn}, CASE WHEN current_setting('server_encoding') = 'UTF8' THEN convert_from(CAST(E'{WhitespaceUtf8}' AS bytea), 'UTF8') " +
+        $"ELSE E' \\t\\n\\x0b\\f\\r\\x1c\\x1d\\x1e\\x1f' END)";
+
+    /// <summary>The application's whitespace as UTF-8, in PostgreSQL's hex bytea form.</summary>
+    private static readonly string WhitespaceUtf8 = "\\\\x" + Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(Crypto.ApplicationWhitespace.Characters)).ToLowerInvariant();
 
     /// <summary>Quoted identifiers are case-sensitive in PostgreSQL.</summary>
     public override bool SameIdentifier(string a, string b) => string.Equals(a, b, StringComparison.Ordinal);

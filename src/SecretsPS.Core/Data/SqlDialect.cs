@@ -84,18 +84,17 @@ public abstract class SqlDialect : ISqlDialect
     /// </summary>
     public virtual string CountByPrefix(TableName table, string column)
     {
-        var c = Quote(column);
-        var t = TrimLeading(c);
-        var group = $"CASE WHEN {c} IS NULL THEN NULL WHEN {Position(t)} > 1 AND {TokenStart(t)} = '{StoredTokenStart}' THEN {Prefix(t)} ELSE '' END";
-        return $"SELECT {group} AS prefix, COUNT(*) FROM {QuoteTable(table)} GROUP BY {group}";
+        // The trimmed value is computed once per row, in a derived table; NULL stays NULL through the trim.
+        const string v = "trimmed.v";
+        var group = $"CASE WHEN {v} IS NULL THEN NULL WHEN {Position(v)} > 1 AND {TokenStart(v)} = '{StoredTokenStart}' THEN {Prefix(v)} ELSE '' END";
+        return $"SELECT grouped.prefix, COUNT(*) FROM (SELECT {group} AS prefix FROM (SELECT {TrimLeading(Quote(column))} AS v FROM {QuoteTable(table)}) AS trimmed) AS grouped GROUP BY grouped.prefix";
     }
 
     /// <summary>The column without the leading whitespace the application's reading (Python's str.strip) skips.</summary>
     protected abstract string TrimLeading(string quotedColumn);
 
-    /// <summary>The code points Python's str.isspace() accepts: what the application's strip() removes.</summary>
-    protected static readonly int[] ApplicationWhitespace =
-        [9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760, 8192, 8193, 8194, 8195, 8196, 8197, 8198, 8199, 8200, 8201, 8202, 8232, 8233, 8239, 8287, 12288];
+    /// <summary>The code points the application's strip() removes (<see cref="Crypto.ApplicationWhitespace"/>), for SQL that names them by number.</summary>
+    protected static readonly int[] ApplicationWhitespace = Crypto.ApplicationWhitespace.Characters.Select(c => (int)c).ToArray();
 
     /// <summary>Base64url of the first six characters of every Fernet token ("gAAAAA").</summary>
     public const string StoredTokenStart = "Z0FBQUFB";

@@ -58,7 +58,7 @@ public sealed class ReencryptionEngine
             if (page.Count == 0) break;
             foreach (var (key, value) in page)
             {
-                var prefix = StoredValue.TryParse(value, out var sv) ? sv.Version : "(not ciphertext)";
+                var prefix = StoredValue.TryParseAsApplication(value, out var sv) ? sv.Version : "(not ciphertext)";
                 byVersion[prefix] = byVersion.GetValueOrDefault(prefix) + 1;
                 switch (TransformOne(transformer, value, out _, out var reason))
                 {

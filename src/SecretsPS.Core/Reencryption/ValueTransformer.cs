@@ -38,19 +38,45 @@ public sealed class ValueTransformer
 
     private bool IsNewer(KeyVersion version, KeyVersion than) => _age[version.Name] > _age[than.Name];
 
+    /// <summary>
+    /// One stored value, read as the application reads it (FORMATS.md §4, <see cref="StoredValue.TryParseAsApplication"/>):
+    /// <list type="bullet">
+    /// <item>A value the application can decrypt, whatever its surrounding whitespace or missing padding, is ciphertext: an
+    /// older version moves to the target in the canonical form (<see cref="StoredValue.ToString"/>). A value at the target
+    /// or a newer version is left as it is, even when not canonical (surrounding whitespace, no padding): the application
+    /// reads it, the column's count by version must trim the same characters (<see cref="ApplicationWhitespace.Characters"/>),
+    /// and rewriting it would only churn rows.</item>
+    /// <item>A value whose stripped text starts with a version of the key ring and a colon but does not parse, or (below the
+    /// target; values at or beyond it are not decrypted, as before) does not authenticate, is damaged ciphertext: a row
+    /// error, always — also under -EncryptPlaintext.</item>
+    /// <item>A well-formed value under a version the ring does not hold (a lost key), or anything whose text after its first
+    /// colon begins like a stored token (<c>Z0FBQUFB</c>) whatever the prefix, is someone's ciphertext: a row error too,
+    /// also under -EncryptPlaintext.</item>
+    /// <item>Anything else is plaintext: encrypted as it is (whitespace included) under -EncryptPlaintext, else NotCiphertext.</item>
+    /// </list>
+    /// The reasons never contain the value.
+    /// </summary>
     public RowOutcome Transform(string value, out string? newValue, out RowError? reason)
     {
         newValue = null;
         reason = null;
-        if (TryReencryptQuickly(value) is { } moved)
+
+        // The application strips surrounding whitespace (Python's str.strip()) before it reads a value; so does this. A
+        // canonical value has none: two look-ups at its ends, no copy.
+        ReadOnlySpan<char> trimmed = ApplicationWhitespace.HasSurrounding(value) ? ApplicationWhitespace.Trim(value.AsSpan()) : value;
+
+        if (TryReencryptQuickly(trimmed) is { } moved)
         {
             newValue = moved;
         }
-        else if (StoredValue.TryParse(value, out var stored))
+        else if (StoredValue.TryParseAsApplication(value, out var stored))
         {
             if (stored.Version == _target.Name) return RowOutcome.AlreadyAtTarget;
             if (!_ring.TryGet(stored.Version, out var source))
             {
+                // Also under -EncryptPlaintext: a well-formed token under a version this key file lacks is ciphertext under a
+                // lost (or not yet copied) key, not plaintext. Encrypting it would bury it: the application would decrypt it
+                // to the old ciphertext's text, and nothing would say that the row had ever been ciphertext.
                 reason = new("ValueVersionUnknown", $"the value names version '{stored.Version}', which is not in the key file");
                 return RowOutcome.Failed;
             }
@@ -66,8 +92,24 @@ public sealed class ValueTransformer
                 return RowOutcome.Failed;
             }
         }
+        else if (KnownVersionPrefix(trimmed) is { } known)
+        {
+            // "<known version>:" and then something that is not base64url of a token (garbage, junk inside or after it,
+            // a cut-off payload): damaged ciphertext, never plaintext, whatever -EncryptPlaintext says.
+            reason = new(CiphertextDamaged, $"the value starts with version '{known.Name}' and a colon but is not a well-formed stored value");
+            return RowOutcome.Failed;
+        }
+        else if (StoredValue.HasTokenPayload(trimmed))
+        {
+            // What begins like a stored token's payload after a prefix that is no version of the ring: a well-formed one
+            // under a valid name parsed above (ValueVersionUnknown), so this is a damaged prefix or a damaged payload of
+            // someone's ciphertext. Not plaintext either: encrypting it would bury it.
+            reason = new(CiphertextDamaged, "the value holds what looks like a Fernet token after a prefix that is not a version in the key file, and is not a readable stored value");
+            return RowOutcome.Failed;
+        }
         else if (_encryptPlaintext)
         {
+            // The plaintext is the value as the column holds it, surrounding whitespace included.
             newValue = _ring.Protect(value, _target.Name);
         }
         else
@@ -85,19 +127,41 @@ public sealed class ValueTransformer
         return RowOutcome.Reencrypted;
     }
 
+    /// <summary>ErrorId of a value that starts like ciphertext (a known version and a colon, or a token payload) but is not readable.</summary>
+    public const string CiphertextDamaged = "CiphertextDamaged";
+
     /// <summary>
-    /// The common case (a well-formed value of an older version) without the intermediate strings of the general
-    /// path; null for anything else, which the general path then handles and explains.
+    /// The ring's version whose name is the text before the first colon of the stripped value, if any: exactly (ordinal,
+    /// case-sensitive, as the application's dictionary lookup), so <c>https://x</c>, <c>user:secret</c> or <c>V1:…</c> under a
+    /// ring of <c>v1</c> have no known version prefix. Compares spans, makes no string.
     /// </summary>
-    private string? TryReencryptQuickly(string value)
+    private KeyVersion? KnownVersionPrefix(ReadOnlySpan<char> trimmed)
     {
-        int colon = value.IndexOf(':');
+        int colon = trimmed.IndexOf(':');
         if (colon <= 0) return null;
-        var prefix = value.AsSpan(0, colon);
+        var prefix = trimmed[..colon];
+        var versions = _ring.Versions;
+        for (int i = 0; i < versions.Count; i++)
+        {
+            if (prefix.SequenceEqual(versions[i].Name)) return versions[i];
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The common case (a well-formed value of an older version, already stripped of the application's whitespace) without
+    /// the intermediate strings of the general path; null for anything else, which the general path then handles and
+    /// explains. Exactly equivalent to the general path: both read the same stripped text.
+    /// </summary>
+    private string? TryReencryptQuickly(ReadOnlySpan<char> trimmed)
+    {
+        int colon = trimmed.IndexOf(':');
+        if (colon <= 0) return null;
+        var prefix = trimmed[..colon];
         foreach (var source in _olderThanTarget)
         {
             if (prefix.SequenceEqual(source.Name))
-                return StoredValue.TryReencryptPayload(value.AsSpan(colon + 1), source.FernetKey, _target.FernetKey, _target.Name);
+                return StoredValue.TryReencryptPayload(trimmed[(colon + 1)..], source.FernetKey, _target.FernetKey, _target.Name);
         }
         return null;
     }
