@@ -80,6 +80,47 @@ Describe 'Get-EncryptionKey' {
         }
     }
 
+    Context 'the order of versions (FORMATS.md §1: the order they first appear in the file)' {
+        It 'lists a version added by hand without ENCRYPTION_CREATED__ after the one New-EncryptionConfig wrote, as the newer' {
+            $folder = New-TestFolder
+            $path = New-TestKeyFile -Folder $folder
+            [IO.File]::AppendAllText($path, "`n" + (New-KeyVersionText v2 -NoCreated))
+            $null = Set-ActiveEncryptionKey -Path $path -Version v2 -Confirm:$false -WarningAction SilentlyContinue
+            $list = @(Get-EncryptionKey -Path $path)
+            $list.Version | Should -Be @('v1', 'v2')
+            $list[0].Created | Should -BeOfType [DateTimeOffset]
+            $list[1].Created | Should -BeNullOrEmpty
+        }
+
+        It 'lists in file order when ENCRYPTION_CREATED__ says otherwise' {
+            $path = Write-TestKeyFile -Path (Join-Path (New-TestFolder) '.env.crypto') -Text (New-KeyFileText -Active vC -Versions @(
+                    (New-KeyVersionText vB -Created '2024-06-01T00:00:00Z')
+                    (New-KeyVersionText vA -Created '2023-01-01T00:00:00Z')
+                    (New-KeyVersionText vC -Created '2025-01-01T00:00:00Z')))
+            (Get-EncryptionKey -Path $path).Version | Should -Be @('vB', 'vA', 'vC')
+        }
+
+        It 'lists versions only in the environment after the file''s, in natural name order (v9 before v10)' {
+            $path = New-TestKeyFile
+            $names = @()
+            try {
+                foreach ($v in 'v10', 'v9') {
+                    foreach ($line in (New-KeyVersionText $v -Created '2020-01-01T00:00:00Z') -split "`n" | Where-Object { $_ }) {
+                        $name, $value = $line -split '=', 2
+                        Set-Item -LiteralPath "Env:$name" -Value $value.Trim('"')
+                        $names += $name
+                    }
+                }
+                $list = @(Get-EncryptionKey -Path $path)
+                $list.Version | Should -Be @('v1', 'v9', 'v10')
+                $list[1].Source.ToString() | Should -Be 'Environment'
+            }
+            finally {
+                foreach ($n in $names) { Remove-Item -LiteralPath "Env:$n" -ErrorAction Ignore }
+            }
+        }
+    }
+
     Context 'key file resolution' {
         It 'reads ./.env.crypto when -Path is omitted' {
             $folder = New-TestFolder

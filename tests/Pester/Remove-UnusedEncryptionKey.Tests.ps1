@@ -335,7 +335,8 @@ Describe 'Remove-UnusedEncryptionKey without a database' {
     }
 
     Context '-Keep N' {
-        It 'takes as candidates the versions older than the newest N by ENCRYPTION_CREATED__, not by file order' {
+        It 'takes as candidates the versions older than the newest N by file order, even when ENCRYPTION_CREATED__ disagrees, and warns' {
+            # FORMATS.md §1: the file order wins. This test used to expect the creation order (vA the oldest), which the rule forbids.
             $folder = New-TestFolder
             $key = Join-Path $folder '.env.crypto'
             # File order vB, vA, vC; creation order vA < vB < vC.
@@ -344,11 +345,12 @@ Describe 'Remove-UnusedEncryptionKey without a database' {
                     (New-KeyVersionText vA -Created '2023-01-01T00:00:00Z')
                     (New-KeyVersionText vC -Created '2025-01-01T00:00:00Z')))
             $hash = Get-FileHashString $key
-            $keep2 = Remove-UnusedEncryptionKey -Path $key -Keep 2 -SkipUsageCheck -Force -WhatIf -WarningAction SilentlyContinue
+            $keep2 = Remove-UnusedEncryptionKey -Path $key -Keep 2 -SkipUsageCheck -Force -WhatIf -WarningVariable w -WarningAction SilentlyContinue
             $keep1 = Remove-UnusedEncryptionKey -Path $key -Keep 1 -SkipUsageCheck -Force -WhatIf -WarningAction SilentlyContinue
-            @($keep2.Candidates) | Should -Be @('vA')
+            @($keep2.Candidates) | Should -Be @('vB')
             @($keep1.Candidates | Sort-Object) | Should -Be @('vA', 'vB')
-            ($keep2.Kept | Where-Object Version -EQ 'vB').Reason | Should -Be 'among the newest 2'
+            ($keep2.Kept | Where-Object Version -EQ 'vA').Reason | Should -Be 'among the newest 2'
+            ($w -join "`n") | Should -Match 'the file order is used \(vB is the older\)'
             Get-FileHashString $key | Should -Be $hash
         }
 

@@ -35,10 +35,10 @@ Describe 'Test-EncryptionConfig' {
             $errs.Count | Should -Be 0
         }
 
-        It '-Detailed emits one ConfigCheck per check: file mode, parse, active, key material and self-test per version, key age' {
+        It '-Detailed emits one ConfigCheck per check: file mode, parse, active, key material and self-test per version, version order, key age' {
             $checks | ForEach-Object { $_.GetType().FullName | Should -Be 'SecretsPS.Core.Config.ConfigCheck' }
             $names = $checks | ForEach-Object { if ($_.Version) { "$($_.Check)[$($_.Version)]" } else { $_.Check } }
-            foreach ($n in 'FileRead', 'FileMode', 'Parse', 'ActivePresent[v1]', 'KeyMaterial[v1]', 'SelfTest[v1]', 'KeyMaterial[v2]', 'SelfTest[v2]', 'KeyAge[v1]') {
+            foreach ($n in 'FileRead', 'FileMode', 'Parse', 'ActivePresent[v1]', 'KeyMaterial[v1]', 'SelfTest[v1]', 'KeyMaterial[v2]', 'SelfTest[v2]', 'VersionOrder', 'KeyAge[v1]') {
                 $names | Should -Contain $n
             }
         }
@@ -91,6 +91,35 @@ Describe 'Test-EncryptionConfig' {
             $age.Status.ToString() | Should -Be 'Warning'
             $age.ErrorId | Should -Be 'ActiveKeyTooOld'
             (Test-EncryptionConfig -Path $path -MaxKeyAgeDays 60 -Detailed | Where-Object Check -EQ 'KeyAge').Status.ToString() | Should -Be 'Passed'
+        }
+    }
+
+    Context 'ENCRYPTION_CREATED__ that disagrees with the order of the file' {
+        It 'is valid but warns naming both versions, says the file order is used, and -Detailed reports VersionOrder as a Warning (CreatedDisagreesWithFileOrder)' {
+            $path = Write-TestKeyFile -Path (Join-Path (New-TestFolder) '.env.crypto') -Text (New-KeyFileText -Active v2 -Versions @(
+                    (New-KeyVersionText v1 -Created '2025-06-01T00:00:00Z')
+                    (New-KeyVersionText v2 -Created '2025-01-01T00:00:00Z')))
+            $hash = Get-FileHashString $path
+            Test-EncryptionConfig -Path $path -WarningVariable w -WarningAction SilentlyContinue | Should -BeTrue
+            $text = $w -join "`n"
+            $text | Should -Match 'VersionOrder \[v2\]'
+            $text | Should -Match 'ENCRYPTION_CREATED__v2 \(2025-01-01T00:00:00Z\) is earlier than ENCRYPTION_CREATED__v1'
+            $text | Should -Match 'The file order is used: v1 is treated as older than v2'
+            $check = @(Test-EncryptionConfig -Path $path -Detailed -WarningAction SilentlyContinue | Where-Object Check -EQ 'VersionOrder')
+            $check.Count | Should -Be 1
+            $check[0].Status.ToString() | Should -Be 'Warning'
+            $check[0].Version | Should -Be 'v2'
+            $check[0].ErrorId | Should -Be 'CreatedDisagreesWithFileOrder'
+            (Get-EncryptionKey -Path $path).Version | Should -Be @('v1', 'v2')
+            Get-FileHashString $path | Should -Be $hash
+        }
+
+        It 'does not warn about a file from the original CLI, without any ENCRYPTION_CREATED__' {
+            $path = Write-TestKeyFile -Path (Join-Path (New-TestFolder) '.env.crypto') -Text (New-KeyFileText -Active v2 -Versions @(
+                    (New-KeyVersionText v1 -NoCreated), (New-KeyVersionText v2 -NoCreated)))
+            $check = Test-EncryptionConfig -Path $path -Detailed -WarningAction SilentlyContinue | Where-Object Check -EQ 'VersionOrder'
+            $check.Status.ToString() | Should -Be 'Passed'
+            $check.Message | Should -Match 'v1, v2'
         }
     }
 

@@ -31,9 +31,9 @@ public sealed class ConfigValidatorTests : IDisposable
 
         Assert.All(checks, c => Assert.True(c.Status == CheckStatus.Passed, $"{c.Check} {c.Version}: {c.Status} {c.Message}"));
         Assert.Equal(
-            new[] { "FileRead", "FileMode", "Parse", "ActivePresent", "KeyMaterial", "SelfTest", "KeyMaterial", "SelfTest", "KeyAge" },
+            new[] { "FileRead", "FileMode", "Parse", "ActivePresent", "KeyMaterial", "SelfTest", "KeyMaterial", "SelfTest", "VersionOrder", "KeyAge" },
             checks.Select(c => c.Check));
-        Assert.Equal(new string?[] { null, null, null, "v2", "v1", "v1", "v2", "v2", "v2" }, checks.Select(c => c.Version));
+        Assert.Equal(new string?[] { null, null, null, "v2", "v1", "v1", "v2", "v2", null, "v2" }, checks.Select(c => c.Version));
         Assert.All(checks, c => Assert.Null(c.ErrorId));
     }
 
@@ -171,6 +171,59 @@ public sealed class ConfigValidatorTests : IDisposable
 
         Assert.Equal(CheckStatus.Warning, age.Status);
         Assert.Equal("ActiveKeyAgeUnknown", age.ErrorId);
+    }
+
+    [Fact]
+    public void Creation_times_that_disagree_with_the_file_order_are_a_warning_naming_both_versions_and_the_file_order_is_used()
+    {
+        _folder.Write(".env.crypto", FileText("v2",
+            Version("v1", 1, created: "2025-06-01T00:00:00Z"),
+            Version("v2", 2, created: "2025-01-01T00:00:00Z")));
+
+        var checks = Check(KeyFile);
+
+        var order = Single(checks, "VersionOrder", "v2");
+        Assert.Equal(CheckStatus.Warning, order.Status);
+        Assert.Equal("CreatedDisagreesWithFileOrder", order.ErrorId);
+        Assert.Contains("ENCRYPTION_CREATED__v2 (2025-01-01T00:00:00Z)", order.Message, StringComparison.Ordinal);
+        Assert.Contains("ENCRYPTION_CREATED__v1 (2025-06-01T00:00:00Z)", order.Message, StringComparison.Ordinal);
+        Assert.Contains("The file order is used: v1 is treated as older than v2", order.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(checks, c => c.Status == CheckStatus.Failed); // still a valid file
+    }
+
+    [Fact]
+    public void A_file_from_the_original_CLI_without_creation_times_passes_the_order_check_in_file_order()
+    {
+        _folder.Write(".env.crypto", FileText("v3", Version("v1", 1), Version("v3", 3), Version("v2", 2)));
+
+        var order = Single(Check(KeyFile), "VersionOrder");
+
+        Assert.Equal(CheckStatus.Passed, order.Status);
+        Assert.Contains("v1, v3, v2", order.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_dated_version_before_an_undated_one_is_not_a_disagreement()
+    {
+        // The issue's file: v1 from New-EncryptionConfig (dated), v2 added by hand (undated), v2 active.
+        _folder.Write(".env.crypto", FileText("v2", Version("v1", 1, created: "2025-01-14T12:34:56Z"), Version("v2", 2)));
+
+        var checks = Check(KeyFile);
+
+        Assert.Equal(CheckStatus.Passed, Single(checks, "VersionOrder").Status);
+        Assert.Contains("v1, v2", Single(checks, "VersionOrder").Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_environment_only_version_created_before_the_files_versions_is_a_disagreement_too()
+    {
+        _folder.Write(".env.crypto", FileText("v1", Version("v1", 1, created: "2025-06-01T00:00:00Z")));
+        var environment = Version("v2", 2, created: "2025-01-01T00:00:00Z").Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1].Trim('"'));
+
+        var order = Single(Check(KeyFile, environment: environment), "VersionOrder", "v2");
+
+        Assert.Equal(CheckStatus.Warning, order.Status);
+        Assert.Equal("CreatedDisagreesWithFileOrder", order.ErrorId);
     }
 
     [Fact]

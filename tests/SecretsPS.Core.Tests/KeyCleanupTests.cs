@@ -181,8 +181,11 @@ namespace SecretsPS.Core.Tests
         [Fact]
         public void A_version_defined_only_in_the_environment_is_never_a_candidate()
         {
+            // Environment-only versions come after the file's (FORMATS.md §1), so they are the newest: two of them, so that
+            // v0 is not kept merely as one of the newest 1. (This used to be one, v0, taken as the oldest by its CREATED.)
             var key = CleanupKeys.Create(_folder.Path, "v2", "v3");
             var environment = KeyFileFixture.Version("v0", seed: 9, created: "2020-01-01T00:00:00Z")
+                .Concat(KeyFileFixture.Version("v1", seed: 8, created: "2020-02-01T00:00:00Z"))
                 .Select(l => l.Split('=', 2))
                 .ToDictionary(p => p[0], p => p[1].Trim('"'));
 
@@ -198,20 +201,27 @@ namespace SecretsPS.Core.Tests
         // ------------------------------------------------------------------ -Keep and the order of versions
 
         [Fact]
-        public void Keep_counts_the_newest_versions_by_ENCRYPTION_CREATED_not_by_their_order_in_the_file()
+        public void Keep_counts_the_newest_versions_by_file_order_even_when_ENCRYPTION_CREATED_disagrees_and_the_audit_says_so()
         {
+            // FORMATS.md §1: the file order wins over ENCRYPTION_CREATED__. This test used to assert the opposite (vA the
+            // oldest, by its creation time), which is the order the rule forbids.
             // File order vB, vA, vC; creation order vA < vB < vC.
             var key = _folder.Write(".env.crypto", KeyFileFixture.FileText("vC",
                 KeyFileFixture.Version("vB", seed: 2, created: "2024-06-01T00:00:00Z"),
                 KeyFileFixture.Version("vA", seed: 1, created: "2023-01-01T00:00:00Z"),
                 KeyFileFixture.Version("vC", seed: 3, created: "2025-01-01T00:00:00Z")));
 
-            var keep2 = CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 2, skipUsageCheck: true, force: true).Run(_ => false);
+            var log = new CleanupLog();
+            var keep2 = CleanupKeys.Cleanup(key, log, null, keep: 2, skipUsageCheck: true, force: true).Run(_ => false);
             var keep1 = CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 1, skipUsageCheck: true, force: true).Run(_ => false);
 
-            Assert.Equal(new[] { "vA" }, keep2.Candidates);
+            Assert.Equal(new[] { "vB" }, keep2.Candidates);
             Assert.Equal(new[] { "vA", "vB" }, keep1.Candidates.Order(StringComparer.Ordinal));
-            Assert.Contains(keep2.Kept, k => k.Version == "vB" && k.Reason.Contains("newest 2", StringComparison.Ordinal));
+            Assert.Contains(keep2.Kept, k => k.Version == "vA" && k.Reason.Contains("newest 2", StringComparison.Ordinal));
+            var order = Assert.Single(keep2.Steps, s => s.Step == "Order");
+            Assert.Equal("WARNING", order.Status);
+            Assert.Contains("ENCRYPTION_CREATED__vA", order.Message, StringComparison.Ordinal);
+            Assert.Contains("the file order is used (vB is the older)", order.Message, StringComparison.Ordinal);
         }
 
         [Fact]

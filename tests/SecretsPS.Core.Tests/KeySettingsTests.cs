@@ -226,8 +226,10 @@ public class KeySettingsTests
     }
 
     [Fact]
-    public void Versions_are_ordered_by_creation_time_not_by_file_order()
+    public void Versions_are_ordered_by_file_order_even_when_their_creation_times_disagree()
     {
+        // FORMATS.md §1: the file order wins over ENCRYPTION_CREATED__ (Test-EncryptionConfig warns about the disagreement).
+        // This test used to assert the opposite (v1, v2, v3 by creation time); that order is what the rule forbids.
         var text = FileText("v1",
             Version("v3", 3, created: "2025-03-01T00:00:00Z"),
             Version("v1", 1, created: "2025-01-01T00:00:00Z"),
@@ -235,8 +237,8 @@ public class KeySettingsTests
 
         using var ring = Settings(text).BuildKeyRing();
 
-        Assert.Equal(new[] { "v1", "v2", "v3" }, ring.Versions.Select(v => v.Name));
-        Assert.Equal(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero), ring.Versions[0].Created);
+        Assert.Equal(new[] { "v3", "v1", "v2" }, ring.Versions.Select(v => v.Name));
+        Assert.Equal(new DateTimeOffset(2025, 3, 1, 0, 0, 0, TimeSpan.Zero), ring.Versions[0].Created);
     }
 
     [Fact]

@@ -82,6 +82,12 @@ public sealed class KeyCleanup
         var ring = config.Ring;
         // The file's own active version is kept too: the environment may override it here, but not for every reader of the file.
         var fileActive = KeyFileStore.ReadDocument(path).Get(KeyFileNames.Active);
+        // "Older than the newest N" in the one age order every reader uses (VersionOrder, FORMATS.md §1): the file order,
+        // never ENCRYPTION_CREATED__. Where the creation times say otherwise, the audit says so before anything is chosen.
+        foreach (var d in VersionOrder.Disagreements(ring.Versions))
+            Audit("Order", "WARNING", $"ENCRYPTION_CREATED__{d.Later} ({KeyVersion.FormatTime(d.LaterCreated)}) is earlier than " +
+                $"ENCRYPTION_CREATED__{d.Earlier} ({KeyVersion.FormatTime(d.EarlierCreated)}), but {d.Later} comes after {d.Earlier} in the key file: " +
+                $"the file order is used ({d.Earlier} is the older)");
         var newestFirst = ring.Versions.Reverse().ToList();
         var kept = new List<KeptVersion>();
         var candidates = new List<string>();

@@ -57,6 +57,7 @@ public static class ConfigValidator
 
         var plaintext = Encoding.UTF8.GetBytes("SecretsPS self-test ção ✓");
         DateTimeOffset? activeCreated = null; // as KeyVersion read it: the key-age check never parses the text a second way
+        var places = new List<(string Name, int Order, DateTimeOffset? Created)>(); // the versions that built, for the order check
         foreach (var s in settings.Versions)
         {
             KeyVersion version;
@@ -72,6 +73,7 @@ public static class ConfigValidator
             using (version)
             {
                 if (version.Name == settings.ActiveVersion) activeCreated = version.Created;
+                places.Add((version.Name, version.Order, version.Created));
                 results.Add(new ConfigCheck("KeyMaterial", s.Name, CheckStatus.Passed,
                     Localized.Format(Messages.CheckKeyMaterial, version.KeyLength, version.SaltLength, version.Kdf.Name)));
                 try
@@ -88,6 +90,8 @@ public static class ConfigValidator
                 }
             }
         }
+
+        results.AddRange(CheckVersionOrder(settings, places));
 
         if (maxKeyAgeDays is { } maxAge && settings.ActiveVersion is { } active)
         {
@@ -106,5 +110,27 @@ public static class ConfigValidator
             }
         }
         return results;
+    }
+
+    /// <summary>
+    /// FORMATS.md §1: the file order is the age order; an ENCRYPTION_CREATED__ that says a later-appearing version is
+    /// older is a warning (naming both versions, saying the file order is used), never a failure. With no disagreement,
+    /// one passed check shows the order used. A file with a single version has nothing to order.
+    /// </summary>
+    private static IEnumerable<ConfigCheck> CheckVersionOrder(KeySettings settings, IReadOnlyList<(string Name, int Order, DateTimeOffset? Created)> built)
+    {
+        if (settings.Versions.Count < 2) yield break;
+        var disagreements = VersionOrder.Disagreements(built, v => v.Name, v => v.Order, v => v.Created);
+        if (disagreements.Count == 0)
+        {
+            var order = VersionOrder.OldestFirst(settings.Versions, v => v.Order).Select(v => v.Name);
+            yield return new ConfigCheck("VersionOrder", null, CheckStatus.Passed, Localized.Format(Messages.CheckVersionOrder, MessageText.List(order)));
+            yield break;
+        }
+        foreach (var d in disagreements)
+            yield return new ConfigCheck("VersionOrder", d.Later, CheckStatus.Warning,
+                Localized.Format(Messages.CheckCreatedDisagreesWithFileOrder, d.Earlier, d.Later,
+                    KeyVersion.FormatTime(d.EarlierCreated), KeyVersion.FormatTime(d.LaterCreated)),
+                "CreatedDisagreesWithFileOrder");
     }
 }

@@ -3,7 +3,8 @@ using SecretsPS.Core.Crypto;
 
 namespace SecretsPS.Core.Config;
 
-/// <summary>The text values of one version after the environment overlay, not yet checked.</summary>
+/// <summary>The text values of one version after the environment overlay, not yet checked. Order is its place in the
+/// base order of FORMATS.md §1 (the age order, see <see cref="VersionOrder"/>).</summary>
 public sealed record VersionSettings(string Name, string? Key, string? Salt, string? SaltHash, string? Kdf, string? Created, KeySource Source, int Order);
 
 /// <summary>
@@ -43,8 +44,9 @@ public sealed class KeySettings
     public static KeySettings From(KeyFileDocument document, IReadOnlyDictionary<string, string>? environment)
     {
         var values = new Dictionary<string, (string Value, KeySource Source)>(StringComparer.Ordinal);
-        var order = new List<string>();
-        var ordered = new HashSet<string>(StringComparer.Ordinal);
+        var inFile = new List<string>();
+        var inFileSet = new HashSet<string>(StringComparer.Ordinal);
+        var environmentOnly = new HashSet<string>(StringComparer.Ordinal);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var twice = new List<string>();
         var twiceSeen = new HashSet<string>(StringComparer.Ordinal);
@@ -54,7 +56,7 @@ public sealed class KeySettings
             bool owned = name == KeyFileNames.Active || KeyFileNames.TrySplit(name, out _, out _);
             if (owned && !seen.Add(name) && twiceSeen.Add(name)) twice.Add(name);
             values[name] = (value, KeySource.File);
-            if (KeyFileNames.TrySplit(name, out _, out var v) && ordered.Add(v)) order.Add(v);
+            if (KeyFileNames.TrySplit(name, out _, out var v) && inFileSet.Add(v)) inFile.Add(v);
         }
         if (environment is not null)
         {
@@ -63,9 +65,11 @@ public sealed class KeySettings
                 if (name != KeyFileNames.Active && !KeyFileNames.TrySplit(name, out _, out _)) continue;
                 if (string.IsNullOrWhiteSpace(value)) continue; // an empty variable is unset, not a value that hides the file's
                 values[name] = (value, KeySource.Environment);
-                if (KeyFileNames.TrySplit(name, out _, out var v) && ordered.Add(v)) order.Add(v);
+                if (KeyFileNames.TrySplit(name, out _, out var v) && !inFileSet.Contains(v)) environmentOnly.Add(v);
             }
         }
+        // The base order of FORMATS.md §1, which is also each version's Order: see VersionOrder.
+        var order = VersionOrder.BaseOrder(inFile, environmentOnly);
 
         string? Get(string n) => values.TryGetValue(n, out var x) ? x.Value : null;
         var versions = order.Select((v, i) => new VersionSettings(

@@ -12,20 +12,20 @@ public static class KeyVersionListing
     {
         var settings = KeySettings.From(KeyFileStore.ReadDocument(path), environment ?? KeySettings.ProcessEnvironment());
         var found = new List<SecretsPSException>();
-        var list = new List<(KeyVersionInfo Info, DateTimeOffset? Created, int Order)>();
+        var list = new List<(KeyVersionInfo Info, int Order)>();
         foreach (var s in settings.Versions)
         {
             bool active = s.Name == settings.ActiveVersion;
             try
             {
                 using var v = KeyVersion.FromText(s.Name, s.Key, s.Salt, s.SaltHash, s.Kdf, s.Created, s.Source, s.Order);
-                list.Add((KeyVersionInfo.From(v, active, path), v.Created, v.Order));
+                list.Add((KeyVersionInfo.From(v, active, path), v.Order));
             }
             catch (SecretsPSException e)
             {
                 found.Add(e);
                 list.Add((new KeyVersionInfo(s.Name, active, null, s.Kdf ?? KeyDerivation.HkdfSha256.Name, 0, 0, s.Source,
-                    "Failed: " + e.ErrorId, path), null, s.Order));
+                    "Failed: " + e.ErrorId, path), s.Order));
             }
         }
         if (settings.ActiveVersion is null)
@@ -36,6 +36,7 @@ public static class KeyVersionListing
         foreach (var twice in settings.NamesDefinedTwice)
             found.Add(new KeyFileException("VersionDefinedTwice", ErrorKind.InvalidData, Localized.Format(Messages.VersionDefinedTwice, twice), twice));
         problems = found;
-        return list.OrderBy(x => x.Created ?? DateTimeOffset.MinValue).ThenBy(x => x.Order).Select(x => x.Info).ToList();
+        // Oldest first in the one age order every reader uses (broken versions keep their place).
+        return VersionOrder.OldestFirst(list, x => x.Order).Select(x => x.Info).ToList();
     }
 }

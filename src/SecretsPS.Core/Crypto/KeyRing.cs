@@ -10,6 +10,7 @@ namespace SecretsPS.Core.Crypto;
 public sealed class KeyRing : IDisposable
 {
     private readonly Dictionary<string, KeyVersion> _byName;
+    private readonly Dictionary<string, int> _age; // name → place in Versions, oldest 0
 
     public KeyRing(IEnumerable<KeyVersion> versions, string activeVersion)
     {
@@ -26,12 +27,24 @@ public sealed class KeyRing : IDisposable
                 Localized.Format(Messages.ActiveVersionNotDefined, MessageText.Shorten(activeVersion), MessageText.List(list.Select(v => v.Name))),
                 target: activeVersion);
         Active = active;
-        // Age order: creation time where known; the file order breaks ties and orders undated versions.
-        Versions = list.OrderBy(v => v.Created ?? DateTimeOffset.MinValue).ThenBy(v => v.Order).ToList();
+        // Age order (FORMATS.md §1): the base order of the file, never the creation times; see VersionOrder.
+        Versions = VersionOrder.OldestFirst(list);
+        _age = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < Versions.Count; i++) _age[Versions[i].Name] = i;
     }
 
-    /// <summary>Oldest first.</summary>
+    /// <summary>Oldest first, in the age order of <see cref="VersionOrder"/>: the order of first appearance in the file
+    /// (environment-only versions after the file's), whatever ENCRYPTION_CREATED__ says.</summary>
     public IReadOnlyList<KeyVersion> Versions { get; }
+
+    /// <summary>Whether <paramref name="version"/> is older than <paramref name="than"/> in the age order of <see cref="Versions"/>.</summary>
+    public bool IsOlder(string version, string than) => AgeIndex(version) < AgeIndex(than);
+
+    private int AgeIndex(string name) =>
+        _age.TryGetValue(name, out var i)
+            ? i
+            : throw new KeyVersionNotFoundException(name,
+                Localized.Format(Messages.KeyVersionNotInKeyFile, MessageText.Shorten(name), MessageText.List(Versions.Select(x => x.Name))));
 
     public KeyVersion Active { get; }
 

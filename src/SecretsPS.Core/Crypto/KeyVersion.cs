@@ -38,7 +38,11 @@ public sealed class KeyVersion : IDisposable
     public DateTimeOffset? Created { get; }
     public KeySource Source { get; }
 
-    /// <summary>Position of first appearance in the file (environment-only versions follow): the age order when Created is absent.</summary>
+    /// <summary>
+    /// Place in the base order (FORMATS.md §1): first appearance in the file, environment-only versions after the file's in
+    /// natural name order. This alone is the age order (<see cref="VersionOrder"/>); Created never overrides it.
+    /// <see cref="VersionOrder.UnknownPlace"/> for a version not read from a file (it is then never the oldest).
+    /// </summary>
     public int Order { get; }
 
     public string SaltHash { get; }
@@ -109,7 +113,7 @@ public sealed class KeyVersion : IDisposable
         var salt = RandomNumberGenerator.GetBytes(saltBytes);
         // The file records whole seconds: keep the object equal to what a reader of the file will see.
         var seconds = new DateTimeOffset(created.UtcTicks - created.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
-        return new KeyVersion(name, key, salt, KeyMaterialText.Sha256Hex(salt), kdf, seconds, KeySource.File, int.MaxValue);
+        return new KeyVersion(name, key, salt, KeyMaterialText.Sha256Hex(salt), kdf, seconds, KeySource.File, VersionOrder.UnknownPlace);
     }
 
     /// <summary>The key file lines of this version, in the order FORMATS.md §1 writes them.</summary>
