@@ -107,7 +107,7 @@ public sealed class KeyRing : IDisposable
     {
         if (string.IsNullOrWhiteSpace(stored))
             throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument, Messages.ValueEmptyStored);
-        if (!StoredValue.TryParse(stored, out var value))
+        if (!StoredValue.TryParseAsApplication(stored, out var value))
             throw new SecretsPSException("StoredValueMalformed", ErrorKind.InvalidData,
                 Messages.StoredValueNotCiphertext);
         return value;
