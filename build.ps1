@@ -157,7 +157,7 @@ switch ($Task) {
     }
     'Fuzz' {
         $env:SECRETSPS_FUZZ_ITERATIONS = '200000'
-        dotnet test (Join-Path $root 'tests/SecretsPS.Core.Tests') -c $Configuration -nologo --filter 'FullyQualifiedName~Fuzz' --logger 'console;verbosity=normal'
+        dotnet test (Join-Path $root 'tests/SecretsPS.Core.Tests') -c $Configuration -nologo --filter 'FullyQualifiedName~Fuzz|FullyQualifiedName~Property' --logger 'console;verbosity=normal'
         if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
     }
 }
