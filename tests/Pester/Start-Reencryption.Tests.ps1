@@ -385,12 +385,12 @@ Describe 'Start-Reencryption on <Provider>' -ForEach $providers {
         }
 
         It 'is a ValueTooLong row error, never a truncation: the row keeps its value, and the job is incomplete' {
-            # The value is still at v2, below the target v3-longer: removing v2 now would destroy it, so the job says so.
+            # The value is still at v1, below the target v3-longer: removing v1 now would destroy it, so the job says so.
             $tooLong.Count | Should -Be 2
             $tooLong[0].FullyQualifiedErrorId | Should -BeLike 'ValueTooLong*'
             $tooLong[1].FullyQualifiedErrorId | Should -BeLike 'ReencryptionIncomplete*'
             $j.Status.ToString() | Should -Be 'Incomplete'
-            $j.CountsAtFinish['v2'] | Should -Be 1
+            $j.CountsAtFinish['v1'] | Should -Be 1
             $j.Errors | Should -Be 1
             $j.Processed | Should -Be 0
             @(Get-TestColumnValue -Database $db -Table curto -Column s)[0].Value | Should -BeExactly $stored

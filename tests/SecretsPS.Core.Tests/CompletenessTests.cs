@@ -545,3 +545,36 @@ public sealed class CompletenessOnPostgreSqlTests : CompletenessTests
         Assert.Equal(new[] { "1", "3", "5", "7", "9" }, observer.Failures.Select(f => f.RowKey).Order());
     }
 }
+
+/// <summary>The proof as the job row keeps it: machine-read, bounded whatever the column holds.</summary>
+public sealed class CompletionProofTests
+{
+    [Fact]
+    public void The_proof_text_names_versions_oldest_first_and_reads_back()
+    {
+        using var keys = TestKeys.Create("v1", "v2", "v3");
+        var proof = CompletionProof.From(new Dictionary<string, long> { ["v3"] = 5, ["v1"] = 2, ["zz9"] = 1 }, 4, keys.Ring, "v2");
+
+        Assert.Equal("counted at finish: v1=2, v3=5, zz9=1, (not ciphertext)=4", proof.ToText());
+        Assert.Equal(2, proof.BelowTarget);
+        Assert.False(proof.Complete);
+        Assert.Equal(new Dictionary<string, long> { ["v1"] = 2, ["v3"] = 5, ["zz9"] = 1, ["(not ciphertext)"] = 4 }, CompletionProof.Parse("incomplete: …; " + proof.ToText()));
+        Assert.Null(CompletionProof.Parse("complete"));
+        Assert.Null(CompletionProof.Parse(null));
+    }
+
+    [Fact]
+    public void A_column_with_thousands_of_prefixes_gives_a_message_that_fits_SQL_Servers_job_table()
+    {
+        using var keys = TestKeys.Create("v1", "v2");
+        var counts = Enumerable.Range(0, 5000).ToDictionary(i => "unknown-version-name-" + i.ToString("D8", CultureInfo.InvariantCulture), _ => 1_000_000_000L);
+        counts["v1"] = 3;
+        var proof = CompletionProof.From(counts, long.MaxValue / 2, keys.Ring, "v2");
+
+        var message = $"incomplete with 99999999 row error(s): {proof.BelowTarget} value(s) below 'v2' remain ({proof.OlderVersionsText}); run again; {proof.ToText()}";
+
+        Assert.True(message.Length < 2000, $"{message.Length} characters");
+        Assert.StartsWith("counted at finish: v1=3, ", proof.ToText());
+        Assert.Contains("(other versions)=", proof.ToText());
+    }
+}

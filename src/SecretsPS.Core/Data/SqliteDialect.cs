@@ -138,17 +138,8 @@ public sealed class SqliteDialect : SqlDialect
     }
 
     /// <summary>SQLite does not enforce VARCHAR(n), but the application's other databases and ORM do: honour the declaration.</summary>
-    public override int? ColumnMaxLength(DbConnection connection, TableName table, string column)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = table.Schema is null
-            ? "SELECT type FROM pragma_table_info(@t) WHERE name = @c"
-            : "SELECT type FROM pragma_table_info(@t, @s) WHERE name = @c";
-        AddParameter(command, "@t", table.Name);
-        AddParameter(command, "@c", column);
-        if (table.Schema is not null) AddParameter(command, "@s", table.Schema);
-        return LengthFromDeclaredType(command.ExecuteScalar() as string);
-    }
+    public override int? ColumnMaxLength(DbConnection connection, TableName table, string column) =>
+        LengthFromDeclaredType(DescribeColumn(connection, table, column).Declared);
 
     public override IEnumerable<string> CreateJobTables(TableName jobs, TableName errors)
     {

@@ -14,6 +14,13 @@ public sealed class CompletionProof
 {
     private const string Marker = "counted at finish: ";
     private const string NotCiphertextName = "(not ciphertext)";
+    private const string OthersName = "(other versions)";
+
+    /// <summary>
+    /// Versions named one by one in the job's message; the rest are summed. The message column is bounded (2,000 characters
+    /// on SQL Server) and a column can hold any number of prefixes.
+    /// </summary>
+    public const int MaxNamedVersions = 24;
 
     private CompletionProof(IReadOnlyList<KeyValuePair<string, long>> byVersion, long notCiphertext, long belowTarget, IReadOnlyList<string> olderVersions)
     {
@@ -31,10 +38,14 @@ public sealed class CompletionProof
     /// <summary>Values at a version of the key ring older than the target: what a cleanup would make unreadable.</summary>
     public long BelowTarget { get; }
 
-    /// <summary>The older versions that still hold values.</summary>
+    /// <summary>The older versions that still hold values, oldest first.</summary>
     public IReadOnlyList<string> OlderVersions { get; }
 
     public bool Complete => BelowTarget == 0;
+
+    /// <summary>The older versions that still hold values, for a message: the first few, then how many more.</summary>
+    public string OlderVersionsText =>
+        OlderVersions.Count <= 5 ? string.Join(", ", OlderVersions) : string.Join(", ", OlderVersions.Take(5)) + $" and {OlderVersions.Count - 5} more";
 
     public static CompletionProof Count(ISqlDialect dialect, DbConnection connection, ColumnTarget target, KeyRing ring, string targetVersion)
     {
@@ -69,7 +80,9 @@ public sealed class CompletionProof
     /// <summary>The proof as the job row's message keeps it (machine-read: the same in every UI culture).</summary>
     public string ToText()
     {
-        var parts = RowsByVersion.Select(c => $"{c.Key}={c.Value.ToString(CultureInfo.InvariantCulture)}").ToList();
+        var parts = RowsByVersion.Take(MaxNamedVersions).Select(c => $"{c.Key}={c.Value.ToString(CultureInfo.InvariantCulture)}").ToList();
+        if (RowsByVersion.Count > MaxNamedVersions)
+            parts.Add($"{OthersName}={RowsByVersion.Skip(MaxNamedVersions).Sum(c => c.Value).ToString(CultureInfo.InvariantCulture)}");
         if (NotCiphertext > 0) parts.Add($"{NotCiphertextName}={NotCiphertext.ToString(CultureInfo.InvariantCulture)}");
         return Marker + (parts.Count == 0 ? "no values" : string.Join(", ", parts));
     }

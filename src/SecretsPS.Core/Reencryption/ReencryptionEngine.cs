@@ -339,7 +339,7 @@ public sealed class ReencryptionEngine
                 job = proof.Complete
                     ? Finish(connection, store, job, JobStatus.Finished, $"complete{errors}; {proof.ToText()}")
                     : Finish(connection, store, job, JobStatus.Incomplete,
-                        $"incomplete{errors}: {proof.BelowTarget} value(s) below '{job.TargetVersion}' remain ({string.Join(", ", proof.OlderVersions)}); run again; {proof.ToText()}");
+                        $"incomplete{errors}: {proof.BelowTarget} value(s) below '{job.TargetVersion}' remain ({proof.OlderVersionsText}); run again; {proof.ToText()}");
             }
             else
             {
