@@ -84,17 +84,26 @@ public abstract class SqlDialect : ISqlDialect
     /// </summary>
     public virtual string CountByPrefix(TableName table, string column)
     {
-        // The trimmed value is computed once per row, in a derived table; NULL stays NULL through the trim.
-        const string v = "trimmed.v";
-        var group = $"CASE WHEN {v} IS NULL THEN NULL WHEN {Position(v)} > 1 AND {TokenStart(v)} = '{StoredTokenStart}' THEN {Prefix(v)} ELSE '' END";
-        return $"SELECT grouped.prefix, COUNT(*) FROM (SELECT {group} AS prefix FROM (SELECT {TrimLeading(Quote(column))} AS v FROM {QuoteTable(table)}) AS trimmed) AS grouped GROUP BY grouped.prefix";
+        var c = Quote(column);
+        // Only a value that starts with whitespace pays for the trim (the count runs over the whole column at a job's end).
+        var group = $"CASE WHEN {c} IS NULL THEN NULL WHEN {FirstCodePoint(c)} IN ({WhitespaceCodePoints}) THEN {Classify(TrimLeading(c))} ELSE {Classify(c)} END";
+        return $"SELECT grouped.prefix, COUNT(*) FROM (SELECT {group} AS prefix FROM {QuoteTable(table)}) AS grouped GROUP BY grouped.prefix";
     }
+
+    /// <summary>The version prefix of a value that has the shape of a stored value, else ''.</summary>
+    private string Classify(string value) =>
+        $"CASE WHEN {Position(value)} > 1 AND {TokenStart(value)} = '{StoredTokenStart}' THEN {Prefix(value)} ELSE '' END";
 
     /// <summary>The column without the leading whitespace the application's reading (Python's str.strip) skips.</summary>
     protected abstract string TrimLeading(string quotedColumn);
 
+    /// <summary>The code point of the first character (NULL or 0 for an empty value).</summary>
+    protected abstract string FirstCodePoint(string quotedColumn);
+
     /// <summary>The code points the application's strip() removes (<see cref="Crypto.ApplicationWhitespace"/>), for SQL that names them by number.</summary>
     protected static readonly int[] ApplicationWhitespace = Crypto.ApplicationWhitespace.Characters.Select(c => (int)c).ToArray();
+
+    private static readonly string WhitespaceCodePoints = string.Join(", ", ApplicationWhitespace);
 
     /// <summary>Base64url of the first six characters of every Fernet token ("gAAAAA").</summary>
     public const string StoredTokenStart = "Z0FBQUFB";

@@ -71,6 +71,8 @@ public sealed class SqlServerDialect : SqlDialect
     /// SQL Server before 2022 has no LTRIM with characters: skip to the first character that is not whitespace (the
     /// pattern's brackets as NCHAR(91) and NCHAR(93), so that no bracket stands outside a quoted name).
     /// </summary>
+    protected override string FirstCodePoint(string quotedColumn) => $"UNICODE({quotedColumn})";
+
     protected override string TrimLeading(string quotedColumn) =>
         $"SUBSTRING({quotedColumn}, PATINDEX(N'%' + NCHAR(91) + N'^' + {string.Join(" + ", ApplicationWhitespace.Select(c => $"NCHAR({c})"))} + NCHAR(93) + N'%', {quotedColumn}), 2147483647)";
 

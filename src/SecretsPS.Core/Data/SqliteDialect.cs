@@ -84,6 +84,8 @@ public sealed class SqliteDialect : SqlDialect
 
     protected override string ExactlyEquals(string quotedColumn, string parameter) => $"{quotedColumn} = {parameter} COLLATE BINARY";
 
+    protected override string FirstCodePoint(string quotedColumn) => $"unicode({quotedColumn})";
+
     protected override string TrimLeading(string quotedColumn) => $"ltrim({quotedColumn}, char({string.Join(", ", ApplicationWhitespace)}))";
 
     public override ColumnType DescribeColumn(DbConnection connection, TableName table, string column)
