@@ -435,7 +435,7 @@ public sealed class FuzzTests
     // ------------------------------------------------------------------ the key file
 
     /// <summary>Lines a hand-edited key file can hold; the settings are mostly well-formed so that the loader gets past its first checks.</summary>
-    private static readonly Gen<string> KeyFileText = KeyFileTextGen();
+    internal static readonly Gen<string> KeyFileText = KeyFileTextGen();
 
     private static Gen<string> KeyFileTextGen()
     {

@@ -42,52 +42,41 @@ public static class ConfigValidator
             : new ConfigCheck("FileMode", null, CheckStatus.Passed, Messages.CheckFileOwnerOnly));
 
         var settings = KeySettings.From(document, env);
-        results.Add(settings.NamesDefinedTwice.Count == 0
-            ? new ConfigCheck("Parse", null, CheckStatus.Passed, Localized.Format(Messages.CheckVersionsDefined, settings.Versions.Count))
-            : new ConfigCheck("Parse", null, CheckStatus.Failed,
-                Localized.Format(Messages.CheckAssignedTwice, string.Join(", ", settings.NamesDefinedTwice)), "VersionDefinedTwice"));
+        using var diagnosis = KeyFileDiagnosis.Of(settings, path);
+        ConfigCheck Failed(KeyFileProblem p) => new(p.Check, p.Version, CheckStatus.Failed, p.Error.Message, p.Error.ErrorId);
 
-        if (settings.ActiveVersion is null)
-            results.Add(new ConfigCheck("ActivePresent", null, CheckStatus.Failed, Localized.Format(Messages.CheckActiveMissing, KeyFileNames.Active), "ActiveVersionMissing"));
-        else if (settings.Versions.All(v => v.Name != settings.ActiveVersion))
-            results.Add(new ConfigCheck("ActivePresent", settings.ActiveVersion, CheckStatus.Failed,
-                Localized.Format(Messages.CheckActiveNotDefined, MessageText.Shorten(settings.ActiveVersion)), "ActiveVersionNotDefined"));
-        else
-            results.Add(new ConfigCheck("ActivePresent", settings.ActiveVersion, CheckStatus.Passed, Localized.Format(Messages.CheckActiveVersion, settings.ActiveVersion)));
+        var parse = diagnosis.Problems.Where(p => p.Check == "Parse").Select(Failed).ToList();
+        results.AddRange(parse.Count > 0 ? parse : [new ConfigCheck("Parse", null, CheckStatus.Passed, Localized.Format(Messages.CheckVersionsDefined, settings.Versions.Count))]);
+        var activeProblem = diagnosis.Problems.FirstOrDefault(p => p.Check == "ActivePresent");
+        results.Add(activeProblem is not null
+            ? Failed(activeProblem)
+            : new ConfigCheck("ActivePresent", settings.ActiveVersion, CheckStatus.Passed, Localized.Format(Messages.CheckActiveVersion, settings.ActiveVersion)));
 
         var plaintext = Encoding.UTF8.GetBytes("SecretsPS self-test ção ✓");
         DateTimeOffset? activeCreated = null; // as KeyVersion read it: the key-age check never parses the text a second way
         var places = new List<(string Name, int Order, DateTimeOffset? Created)>(); // the versions that built, for the order check
-        foreach (var s in settings.Versions)
+        foreach (var d in diagnosis.Versions)
         {
-            KeyVersion version;
+            if (d.Version is not { } version)
+            {
+                results.Add(new ConfigCheck("KeyMaterial", d.Settings.Name, CheckStatus.Failed, d.Error!.Message, d.Error.ErrorId));
+                continue;
+            }
+            if (version.Name == settings.ActiveVersion) activeCreated = version.Created;
+            places.Add((version.Name, version.Order, version.Created));
+            results.Add(new ConfigCheck("KeyMaterial", version.Name, CheckStatus.Passed,
+                Localized.Format(Messages.CheckKeyMaterial, version.KeyLength, version.SaltLength, version.Kdf.Name)));
             try
             {
-                version = KeyVersion.FromText(s.Name, s.Key, s.Salt, s.SaltHash, s.Kdf, s.Created, s.Source, s.Order);
+                var token = version.FernetKey.Encrypt(plaintext);
+                var back = version.FernetKey.Decrypt(token);
+                results.Add(back.AsSpan().SequenceEqual(plaintext)
+                    ? new ConfigCheck("SelfTest", version.Name, CheckStatus.Passed, Messages.CheckSelfTestPassed)
+                    : new ConfigCheck("SelfTest", version.Name, CheckStatus.Failed, Messages.CheckSelfTestFailed, "SelfTestFailed"));
             }
             catch (SecretsPSException e)
             {
-                results.Add(new ConfigCheck("KeyMaterial", s.Name, CheckStatus.Failed, e.Message, e.ErrorId));
-                continue;
-            }
-            using (version)
-            {
-                if (version.Name == settings.ActiveVersion) activeCreated = version.Created;
-                places.Add((version.Name, version.Order, version.Created));
-                results.Add(new ConfigCheck("KeyMaterial", s.Name, CheckStatus.Passed,
-                    Localized.Format(Messages.CheckKeyMaterial, version.KeyLength, version.SaltLength, version.Kdf.Name)));
-                try
-                {
-                    var token = version.FernetKey.Encrypt(plaintext);
-                    var back = version.FernetKey.Decrypt(token);
-                    results.Add(back.AsSpan().SequenceEqual(plaintext)
-                        ? new ConfigCheck("SelfTest", s.Name, CheckStatus.Passed, Messages.CheckSelfTestPassed)
-                        : new ConfigCheck("SelfTest", s.Name, CheckStatus.Failed, Messages.CheckSelfTestFailed, "SelfTestFailed"));
-                }
-                catch (SecretsPSException e)
-                {
-                    results.Add(new ConfigCheck("SelfTest", s.Name, CheckStatus.Failed, e.Message, e.ErrorId));
-                }
+                results.Add(new ConfigCheck("SelfTest", version.Name, CheckStatus.Failed, e.Message, e.ErrorId));
             }
         }
 

@@ -9,7 +9,7 @@ public sealed record VersionSettings(string Name, string? Key, string? Salt, str
 
 /// <summary>
 /// What the key file says, with the environment laid over it (the environment wins). Values are still
-/// text here; <see cref="BuildKeyRing"/> checks them and turns them into a <see cref="KeyRing"/>.
+/// text here; <see cref="KeyFileDiagnosis"/> judges them once, and <see cref="BuildKeyRing"/> turns them into a <see cref="KeyRing"/>.
 /// </summary>
 public sealed class KeySettings
 {
@@ -87,34 +87,10 @@ public sealed class KeySettings
             active.Value is null ? KeySource.File : active.Source, versions, twice);
     }
 
-    /// <summary>Checks everything and builds the ring; the first problem found is thrown with its own ErrorId.</summary>
+    /// <summary>Checks everything (<see cref="KeyFileDiagnosis"/>) and builds the ring; the first problem found is thrown with its own ErrorId.</summary>
     public KeyRing BuildKeyRing(string? fileForMessages = null)
     {
-        if (NamesDefinedTwice.Count > 0)
-        {
-            var name = NamesDefinedTwice[0];
-            var version = KeyFileNames.TrySplit(name, out _, out var v) ? v : name;
-            throw new KeyFileException("VersionDefinedTwice", ErrorKind.InvalidData,
-                Localized.Format(Messages.VersionDefinedTwiceLine, MessageText.Shorten(name, 60)),
-                version);
-        }
-        if (ActiveVersion is null)
-            throw new KeyFileException("ActiveVersionMissing", ErrorKind.InvalidData,
-                Localized.Format(Messages.ActiveVersionMissingAdd, fileForMessages is null ? "" : Localized.Format(Messages.QuotedPathSuffix, fileForMessages), KeyFileNames.Active),
-                fileForMessages);
-        VersionName.Validate(ActiveVersion);
-
-        var built = new List<KeyVersion>();
-        try
-        {
-            foreach (var s in Versions)
-                built.Add(KeyVersion.FromText(s.Name, s.Key, s.Salt, s.SaltHash, s.Kdf, s.Created, s.Source, s.Order));
-            return new KeyRing(built, ActiveVersion);
-        }
-        catch
-        {
-            foreach (var v in built) v.Dispose();
-            throw;
-        }
+        using var diagnosis = KeyFileDiagnosis.Of(this, fileForMessages);
+        return diagnosis.TakeRing();
     }
 }

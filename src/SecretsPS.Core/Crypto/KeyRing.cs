@@ -19,13 +19,10 @@ public sealed class KeyRing : IDisposable
         foreach (var v in list)
         {
             if (!_byName.TryAdd(v.Name, v))
-                throw new SecretsPSException("VersionDefinedTwice", ErrorKind.InvalidData,
-                    Localized.Format(Messages.VersionDefinedTwiceInRing, v.Name), target: v.Name);
+                throw Config.KeyFileDiagnosis.DefinedTwice(KeyFileNames.Key(v.Name), v.Name);
         }
         if (!_byName.TryGetValue(activeVersion, out var active))
-            throw new SecretsPSException("ActiveVersionNotDefined", ErrorKind.ObjectNotFound,
-                Localized.Format(Messages.ActiveVersionNotDefined, MessageText.Shorten(activeVersion), MessageText.List(list.Select(v => v.Name))),
-                target: activeVersion);
+            throw Config.KeyFileDiagnosis.NotDefined(activeVersion, list.Select(v => v.Name));
         Active = active;
         // Age order (FORMATS.md §1): the base order of the file, never the creation times; see VersionOrder.
         Versions = VersionOrder.OldestFirst(list);
