@@ -96,14 +96,14 @@ public sealed class PostgreSqlDialect : SqlDialect
 
     protected override string ExactlyEquals(string quotedColumn, string parameter) => $"CAST({quotedColumn} AS text) COLLATE \"C\" = {parameter}";
 
+    /// <summary>The first character's code point on a UTF-8 database (its byte on a single-byte one: never a miscount, see TrimLeading).</summary>
+    protected override string FirstCodePoint(string quotedColumn) => $"ascii({quotedColumn})";
+
     /// <summary>
     /// Every character the application strips on a UTF-8 database; the ASCII ones elsewhere, where the others cannot be
     /// stored. A literal holding them would fail to parse on a database that is not UTF-8, so they come from bytes,
     /// converted only when the server's encoding is UTF-8 (convert_from is not folded into a constant before that test).
     /// </summary>
-    /// <summary>The first character's code point on a UTF-8 database (its byte on a single-byte one: never a miscount, see TrimLeading).</summary>
-    protected override string FirstCodePoint(string quotedColumn) => $"ascii({quotedColumn})";
-
     protected override string TrimLeading(string quotedColumn) =>
         $"ltrim({quotedColumn}, CASE WHEN current_setting('server_encoding') = 'UTF8' THEN convert_from(CAST(E'{WhitespaceUtf8}' AS bytea), 'UTF8') " +
         $"ELSE E' \\t\\n\\x0b\\f\\r\\x1c\\x1d\\x1e\\x1f' END)";

@@ -59,7 +59,7 @@ public abstract class SqlDialect : ISqlDialect
 
     public abstract bool PagesExactly(ColumnType type);
 
-    /// <summary>Case-insensitively by default: refusing a same-named pair is the safe mistake.</summary>
+    /// <summary>Case-insensitively by default (SQLite's rule, and SQL Server's under its usual collations): refusing a same-named pair is the safe mistake.</summary>
     public virtual bool SameIdentifier(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
 
     public virtual string Probe(TableName table, string keyColumn, string column) =>

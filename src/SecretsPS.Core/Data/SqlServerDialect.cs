@@ -67,12 +67,12 @@ public sealed class SqlServerDialect : SqlDialect
     /// <summary>A binary collation: the default ones are case- and accent-insensitive.</summary>
     protected override string ExactlyEquals(string quotedColumn, string parameter) => $"{quotedColumn} = {parameter} COLLATE Latin1_General_100_BIN2";
 
+    protected override string FirstCodePoint(string quotedColumn) => $"UNICODE({quotedColumn})";
+
     /// <summary>
     /// SQL Server before 2022 has no LTRIM with characters: skip to the first character that is not whitespace (the
     /// pattern's brackets as NCHAR(91) and NCHAR(93), so that no bracket stands outside a quoted name).
     /// </summary>
-    protected override string FirstCodePoint(string quotedColumn) => $"UNICODE({quotedColumn})";
-
     protected override string TrimLeading(string quotedColumn) =>
         $"SUBSTRING({quotedColumn}, PATINDEX(N'%' + NCHAR(91) + N'^' + {string.Join(" + ", ApplicationWhitespace.Select(c => $"NCHAR({c})"))} + NCHAR(93) + N'%', {quotedColumn}), 2147483647)";
 

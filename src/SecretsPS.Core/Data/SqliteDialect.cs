@@ -122,9 +122,6 @@ public sealed class SqliteDialect : SqlDialect
     /// <summary>Every key: it is bound back with the storage class it was read with, and compared by SQLite itself.</summary>
     public override bool PagesExactly(ColumnType type) => true;
 
-    /// <summary>SQLite compares identifiers without regard to ASCII case.</summary>
-    public override bool SameIdentifier(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
-
     public override IReadOnlyList<string> PrimaryKeyColumns(DbConnection connection, TableName table)
     {
         using var command = connection.CreateCommand();
