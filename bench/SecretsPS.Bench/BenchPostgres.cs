@@ -1,50 +1,31 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using Npgsql;
 
 namespace SecretsPS.Bench;
 
 /// <summary>
-/// The benchmark's own throwaway PostgreSQL (RECIPES.md, "A throwaway PostgreSQL for tests"), with one
-/// difference from the tests' PostgresServer: fsync stays ON (RECIPES: "fsync=off is for speed in the tests
-/// only; the benchmark and crash tests keep fsync on"). Every other setting is the server's default.
-/// initdb and pg_ctl run as the postgres user when we are root; the folder is removed on dispose.
+/// The benchmark's own throwaway PostgreSQL, made, started and stopped by tests/servers/postgres.sh (the one script the
+/// test suites use too), with one difference from the tests' server: fsync stays ON (fsync=off is for speed in the tests
+/// only; the benchmark and crash tests keep fsync on). Every other setting is the server's default. The folder is
+/// removed on dispose.
 /// </summary>
 public sealed class BenchPostgres : IDisposable
 {
-    private const string Root = "/usr/lib/postgresql";
-    private const string ServiceUser = "postgres";
-    private readonly bool _asServiceUser;
     private readonly DirectoryInfo _folder;
+    private readonly string _script;
     private bool _running;
 
     public BenchPostgres()
     {
-        Bin = FindBin() ?? throw new InvalidOperationException($"No PostgreSQL binaries under {Root}/<version>/bin.");
-        _asServiceUser = !OperatingSystem.IsWindows() && geteuid() == 0;
+        _script = FindScript();
+        Bin = Run("bin").Trim();
         _folder = Directory.CreateTempSubdirectory("secretsps-bench-pg-");
         try
         {
-            if (_asServiceUser) Run("chown", [$"{ServiceUser}:", _folder.FullName], asServiceUser: false);
-            // --no-sync only skips initdb's own flush of the new cluster; the server runs with fsync on.
-            Run(Path.Combine(Bin, "initdb"), ["-D", DataFolder, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"], _asServiceUser);
-            for (int attempt = 1; ; attempt++)
-            {
-                int port = FreePort();
-                try
-                {
-                    Run(Path.Combine(Bin, "pg_ctl"),
-                        ["-D", DataFolder, "-l", LogFile, "-w", "-t", "60", "-o", $"-c listen_addresses=127.0.0.1 -p {port} -k {_folder.FullName}", "start"],
-                        _asServiceUser);
-                    Port = port;
-                    _running = true;
-                    break;
-                }
-                catch (InvalidOperationException) when (attempt < 3) { }
-            }
+            Run("create", _folder.FullName);
+            Port = int.Parse(Run("start", _folder.FullName, "auto").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            _running = true;
             PostmasterPid = int.Parse(File.ReadLines(Path.Combine(DataFolder, "postmaster.pid")).First().Trim());
         }
         catch
@@ -60,7 +41,6 @@ public sealed class BenchPostgres : IDisposable
     public int Port { get; private set; }
     public int PostmasterPid { get; }
     private string DataFolder => Path.Combine(_folder.FullName, "data");
-    private string LogFile => Path.Combine(_folder.FullName, "log");
 
     public string ConnectionString(string database, bool pooling = true) => new NpgsqlConnectionStringBuilder
     {
@@ -87,12 +67,8 @@ public sealed class BenchPostgres : IDisposable
             NpgsqlConnection.ClearAllPools();
             if (_running || File.Exists(Path.Combine(DataFolder, "postmaster.pid")))
             {
-                try { Run(Path.Combine(Bin, "pg_ctl"), ["-D", DataFolder, "-m", "fast", "-w", "-t", "60", "stop"], _asServiceUser); }
-                catch (Exception)
-                {
-                    try { Run(Path.Combine(Bin, "pg_ctl"), ["-D", DataFolder, "-m", "immediate", "-w", "-t", "30", "stop"], _asServiceUser); }
-                    catch (Exception) { }
-                }
+                try { Run("stop", _folder.FullName); }
+                catch (Exception) { }
                 _running = false;
             }
             try { if (_folder.Exists) _folder.Delete(recursive: true); }
@@ -101,43 +77,34 @@ public sealed class BenchPostgres : IDisposable
         }
     }
 
-    private static int FreePort()
+    /// <summary>tests/servers/postgres.sh in the repository the benchmark was built in.</summary>
+    private static string FindScript()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var script = Path.Combine(dir.FullName, "tests", "servers", "postgres.sh");
+            if (File.Exists(script)) return script;
+        }
+        throw new InvalidOperationException($"No tests/servers/postgres.sh above {AppContext.BaseDirectory}: run the benchmark from a build inside the repository.");
     }
 
-    private static string? FindBin() =>
-        !Directory.Exists(Root)
-            ? null
-            : Directory.EnumerateDirectories(Root)
-                .Select(d => (Dir: d, V: decimal.TryParse(Path.GetFileName(d), System.Globalization.NumberStyles.Number,
-                    System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : -1))
-                .Where(x => x.V >= 0 && File.Exists(Path.Combine(x.Dir, "bin", "initdb")))
-                .OrderByDescending(x => x.V)
-                .Select(x => Path.Combine(x.Dir, "bin"))
-                .FirstOrDefault();
-
-    private static string Run(string tool, IReadOnlyList<string> arguments, bool asServiceUser)
+    private string Run(params string[] arguments)
     {
-        var start = new ProcessStartInfo
+        var start = new ProcessStartInfo("bash")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             StandardOutputEncoding = new UTF8Encoding(false),
             StandardErrorEncoding = new UTF8Encoding(false),
-            WorkingDirectory = "/",
-            FileName = asServiceUser ? "runuser" : tool,
         };
-        if (asServiceUser) foreach (var a in new[] { "-u", ServiceUser, "--", tool }) start.ArgumentList.Add(a);
+        start.ArgumentList.Add(_script);
         foreach (var a in arguments) start.ArgumentList.Add(a);
-        var line = string.Join(' ', start.ArgumentList.Prepend(start.FileName));
+        var line = "postgres.sh " + string.Join(' ', arguments);
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start: {line}");
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(90)))
+        if (!process.WaitForExit(TimeSpan.FromSeconds(200)))
         {
             process.Kill(entireProcessTree: true);
             throw new InvalidOperationException($"Timed out: {line}");
@@ -145,7 +112,4 @@ public sealed class BenchPostgres : IDisposable
         if (process.ExitCode != 0) throw new InvalidOperationException($"Exit code {process.ExitCode}: {line}\n{error.Result}{output.Result}");
         return output.Result;
     }
-
-    [DllImport("libc", SetLastError = false)]
-    private static extern uint geteuid();
 }

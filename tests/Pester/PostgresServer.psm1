@@ -1,7 +1,6 @@
-# A throwaway PostgreSQL cluster for Pester (RECIPES.md, "A throwaway PostgreSQL for tests"): initdb into a
-# fresh temporary folder, started on a free random port on 127.0.0.1 with fsync off; Stop-TestPostgres stops
-# it (pg_ctl -m fast) and deletes the folder. initdb refuses root, so as root the tools run as the 'postgres'
-# user through `runuser -u postgres --` in a folder chowned to it; as anyone else they run directly.
+# A throwaway PostgreSQL cluster for Pester, made, started and stopped by tests/servers/postgres.sh (the one script
+# the xunit suite and the benchmark use too): a fresh temporary folder, a free random port on 127.0.0.1, fsync off;
+# Stop-TestPostgres stops it (pg_ctl -m fast) and deletes the folder. psql runs as the 'postgres' user when root.
 #
 #   $pg = Start-TestPostgres                       # .Available, .Reason, .Port, .Folder, .BinFolder, .MajorVersion, .ConnectionString ('postgres' db)
 #   $cs = New-TestPostgresDatabase -Server $pg     # fresh uniquely named database; returns its connection string
@@ -14,22 +13,14 @@
 
 Set-StrictMode -Version Latest
 
-$script:PostgresRoot = '/usr/lib/postgresql'
+$script:ServerScript = Join-Path (Split-Path -Parent $PSScriptRoot) 'servers/postgres.sh'
 $script:ServiceUser = 'postgres'
-$script:ToolTimeoutMs = 60000
+$script:ToolTimeoutMs = 200000
 $script:Started = [System.Collections.Generic.List[object]]::new()
 
-function Find-PostgresBin {
-    if (Test-Path -LiteralPath $script:PostgresRoot -PathType Container) {
-        $highest = Get-ChildItem -LiteralPath $script:PostgresRoot -Directory |
-            Where-Object { $_.Name -match '^\d+(\.\d+)?$' -and (Test-Path -LiteralPath (Join-Path $_.FullName 'bin/initdb')) } |
-            Sort-Object { [decimal]$_.Name } -Descending |
-            Select-Object -First 1
-        if ($highest) { return Join-Path $highest.FullName 'bin' }
-    }
-    $initdb = Get-Command initdb -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
-    if ($initdb) { return Split-Path -Parent $initdb.Source }
-    return $null
+# tests/servers/postgres.sh with these arguments; returns its stdout, throws with what it said on failure.
+function Invoke-ServerScript([string[]] $Arguments) {
+    Invoke-PgTool -Tool 'bash' -Arguments (@($script:ServerScript) + $Arguments)
 }
 
 function Test-IsRoot {
@@ -82,40 +73,19 @@ function Invoke-PgTool {
     }
 }
 
-function Get-FreePort {
-    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $listener.Start()
-    try { return $listener.LocalEndpoint.Port } finally { $listener.Stop() }
-}
-
-function Get-LogTail([object] $Server) {
-    if (Test-Path -LiteralPath $Server.LogFile) { return (Get-Content -LiteralPath $Server.LogFile -Tail 20) -join "`n" }
-    return '(no log)'
-}
-
 function Invoke-ServerTool([object] $Server, [string] $Tool, [string[]] $Arguments) {
     Invoke-PgTool -Tool (Join-Path $Server.BinFolder $Tool) -Arguments $Arguments -AsServiceUser $Server.AsServiceUser
 }
 
-function Start-ServerOn([object] $Server, [int] $Port) {
-    $options = "-c listen_addresses=127.0.0.1 -p $Port -k $($Server.Folder) -c fsync=off"
-    try {
-        Invoke-ServerTool $Server 'pg_ctl' @('-D', $Server.DataFolder, '-l', $Server.LogFile, '-w', '-t', '30', '-o', $options, 'start') | Out-Null
-    } catch {
-        throw "$($_.Exception.Message)`nServer log ($($Server.LogFile)):`n$(Get-LogTail $Server)"
-    }
-    $Server.Port = $Port
-    $Server.ConnectionString = "Host=127.0.0.1;Port=$Port;Username=postgres;Database=postgres"
+# Starts the cluster on a port, or on a free one ('auto': the script retries when another process takes it first).
+function Start-ServerOn([object] $Server, [string] $Port) {
+    $Server.Port = [int](Invoke-ServerScript @('start', $Server.Folder, $Port, '-c', 'fsync=off')).Trim()
+    $Server.ConnectionString = "Host=127.0.0.1;Port=$($Server.Port);Username=postgres;Database=postgres"
     $Server.Running = $true
 }
 
 function Stop-Server([object] $Server) {
-    if (-not $Server.Running -and -not (Test-Path -LiteralPath (Join-Path $Server.DataFolder 'postmaster.pid'))) { return }
-    try {
-        Invoke-ServerTool $Server 'pg_ctl' @('-D', $Server.DataFolder, '-m', 'fast', '-w', '-t', '30', 'stop') | Out-Null
-    } catch {
-        Invoke-ServerTool $Server 'pg_ctl' @('-D', $Server.DataFolder, '-m', 'immediate', '-w', '-t', '30', 'stop') | Out-Null
-    }
+    Invoke-ServerScript @('stop', $Server.Folder) | Out-Null
     $Server.Running = $false
 }
 
@@ -147,7 +117,10 @@ function Start-TestPostgres {
     [CmdletBinding()]
     param()
 
-    $bin = Find-PostgresBin
+    $bin = $null
+    $reason = $null
+    try { $bin = (Invoke-ServerScript @('bin')).Trim() }
+    catch { if ($_.Exception.Message -match '^Exit code 3:') { $reason = ($_.Exception.Message -split "`n", 2)[1].Trim() } else { throw } }
     $server = [pscustomobject]@{
         PSTypeName       = 'SecretsPS.TestPostgres'
         Available        = $false
@@ -170,13 +143,12 @@ function Start-TestPostgres {
         param([string] $Database) "Host=127.0.0.1;Port=$($this.Port);Username=postgres;Database=$Database"
     }
     if (-not $bin) {
-        $server.Reason = "No PostgreSQL binaries: no $($script:PostgresRoot)/<version>/bin/initdb and no initdb on PATH."
+        $server.Reason = $reason
         return $server
     }
 
     $server.AsServiceUser = Test-IsRoot
-    $versionText = Invoke-PgTool -Tool (Join-Path $bin 'pg_ctl') -Arguments @('--version')
-    if ($versionText -match '\(PostgreSQL\)\s+(\d+)') { $server.MajorVersion = [int]$Matches[1] }
+    $server.MajorVersion = [int](Invoke-ServerScript @('version')).Trim()
 
     $folder = Join-Path ([System.IO.Path]::GetTempPath()) ('secretsps-pg-' + [guid]::NewGuid().ToString('N').Substring(0, 12))
     New-Item -ItemType Directory -Path $folder | Out-Null
@@ -184,21 +156,12 @@ function Start-TestPostgres {
     $server.DataFolder = Join-Path $folder 'data'
     $server.LogFile = Join-Path $folder 'log'
     try {
-        if ($server.AsServiceUser) {
-            Invoke-PgTool -Tool 'chown' -Arguments @("$($script:ServiceUser):", $folder) | Out-Null
-        } elseif (-not $IsWindows) {
-            & chmod 700 $folder
-        }
-
         $clock = [System.Diagnostics.Stopwatch]::StartNew()
-        Invoke-ServerTool $server 'initdb' @('-D', $server.DataFolder, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync') | Out-Null
+        Invoke-ServerScript @('create', $folder) | Out-Null
         $server.InitDbMs = [int]$clock.Elapsed.TotalMilliseconds
 
-        # A random free port; another process may take it before postgres binds, hence the retries.
         $clock.Restart()
-        for ($attempt = 1; ; $attempt++) {
-            try { Start-ServerOn $server (Get-FreePort); break } catch { if ($attempt -ge 3) { throw } }
-        }
+        Start-ServerOn $server 'auto'
         $server.StartMs = [int]$clock.Elapsed.TotalMilliseconds
     } catch {
         try { Stop-Server $server } catch { }
@@ -269,7 +232,7 @@ function Restart-TestPostgres {
     param([Parameter(Mandatory)] [object] $Server)
     Assert-Available $Server
     Stop-Server $Server
-    Start-ServerOn $Server $Server.Port
+    Start-ServerOn $Server "$($Server.Port)"
 }
 
 <#

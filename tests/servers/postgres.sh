@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The one way the Pester suite, the xunit suite and the benchmark run a throwaway PostgreSQL: a cluster made by initdb
+# in a folder of the caller's (trust authentication, UTF-8, no locale), started on 127.0.0.1 on a free port with its
+# socket in that folder, stopped at the end. initdb refuses to run as root, so as root every tool runs as the
+# 'postgres' user (runuser), in a folder chowned to it. Other servers the suites need follow the same shape.
+#
+#   postgres.sh bin                                the bin folder in use (the highest /usr/lib/postgresql/<v>/bin, else
+#                                                  initdb on PATH); exit 3 with the reason when there is none
+#   postgres.sh version                            the major version of those binaries
+#   postgres.sh create FOLDER                      a new cluster in FOLDER/data
+#   postgres.sh start FOLDER PORT|auto [OPTION...] starts it (log: FOLDER/log; options such as -c fsync=off); prints
+#                                                  the port; 'auto' picks a free one (three tries: another process may
+#                                                  take it first); on failure the log's tail goes to stderr
+#   postgres.sh stop FOLDER [fast|immediate]       stops it (fast falls back to immediate)
+set -euo pipefail
+
+root=/usr/lib/postgresql
+service_user=postgres
+
+find_bin() {
+    local best="" best_version=-1 dir name
+    if [ -d "$root" ]; then
+        for dir in "$root"/*/; do
+            name=$(basename "$dir")
+            [[ "$name" =~ ^[0-9]+$ ]] || continue
+            [ -x "$dir/bin/initdb" ] || continue
+            if [ "$name" -gt "$best_version" ]; then best_version=$name; best="${dir%/}/bin"; fi
+        done
+    fi
+    if [ -z "$best" ] && command -v initdb >/dev/null 2>&1; then best=$(dirname "$(command -v initdb)"); fi
+    printf '%s' "$best"
+}
+
+bin=$(find_bin)
+require_bin() {
+    if [ -z "$bin" ]; then
+        echo "No PostgreSQL binaries: no $root/<version>/bin/initdb and no initdb on PATH." >&2
+        exit 3
+    fi
+}
+
+# Runs a PostgreSQL tool as the service user when we are root.
+as_service() {
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u "$service_user" -- "$@"); else (cd / && "$@"); fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+command=${1:-}
+case "$command" in
+    bin)
+        require_bin
+        printf '%s\n' "$bin"
+        ;;
+    version)
+        require_bin
+        "$bin/pg_ctl" --version | sed -E 's/.*\(PostgreSQL\) ([0-9]+).*/\1/'
+        ;;
+    create)
+        require_bin
+        folder=${2:?postgres.sh create FOLDER}
+        mkdir -p "$folder"
+        if [ "$(id -u)" = 0 ]; then chown "$service_user:" "$folder"; else chmod 700 "$folder"; fi
+        as_service "$bin/initdb" -D "$folder/data" -U postgres -A trust -E UTF8 --no-locale --no-sync >/dev/null
+        ;;
+    start)
+        require_bin
+        folder=${2:?postgres.sh start FOLDER PORT|auto [OPTION...]}
+        wanted=${3:?postgres.sh start FOLDER PORT|auto [OPTION...]}
+        shift 3
+        tries=1
+        [ "$wanted" = auto ] && tries=3
+        for ((attempt = 1; attempt <= tries; attempt++)); do
+            port=$wanted
+            [ "$wanted" = auto ] && port=$(free_port)
+            if as_service "$bin/pg_ctl" -D "$folder/data" -l "$folder/log" -w -t 60 \
+                -o "-c listen_addresses=127.0.0.1 -p $port -k $folder $*" start >/dev/null 2>"$folder/start.err"; then
+                printf '%s\n' "$port"
+                exit 0
+            fi
+        done
+        echo "PostgreSQL did not start in $folder:" >&2
+        cat "$folder/start.err" >&2 || true
+        echo "Server log ($folder/log):" >&2
+        tail -n 20 "$folder/log" >&2 2>/dev/null || echo "(no log)" >&2
+        exit 1
+        ;;
+    stop)
+        require_bin
+        folder=${2:?postgres.sh stop FOLDER [fast|immediate]}
+        mode=${3:-fast}
+        [ -f "$folder/data/postmaster.pid" ] || exit 0
+        if ! as_service "$bin/pg_ctl" -D "$folder/data" -m "$mode" -w -t 60 stop >/dev/null 2>&1; then
+            as_service "$bin/pg_ctl" -D "$folder/data" -m immediate -w -t 30 stop >/dev/null
+        fi
+        ;;
+    *)
+        sed -n '2,17p' "$0" >&2
+        exit 2
+        ;;
+esac
