@@ -46,7 +46,8 @@ public sealed class KeyFileDiagnosisTests : IDisposable
         int broken = 0, good = 0;
         Fuzz.Property(_output, "one diagnosis", FuzzTests.KeyFileText, text =>
         {
-            var path = _folder.Write(".env.crypto", text);
+            // Cases run on several threads: each its own file.
+            var path = _folder.Write(".env.crypto." + Guid.NewGuid().ToString("N"), text);
             SecretsPSException? refused = null;
             try { KeyConfiguration.Load(path, NoEnvironment).Dispose(); }
             catch (SecretsPSException e) { refused = e; }
@@ -56,13 +57,13 @@ public sealed class KeyFileDiagnosisTests : IDisposable
 
             if (refused is null)
             {
-                good++;
+                Interlocked.Increment(ref good);
                 Assert.Empty(listed);
                 Assert.Empty(failed);
             }
             else
             {
-                broken++;
+                Interlocked.Increment(ref broken);
                 // The ring's refusal is the first problem of the listing, and a failed check of the validator.
                 Assert.Equal((refused.ErrorId, refused.Message), (listed[0].ErrorId, listed[0].Message));
                 Assert.Contains(failed, c => c.ErrorId == refused.ErrorId && c.Message == refused.Message);
