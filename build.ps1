@@ -108,7 +108,10 @@ function Invoke-Tests {
 
     # Pester, in a fresh pwsh so that it imports the module just built.
     $packages = (dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', ''
-    $pester = Join-Path $packages.Trim() 'pester/5.7.1/tools/Pester.psd1'
+    # The version comes from Directory.Packages.props (PesterVersion), the one place every package version is kept.
+    [xml] $central = Get-Content -Raw (Join-Path $root 'Directory.Packages.props')
+    $pesterVersion = $central.SelectSingleNode('/Project/PropertyGroup/PesterVersion').InnerText.Trim()
+    $pester = Join-Path $packages.Trim() "pester/$pesterVersion/tools/Pester.psd1"
     if (-not (Test-Path $pester)) { throw "Pester was not restored to '$pester' (it comes with the test project's PackageDownload)." }
     $summary = Join-Path ([IO.Path]::GetTempPath()) "secretsps-pester-$PID.json"
     $runner = @"

@@ -374,7 +374,7 @@ public class FernetVectorTests
     private static T[] Load<T>(string file)
     {
         string path = Path.Combine(RepoPaths.FernetVectors, file);
-        Assert.True(File.Exists(path), $"The Fernet vectors are expected at {path} (shared/vectors/fernet beside the repository).");
+        Assert.True(File.Exists(path), $"The Fernet vectors are expected at {path} (tests/vectors/fernet in the repository).");
         return JsonSerializer.Deserialize<T[]>(File.ReadAllText(path))
             ?? throw new InvalidOperationException($"{path} holds no array.");
     }

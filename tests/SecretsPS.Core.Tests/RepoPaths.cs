@@ -1,6 +1,6 @@
 namespace SecretsPS.Core.Tests;
 
-/// <summary>Finds the repository (the folder holding SecretsPS.sln) and the shared folder beside it.</summary>
+/// <summary>Finds the repository (the folder holding SecretsPS.sln) and the test data inside it.</summary>
 internal static class RepoPaths
 {
     private const string SolutionFile = "SecretsPS.sln";
@@ -9,18 +9,8 @@ internal static class RepoPaths
 
     public static string RepoRoot => Root.Value;
 
-    /// <summary>
-    /// The Fernet spec's vectors: shared/ beside the repository (as in CI), else the byte-identical copy in
-    /// tests/vectors, so a clone without shared/ still runs every vector.
-    /// </summary>
-    public static string FernetVectors
-    {
-        get
-        {
-            var shared = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "vectors", "fernet"));
-            return Directory.Exists(shared) ? shared : Path.Combine(RepoRoot, "tests", "vectors", "fernet");
-        }
-    }
+    /// <summary>The Fernet spec's public test vectors, kept in the repository (tests/vectors/fernet).</summary>
+    public static string FernetVectors => Path.Combine(RepoRoot, "tests", "vectors", "fernet");
 
     public static string InteropScript => Path.Combine(RepoRoot, "tests", "interop", "secretsps_ref.py");
 
