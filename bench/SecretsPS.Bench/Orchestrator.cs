@@ -182,7 +182,7 @@ public static class Orchestrator
             lines.Add([name, F0(s.Rows), F2(s.Seconds), F0(Rate(s)), floor is null ? "" : F2(Rate(floor) / Rate(s)) + "×", target,
                 pass is null ? "" : Verdict(pass.Value), Mb(s.PeakBytes)]);
 
-        // Each database: the floor, the engine at its defaults (BatchSize 500, CommitEvery 1000: CMDLETS.md) and the engine
+        // Each database: the floor, the engine at its defaults (BatchSize 500, CommitEvery 1000: docs/cmdlets/Start-Reencryption.md) and the engine
         // with larger pages and transactions (-BatchSize 2000 -CommitEvery 10000), each on a fresh copy of the same rows and
         // each judged against the same targets. The targets are listed target by target, defaults first.
         string RateDetail(ScenarioResult s) =>

@@ -1,6 +1,6 @@
 #Requires -Version 7.4
 <#
-    Get-KeyCleanupOperation (the seed's cleanup-stats): reads the key file's audit journal (<key file>.audit.jsonl,
+    Get-KeyCleanupOperation (the original Flask CLI's cleanup-stats): reads the key file's audit journal (<key file>.audit.jsonl,
     mode 0600) back, by -OperationId (wildcards) and -Last N, as operation objects with their counts and steps.
 #>
 

@@ -1,6 +1,6 @@
 #Requires -Version 7.4
 <#
-    Remove-UnusedEncryptionKey (the seed's cleanup-keys) on SQLite and PostgreSQL: a version that rows still use is
+    Remove-UnusedEncryptionKey (the original Flask CLI's cleanup-keys) on SQLite and PostgreSQL: a version that rows still use is
     kept and reported, an unused one is removed, the active one never; -WhatIf changes nothing; a failure after the
     write (a named target whose rows use a candidate, with -SkipUsageCheck -Force, so the sample decryption with the
     new file fails) is rolled back to a byte-identical file with a Rollback audit line; the -LogFile has one

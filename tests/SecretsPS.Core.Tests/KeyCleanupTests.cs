@@ -17,7 +17,7 @@ using Xunit.Abstractions;
 namespace SecretsPS.Core.Tests
 {
     /// <summary>
-    /// KeyCleanup (Remove-UnusedEncryptionKey, the seed's cleanup-keys) on SQLite and PostgreSQL: a used version is
+    /// KeyCleanup (Remove-UnusedEncryptionKey, the original Flask CLI's cleanup-keys) on SQLite and PostgreSQL: a used version is
     /// kept and reported, an unused one is removed, the active one never; a failure after the write is rolled back to
     /// a byte-identical file with a Rollback audit line; no log line, journal line or message holds key material.
     /// </summary>
