@@ -7,7 +7,7 @@ namespace SecretsPS.Core;
 /// lands in a contract rather than in front of a person — the cleanup audit trail and its journal (FORMATS.md §6) —
 /// which must read the same whatever $PSUICulture the operator runs with.
 /// </summary>
-public sealed class InvariantMessages : IDisposable
+internal sealed class InvariantMessages : IDisposable
 {
     private readonly CultureInfo _previous;
 

@@ -13,7 +13,7 @@ namespace SecretsPS.Core.Crypto;
 /// Python's non-validating decoder (which skips anything). A token that one reader accepts and
 /// another silently "repairs" is exactly the kind of interoperability bug this format must not have.
 /// </remarks>
-public static class Base64Url
+internal static class Base64Url
 {
     private const int GroupChars = 4;
     private const int GroupBytes = 3;

@@ -1,7 +1,7 @@
 namespace SecretsPS.Core.Crypto;
 
 /// <summary>The variable names of FORMATS.md §1, in one place.</summary>
-public static class KeyFileNames
+internal static class KeyFileNames
 {
     public const string Active = "ACTIVE_ENCRYPTION_VERSION";
     public const string KeyPrefix = "ENCRYPTION_KEYS__";

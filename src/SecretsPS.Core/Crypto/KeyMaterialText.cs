@@ -4,7 +4,7 @@ namespace SecretsPS.Core.Crypto;
 /// Key and salt bytes as the key file writes them: standard base64 (RFC 4648 §4, padded). Readers also
 /// accept base64url, with or without padding, because other tools write keys that way.
 /// </summary>
-public static class KeyMaterialText
+internal static class KeyMaterialText
 {
     public static string Encode(ReadOnlySpan<byte> bytes) => Convert.ToBase64String(bytes);
 

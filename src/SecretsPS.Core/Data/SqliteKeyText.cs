@@ -10,7 +10,7 @@ namespace SecretsPS.Core.Data;
 /// type, 1 and '1' are two keys), a person reads an ordinary text key as it is, and the cursors of jobs saved before
 /// (bare text) still read the same.
 /// </summary>
-public static partial class SqliteKeyText
+internal static partial class SqliteKeyText
 {
     public static string Format(object key) => key switch
     {
