@@ -6,10 +6,12 @@ namespace SecretsPS.Core.Data;
 /// <summary>Counts a column's values by version prefix in the database (one GROUP BY), never reading the values into the process.</summary>
 public static class ColumnStatusReader
 {
-    public static EncryptedColumnStatus Read(ISqlDialect dialect, DbConnection connection, string table, string column, KeyRing ring) =>
-        Read(dialect, connection, Identifier.ParseTable(table), column, ring);
+    public static EncryptedColumnStatus Read(ISqlDialect dialect, DbConnection connection, string table, string column, KeyRing ring,
+        CancellationToken cancellation = default) =>
+        Read(dialect, connection, Identifier.ParseTable(table), column, ring, cancellation);
 
-    public static EncryptedColumnStatus Read(ISqlDialect dialect, DbConnection connection, TableName tableName, string column, KeyRing ring)
+    public static EncryptedColumnStatus Read(ISqlDialect dialect, DbConnection connection, TableName tableName, string column, KeyRing ring,
+        CancellationToken cancellation = default)
     {
         ColumnTarget.RequireColumn(dialect, connection, tableName, column);
 
@@ -17,6 +19,10 @@ public static class ColumnStatusReader
         var byVersion = new SortedDictionary<string, long>(StringComparer.Ordinal);
         using var command = connection.CreateCommand();
         command.CommandText = dialect.CountByPrefix(tableName, column);
+        // A full read of the column: on a table of hundreds of millions of rows it takes longer than any default command
+        // timeout (30 s), and a count that always times out would leave every job there unfinished. Ctrl+C cancels it.
+        command.CommandTimeout = 0;
+        using var stop = cancellation.Register(command.Cancel);
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {

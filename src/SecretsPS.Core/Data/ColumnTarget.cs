@@ -94,6 +94,7 @@ public sealed class ColumnTarget
     {
         using var command = connection.CreateCommand();
         command.CommandText = dialect.KeyStatistics(table, key);
+        command.CommandTimeout = 0; // COUNT(DISTINCT key) reads the whole table: longer than a default timeout on a large one
         using var reader = command.ExecuteReader();
         reader.Read();
         long rows = Convert.ToInt64(reader.GetValue(0)), nonNull = Convert.ToInt64(reader.GetValue(1)), distinct = Convert.ToInt64(reader.GetValue(2));

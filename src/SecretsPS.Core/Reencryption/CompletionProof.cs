@@ -47,9 +47,10 @@ public sealed class CompletionProof
     public string OlderVersionsText =>
         OlderVersions.Count <= 5 ? string.Join(", ", OlderVersions) : string.Join(", ", OlderVersions.Take(5)) + $" and {OlderVersions.Count - 5} more";
 
-    public static CompletionProof Count(ISqlDialect dialect, DbConnection connection, ColumnTarget target, KeyRing ring, string targetVersion)
+    public static CompletionProof Count(ISqlDialect dialect, DbConnection connection, ColumnTarget target, KeyRing ring, string targetVersion,
+        CancellationToken cancellation = default)
     {
-        var status = ColumnStatusReader.Read(dialect, connection, target.Table, target.Column, ring);
+        var status = ColumnStatusReader.Read(dialect, connection, target.Table, target.Column, ring, cancellation);
         return From(status.RowsByVersion, status.NotCiphertext, ring, targetVersion);
     }
 

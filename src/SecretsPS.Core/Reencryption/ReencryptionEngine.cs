@@ -334,7 +334,7 @@ public sealed class ReencryptionEngine
             if (stopReason is null)
             {
                 // Every row was read: now the database, not this run's counters, says whether the job is done.
-                var proof = CompletionProof.Count(_dialect, connection, target, _ring, job.TargetVersion);
+                var proof = CompletionProof.Count(_dialect, connection, target, _ring, job.TargetVersion, cancellation);
                 var errors = job.Errors == 0 ? "" : $" with {job.Errors} row error(s)";
                 job = proof.Complete
                     ? Finish(connection, store, job, JobStatus.Finished, $"complete{errors}; {proof.ToText()}")
@@ -537,6 +537,7 @@ public sealed class ReencryptionEngine
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = _dialect.CountNonNull(target.Table, target.Column);
+        command.CommandTimeout = 0; // a full count: longer than a default timeout on a large table
         return Convert.ToInt64(command.ExecuteScalar());
     }
 

@@ -22,6 +22,7 @@ public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
     public string Column { get; set; } = "";
 
     private KeyConfiguration? _config;
+    private readonly CancellationTokenSource _stop = new();
 
     protected override void Begin() => _config = KeyConfiguration.Load(ResolveKeyFile());
 
@@ -32,7 +33,7 @@ public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
         try
         {
             using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: true);
-            var status = ColumnStatusReader.Read(dialect, connection, Table, Column, _config!.Ring);
+            var status = ColumnStatusReader.Read(dialect, connection, Table, Column, _config!.Ring, _stop.Token);
             if (status.UnknownVersionRows > 0)
                 Warning(Localized.Format(CommandMessages.RowsUnknownVersion, status.UnknownVersionRows, status.Target));
             if (status.NotCiphertext > 0)
@@ -46,9 +47,16 @@ public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
         }
     }
 
+    /// <summary>Ctrl+C cancels the count in the database (it reads the whole column, and may take long on a large table).</summary>
+    protected override void StopProcessing() => _stop.Cancel();
+
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _config?.Dispose();
+        if (disposing)
+        {
+            _config?.Dispose();
+            _stop.Dispose();
+        }
         base.Dispose(disposing);
     }
 }
