@@ -286,3 +286,81 @@ Describe 'Start-Reencryption and SIGTERM (SQLite)' {
         }
     }
 }
+
+Describe 'Start-Reencryption and SIGTERM outside pwsh''s own runspace (an application, VS Code, [powershell]::Create())' {
+    Context 'where SIGTERM ends the process (ShouldExitOnSigterm)' {
+        BeforeAll {
+            # In a fresh pwsh: its console host in its own runspace, then runspaces that are not the process's.
+            $probe = @'
+Import-Module $env:SECRETSPS_MODULE
+$m = [SecretsPS.Commands.StartReencryptionCommand].GetMethod('ShouldExitOnSigterm', [Reflection.BindingFlags]'NonPublic,Static')
+'CONSOLE=' + $m.Invoke($null, @($Host, [runspace]::DefaultRunspace))
+$ps = [powershell]::Create()
+'HOSTED=' + ($ps.AddScript('param($m) $m.Invoke($null, @($Host, [runspace]::DefaultRunspace))').AddArgument($m).Invoke() -join ',')
+$ps.Dispose()
+$rs = [runspacefactory]::CreateRunspace($Host); $rs.Open()
+$ps = [powershell]::Create(); $ps.Runspace = $rs
+'CONSOLEHOST-OTHER-RUNSPACE=' + ($ps.AddScript('param($m) $m.Invoke($null, @($Host, [runspace]::DefaultRunspace))').AddArgument($m).Invoke() -join ',')
+$ps.Dispose(); $rs.Dispose()
+'THREADJOB=' + (Start-ThreadJob { param($m) $m.Invoke($null, @($Host, [runspace]::DefaultRunspace)) } -ArgumentList $m | Receive-Job -Wait -AutoRemoveJob)
+'PARALLEL=' + (1 | ForEach-Object -Parallel { ($using:m).Invoke($null, @($Host, [runspace]::DefaultRunspace)) })
+'@
+            $run = Invoke-FreshPwsh -NonInteractive -TimeoutSeconds 60 -Command $probe
+            $values = @{}
+            foreach ($line in $run.StdOut -split '\r?\n') { if ($line -match '^([A-Z-]+)=(.*)$') { $values[$Matches[1]] = $Matches[2].Trim() } }
+        }
+
+        It 'pwsh''s console host in its own runspace: yes' {
+            $values['CONSOLE'] | Should -Be 'True' -Because "stdout: $($run.StdOut) stderr: $($run.StdErr)"
+        }
+
+        It '<Name>: no' -ForEach @(
+            @{ Name = 'HOSTED'; Because = '[powershell]::Create() has its own host and runspace' }
+            @{ Name = 'CONSOLEHOST-OTHER-RUNSPACE'; Because = 'a runspace made with the console host is still not the process''s' }
+            @{ Name = 'THREADJOB'; Because = 'a thread job' }
+            @{ Name = 'PARALLEL'; Because = 'ForEach-Object -Parallel' }
+        ) {
+            $values[$Name] | Should -Be 'False' -Because "$Because (stdout: $($run.StdOut) stderr: $($run.StdErr))"
+        }
+    }
+
+    Context 'kill -TERM while Start-Reencryption runs in a hosted runspace of the runner' {
+        BeforeAll {
+            $db = Copy-TestDatabase $smallTemplate
+            $reader = New-Reader $db
+            $inner = "try { Start-Reencryption -Table usuarios -Column otp -ConnectionString '$($db.ConnectionString)' -Path '$key' -Resume -BatchSize 1 -CommitEvery 10000000 -ErrorAction Stop | Out-Null; 'INNER=completed' } " +
+                "catch { 'INNER=' + `$_.FullyQualifiedErrorId + '|' + `$_.CategoryInfo.Category }"
+            $text = "`$ps = [powershell]::Create(); `$null = `$ps.AddScript(`"Import-Module '$modulePath'`").AddStatement().AddScript(@'`n$inner`n'@); " +
+                "try { `$ps.Invoke() | ForEach-Object { `$_ } } catch { 'INNER=invoke-threw|' + `$_.Exception.GetType().FullName + '|' + `$_.Exception.Message }; " +
+                "'ALIVE=yes'; exit 0"
+            $runner = Start-FaultRunner -Module $modulePath -Folder $folder -Script $text
+            $runners.Add($runner)
+            Set-FaultRunnerGo $runner
+            $journal = "$($db.Path)-journal"
+            $null = Wait-TestCondition -TimeoutSeconds 60 -IntervalMs 15 -Because 'the hosted run to claim the job and start writing rows' -Condition {
+                if ($runner.Process.HasExited) { throw "The runner ended early (exit $($runner.Process.ExitCode)): $($runner.StdOut.Result) $($runner.StdErr.Result)" }
+                $j = Get-FaultJob -Database $db -Reader $reader
+                $j -and $j.status -eq 'running' -and (Test-Path -LiteralPath $journal)
+            }
+            Start-Sleep -Milliseconds 50
+            Send-FaultSignal $runner TERM
+            $ended = Wait-FaultRunnerExit $runner -TimeoutSeconds 30
+            if (-not $ended) { Stop-TestPwshProcess $runner }
+            $paused = Get-FaultJob -Database $db -Reader $reader
+        }
+
+        It 'the command stops with the terminating error Terminated (OperationStopped), and the process is not ended by it' {
+            $ended | Should -BeTrue -Because 'the runner ends on its own once the hosted command returns'
+            Get-FaultRunnerValue $runner 'INNER' | Should -Match '^Terminated,[^|]*\|OperationStopped$' -Because "stdout: $($runner.StdOut.Result) stderr: $($runner.StdErr.Result)"
+            Get-FaultRunnerValue $runner 'ALIVE' | Should -Be 'yes' -Because 'the application that hosts the runspace goes on'
+            $runner.Process.ExitCode | Should -Be 0 -Because 'the exit code is the host''s, not 143 from Environment.Exit'
+        }
+
+        It "commits the batch in hand and marks the job 'paused'" {
+            $paused.status | Should -Be 'paused'
+            $paused.message | Should -Match 'SIGTERM'
+            $paused.processed | Should -BeGreaterThan 0
+            Assert-CommittedPrefix $db $paused $smallCount 'after SIGTERM in a hosted runspace' $reader
+        }
+    }
+}

@@ -110,6 +110,130 @@ Describe '-LogFile' {
         }
     }
 
+    Context 'a name of the key file (FORMATS.md §6: never the key file, a backup, its lock or its journal)' {
+        BeforeAll {
+            # A key file with a backup, a lock file with content (a non-empty lock shows in the folder snapshot) and a journal.
+            function New-KeyFolder {
+                $folder = New-TestFolder
+                $path = New-TestKeyFile -Folder $folder
+                $backup = (Backup-EncryptionConfig -Path $path).FullName
+                Set-Content -LiteralPath "$path.lock" -Value 'lock' -NoNewline
+                Set-Content -LiteralPath "$path.audit.jsonl" -Value '{"operation_id":"cleanup_20250101_000000_abcd"}' -NoNewline
+                [pscustomobject]@{ Folder = $folder; Path = $path; Backup = $backup }
+            }
+
+            function Assert-Refused {
+                param([scriptblock] $Call, [object] $Case, [string] $Because)
+                $before = Get-FileHashString $Case.Folder
+                $keyBefore = [IO.File]::ReadAllBytes($Case.Path)
+                $err = Get-ErrorRecord $Call
+                Assert-SecretsPSError $err 'LogFileIsKeyFile' 'InvalidArgument'
+                [IO.File]::ReadAllBytes($Case.Path) | Should -Be $keyBefore -Because "the key file stays byte-identical ($Because)"
+                Get-FileHashString $Case.Folder | Should -Be $before -Because "nothing is appended or created ($Because)"
+            }
+        }
+
+        It 'Invoke-KeyRotation -LogFile <Name> is refused with LogFileIsKeyFile before anything is written' -ForEach @(
+            @{ Name = '<file>' }
+            @{ Name = '<file>.backup_*' }
+            @{ Name = '<file>.lock' }
+            @{ Name = '<file>.audit.jsonl' }
+        ) {
+            $case = New-KeyFolder
+            $log = switch ($Name) {
+                '<file>' { $case.Path }
+                '<file>.backup_*' { $case.Backup }
+                '<file>.lock' { "$($case.Path).lock" }
+                '<file>.audit.jsonl' { "$($case.Path).audit.jsonl" }
+            }
+            Assert-Refused { Invoke-KeyRotation -Path $case.Path -LogFile $log -Force -ErrorAction Stop -WarningAction SilentlyContinue } $case $Name
+        }
+
+        It 'refuses a backup name that does not exist yet, and a lock or journal that does not exist yet' {
+            $folder = New-TestFolder
+            $path = New-TestKeyFile -Folder $folder
+            $case = [pscustomobject]@{ Folder = $folder; Path = $path }
+            foreach ($log in "$path.backup_20990101_000000", "$path.lock", "$path.audit.jsonl") {
+                Assert-Refused { Set-ActiveEncryptionKey -Path $path -Version v1 -Force -LogFile $log -ErrorAction Stop } $case $log
+            }
+        }
+
+        It 'refuses the key file for <Cmdlet> as well' -ForEach $cmdlets {
+            $case = New-KeyFolder
+            $p = $case.Path
+            $call = @{
+                'New-EncryptionConfig'     = { New-EncryptionConfig -Path $p -Force -LogFile $p -ErrorAction Stop -WarningAction SilentlyContinue }
+                'Get-EncryptionKey'        = { Get-EncryptionKey -Path $p -LogFile $p -ErrorAction Stop }
+                'Invoke-KeyRotation'       = { Invoke-KeyRotation -Path $p -Force -LogFile $p -ErrorAction Stop -WarningAction SilentlyContinue }
+                'Set-ActiveEncryptionKey'  = { Set-ActiveEncryptionKey -Path $p -Version v1 -Force -LogFile $p -ErrorAction Stop }
+                'Test-EncryptionConfig'    = { Test-EncryptionConfig -Path $p -LogFile $p -ErrorAction Stop }
+                'Backup-EncryptionConfig'  = { Backup-EncryptionConfig -Path $p -LogFile $p -ErrorAction Stop }
+                'Restore-EncryptionConfig' = { Restore-EncryptionConfig -Path $p -BackupPath $case.Backup -Force -LogFile $p -ErrorAction Stop }
+                'Remove-EncryptionKey'     = { Remove-EncryptionKey -Path $p -Version v1 -Force -LogFile $p -ErrorAction Stop }
+                'Protect-EncryptedValue'   = { Protect-EncryptedValue -Path $p -Value 'x' -LogFile $p -ErrorAction Stop }
+                'Unprotect-EncryptedValue' = { Unprotect-EncryptedValue -Path $p -Value 'x' -LogFile $p -ErrorAction Stop }
+            }
+            Assert-Refused $call[$Cmdlet] $case $Cmdlet
+        }
+
+        It 'a relative -LogFile and a -LogFile through a PowerShell drive are compared resolved' {
+            $case = New-KeyFolder
+            Push-Location $case.Folder
+            try { Assert-Refused { Get-EncryptionKey -LogFile './.env.crypto' -ErrorAction Stop } $case 'relative, default key file' }
+            finally { Pop-Location }
+            $null = New-PSDrive -Name SPSKEY -PSProvider FileSystem -Root $case.Folder
+            try { Assert-Refused { Get-EncryptionKey -Path $case.Path -LogFile 'SPSKEY:/.env.crypto.lock' -ErrorAction Stop } $case 'drive' }
+            finally { Remove-PSDrive -Name SPSKEY }
+        }
+
+        It 'a key file that comes from the pipeline is checked before the log is written' {
+            $case = New-KeyFolder
+            Assert-Refused { [pscustomobject]@{ Path = $case.Path } | Get-EncryptionKey -LogFile $case.Path -ErrorAction Stop } $case 'pipeline'
+        }
+
+        It 'a log path that is a symbolic link to the key file is refused' -Skip:$IsWindows {
+            $case = New-KeyFolder
+            $logs = New-TestFolder
+            $link = Join-Path $logs 'run.log'
+            $null = New-Item -ItemType SymbolicLink -Path $link -Target $case.Path
+            Assert-Refused { Invoke-KeyRotation -Path $case.Path -LogFile $link -Force -ErrorAction Stop -WarningAction SilentlyContinue } $case 'link to the key file'
+            $folderLink = Join-Path $logs 'keys'
+            $null = New-Item -ItemType SymbolicLink -Path $folderLink -Target $case.Folder
+            Assert-Refused { Invoke-KeyRotation -Path $case.Path -LogFile (Join-Path $folderLink '.env.crypto.audit.jsonl') -Force -ErrorAction Stop -WarningAction SilentlyContinue } $case 'through a linked folder'
+        }
+
+        It 'a key file that is a symbolic link to the log path is refused (and so are the target''s lock and journal)' -Skip:$IsWindows {
+            $case = New-KeyFolder
+            $linkFolder = New-TestFolder
+            $link = Join-Path $linkFolder '.env.crypto'
+            $null = New-Item -ItemType SymbolicLink -Path $link -Target $case.Path
+            Assert-Refused { Invoke-KeyRotation -Path $link -LogFile $case.Path -Force -ErrorAction Stop -WarningAction SilentlyContinue } $case 'the link''s target'
+            Assert-Refused { Invoke-KeyRotation -Path $link -LogFile "$($case.Path).lock" -Force -ErrorAction Stop -WarningAction SilentlyContinue } $case 'the target''s lock'
+        }
+
+        It 'a name that differs only in case is another file on a case-sensitive file system, and is used' -Skip:($IsWindows -or $IsMacOS) {
+            $case = New-KeyFolder
+            $log = Join-Path $case.Folder '.ENV.CRYPTO.LOCK'
+            $null = Get-EncryptionKey -Path $case.Path -LogFile $log
+            Assert-LogFile -Log $log -Cmdlet 'Get-EncryptionKey'
+        }
+
+        It 'Start-Reencryption (a key file and a database) refuses its key file as the log' {
+            Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
+            $case = New-KeyFolder
+            $db = New-TestDatabase -Provider Sqlite -Folder $case.Folder
+            New-TestSecretTable -Database $db -Table usuarios -Values (New-TestStoredValue (New-TestPlaintext 2 'log') $case.Path)
+            Assert-Refused { Start-Reencryption -Table usuarios -Column otp -ConnectionString $db.ConnectionString -Path $case.Path -LogFile $case.Path -ErrorAction Stop } $case 'Start-Reencryption'
+        }
+
+        It 'Get-ReencryptJob (no key file of its own) refuses the key file this session would use by default' {
+            $case = New-KeyFolder
+            Push-Location $case.Folder
+            try { Assert-Refused { Get-ReencryptJob -ConnectionString (Join-Path $case.Folder 'none.db') -LogFile './.env.crypto' -ErrorAction Stop } $case 'default key file' }
+            finally { Pop-Location }
+        }
+    }
+
     Context 'an empty string' {
         It "<Cmdlet> -LogFile '' writes secrets_yyyyMMdd_HHmmss.log in the current folder" -ForEach $cmdlets {
             $folder = New-TestFolder

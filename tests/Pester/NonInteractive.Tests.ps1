@@ -194,3 +194,69 @@ Report 'Remove-EncryptionKey' { Remove-EncryptionKey -Path $c.'Remove-Encryption
         }
     }
 }
+
+Describe 'Confirmation with standard input at end-of-file (pwsh -File x.ps1 </dev/null, as cron and systemd run it)' {
+    # Not -NonInteractive: the console host tries to prompt, finds no line to read, and (PowerShell 7.6) throws a
+    # NullReferenceException from its PromptForChoice. It must be ConfirmationRequired, as in a non-interactive host.
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
+        $cases = @{}
+        foreach ($name in 'Invoke-KeyRotation', 'Set-ActiveEncryptionKey', 'Remove-EncryptionKey', 'Start-Reencryption', 'Uncaught') {
+            $cases[$name] = New-Case
+        }
+        $db = New-TestDatabase -Provider Sqlite -Folder $cases['Start-Reencryption'].Folder
+        New-TestSecretTable -Database $db -Table usuarios -Values (New-TestStoredValue (New-TestPlaintext 3 'eof') $cases['Start-Reencryption'].Path -Version v2)
+        $cases['Start-Reencryption'] | Add-Member -NotePropertyName Database -NotePropertyValue $db.ConnectionString
+        $before = @{}
+        foreach ($k in $cases.Keys) { $before[$k] = Get-FileHashString $cases[$k].Folder }
+        $steps = @'
+Report 'Set-ActiveEncryptionKey' { Set-ActiveEncryptionKey -Path $c.'Set-ActiveEncryptionKey'.Path -Version v2 -Confirm -ErrorAction Stop }
+Report 'Remove-EncryptionKey' { Remove-EncryptionKey -Path $c.'Remove-EncryptionKey'.Path -Version v2 -ErrorAction Stop }
+Report 'Start-Reencryption' { Start-Reencryption -Table usuarios -Column otp -ConnectionString $c.'Start-Reencryption'.Database -Path $c.'Start-Reencryption'.Path -Confirm -ErrorAction Stop }
+$ConfirmPreference = 'Low'
+Report 'Invoke-KeyRotation' { Invoke-KeyRotation -Path $c.'Invoke-KeyRotation'.Path -ErrorAction Stop -WarningAction SilentlyContinue }
+$ConfirmPreference = 'High'
+$ErrorActionPreference = 'Stop'
+'BEFORE-UNCAUGHT'
+Invoke-KeyRotation -Path $c.'Uncaught'.Path -Confirm -ErrorAction Stop
+'AFTER-UNCAUGHT'
+'@
+        $folder = New-TestFolder
+        $scriptFile = Join-Path $folder 'child.ps1'
+        $configFile = Join-Path $folder 'config.json'
+        Set-Content -LiteralPath $scriptFile -Value ($childScript + "`n" + $steps) -Encoding utf8
+        Set-Content -LiteralPath $configFile -Value ($cases | ConvertTo-Json -Depth 5) -Encoding utf8
+        $run = Invoke-FreshPwsh -File $scriptFile -ArgumentList '-ConfigFile', $configFile -TimeoutSeconds 60
+        $results = @{}
+        foreach ($line in ($run.StdOut -split "`r?`n")) {
+            # The console host writes its prompt without a line end: the result follows it on the same line.
+            if ($line -match 'RESULT (\{.*\})$') { $o = $Matches[1] | ConvertFrom-Json; $results[$o.Name] = $o }
+        }
+        $outcome = [pscustomobject]@{ Run = $run; Results = $results }
+    }
+
+    It '<Cmdlet> fails fast with ConfirmationRequired (not UnexpectedError), and changes nothing' -ForEach @(
+        @{ Cmdlet = 'Invoke-KeyRotation' }
+        @{ Cmdlet = 'Set-ActiveEncryptionKey' }
+        @{ Cmdlet = 'Remove-EncryptionKey' }
+        @{ Cmdlet = 'Start-Reencryption' }
+    ) {
+        $r = Get-Result $outcome $Cmdlet
+        $r.Ok | Should -BeFalse
+        $r.ErrorId | Should -Match '^ConfirmationRequired(,|$)' -Because "$($r.Exception): $($r.Message)"
+        $r.Category | Should -Be 'InvalidOperation'
+        Get-FileHashString $cases[$Cmdlet].Folder | Should -Be $before[$Cmdlet]
+    }
+
+    It 'an uncaught ConfirmationRequired ends the script with exit code 1 and changes nothing' {
+        $outcome.Run.StdOut | Should -Match 'BEFORE-UNCAUGHT'
+        $outcome.Run.StdOut | Should -Not -Match 'AFTER-UNCAUGHT'
+        $outcome.Run.ExitCode | Should -Be 1
+        $outcome.Run.StdErr | Should -Not -Match 'NullReference|UnexpectedError'
+        Get-FileHashString $cases['Uncaught'].Folder | Should -Be $before['Uncaught']
+    }
+
+    It 'ends well within the timeout (no prompt waits for input)' {
+        $outcome.Run.Duration.TotalSeconds | Should -BeLessThan 30
+    }
+}

@@ -217,6 +217,56 @@ Describe 'Remove-ReencryptJob on <Provider>' -ForEach $providers {
         $e[1].TargetObject | Should -Be 4
         Get-TestTableName $fresh | Should -Be @('usuarios')
     }
+
+    Context 'the staleness rule of Start-Reencryption (JobStaleness), shared' {
+        BeforeAll {
+            if (Test-NoDatabase $Provider) { return }
+            $db = New-JobDatabase $Provider $key
+            $conn = @{ Provider = $Provider; ConnectionString = $db.ConnectionString }
+            $run = $conn + @{ Path = $key }
+            # A process of this machine that has ended: its pid names no process now.
+            $gone = [Diagnostics.Process]::Start('true'); $gone.WaitForExit(); $gonePid = $gone.Id; $gone.Dispose()
+            $deadOwner = "$([Environment]::MachineName):$gonePid"
+        }
+
+        It 'a running job whose owner process on this machine is gone is stale for both at once (fresh heartbeat)' {
+            $jp = Start-Reencryption -Table p -Column otp @run -MaxRows 2 @quiet
+            $je = Start-Reencryption -Table e -Column otp @run -MaxRows 1 @quiet
+            foreach ($j in $jp, $je) { Set-TestJobRow -Database $db -Id $j.Id -Status running -Owner $deadOwner -UpdatedAt ([DateTime]::UtcNow) }
+            # Remove-ReencryptJob removes it (no JobRunning) …
+            $out = @(Remove-ReencryptJob @conn -Id $je.Id -Force -PassThru -ErrorVariable e -ErrorAction SilentlyContinue)
+            $e.Count | Should -Be 0 -Because "$e"
+            @($out.Id) | Should -Be @($je.Id)
+            # … and Start-Reencryption takes the other over (no JobAlreadyRunning).
+            $resumed = Start-Reencryption -Table p -Column otp @run -Resume -ErrorVariable e2 -WarningAction SilentlyContinue
+            $e2.Count | Should -Be 0 -Because "$e2"
+            $resumed.Id | Should -Be $jp.Id
+            $resumed.Status.ToString() | Should -Be 'Finished'
+        }
+
+        It 'a fresh heartbeat of another host is stale for neither' {
+            $j = Start-Reencryption -Table e -Column otp @run -MaxRows 1 @quiet
+            Set-TestJobRow -Database $db -Id $j.Id -Status running -Owner 'otherhost:4242' -UpdatedAt ([DateTime]::UtcNow)
+            $null = Remove-ReencryptJob @conn -Id $j.Id -Force -ErrorVariable e -ErrorAction SilentlyContinue
+            Assert-SecretsPSError $e[0] 'JobRunning' 'InvalidOperation'
+            $err = Get-ErrorRecord { Start-Reencryption -Table e -Column otp @run -Resume -ErrorAction Stop -WarningAction SilentlyContinue }
+            Assert-SecretsPSError $err 'JobAlreadyRunning' 'ResourceUnavailable'
+            (Get-TestJobRow -Database $db -Id $j.Id).status | Should -Be 'running'
+            Set-TestJobRow -Database $db -Id $j.Id -Status paused # out of the next test's way
+        }
+
+        It '-StaleAfter decides for Remove-ReencryptJob as it does for Start-Reencryption' {
+            $j = Start-Reencryption -Table e -Column otp @run -MaxRows 1 @quiet
+            # A heartbeat older than the server's start is stale by the restart rule: keep it after the throwaway server started.
+            $serverAge = if ($Provider -eq 'PostgreSql') { [double](Invoke-TestSql -Database $db -Sql 'SELECT extract(epoch FROM now() - pg_postmaster_start_time())') } else { 1e9 }
+            $heartbeatAge = [Math]::Min(180, $serverAge / 2)
+            Set-TestJobRow -Database $db -Id $j.Id -Status running -Owner 'otherhost:4242' -UpdatedAt ([DateTime]::UtcNow.AddSeconds(-$heartbeatAge))
+            $null = Remove-ReencryptJob @conn -Id $j.Id -Force -ErrorVariable e -ErrorAction SilentlyContinue
+            Assert-SecretsPSError $e[0] 'JobRunning' 'InvalidOperation'
+            $out = @(Remove-ReencryptJob @conn -Id $j.Id -StaleAfter ([TimeSpan]::FromSeconds($heartbeatAge / 2)) -Force -PassThru)
+            @($out.Id) | Should -Be @($j.Id)
+        }
+    }
 }
 
 Describe 'Remove-ReencryptJob in a host that cannot prompt (fresh pwsh -NonInteractive)' {

@@ -463,13 +463,16 @@ function Get-PwshCommandLine {
 
 function Invoke-FreshPwsh {
     <#
-        Runs -Command in a NEW pwsh process (-NoProfile; -NonInteractive when asked), with standard input closed,
-        and returns { ExitCode; StdOut; StdErr; Duration }. A process still running after -TimeoutSeconds is
-        killed (with its children) and the call throws: a hang is a failure.
+        Runs -Command (or the script -File with -ArgumentList, as cron and systemd run one) in a NEW pwsh process
+        (-NoProfile; -NonInteractive when asked), with standard input closed (at end-of-file), and returns
+        { ExitCode; StdOut; StdErr; Duration }. A process still running after -TimeoutSeconds is killed (with its
+        children) and the call throws: a hang is a failure.
     #>
-    [CmdletBinding()]
+    [CmdletBinding(DefaultParameterSetName = 'Command')]
     param(
-        [Parameter(Mandatory)][string] $Command,
+        [Parameter(Mandatory, ParameterSetName = 'Command')][string] $Command,
+        [Parameter(Mandatory, ParameterSetName = 'File')][string] $File,
+        [Parameter(ParameterSetName = 'File')][string[]] $ArgumentList = @(),
         [int] $TimeoutSeconds = 60,
         [switch] $NonInteractive,
         [string] $WorkingDirectory
@@ -479,8 +482,15 @@ function Invoke-FreshPwsh {
     foreach ($a in @($cmd | Select-Object -Skip 1)) { $psi.ArgumentList.Add($a) }
     $psi.ArgumentList.Add('-NoProfile')
     if ($NonInteractive) { $psi.ArgumentList.Add('-NonInteractive') }
-    $psi.ArgumentList.Add('-Command')
-    $psi.ArgumentList.Add($Command)
+    if ($PSCmdlet.ParameterSetName -eq 'File') {
+        $psi.ArgumentList.Add('-File')
+        $psi.ArgumentList.Add($File)
+        foreach ($a in $ArgumentList) { $psi.ArgumentList.Add($a) }
+    }
+    else {
+        $psi.ArgumentList.Add('-Command')
+        $psi.ArgumentList.Add($Command)
+    }
     $psi.UseShellExecute = $false
     $psi.RedirectStandardInput = $true
     $psi.RedirectStandardOutput = $true

@@ -208,24 +208,11 @@ public sealed class ReencryptionEngine
 
     private DateTime? _serverStarted;
 
-    private bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter)
-    {
-        if (job.UpdatedAt is null || now - job.UpdatedAt.Value > staleAfter) return true;
-        // The server restarted after the last heartbeat: the runner's connection is gone, and the engine never reconnects.
-        if (_serverStarted is { } started && started > job.UpdatedAt.Value) return true;
-        if (job.Owner == Owner)
+    private bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter) =>
+        JobStaleness.IsStale(job, now, staleAfter, _serverStarted, () =>
         {
-            lock (RunningHere) return !RunningHere.Contains(RunKey(job.Id));
-        }
-        // A runner on this machine whose process is gone is stale at once: no need to wait out the heartbeat.
-        var parts = job.Owner?.Split(':');
-        if (parts is { Length: 2 } && parts[0] == Environment.MachineName && int.TryParse(parts[1], out var pid) && pid != Environment.ProcessId)
-        {
-            try { using var p = System.Diagnostics.Process.GetProcessById(pid); return p.HasExited; }
-            catch (ArgumentException) { return true; }
-        }
-        return false;
-    }
+            lock (RunningHere) return RunningHere.Contains(RunKey(job.Id));
+        });
 
     private ReencryptJob Process(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job, ReencryptionOptions options,
         IReencryptionObserver observer, CancellationToken cancellation)

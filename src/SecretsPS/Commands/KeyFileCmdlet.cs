@@ -30,7 +30,27 @@ public abstract class KeyFileCmdlet : SecretsCmdlet
         }
     }
 
-    protected string ResolveKeyFile(bool mustExist) => Resolve(this, Path, EnvironmentFor(Path), mustExist);
+    protected override bool ResolvesKeyFile => true;
+
+    protected string ResolveKeyFile(bool mustExist)
+    {
+        string keyFile;
+        try
+        {
+            keyFile = Resolve(this, Path, EnvironmentFor(Path), mustExist);
+        }
+        catch (Core.SecretsPSException)
+        {
+            // The file is missing: the log still must not take its name.
+            string? wouldBe = null;
+            try { wouldBe = Resolve(this, Path, EnvironmentFor(Path), mustExist: false); }
+            catch (Core.SecretsPSException) { }
+            if (wouldBe is not null) GuardLog(wouldBe);
+            throw;
+        }
+        GuardLog(keyFile);
+        return keyFile;
+    }
 
     /// <summary>
     /// A Path bound from the pipeline that already ends with the environment's name (Get-EncryptionKey -Environment

@@ -16,5 +16,25 @@ public abstract class KeyedDatabaseCmdlet : DatabaseCmdlet
     [ValidateNotNullOrEmpty]
     public string? Environment { get; set; }
 
-    protected string ResolveKeyFile() => KeyFileCmdlet.Resolve(this, Path, Environment, mustExist: true);
+    protected override bool ResolvesKeyFile => true;
+
+    protected string ResolveKeyFile()
+    {
+        string keyFile;
+        try
+        {
+            keyFile = KeyFileCmdlet.Resolve(this, Path, Environment, mustExist: true);
+        }
+        catch (Core.SecretsPSException)
+        {
+            // The file is missing: the log still must not take its name.
+            string? wouldBe = null;
+            try { wouldBe = KeyFileCmdlet.Resolve(this, Path, Environment, mustExist: false); }
+            catch (Core.SecretsPSException) { }
+            if (wouldBe is not null) GuardLog(wouldBe);
+            throw;
+        }
+        GuardLog(keyFile);
+        return keyFile;
+    }
 }

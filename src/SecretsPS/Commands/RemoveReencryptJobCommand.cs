@@ -24,6 +24,13 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
     [ValidateRange(1, long.MaxValue)]
     public long[] Id { get; set; } = Array.Empty<long>();
 
+    /// <summary>
+    /// A running job whose heartbeat is older than this (or whose runner is gone: the server restarted since its heartbeat,
+    /// or its process on this machine has exited) is stale and may be removed; Start-Reencryption -StaleAfter's rule.
+    /// </summary>
+    [Parameter]
+    public TimeSpan StaleAfter { get; set; } = JobStaleness.DefaultStaleAfter;
+
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
@@ -60,9 +67,11 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
                 || j.Status is JobStatus.Running or JobStatus.Pending && (j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-StalledOlderThan));
         }
 
+        var serverStarted = dialect.ServerStartTime(connection, null);
         foreach (var job in candidates.ToList())
         {
-            if (job.Status == JobStatus.Running && (DateTime.UtcNow - (job.UpdatedAt ?? job.CreatedAt)) < TimeSpan.FromMinutes(10))
+            // The engine's rule (JobStaleness): what Start-Reencryption would take over may be removed, nothing else that runs.
+            if (job.Status == JobStatus.Running && !JobStaleness.IsStale(job, DateTime.UtcNow, StaleAfter, serverStarted))
             {
                 Error(new SecretsPSException("JobRunning", ErrorKind.InvalidOperation,
                     Localized.Format(CommandMessages.JobRunning, job.Id, job.UpdatedAt), target: job.Id.ToString()), job.Id);

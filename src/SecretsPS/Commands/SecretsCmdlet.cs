@@ -13,6 +13,8 @@ namespace SecretsPS.Commands;
 public abstract class SecretsCmdlet : PSCmdlet, IDisposable
 {
     private LogWriter? _log;
+    private string? _logPath;
+    private List<(DateTime Time, LogLevel Level, string Message)>? _pendingLog;
 
     /// <summary>Also write what the command shows to this file; an empty string names it secrets_yyyyMMdd_HHmmss.log.</summary>
     [Parameter]
@@ -35,7 +37,18 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
             {
                 // A PowerShell path (a drive, ~) like every other path parameter; '' names the file itself.
                 var logPath = LogFile.Length == 0 ? LogFile : SessionState.Path.GetUnresolvedProviderPathFromPSPath(LogFile);
-                _log = new LogWriter(LogWriter.ResolvePath(logPath, CurrentFolder), LoggerName);
+                _logPath = LogWriter.ResolvePath(logPath, CurrentFolder);
+                if (ResolvesKeyFile)
+                {
+                    // Nothing reaches the file until the key file is known and the log is not one of its names.
+                    _pendingLog = new List<(DateTime, LogLevel, string)>();
+                }
+                else
+                {
+                    // A cmdlet without a key file still must not write into the one this session would use by default.
+                    if (DefaultKeyFile() is { } keyFile) LogWriter.RefuseKeyFileNames(_logPath, keyFile);
+                    _log = new LogWriter(_logPath, LoggerName);
+                }
                 Log(LogLevel.Info, $"{MyInvocation.MyCommand.Name} started");
             }
             Begin();
@@ -44,6 +57,60 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
         {
             Fail(e, null);
         }
+    }
+
+    /// <summary>Cmdlets that resolve a key file call <see cref="GuardLog"/> with it before they use it.</summary>
+    protected virtual bool ResolvesKeyFile => false;
+
+    /// <summary>The key file this session resolves when no -Path is given, if one exists.</summary>
+    private string? DefaultKeyFile()
+    {
+        try
+        {
+            return KeyFileCmdlet.Resolve(SessionState.Path, null, null, mustExist: true);
+        }
+        catch (Exception e) when (e is SecretsPSException or IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// FORMATS.md §6: -LogFile never names the key file, one of its backups, its lock or its audit journal. Called with
+    /// every key file the command resolves, before it is read or written; the first call opens the log and writes the
+    /// lines held until then. A log refused before it was opened is never written.
+    /// </summary>
+    protected void GuardLog(string keyFile)
+    {
+        if (_logPath is null) return;
+        try
+        {
+            LogWriter.RefuseKeyFileNames(_logPath, keyFile);
+        }
+        catch (SecretsPSException) when (_log is null)
+        {
+            _pendingLog = null;
+            _logPath = null;
+            throw;
+        }
+        OpenPendingLog();
+    }
+
+    private void OpenPendingLog()
+    {
+        if (_log is not null || _logPath is null || _pendingLog is null) return;
+        var pending = _pendingLog;
+        _pendingLog = null;
+        try
+        {
+            _log = new LogWriter(_logPath, LoggerName);
+        }
+        catch
+        {
+            _logPath = null;
+            throw;
+        }
+        foreach (var (time, level, message) in pending) _log.Write(level, message, time);
     }
 
     protected sealed override void ProcessRecord()
@@ -79,7 +146,11 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
 
     // ---- streams that also reach the log ----
 
-    protected void Log(LogLevel level, string message) => _log?.Write(level, message);
+    protected void Log(LogLevel level, string message)
+    {
+        if (_log is not null) _log.Write(level, message);
+        else _pendingLog?.Add((DateTime.Now, level, message));
+    }
 
     protected void Verbose(string message)
     {
@@ -103,9 +174,27 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
         {
             write();
         }
-        catch (Exception e) when (e is HostException or PSInvalidOperationException)
+        catch (Exception e) when (CannotPrompt(e))
         {
         }
+    }
+
+    /// <summary>
+    /// The host could not ask: a non-interactive host (HostException, PSInvalidOperationException), or the console host
+    /// with standard input at end-of-file (pwsh -File x.ps1 &lt;/dev/null, as cron and systemd run it), whose prompt finds
+    /// no line to read and throws a NullReferenceException from the host's own user-interface code. Only that origin
+    /// counts: a NullReferenceException from anywhere else stays an error.
+    /// </summary>
+    internal static bool CannotPrompt(Exception e) =>
+        e is HostException or PSInvalidOperationException
+        || e is NullReferenceException && ThrownByHostUserInterface(e);
+
+    private static bool ThrownByHostUserInterface(Exception e)
+    {
+        if (e.TargetSite?.DeclaringType is { } type) return typeof(PSHostUserInterface).IsAssignableFrom(type);
+        // Without metadata for the throwing method, its first stack frame says where it was thrown.
+        var first = e.StackTrace?.TrimStart().Split('\n', 2)[0] ?? "";
+        return first.Contains("HostUserInterface.", StringComparison.Ordinal);
     }
 
     /// <summary>A non-terminating error for one input item: -ErrorAction decides what happens next.</summary>
@@ -177,7 +266,7 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
         {
             yes = ShouldProcess(target, action);
         }
-        catch (Exception e) when (e is HostException or PSInvalidOperationException)
+        catch (Exception e) when (CannotPrompt(e))
         {
             throw new SecretsPSRuntimeException(new ErrorRecord(
                 new InvalidOperationException(
@@ -197,7 +286,13 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
 
     protected virtual void Dispose(bool disposing)
     {
-        if (disposing) _log?.Dispose();
+        if (disposing)
+        {
+            // No key file was resolved (an empty pipeline, an error before it): what was held still reaches the log.
+            try { OpenPendingLog(); }
+            catch (SecretsPSException) { }
+            _log?.Dispose();
+        }
     }
 }
 

@@ -147,9 +147,15 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
                 // SIGTERM asks the process to end: the job is saved, so end it, rather than let the script run on.
                 var stopped = Localized.Format(CommandMessages.StoppedBySigterm, job.Id, job.Status.ToText());
                 Warning(stopped);
-                Console.Error.WriteLine("Start-Reencryption: " + stopped); // the scheduler's log reads stderr
-                Dispose();
-                System.Environment.Exit(TerminatedExitCode);
+                if (ShouldExitOnSigterm(Host, System.Management.Automation.Runspaces.Runspace.DefaultRunspace))
+                {
+                    Console.Error.WriteLine("Start-Reencryption: " + stopped); // the scheduler's log reads stderr
+                    Dispose();
+                    System.Environment.Exit(TerminatedExitCode);
+                }
+                // A host that embeds PowerShell owns its process: the job is paused, the command ends with an error, and
+                // what happens to the process is the host's decision.
+                throw new SecretsPSRuntimeException(new ErrorRecord(new OperationCanceledException(stopped), "Terminated", ErrorCategory.OperationStopped, target));
             }
         }
         catch (SecretsPSException e)
@@ -163,6 +169,25 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     }
 
     protected override void StopProcessing() => _stop.Cancel();
+
+    /// <summary>
+    /// Whether SIGTERM, once the job is saved, ends the process (exit code 143). Only where the process is pwsh itself
+    /// running a script or a command: the console host, in its own runspace. A runspace that an application, the VS Code
+    /// extension, [powershell]::Create(), a thread job or ForEach-Object -Parallel created is not the process's: there
+    /// the command only pauses the job and stops with the terminating error Terminated.
+    /// </summary>
+    internal static bool ShouldExitOnSigterm(System.Management.Automation.Host.PSHost? host, System.Management.Automation.Runspaces.Runspace? runspace)
+    {
+        if (host is null || runspace is null || host.Name != "ConsoleHost") return false;
+        try
+        {
+            return host is System.Management.Automation.Host.IHostSupportsInteractiveSession session && ReferenceEquals(session.Runspace, runspace);
+        }
+        catch (Exception e) when (e is PSNotImplementedException or NotImplementedException or PSInvalidOperationException)
+        {
+            return false;
+        }
+    }
 
     protected override void Dispose(bool disposing)
     {
