@@ -185,7 +185,7 @@ public sealed class KeyCleanup
                 Verify(path, before.Ring, applied);
             });
         }
-        catch (Exception e) when (verifying)
+        catch (Exception e) when (verifying && e is not KeyFileException { ErrorId: "KeyFileRollbackFailed" })
         {
             var reason = e is SecretsPSException s ? $"{s.ErrorId}: {s.Message}" : $"{e.GetType().Name}";
             Audit("Verify", "ERROR", $"The new key file failed its checks: {reason}");

@@ -127,11 +127,21 @@ public static class KeyFileStore
             {
                 verify(new KeyFileWritten(full, target, before, backup));
             }
-            catch
+            catch (Exception failure)
             {
                 // Byte for byte, with the same owner, group and mode, before the exception reaches anything that can fail.
-                if (before is null) TryDelete(target);
-                else WriteAtomically(target, before, ownership);
+                try
+                {
+                    if (before is null) TryDelete(target);
+                    else WriteAtomically(target, before, ownership);
+                }
+                catch (Exception rollback) when (rollback is SecretsPSException or IOException or UnauthorizedAccessException)
+                {
+                    // Never reported as rolled back: the new file is still in place and the backup is the way back.
+                    throw new KeyFileException("KeyFileRollbackFailed", ErrorKind.WriteError,
+                        Localized.Format(Messages.KeyFileRollbackFailed, target, backup ?? "-", rollback.Message),
+                        target, new AggregateException(failure, rollback));
+                }
                 throw;
             }
         }
