@@ -29,8 +29,8 @@ public sealed record RemovalResult(IReadOnlyList<string> Removed, string BackupP
 public sealed record RestoreResult(string Path, string RestoredFrom, string? BackupOfReplaced);
 
 /// <summary>
-/// Every change of a key file: each validates first, backs the file up, and writes atomically under
-/// the file's lock, so a failure at any point leaves the previous file intact.
+/// Every change of a key file, each through <see cref="KeyFileStore.Edit"/>: validated against the file as read under
+/// its lock, backed up, written atomically, so a failure at any point leaves the previous file intact.
 /// </summary>
 public static class KeyFileOperations
 {

@@ -5,9 +5,10 @@ using System.Text.RegularExpressions;
 namespace SecretsPS.Core.Config;
 
 /// <summary>
-/// The key file on disk: read, replaced atomically (temporary file in the same folder, flushed, renamed
-/// over the target; created 0600 before any secret is written), backed up, and changed under a lock so
-/// that two processes rotating at once cannot lose each other's version.
+/// The key file on disk: read, backed up, and changed only through <see cref="Edit"/>: under a lock on the final
+/// target's path (so two paths to one file exclude each other), replaced atomically (temporary file beside the
+/// target, flushed, renamed over it; a new file is created 0600, a rewrite keeps the owner, group and mode the file
+/// had, given to the temporary file before any secret is written), verified, and rolled back byte for byte.
 /// </summary>
 public static class KeyFileStore
 {
