@@ -122,10 +122,11 @@ Describe 'Invoke-KeyRotation' {
             [array]::IndexOf($lines, '# my own comment') | Should -BeLessThan ([array]::IndexOf($lines, 'APP_SETTING=keep me  # trailing'))
         }
 
-        It 'rewrites a group-readable key file as mode 0600' -Skip:$IsWindows {
+        It 'keeps the mode the deployment gave a group-readable key file (FORMATS.md §1); the backup is 0600' -Skip:$IsWindows {
             $path = Write-TestKeyFile -Path (Join-Path (New-TestFolder) '.env.crypto') -Text (New-KeyFileText -Active v1 -Versions (New-KeyVersionText v1)) -Mode '644'
             $null = Invoke-KeyRotation -Path $path -WarningAction SilentlyContinue
-            Get-TestFileMode $path | Should -Be '600'
+            Get-TestFileMode $path | Should -Be '644'
+            Get-TestFileMode (Get-BackupFiles $path)[0].FullName | Should -Be '600'
         }
 
         It 'loses no version when several rotations run at once (the lock)' {

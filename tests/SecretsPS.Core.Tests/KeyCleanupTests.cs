@@ -290,6 +290,27 @@ namespace SecretsPS.Core.Tests
             Assert.Contains(op.Steps, s => s.Step == "UsageCheck" && s.Status == "WARNING");
         }
 
+        [Fact]
+        public void What_is_removed_is_chosen_from_the_file_as_read_under_the_lock_not_from_the_earlier_read()
+        {
+            var key = CleanupKeys.Create(_folder.Path, "v1", "v2", "v3");
+
+            // Between the checks and the lock, someone else makes v1 the active version again (a rollback).
+            var op = CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 1, skipUsageCheck: true, force: true).Run(versions =>
+            {
+                Assert.Equal(new[] { "v1", "v2" }, versions.Order());
+                KeyFileOperations.SetActive(key, "v1", KeyFileFixture.NoEnvironment);
+                return true;
+            });
+
+            Assert.Equal(CleanupOutcome.Succeeded, op.Outcome);
+            Assert.Equal(new[] { "v2" }, op.Removed);
+            Assert.Equal(new[] { "v1", "v3" }, CleanupKeys.Versions(key));
+            Assert.Contains(op.Kept, k => k.Version == "v1" && k.Reason.Contains("changed since the check"));
+            using var config = KeyConfiguration.Load(key, KeyFileFixture.NoEnvironment);
+            Assert.Equal("v1", config.Ring.Active.Name);
+        }
+
         // ------------------------------------------------------------------ confirmation
 
         [Fact]

@@ -319,6 +319,56 @@ public sealed class KeyFileOperationsTests : IDisposable
     }
 
     [Fact]
+    public void SetActive_to_a_version_only_the_environment_defines_fails_with_VersionFromEnvironment_and_changes_nothing()
+    {
+        CreateV1();
+        var environment = Version("v9", 9).ToDictionary(l => l[..l.IndexOf('=')], l => l[(l.IndexOf('=') + 2)..^1]);
+        var before = Bytes();
+
+        var e = Assert.ThrowsAny<SecretsPSException>(() => KeyFileOperations.SetActive(KeyFile, "v9", environment));
+        var check = Assert.ThrowsAny<SecretsPSException>(() => KeyFileOperations.CheckActivatable(KeyFile, "v9", environment));
+
+        Assert.Equal("VersionFromEnvironment", e.ErrorId);
+        Assert.Equal("VersionFromEnvironment", check.ErrorId);
+        Assert.Contains("ENCRYPTION_KEYS__v9", e.Message);
+        AssertUnchangedAndNoNewBackup(before, 0);
+    }
+
+    [Fact]
+    public void SetActive_to_a_version_whose_salt_only_the_environment_gives_is_refused_too()
+    {
+        CreateV1();
+        KeyFileOperations.Rotate(KeyFile, new RotationOptions { Activate = false }, NoEnvironment);
+        var salt = Lines().Single(l => l.StartsWith("ENCRYPTION_SALT__v2="));
+        var hash = Lines().Single(l => l.StartsWith("ENCRYPTION_SALT_HASH__v2="));
+        var text = string.Join('\n', Lines().Where(l => l != salt));
+        System.IO.File.WriteAllText(KeyFile, text);
+        var environment = new Dictionary<string, string> { ["ENCRYPTION_SALT__v2"] = salt[(salt.IndexOf('=') + 2)..^1] };
+        var before = Bytes();
+
+        var e = Assert.ThrowsAny<SecretsPSException>(() => KeyFileOperations.SetActive(KeyFile, "v2", environment));
+
+        Assert.Equal("VersionFromEnvironment", e.ErrorId);
+        Assert.Contains("ENCRYPTION_SALT__v2", e.Message);
+        Assert.DoesNotContain(hash, e.Message);
+        AssertUnchangedAndNoNewBackup(before, 1);
+    }
+
+    [Fact]
+    public void CheckActivatable_accepts_a_version_of_the_file_and_refuses_an_unknown_one_without_touching_the_file()
+    {
+        CreateV1();
+        KeyFileOperations.Rotate(KeyFile, new RotationOptions { Activate = false }, NoEnvironment);
+        var before = Bytes();
+
+        KeyFileOperations.CheckActivatable(KeyFile, "v2", NoEnvironment);
+        var e = Assert.ThrowsAny<SecretsPSException>(() => KeyFileOperations.CheckActivatable(KeyFile, "v9", NoEnvironment));
+
+        Assert.Equal("KeyVersionNotFound", e.ErrorId);
+        AssertUnchangedAndNoNewBackup(before, 1);
+    }
+
+    [Fact]
     public void SetActive_to_the_active_version_writes_nothing()
     {
         CreateV1();

@@ -247,6 +247,7 @@ public sealed class KeyFileStoreTests : IDisposable
     public void Update_backs_the_old_bytes_up_and_then_writes_the_change()
     {
         File.WriteAllBytes(KeyFile, Awkward);
+        var modeBefore = OperatingSystem.IsWindows() ? default : File.GetUnixFileMode(KeyFile);
 
         var backup = KeyFileStore.Update(KeyFile, (document, before) =>
         {
@@ -258,7 +259,9 @@ public sealed class KeyFileStoreTests : IDisposable
         Assert.NotNull(backup);
         Assert.Equal(Awkward, File.ReadAllBytes(backup));
         Assert.Equal("# não mexa\nACTIVE_ENCRYPTION_VERSION=v1\nX=\"changed\"\n", File.ReadAllText(KeyFile));
-        if (!OperatingSystem.IsWindows()) Assert.Equal(OwnerOnly, File.GetUnixFileMode(KeyFile));
+        // A rewrite keeps the mode the deployment set (FORMATS.md §1); the backup is 0600 whatever it is.
+        if (!OperatingSystem.IsWindows()) Assert.Equal(modeBefore, File.GetUnixFileMode(KeyFile));
+        if (!OperatingSystem.IsWindows()) Assert.Equal(OwnerOnly, File.GetUnixFileMode(backup));
     }
 
     [Fact]
@@ -304,6 +307,91 @@ public sealed class KeyFileStoreTests : IDisposable
         Assert.Equal("A=1\n", File.ReadAllText(KeyFile));
         Assert.NotNull(KeyFileStore.Update(KeyFile, (d, _) => { d.Set("A", "2"); return true; }, TimeSpan.FromMilliseconds(200)));
     }
+
+    // ---- Edit: the one write path ----
+
+    [Fact]
+    public void Edit_holds_the_lock_through_the_verification_and_a_failed_verification_puts_the_old_bytes_back()
+    {
+        File.WriteAllBytes(KeyFile, Awkward);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(KeyFile, OwnerOnly | UnixFileMode.GroupRead);
+        string? lockedOut = null;
+
+        var e = Assert.Throws<InvalidOperationException>(() => KeyFileStore.Edit(KeyFile, state =>
+        {
+            Assert.Equal(Awkward, state.Bytes);
+            return Encoding.UTF8.GetBytes("NEW=1\n");
+        }, written =>
+        {
+            Assert.Equal("NEW=1\n", File.ReadAllText(KeyFile));
+            Assert.Equal(Awkward, File.ReadAllBytes(written.BackupPath!));
+            // Another writer waits for the lock while the verification runs.
+            var other = Task.Run(() => Record.Exception(() => KeyFileStore.Update(KeyFile, (_, _) => true, TimeSpan.FromMilliseconds(200))));
+            lockedOut = (other.Result as KeyFileException)?.ErrorId;
+            throw new InvalidOperationException("verification failed");
+        }));
+
+        Assert.Equal("verification failed", e.Message);
+        Assert.Equal("KeyFileLocked", lockedOut);
+        Assert.Equal(Awkward, File.ReadAllBytes(KeyFile));
+        if (!OperatingSystem.IsWindows()) Assert.Equal(OwnerOnly | UnixFileMode.GroupRead, File.GetUnixFileMode(KeyFile));
+        Assert.Single(KeyFileStore.ListBackups(KeyFile));
+        Assert.Empty(TempFiles(_folder.Path));
+    }
+
+    [Fact]
+    public void Edit_whose_rollback_cannot_be_written_fails_with_KeyFileRollbackFailed_naming_the_backup()
+    {
+        var reason = OperatingSystem.IsLinux() ? ChattrProblem() : "not Linux";
+        if (reason is not null)
+        {
+            _output.WriteLine("SKIPPED: needs chattr +i on Linux to make a folder read-only for root: " + reason);
+            return;
+        }
+        File.WriteAllBytes(KeyFile, Awkward);
+        string? backup = null;
+        try
+        {
+            var e = Assert.Throws<KeyFileException>(() => KeyFileStore.Edit(KeyFile, _ => Encoding.UTF8.GetBytes("NEW=1\n"), written =>
+            {
+                backup = written.BackupPath;
+                Chattr("+i", _folder.Path);
+                throw new InvalidOperationException("verification failed");
+            }));
+
+            Assert.Equal("KeyFileRollbackFailed", e.ErrorId);
+            Assert.Contains(backup!, e.Message);
+        }
+        finally
+        {
+            Chattr("-i", _folder.Path);
+        }
+        Assert.Equal("NEW=1\n", File.ReadAllText(KeyFile));
+        Assert.Equal(Awkward, File.ReadAllBytes(backup!));
+    }
+
+    /// <summary>Null when chattr +i makes a folder read-only even for root here; else why not.</summary>
+    private static string? ChattrProblem()
+    {
+        using var probe = new TempFolder();
+        try
+        {
+            Chattr("+i", probe.Path);
+            try
+            {
+                File.WriteAllText(probe.File("x"), "x");
+                return "chattr +i did not stop a write";
+            }
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException) { return null; }
+            finally { Chattr("-i", probe.Path); }
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return e.Message;
+        }
+    }
+
+    private static void Chattr(string flag, string path) => KeyFileDeploymentTests.Run("chattr", flag, path);
 
     [Fact]
     public async Task Concurrent_rotations_under_the_lock_all_land()

@@ -19,7 +19,8 @@ public static class CleanupJournal
         WriteIndented = false,
     };
 
-    public static string PathFor(string keyFile) => Path.GetFullPath(keyFile) + ".audit.jsonl";
+    /// <summary>Beside the key file's final target (a link's), like its backups and lock: two paths to one file share one journal.</summary>
+    public static string PathFor(string keyFile) => KeyFileStore.ResolveTarget(keyFile) + ".audit.jsonl";
 
     public static void Append(string keyFile, KeyCleanupOperation operation)
     {
@@ -27,6 +28,8 @@ public static class CleanupJournal
         var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(operation, Options) + "\n");
         try
         {
+            // The journal never follows a link of its own: checked before it is opened and again once it is open.
+            KeyFileStore.RefuseLink(path, keyFile);
             if (!File.Exists(path))
             {
                 try
@@ -36,6 +39,7 @@ public static class CleanupJournal
                 catch (IOException) when (File.Exists(path)) { }
             }
             using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+            KeyFileStore.RefuseLink(path, keyFile);
             stream.Write(line);
             stream.Flush(flushToDisk: true);
         }

@@ -78,26 +78,17 @@ public sealed class KeyCleanup
         var started = DateTimeOffset.Now;
         Audit("Start", "OK", $"Operation started - ID: {OperationId} - key file: {path}, keep: {_request.Keep}");
 
+        // Refused before anything is chosen or changed: the journal never follows a link of its own.
+        if (!_request.WhatIf) KeyFileStore.RefuseLink(CleanupJournal.PathFor(path), path);
         using var config = KeyConfiguration.Load(path, _request.Environment);
         var ring = config.Ring;
-        // The file's own active version is kept too: the environment may override it here, but not for every reader of the file.
-        var fileActive = KeyFileStore.ReadDocument(path).Get(KeyFileNames.Active);
         // "Older than the newest N" in the one age order every reader uses (VersionOrder, FORMATS.md §1): the file order,
         // never ENCRYPTION_CREATED__. Where the creation times say otherwise, the audit says so before anything is chosen.
         foreach (var d in VersionOrder.Disagreements(ring.Versions))
             Audit("Order", "WARNING", $"ENCRYPTION_CREATED__{d.Later} ({KeyVersion.FormatTime(d.LaterCreated)}) is earlier than " +
                 $"ENCRYPTION_CREATED__{d.Earlier} ({KeyVersion.FormatTime(d.EarlierCreated)}), but {d.Later} comes after {d.Earlier} in the key file: " +
                 $"the file order is used ({d.Earlier} is the older)");
-        var newestFirst = ring.Versions.Reverse().ToList();
-        var kept = new List<KeptVersion>();
-        var candidates = new List<string>();
-        foreach (var (v, index) in newestFirst.Select((v, i) => (v, i)))
-        {
-            if (ReferenceEquals(v, ring.Active) || v.Name == fileActive) kept.Add(new KeptVersion(v.Name, "the active version"));
-            else if (index < _request.Keep) kept.Add(new KeptVersion(v.Name, $"among the newest {_request.Keep}"));
-            else if (v.Source == KeySource.Environment) kept.Add(new KeptVersion(v.Name, "defined in the environment, not in the key file"));
-            else candidates.Add(v.Name);
-        }
+        var (kept, candidates) = Choose(ring, KeyFileStore.ReadDocument(path));
         Audit("Candidates", "OK", candidates.Count == 0
             ? "No candidate: every version is active or among the newest kept"
             : $"Candidates (older than the newest {_request.Keep}, not active): {string.Join(", ", candidates)}");
@@ -155,29 +146,47 @@ public sealed class KeyCleanup
                 $"Would remove {string.Join(", ", removable)}; nothing changed.", journal: false);
         }
 
-        using var _ = KeyFileStore.AcquireLock(path, TimeSpan.FromSeconds(30));
-        var original = KeyFileStore.ReadBytes(path);
-        var backup = KeyFileStore.CreateBackup(path, original);
-        Audit("Backup", "OK", $"Backup created: {backup}");
-
-        var document = KeyFileStore.ParseBytes(original, path);
-        foreach (var v in removable)
-            foreach (var name in KeyFileNames.AllFor(v)) document.Remove(name);
-        KeyFileStore.WriteAtomically(path, document.ToText());
-
+        // The change is chosen again from the file as read under its lock (another process may have rotated, activated or
+        // removed since the checks above): only versions that are still candidates AND were checked and confirmed go.
+        var applied = new List<string>();
+        string? backup = null;
+        var verifying = false;
         try
         {
-            Audit("Write", "OK", $"Key file written without {string.Join(", ", removable)}");
-            // The reason of a failed check goes into the audit trail and the journal: English, whatever the UI culture.
-            using var english = InvariantMessages.Scope();
-            AfterWrite?.Invoke(path);
-            Verify(path, ring, removable);
+            KeyFileStore.Edit(path, state =>
+            {
+                using var locked = KeyConfiguration.FromDocument(path, state.Document, _request.Environment);
+                var (_, nowCandidates) = Choose(locked.Ring, state.Document);
+                foreach (var v in removable)
+                {
+                    if (nowCandidates.Contains(v) && state.Document.Contains(KeyFileNames.Key(v))) applied.Add(v);
+                    else
+                    {
+                        kept.Add(new KeptVersion(v, "the key file changed since the check: no longer a candidate"));
+                        Audit("Lock", "WARNING", $"Version {v} kept: the key file changed since the check and it is no longer a candidate");
+                    }
+                }
+                if (applied.Count == 0) return null;
+                foreach (var v in applied)
+                    foreach (var name in KeyFileNames.AllFor(v)) state.Document.Remove(name);
+                return KeyFileStore.Encode(state.Document.ToText());
+            }, written =>
+            {
+                // Under the lock, after the write: any failure from here on puts the old bytes back (Edit does that, before
+                // anything else: the audit goes to a log sink that can fail too).
+                verifying = true;
+                backup = written.BackupPath;
+                Audit("Backup", "OK", $"Backup created: {backup}");
+                Audit("Write", "OK", $"Key file written without {string.Join(", ", applied)}");
+                // The reason of a failed check goes into the audit trail and the journal: English, whatever the UI culture.
+                using var english = InvariantMessages.Scope();
+                AfterWrite?.Invoke(written.Target);
+                using var before = KeyConfiguration.FromDocument(path, KeyFileStore.ParseBytes(written.Before!, path), _request.Environment);
+                Verify(path, before.Ring, applied);
+            });
         }
-        catch (Exception e)
+        catch (Exception e) when (verifying && e is not KeyFileException { ErrorId: "KeyFileRollbackFailed" })
         {
-            // Any failure at all between the write and the end of the checks restores the old file, before anything else
-            // (the audit goes to a log sink that can fail too).
-            KeyFileStore.WriteAtomically(path, original);
             var reason = e is SecretsPSException s ? $"{s.ErrorId}: {s.Message}" : $"{e.GetType().Name}";
             Audit("Verify", "ERROR", $"The new key file failed its checks: {reason}");
             Audit("Rollback", "OK", $"Rollback: the key file was restored from {backup}, byte for byte");
@@ -185,8 +194,29 @@ public sealed class KeyCleanup
                 $"Rolled back: {reason}");
         }
 
-        return Finish(path, started, CleanupOutcome.Succeeded, candidates, removable, kept, backup, usage,
-            $"Removed {string.Join(", ", removable)}.");
+        if (applied.Count == 0)
+            return Finish(path, started, CleanupOutcome.NothingToRemove, candidates, applied, kept, null, usage, "Nothing to remove.");
+        return Finish(path, started, CleanupOutcome.Succeeded, candidates, applied, kept, backup, usage,
+            $"Removed {string.Join(", ", applied)}.");
+    }
+
+    /// <summary>
+    /// Which versions are kept and which are candidates: the newest N, the active one (the ring's and the file's own: the
+    /// environment may override it here, but not for every reader of the file) and environment-only ones are kept.
+    /// </summary>
+    private (List<KeptVersion> Kept, List<string> Candidates) Choose(KeyRing ring, KeyFileDocument document)
+    {
+        var fileActive = document.Get(KeyFileNames.Active);
+        var kept = new List<KeptVersion>();
+        var candidates = new List<string>();
+        foreach (var (v, index) in ring.Versions.Reverse().Select((v, i) => (v, i)))
+        {
+            if (ReferenceEquals(v, ring.Active) || v.Name == fileActive) kept.Add(new KeptVersion(v.Name, "the active version"));
+            else if (index < _request.Keep) kept.Add(new KeptVersion(v.Name, $"among the newest {_request.Keep}"));
+            else if (v.Source == KeySource.Environment) kept.Add(new KeptVersion(v.Name, "defined in the environment, not in the key file"));
+            else candidates.Add(v.Name);
+        }
+        return (kept, candidates);
     }
 
     /// <summary>The new file must load and pass every check, and must still decrypt what the old one did in every target.</summary>
@@ -268,7 +298,7 @@ public sealed class KeyCleanup
             {
                 CleanupJournal.Append(path, operation);
             }
-            catch (SecretsPSException e) when (e.ErrorId == "AuditJournalUnwritable" && removed.Count > 0)
+            catch (SecretsPSException e) when (e.ErrorId is "AuditJournalUnwritable" or "KeyFileLinkRefused" && removed.Count > 0)
             {
                 // Still an error (the audit record is missing), but it must say the key file already changed: a run that only
                 // looks failed invites a second one.

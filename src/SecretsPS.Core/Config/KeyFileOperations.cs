@@ -29,8 +29,8 @@ public sealed record RemovalResult(IReadOnlyList<string> Removed, string BackupP
 public sealed record RestoreResult(string Path, string RestoredFrom, string? BackupOfReplaced);
 
 /// <summary>
-/// Every change of a key file: each validates first, backs the file up, and writes atomically under
-/// the file's lock, so a failure at any point leaves the previous file intact.
+/// Every change of a key file, each through <see cref="KeyFileStore.Edit"/>: validated against the file as read under
+/// its lock, backed up, written atomically, so a failure at any point leaves the previous file intact.
 /// </summary>
 public static class KeyFileOperations
 {
@@ -60,16 +60,14 @@ public static class KeyFileOperations
         foreach (var (name, value) in key.ToSettings()) document.Set(name, value);
 
         var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        using var _ = KeyFileStore.AcquireLock(full, TimeSpan.FromSeconds(30));
-        string? backup = null;
-        if (File.Exists(full))
+        Directory.CreateDirectory(Path.GetDirectoryName(KeyFileStore.ResolveTarget(full))!);
+        var bytes = KeyFileStore.Encode(document.ToText());
+        var edit = KeyFileStore.Edit(full, state =>
         {
-            if (!overwrite) throw Exists(full);
-            backup = KeyFileStore.CreateBackup(full);
-        }
-        KeyFileStore.WriteAtomically(full, document.ToText());
-        return new NewKeyFileResult(KeyVersionInfo.From(key, true, full), backup);
+            if (state.Exists && !overwrite) throw Exists(full);
+            return bytes;
+        }, mayCreate: true);
+        return new NewKeyFileResult(KeyVersionInfo.From(key, true, full), edit.BackupPath);
     }
 
     /// <summary>The name an automatic rotation would choose now.</summary>
@@ -124,9 +122,7 @@ public static class KeyFileOperations
         bool Change(KeyFileDocument document, byte[] _)
         {
             previous = document.Get(KeyFileNames.Active) ?? "(none)";
-            var known = KeySettings.From(document, env).Versions.Select(v => v.Name).ToList();
-            if (!known.Contains(version))
-                throw new KeyVersionNotFoundException(version, Localized.Format(Messages.KeyVersionNotInFileKnown, MessageText.Shorten(version), path, MessageText.List(known)));
+            RefuseUnactivatable(path, document, version, env);
             document.Set(KeyFileNames.Active, version);
             // The file must load with the new active version before anything is written (this also repairs a file
             // whose active version was missing or undefined, and refuses every other damage).
@@ -135,6 +131,33 @@ public static class KeyFileOperations
         }
         var backup = KeyFileStore.Update(path, Change);
         return new ActivationResult(version, previous, backup, env.ContainsKey(KeyFileNames.Active));
+    }
+
+    /// <summary>
+    /// The checks SetActive makes on the version, without changing anything: for a caller that asks for a confirmation first.
+    /// SetActive checks again under the file's lock.
+    /// </summary>
+    public static void CheckActivatable(string path, string version, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        VersionName.Validate(version);
+        RefuseUnactivatable(path, KeyFileStore.ReadDocument(path), version, environment ?? KeySettings.ProcessEnvironment());
+    }
+
+    /// <summary>
+    /// The version must be known, and defined by the file itself: a version that exists only in environment variables would
+    /// leave a file that cannot load on its own (every other reader of the file lacks those variables).
+    /// </summary>
+    private static void RefuseUnactivatable(string path, KeyFileDocument document, string version, IReadOnlyDictionary<string, string> env)
+    {
+        var known = KeySettings.From(document, env).Versions.Select(v => v.Name).ToList();
+        if (!known.Contains(version))
+            throw new KeyVersionNotFoundException(version, Localized.Format(Messages.KeyVersionNotInFileKnown, MessageText.Shorten(version), path, MessageText.List(known)));
+        var missing = new[] { KeyFileNames.Key(version), KeyFileNames.Salt(version), KeyFileNames.SaltHash(version) }
+            .Where(n => !document.Contains(n)).ToList();
+        if (missing.Count > 0)
+            throw new SecretsPSException("VersionFromEnvironment", ErrorKind.InvalidOperation,
+                Localized.Format(Messages.ActivateVersionFromEnvironment, version, path, string.Join(", ", missing)),
+                target: version);
     }
 
     public static RemovalResult RemoveVersions(string path, IReadOnlyCollection<string> versions, IReadOnlyDictionary<string, string>? environment = null)
@@ -192,10 +215,8 @@ public static class KeyFileOperations
         var content = KeyFileStore.ReadBytes(backupFull);
         ValidateBackup(backupFull, content);
         var full = Path.GetFullPath(path);
-        using var _ = KeyFileStore.AcquireLock(full, TimeSpan.FromSeconds(30));
-        string? saved = File.Exists(full) ? KeyFileStore.CreateBackup(full) : null;
-        KeyFileStore.WriteAtomically(full, content);
-        return new RestoreResult(full, backupFull, saved);
+        var edit = KeyFileStore.Edit(full, _ => content, mayCreate: true);
+        return new RestoreResult(full, backupFull, edit.BackupPath);
     }
 
     public static void ValidateBackup(string backupPath, byte[] content)

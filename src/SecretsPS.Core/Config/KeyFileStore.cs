@@ -5,9 +5,10 @@ using System.Text.RegularExpressions;
 namespace SecretsPS.Core.Config;
 
 /// <summary>
-/// The key file on disk: read, replaced atomically (temporary file in the same folder, flushed, renamed
-/// over the target; created 0600 before any secret is written), backed up, and changed under a lock so
-/// that two processes rotating at once cannot lose each other's version.
+/// The key file on disk: read, backed up, and changed only through <see cref="Edit"/>: under a lock on the final
+/// target's path (so two paths to one file exclude each other), replaced atomically (temporary file beside the
+/// target, flushed, renamed over it; a new file is created 0600, a rewrite keeps the owner, group and mode the file
+/// had, given to the temporary file before any secret is written), verified, and rolled back byte for byte.
 /// </summary>
 public static class KeyFileStore
 {
@@ -69,62 +70,211 @@ public static class KeyFileStore
     }
 
     /// <summary>
-    /// Replaces (or creates) the file with the given text in one rename, so a reader sees either the old or
-    /// the new file, never part of one; a failure leaves the old file byte-identical.
+    /// The file a path finally names: a symbolic link (or a chain of them, relative targets included) is followed to
+    /// its final target, which is what is read, locked, backed up beside and replaced; the link itself stays a link.
     /// </summary>
-    public static void WriteAtomically(string path, string text) => WriteAtomically(path, Utf8NoBom.GetBytes(text));
-
-    public static void WriteAtomically(string path, byte[] content)
+    public static string ResolveTarget(string path)
     {
         var full = Path.GetFullPath(path);
-        var folder = Path.GetDirectoryName(full)!;
-        var temp = Path.Combine(folder, "." + Path.GetFileName(full) + ".tmp-" + Guid.NewGuid().ToString("N")[..12]);
+        if (new FileInfo(full).LinkTarget is null) return full;
         try
         {
-            using (var stream = OwnerOnlyFile.CreateNew(temp))
-            {
-                stream.Write(content);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
+            var target = File.ResolveLinkTarget(full, returnFinalTarget: true);
+            return target is null ? full : Path.GetFullPath(target.FullName);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (IOException e)
         {
-            TryDelete(temp);
-            throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
-                Localized.Format(Messages.KeyFileWriteFailed, full, e.Message),
-                full, e);
+            throw new KeyFileException("KeyFileLinkUnresolvable", ErrorKind.InvalidData,
+                Localized.Format(Messages.KeyFileLinkUnresolvable, full, e.Message), full, e);
         }
     }
 
     /// <summary>
-    /// Runs a change of the key file under an exclusive lock (a sibling <c>.lock</c> file): reads the
-    /// current content, lets <paramref name="change"/> edit it, backs the old bytes up and writes the new
-    /// text atomically. Returns the backup path (null when the change wrote nothing).
+    /// The one way the key file changes (create, rotate, activate, remove, restore, cleanup). Under the lock of the
+    /// final target's path, from the read through the write and the verification: reads the file (absent is allowed
+    /// only with <paramref name="mayCreate"/>), asks <paramref name="change"/> for the new bytes (null: write nothing),
+    /// prepares the temporary file with the existing file's owner, group and mode (refused before anything changes
+    /// when they cannot be kept), backs the old bytes up, renames the new file over the target, then runs
+    /// <paramref name="verify"/>; if that throws, the old bytes are put back byte for byte and the exception goes on.
     /// </summary>
-    public static string? Update(string path, Func<KeyFileDocument, byte[], bool> change, TimeSpan? lockTimeout = null)
+    public static KeyFileEditResult Edit(string path, Func<KeyFileState, byte[]?> change, Action<KeyFileWritten>? verify = null,
+        bool mayCreate = false, TimeSpan? lockTimeout = null)
     {
-        using var _ = AcquireLock(path, lockTimeout ?? TimeSpan.FromSeconds(30));
-        var before = ReadBytes(path);
-        var document = ParseBytes(before, path);
-        if (!change(document, before)) return null;
-        var backup = CreateBackup(path, before);
-        WriteAtomically(path, document.ToText());
-        return backup;
+        var full = Path.GetFullPath(path);
+        var target = ResolveTarget(full);
+        using var _ = AcquireLock(target, lockTimeout ?? TimeSpan.FromSeconds(30));
+        byte[]? before = mayCreate && !File.Exists(target) ? null : ReadBytes(target);
+        var state = new KeyFileState(full, target, before);
+        var content = change(state);
+        if (content is null) return new KeyFileEditResult(full, target, false, null);
+
+        var ownership = before is null ? null : ReadOwnership(target);
+        var temp = PrepareTemporary(target, ownership);
+        string? backup = null;
+        try
+        {
+            if (before is not null) backup = CreateBackup(target, before);
+            WriteAndRename(temp, target, content);
+        }
+        catch
+        {
+            Discard(temp);
+            throw;
+        }
+
+        if (verify is not null)
+        {
+            try
+            {
+                verify(new KeyFileWritten(full, target, before, backup));
+            }
+            catch (Exception failure)
+            {
+                // Byte for byte, with the same owner, group and mode, before the exception reaches anything that can fail.
+                try
+                {
+                    if (before is null) TryDelete(target);
+                    else WriteAtomically(target, before, ownership);
+                }
+                catch (Exception rollback) when (rollback is SecretsPSException or IOException or UnauthorizedAccessException)
+                {
+                    // Never reported as rolled back: the new file is still in place and the backup is the way back.
+                    throw new KeyFileException("KeyFileRollbackFailed", ErrorKind.WriteError,
+                        Localized.Format(Messages.KeyFileRollbackFailed, target, backup ?? "-", rollback.Message),
+                        target, new AggregateException(failure, rollback));
+                }
+                throw;
+            }
+        }
+        return new KeyFileEditResult(full, target, true, backup);
     }
 
-    /// <summary>Holds an exclusive lock on <c>&lt;path&gt;.lock</c>; other SecretsPS processes wait for it.</summary>
-    public static IDisposable AcquireLock(string path, TimeSpan timeout)
+    /// <summary>
+    /// Edit for a change of the parsed document: <paramref name="change"/> edits it and returns whether to write.
+    /// Returns the backup path (null when the change wrote nothing).
+    /// </summary>
+    public static string? Update(string path, Func<KeyFileDocument, byte[], bool> change, TimeSpan? lockTimeout = null) =>
+        Edit(path, state => change(state.Document, state.Bytes!) ? Utf8NoBom.GetBytes(state.Document.ToText()) : null,
+            lockTimeout: lockTimeout).BackupPath;
+
+    internal static byte[] Encode(string text) => Utf8NoBom.GetBytes(text);
+
+    /// <summary>Replaces (or creates) the file in one rename; a new file is 0600, owned by the current user.</summary>
+    internal static void WriteAtomically(string path, string text) => WriteAtomically(path, Utf8NoBom.GetBytes(text));
+
+    internal static void WriteAtomically(string path, byte[] content, UnixFileOwnership? ownership = null)
     {
-        var lockPath = Path.GetFullPath(path) + ".lock";
+        var full = Path.GetFullPath(path);
+        var temp = PrepareTemporary(full, ownership);
+        try
+        {
+            WriteAndRename(temp, full, content);
+        }
+        catch
+        {
+            Discard(temp);
+            throw;
+        }
+    }
+
+    private static UnixFileOwnership? ReadOwnership(string target)
+    {
+        try
+        {
+            return UnixFileOwner.Read(target);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            throw new KeyFileException("KeyFileOwnerNotKept", ErrorKind.PermissionDenied,
+                Localized.Format(Messages.KeyFileOwnerUnknown, target, e.Message), target, e);
+        }
+    }
+
+    /// <summary>
+    /// Creates the empty temporary file beside <paramref name="full"/> (0600, O_EXCL: never through a link) and, for a
+    /// rewrite, gives it the existing file's owner, group and mode while it is still empty. Returns it open for writing.
+    /// </summary>
+    private static FileStream PrepareTemporary(string full, UnixFileOwnership? ownership)
+    {
+        var folder = Path.GetDirectoryName(full)!;
+        var temp = Path.Combine(folder, "." + Path.GetFileName(full) + ".tmp-" + Guid.NewGuid().ToString("N")[..12]);
+        FileStream? stream = null;
+        try
+        {
+            stream = OwnerOnlyFile.CreateNew(temp);
+            if (ownership is { } o && !UnixFileOwner.TryApply(stream.SafeFileHandle, o, out var errno))
+            {
+                stream.Dispose();
+                TryDelete(temp);
+                throw new KeyFileException("KeyFileOwnerNotKept", ErrorKind.PermissionDenied,
+                    Localized.Format(Messages.KeyFileOwnerNotKept, full, o.Uid, o.Gid, Convert.ToString((int)o.Mode, 8).PadLeft(4, '0'), errno),
+                    full);
+            }
+            return stream;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stream?.Dispose();
+            TryDelete(temp);
+            throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
+                Localized.Format(Messages.KeyFileWriteFailed, full, e.Message), full, e);
+        }
+    }
+
+    private static void Discard(FileStream temp)
+    {
+        temp.Dispose();
+        TryDelete(temp.Name);
+    }
+
+    private static void WriteAndRename(FileStream temp, string full, byte[] content)
+    {
+        try
+        {
+            using (temp)
+            {
+                temp.Write(content);
+                temp.Flush(flushToDisk: true);
+            }
+            File.Move(temp.Name, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp.Name);
+            throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
+                Localized.Format(Messages.KeyFileWriteFailed, full, e.Message), full, e);
+        }
+    }
+
+    /// <summary>A lock file, backup or journal is never a link of its own: refused, never written through.</summary>
+    internal static void RefuseLink(string path, string keyFile)
+    {
+        if (new FileInfo(path).LinkTarget is not null)
+            throw new KeyFileException("KeyFileLinkRefused", ErrorKind.SecurityError,
+                Localized.Format(Messages.KeyFileLinkRefused, path, keyFile), path);
+    }
+
+    /// <summary>Holds an exclusive lock on <c>&lt;target&gt;.lock</c> (the final target of a link); other SecretsPS processes wait for it.</summary>
+    internal static IDisposable AcquireLock(string path, TimeSpan timeout)
+    {
+        var target = ResolveTarget(path);
+        var lockPath = target + ".lock";
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             try
             {
+                RefuseLink(lockPath, target);
                 var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
                 if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-                return new FileStream(lockPath, options);
+                var stream = new FileStream(lockPath, options);
+                // Checked again once open: a link swapped in between is refused too (nothing was written through it).
+                if (new FileInfo(lockPath).LinkTarget is not null)
+                {
+                    stream.Dispose();
+                    RefuseLink(lockPath, target);
+                }
+                return stream;
             }
             catch (UnauthorizedAccessException e)
             {
@@ -156,11 +306,14 @@ public static class KeyFileStore
     private static Regex BackupPattern(string keyFileName) =>
         new("^" + Regex.Escape(keyFileName) + @"\.backup_(\d{8}_\d{6})(?:_(\d+))?$", RegexOptions.CultureInvariant);
 
-    /// <summary>Copies the current file to <c>&lt;file&gt;.backup_yyyyMMdd_HHmmss</c> (UTC, 0600), adding _2, _3… if taken.</summary>
+    /// <summary>
+    /// Copies the current file to <c>&lt;target&gt;.backup_yyyyMMdd_HHmmss</c> beside the link's final target (UTC, 0600),
+    /// adding _2, _3… if taken; a backup name that is a link is refused, never written through.
+    /// </summary>
     public static string CreateBackup(string path, byte[]? content = null, DateTimeOffset? now = null)
     {
-        content ??= ReadBytes(path);
-        var full = Path.GetFullPath(path);
+        var full = ResolveTarget(path);
+        content ??= ReadBytes(full);
         var stamp = (now ?? DateTimeOffset.UtcNow).UtcDateTime.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture);
         var basePath = full + ".backup_" + stamp;
         for (int n = 1; ; n++)
@@ -170,6 +323,11 @@ public static class KeyFileStore
             try
             {
                 stream = OwnerOnlyFile.CreateNew(candidate);
+            }
+            catch (IOException) when (new FileInfo(candidate).LinkTarget is not null)
+            {
+                RefuseLink(candidate, full);
+                throw;
             }
             catch (IOException) when (File.Exists(candidate))
             {
@@ -205,7 +363,7 @@ public static class KeyFileStore
     /// <summary>The backups of a key file, newest first.</summary>
     public static IReadOnlyList<FileInfo> ListBackups(string path)
     {
-        var full = Path.GetFullPath(path);
+        var full = ResolveTarget(path);
         var folder = new DirectoryInfo(Path.GetDirectoryName(full)!);
         if (!folder.Exists) return Array.Empty<FileInfo>();
         var pattern = BackupPattern(Path.GetFileName(full));

@@ -22,12 +22,9 @@ public sealed class SetActiveEncryptionKeyCommand : KeyFileCmdlet
     protected override void Process()
     {
         var path = ResolveKeyFile(mustExist: true);
-        Core.Crypto.VersionName.Validate(Version);
-        // The version must exist; the rest of the file may be what needs repairing (a missing or undefined active version).
-        var settings = KeySettings.From(KeyFileStore.ReadDocument(path), KeySettings.ProcessEnvironment());
-        if (settings.Versions.All(v => v.Name != Version))
-            throw new Core.KeyVersionNotFoundException(Version,
-                Core.Localized.Format(CommandMessages.KeyVersionNotInFileKnown, Core.MessageText.Shorten(Version), path, Core.MessageText.List(settings.Versions.Select(v => v.Name))));
+        // Refused before the prompt: an unknown version, or one defined only by the environment (the library's own checks,
+        // made again under the file's lock). The rest of the file may be what needs repairing (a missing or undefined active version).
+        KeyFileOperations.CheckActivatable(path, Version);
         if (!ShouldChange(path, Core.Localized.Format(CommandMessages.ActivateAction, Version), Force)) return;
         var result = KeyFileOperations.SetActive(path, Version);
         if (result.BackupPath is null) Verbose(Core.Localized.Format(CommandMessages.AlreadyActive, Version, path));
