@@ -42,7 +42,7 @@ public sealed class LogWriter : IDisposable
     public string Path { get; }
     public string LoggerName { get; }
 
-    /// <summary>'' names the file secrets_yyyyMMdd_HHmmss.log in the current folder (the seed's --logfile "").</summary>
+    /// <summary>'' names the file secrets_yyyyMMdd_HHmmss.log in the current folder (the original Flask CLI's --logfile "").</summary>
     public static string ResolvePath(string logFile, string currentFolder, DateTime? now = null) =>
         logFile.Length == 0
             ? System.IO.Path.Combine(currentFolder, "secrets_" + (now ?? DateTime.Now).ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture) + ".log")

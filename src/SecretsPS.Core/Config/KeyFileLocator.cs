@@ -1,8 +1,8 @@
 namespace SecretsPS.Core.Config;
 
 /// <summary>
-/// Which key file a command means (CMDLETS.md, "Shared parameters"): the explicit path; else
-/// $env:SECRETSPS_CONFIG; else ./.env.crypto; else ./instance/.env.crypto (the seed used both),
+/// Which key file a command means (docs/cmdlets, every key-file cmdlet's -Path): the explicit path; else
+/// $env:SECRETSPS_CONFIG; else ./.env.crypto; else ./instance/.env.crypto (the original Flask CLI used both),
 /// whichever exists first. An environment name selects the file's per-environment sibling.
 /// </summary>
 public static class KeyFileLocator

@@ -43,7 +43,7 @@ internal static class UnixFileOwner
             uid = BitConverter.ToUInt32(buffer, 16);
             gid = BitConverter.ToUInt32(buffer, 20);
         }
-        return new UnixFileOwnership(uid, gid, File.GetUnixFileMode(path));
+        return new UnixFileOwnership(uid, gid, OperatingSystem.IsWindows() ? default : File.GetUnixFileMode(path));
     }
 
     /// <summary>
@@ -61,7 +61,7 @@ internal static class UnixFileOwner
             errno = ChownOverride is not null ? EPERM : Marshal.GetLastPInvokeError();
             return false;
         }
-        File.SetUnixFileMode(handle, ownership.Mode);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(handle, ownership.Mode);
         return true;
     }
 

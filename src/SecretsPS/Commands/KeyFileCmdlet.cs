@@ -3,7 +3,7 @@ using SecretsPS.Core.Config;
 
 namespace SecretsPS.Commands;
 
-/// <summary>The cmdlets that work on a key file: -Path and -Environment, resolved as CMDLETS.md says.</summary>
+/// <summary>The cmdlets that work on a key file: -Path and -Environment, resolved as KeyFileLocator says (and docs/cmdlets describe).</summary>
 public abstract class KeyFileCmdlet : SecretsCmdlet
 {
     /// <summary>The key file. Default: $env:SECRETSPS_CONFIG, else ./.env.crypto, else ./instance/.env.crypto.</summary>

@@ -251,7 +251,7 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
               || SessionState.PSVariable.GetValue("WhatIfPreference") is SwitchParameter sp && sp.IsPresent;
 
     /// <summary>
-    /// ShouldProcess, except that -Force (without an explicit -Confirm) answers yes as the seed's --yes did.
+    /// ShouldProcess, except that -Force (without an explicit -Confirm) answers yes as the original Flask CLI's --yes did.
     /// A host that cannot prompt gets an error naming the switch to add instead of a hang.
     /// </summary>
     protected bool ShouldChange(string target, string action, bool force)
