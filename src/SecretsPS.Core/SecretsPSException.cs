@@ -60,7 +60,7 @@ public sealed class KeyFileException : SecretsPSException
 public sealed class KeyVersionNotFoundException : SecretsPSException
 {
     public KeyVersionNotFoundException(string version, string message)
-        : base("KeyVersionNotFound", ErrorKind.ObjectNotFound, message, null, version)
+        : base(ErrorIds.KeyVersionNotFound, ErrorKind.ObjectNotFound, message, null, version)
     {
         Version = version;
     }

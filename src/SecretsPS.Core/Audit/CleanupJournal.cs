@@ -45,7 +45,7 @@ public static class CleanupJournal
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new SecretsPSException("AuditJournalUnwritable", ErrorKind.WriteError,
+            throw new SecretsPSException(ErrorIds.AuditJournalUnwritable, ErrorKind.WriteError,
                 Localized.Format(Messages.AuditJournalUnwritable, path, e.Message), e, path);
         }
     }

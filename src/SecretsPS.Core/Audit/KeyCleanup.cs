@@ -73,7 +73,7 @@ public sealed class KeyCleanup
     public KeyCleanupOperation Run(Func<IReadOnlyList<string>, bool> confirm)
     {
         if (_request.Keep < 1)
-            throw new SecretsPSException("KeepOutOfRange", ErrorKind.InvalidArgument, Messages.CleanupKeepOutOfRange);
+            throw new SecretsPSException(ErrorIds.KeepOutOfRange, ErrorKind.InvalidArgument, Messages.CleanupKeepOutOfRange);
         var path = Path.GetFullPath(_request.KeyFile);
         var started = DateTimeOffset.Now;
         Audit("Start", "OK", $"Operation started - ID: {OperationId} - key file: {path}, keep: {_request.Keep}");
@@ -185,7 +185,7 @@ public sealed class KeyCleanup
                 Verify(path, before.Ring, applied);
             });
         }
-        catch (Exception e) when (verifying && e is not KeyFileException { ErrorId: "KeyFileRollbackFailed" })
+        catch (Exception e) when (verifying && e is not KeyFileException { ErrorId: ErrorIds.KeyFileRollbackFailed })
         {
             var reason = e is SecretsPSException s ? $"{s.ErrorId}: {s.Message}" : $"{e.GetType().Name}";
             Audit("Verify", "ERROR", $"The new key file failed its checks: {reason}");
@@ -224,12 +224,12 @@ public sealed class KeyCleanup
     {
         var failed = ConfigValidator.Check(path, _request.Environment).Where(c => c.Status == CheckStatus.Failed).ToList();
         if (failed.Count > 0)
-            throw new SecretsPSException(failed[0].ErrorId ?? "ValidationFailed", ErrorKind.InvalidData, $"validation failed: {failed[0].Check} {failed[0].Message}");
+            throw new SecretsPSException(failed[0].ErrorId ?? ErrorIds.ValidationFailed, ErrorKind.InvalidData, $"validation failed: {failed[0].Check} {failed[0].Message}");
         Audit("Validate", "OK", "The new key file passed validation");
 
         using var config = KeyConfiguration.Load(path, _request.Environment);
         if (removed.Any(v => config.Ring.TryGet(v, out _)))
-            throw new SecretsPSException("RemovalNotApplied", ErrorKind.InvalidData, "a removed version is still defined");
+            throw new SecretsPSException(ErrorIds.RemovalNotApplied, ErrorKind.InvalidData, "a removed version is still defined");
         if (_request.Targets.Count == 0) return;
 
         using var connection = OpenDatabase();
@@ -246,7 +246,7 @@ public sealed class KeyCleanup
                 read++;
                 if (!CanDecrypt(oldRing, value)) continue; // never readable: not this operation's concern
                 if (!CanDecrypt(config.Ring, value))
-                    throw new SecretsPSException("SampleDecryptFailed", ErrorKind.InvalidData,
+                    throw new SecretsPSException(ErrorIds.SampleDecryptFailed, ErrorKind.InvalidData,
                         $"a value of {table}.{t.Column} no longer decrypts with the new key file");
                 decrypted++;
             }
@@ -271,7 +271,7 @@ public sealed class KeyCleanup
     private DbConnection OpenDatabase()
     {
         if (_request.Dialect is null || string.IsNullOrWhiteSpace(_request.ConnectionString))
-            throw new SecretsPSException("ConnectionStringMissing", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Messages.CleanupConnectionStringMissing);
         return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.UserName, _request.Password, readOnly: false);
     }
@@ -298,7 +298,7 @@ public sealed class KeyCleanup
             {
                 CleanupJournal.Append(path, operation);
             }
-            catch (SecretsPSException e) when (e.ErrorId is "AuditJournalUnwritable" or "KeyFileLinkRefused" && removed.Count > 0)
+            catch (SecretsPSException e) when (e.ErrorId is ErrorIds.AuditJournalUnwritable or ErrorIds.KeyFileLinkRefused && removed.Count > 0)
             {
                 // Still an error (the audit record is missing), but it must say the key file already changed: a run that only
                 // looks failed invites a second one.

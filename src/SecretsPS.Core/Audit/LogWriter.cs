@@ -34,7 +34,7 @@ public sealed class LogWriter : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new SecretsPSException("LogFileUnwritable", ErrorKind.WriteError,
+            throw new SecretsPSException(ErrorIds.LogFileUnwritable, ErrorKind.WriteError,
                 Localized.Format(Messages.LogFileUnwritable, path, e.Message), e, path);
         }
     }
@@ -57,7 +57,7 @@ public sealed class LogWriter : IDisposable
     public static void RefuseKeyFileNames(string logPath, string keyFile)
     {
         if (NamesKeyFile(logPath, keyFile))
-            throw new SecretsPSException("LogFileIsKeyFile", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.LogFileIsKeyFile, ErrorKind.InvalidArgument,
                 Localized.Format(Messages.LogFileIsKeyFile, logPath, keyFile), target: logPath);
     }
 

@@ -38,7 +38,7 @@ public static class ConfigValidator
 
         results.Add(OwnerOnlyFile.IsReadableByOthers(path)
             ? new ConfigCheck("FileMode", null, CheckStatus.Warning,
-                Localized.Format(Messages.CheckFileReadableByOthers, path), "KeyFileReadableByOthers")
+                Localized.Format(Messages.CheckFileReadableByOthers, path), ErrorIds.KeyFileReadableByOthers)
             : new ConfigCheck("FileMode", null, CheckStatus.Passed, Messages.CheckFileOwnerOnly));
 
         var settings = KeySettings.From(document, env);
@@ -72,7 +72,7 @@ public static class ConfigValidator
                 var back = version.FernetKey.Decrypt(token);
                 results.Add(back.AsSpan().SequenceEqual(plaintext)
                     ? new ConfigCheck("SelfTest", version.Name, CheckStatus.Passed, Messages.CheckSelfTestPassed)
-                    : new ConfigCheck("SelfTest", version.Name, CheckStatus.Failed, Messages.CheckSelfTestFailed, "SelfTestFailed"));
+                    : new ConfigCheck("SelfTest", version.Name, CheckStatus.Failed, Messages.CheckSelfTestFailed, ErrorIds.SelfTestFailed));
             }
             catch (SecretsPSException e)
             {
@@ -95,7 +95,7 @@ public static class ConfigValidator
             else
             {
                 results.Add(new ConfigCheck("KeyAge", active, CheckStatus.Warning,
-                    Localized.Format(Messages.CheckKeyAgeUnknown, active), "ActiveKeyAgeUnknown"));
+                    Localized.Format(Messages.CheckKeyAgeUnknown, active), ErrorIds.ActiveKeyAgeUnknown));
             }
         }
         return results;

@@ -47,7 +47,7 @@ public sealed class KeyFileDiagnosis : IDisposable
         var active = settings.ActiveVersion;
         if (active is null)
         {
-            problems.Add(new KeyFileProblem("ActivePresent", null, new KeyFileException("ActiveVersionMissing", ErrorKind.InvalidData,
+            problems.Add(new KeyFileProblem("ActivePresent", null, new KeyFileException(ErrorIds.ActiveVersionMissing, ErrorKind.InvalidData,
                 Localized.Format(Messages.ActiveVersionMissing, path is null ? "" : Localized.Format(Messages.QuotedPathSuffix, path), KeyFileNames.Active), path)));
         }
         else if (!VersionName.IsValid(active))
@@ -81,11 +81,11 @@ public sealed class KeyFileDiagnosis : IDisposable
 
     /// <summary>The error for a name assigned more than once (in the file, or two versions of one name in a ring).</summary>
     internal static KeyFileException DefinedTwice(string name, string target) =>
-        new("VersionDefinedTwice", ErrorKind.InvalidData, Localized.Format(Messages.VersionDefinedTwice, MessageText.Shorten(name, 60)), target);
+        new(ErrorIds.VersionDefinedTwice, ErrorKind.InvalidData, Localized.Format(Messages.VersionDefinedTwice, MessageText.Shorten(name, 60)), target);
 
     /// <summary>The error for an active version that no version defines.</summary>
     internal static SecretsPSException NotDefined(string active, IEnumerable<string> defined) =>
-        new("ActiveVersionNotDefined", ErrorKind.ObjectNotFound,
+        new(ErrorIds.ActiveVersionNotDefined, ErrorKind.ObjectNotFound,
             Localized.Format(Messages.ActiveVersionNotDefined, MessageText.Shorten(active), MessageText.List(defined)), target: active);
 
     /// <summary>The key ring of a file without problems; otherwise the first problem, thrown. The ring owns the versions then.</summary>

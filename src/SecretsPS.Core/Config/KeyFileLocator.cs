@@ -37,7 +37,7 @@ public static class KeyFileLocator
             var searched = !string.IsNullOrWhiteSpace(explicitPath) || !string.IsNullOrWhiteSpace(configVariable)
                 ? $"'{path}'"
                 : string.Join(", ", DefaultCandidates.Select(c => $"'{WithEnvironment(Path.Combine(currentFolder, c), environmentName)}'"));
-            throw new KeyFileException("KeyFileNotFound", ErrorKind.ObjectNotFound,
+            throw new KeyFileException(ErrorIds.KeyFileNotFound, ErrorKind.ObjectNotFound,
                 Localized.Format(Messages.KeyFileNotFoundSearched, searched, ConfigVariable),
                 path);
         }
@@ -48,7 +48,7 @@ public static class KeyFileLocator
     {
         if (string.IsNullOrWhiteSpace(environmentName)) return path;
         if (environmentName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || environmentName.Contains("..", StringComparison.Ordinal))
-            throw new SecretsPSException("EnvironmentNameInvalid", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.EnvironmentNameInvalid, ErrorKind.InvalidArgument,
                 Messages.EnvironmentNameInvalid);
         return path + "." + environmentName;
     }

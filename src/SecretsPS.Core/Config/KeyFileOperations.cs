@@ -44,7 +44,7 @@ public static class KeyFileOperations
     }
 
     private static KeyFileException Exists(string full) =>
-        new("KeyFileExists", ErrorKind.ResourceExists, Localized.Format(Messages.KeyFileExists, full), full);
+        new(ErrorIds.KeyFileExists, ErrorKind.ResourceExists, Localized.Format(Messages.KeyFileExists, full), full);
 
     public static NewKeyFileResult Create(string path, string version, int keyBytes, int saltBytes, string? kdf, bool overwrite, DateTimeOffset? now = null)
     {
@@ -93,7 +93,7 @@ public static class KeyFileOperations
             previous = config.Ring.Active.Name;
             var name = options.NewVersion ?? VersionName.Next(config.Ring.Versions.Select(v => v.Name));
             if (config.Ring.TryGet(name, out var existing) || document.Contains(KeyFileNames.Key(name)))
-                throw new SecretsPSException("KeyVersionExists", ErrorKind.ResourceExists,
+                throw new SecretsPSException(ErrorIds.KeyVersionExists, ErrorKind.ResourceExists,
                     Localized.Format(Messages.KeyVersionExists, name, existing?.Source == KeySource.Environment ? Messages.FromEnvironmentSuffix : ""),
                     target: name);
             using var key = KeyVersion.Generate(name, options.KeyBytes, options.SaltBytes, derivation, time);
@@ -155,7 +155,7 @@ public static class KeyFileOperations
         var missing = new[] { KeyFileNames.Key(version), KeyFileNames.Salt(version), KeyFileNames.SaltHash(version) }
             .Where(n => !document.Contains(n)).ToList();
         if (missing.Count > 0)
-            throw new SecretsPSException("VersionFromEnvironment", ErrorKind.InvalidOperation,
+            throw new SecretsPSException(ErrorIds.VersionFromEnvironment, ErrorKind.InvalidOperation,
                 Localized.Format(Messages.ActivateVersionFromEnvironment, version, path, string.Join(", ", missing)),
                 target: version);
     }
@@ -198,11 +198,11 @@ public static class KeyFileOperations
             var key = config.Ring.Get(v);
             // The file's own active version counts too: the environment may override it here, but not for every reader of the file.
             if (ReferenceEquals(key, config.Ring.Active) || document.Get(KeyFileNames.Active) == v)
-                throw new SecretsPSException("ActiveVersionRemoval", ErrorKind.InvalidOperation,
+                throw new SecretsPSException(ErrorIds.ActiveVersionRemoval, ErrorKind.InvalidOperation,
                     Localized.Format(Messages.ActiveVersionRemoval, v),
                     target: v);
             if (!document.Contains(KeyFileNames.Key(v)))
-                throw new SecretsPSException("VersionFromEnvironment", ErrorKind.InvalidOperation,
+                throw new SecretsPSException(ErrorIds.VersionFromEnvironment, ErrorKind.InvalidOperation,
                     Localized.Format(Messages.VersionFromEnvironment, v),
                     target: v);
         }
@@ -227,7 +227,7 @@ public static class KeyFileOperations
         }
         catch (SecretsPSException e)
         {
-            throw new KeyFileException("BackupInvalid", ErrorKind.InvalidData,
+            throw new KeyFileException(ErrorIds.BackupInvalid, ErrorKind.InvalidData,
                 Localized.Format(Messages.BackupInvalid, backupPath, e.ErrorId, e.Message),
                 backupPath, e);
         }

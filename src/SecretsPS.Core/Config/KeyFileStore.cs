@@ -23,10 +23,10 @@ public static class KeyFileStore
         {
             var info = new FileInfo(path);
             if (!info.Exists)
-                throw new KeyFileException("KeyFileNotFound", ErrorKind.ObjectNotFound,
+                throw new KeyFileException(ErrorIds.KeyFileNotFound, ErrorKind.ObjectNotFound,
                     Localized.Format(Messages.KeyFileNotFound, path), path);
             if (info.Length > MaxFileBytes)
-                throw new KeyFileException("KeyFileTooLarge", ErrorKind.LimitsExceeded,
+                throw new KeyFileException(ErrorIds.KeyFileTooLarge, ErrorKind.LimitsExceeded,
                     Localized.Format(Messages.KeyFileTooLargeSize, path, info.Length, MaxFileBytes), path);
             // Read at most one byte past the limit: a pipe or device reports no length and could stream forever.
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
@@ -37,19 +37,19 @@ public static class KeyFileStore
             {
                 buffer.Write(chunk, 0, read);
                 if (buffer.Length > MaxFileBytes)
-                    throw new KeyFileException("KeyFileTooLarge", ErrorKind.LimitsExceeded,
+                    throw new KeyFileException(ErrorIds.KeyFileTooLarge, ErrorKind.LimitsExceeded,
                         Localized.Format(Messages.KeyFileTooLarge, path, MaxFileBytes), path);
             }
             return buffer.ToArray();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not FileNotFoundException)
         {
-            throw new KeyFileException("KeyFileUnreadable", ErrorKind.PermissionDenied,
+            throw new KeyFileException(ErrorIds.KeyFileUnreadable, ErrorKind.PermissionDenied,
                 Localized.Format(Messages.KeyFileUnreadable, path, e.Message), path, e);
         }
         catch (FileNotFoundException e)
         {
-            throw new KeyFileException("KeyFileNotFound", ErrorKind.ObjectNotFound,
+            throw new KeyFileException(ErrorIds.KeyFileNotFound, ErrorKind.ObjectNotFound,
                 Localized.Format(Messages.KeyFileNotFound, path), path, e);
         }
     }
@@ -64,7 +64,7 @@ public static class KeyFileStore
         }
         catch (DecoderFallbackException e)
         {
-            throw new KeyFileException("KeyFileNotUtf8", ErrorKind.InvalidData,
+            throw new KeyFileException(ErrorIds.KeyFileNotUtf8, ErrorKind.InvalidData,
                 Localized.Format(Messages.KeyFileNotUtf8, path), path, e);
         }
     }
@@ -84,7 +84,7 @@ public static class KeyFileStore
         }
         catch (IOException e)
         {
-            throw new KeyFileException("KeyFileLinkUnresolvable", ErrorKind.InvalidData,
+            throw new KeyFileException(ErrorIds.KeyFileLinkUnresolvable, ErrorKind.InvalidData,
                 Localized.Format(Messages.KeyFileLinkUnresolvable, full, e.Message), full, e);
         }
     }
@@ -139,7 +139,7 @@ public static class KeyFileStore
                 catch (Exception rollback) when (rollback is SecretsPSException or IOException or UnauthorizedAccessException)
                 {
                     // Never reported as rolled back: the new file is still in place and the backup is the way back.
-                    throw new KeyFileException("KeyFileRollbackFailed", ErrorKind.WriteError,
+                    throw new KeyFileException(ErrorIds.KeyFileRollbackFailed, ErrorKind.WriteError,
                         Localized.Format(Messages.KeyFileRollbackFailed, target, backup ?? "-", rollback.Message),
                         target, new AggregateException(failure, rollback));
                 }
@@ -185,7 +185,7 @@ public static class KeyFileStore
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or EntryPointNotFoundException or DllNotFoundException)
         {
-            throw new KeyFileException("KeyFileOwnerNotKept", ErrorKind.PermissionDenied,
+            throw new KeyFileException(ErrorIds.KeyFileOwnerNotKept, ErrorKind.PermissionDenied,
                 Localized.Format(Messages.KeyFileOwnerUnknown, target, e.Message), target, e);
         }
     }
@@ -206,7 +206,7 @@ public static class KeyFileStore
             {
                 stream.Dispose();
                 TryDelete(temp);
-                throw new KeyFileException("KeyFileOwnerNotKept", ErrorKind.PermissionDenied,
+                throw new KeyFileException(ErrorIds.KeyFileOwnerNotKept, ErrorKind.PermissionDenied,
                     Localized.Format(Messages.KeyFileOwnerNotKept, full, o.Uid, o.Gid, Convert.ToString((int)o.Mode, 8).PadLeft(4, '0'), errno),
                     full);
             }
@@ -216,7 +216,7 @@ public static class KeyFileStore
         {
             stream?.Dispose();
             TryDelete(temp);
-            throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
+            throw new KeyFileException(ErrorIds.KeyFileWriteFailed, ErrorKind.WriteError,
                 Localized.Format(Messages.KeyFileWriteFailed, full, e.Message), full, e);
         }
     }
@@ -241,7 +241,7 @@ public static class KeyFileStore
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             TryDelete(temp.Name);
-            throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
+            throw new KeyFileException(ErrorIds.KeyFileWriteFailed, ErrorKind.WriteError,
                 Localized.Format(Messages.KeyFileWriteFailed, full, e.Message), full, e);
         }
     }
@@ -250,7 +250,7 @@ public static class KeyFileStore
     internal static void RefuseLink(string path, string keyFile)
     {
         if (new FileInfo(path).LinkTarget is not null)
-            throw new KeyFileException("KeyFileLinkRefused", ErrorKind.SecurityError,
+            throw new KeyFileException(ErrorIds.KeyFileLinkRefused, ErrorKind.SecurityError,
                 Localized.Format(Messages.KeyFileLinkRefused, path, keyFile), path);
     }
 
@@ -278,7 +278,7 @@ public static class KeyFileStore
             }
             catch (UnauthorizedAccessException e)
             {
-                throw new KeyFileException("KeyFileWriteFailed", ErrorKind.PermissionDenied,
+                throw new KeyFileException(ErrorIds.KeyFileWriteFailed, ErrorKind.PermissionDenied,
                     Localized.Format(Messages.LockFileDenied, lockPath, e.Message), path, e);
             }
             catch (IOException e) when (DateTime.UtcNow < deadline && !IsNoSpaceOrReadOnly(e))
@@ -287,12 +287,12 @@ public static class KeyFileStore
             }
             catch (IOException e) when (IsNoSpaceOrReadOnly(e))
             {
-                throw new KeyFileException("KeyFileWriteFailed", ErrorKind.WriteError,
+                throw new KeyFileException(ErrorIds.KeyFileWriteFailed, ErrorKind.WriteError,
                     Localized.Format(Messages.LockFileWriteFailed, lockPath, e.Message), path, e);
             }
             catch (IOException e)
             {
-                throw new KeyFileException("KeyFileLocked", ErrorKind.ResourceUnavailable,
+                throw new KeyFileException(ErrorIds.KeyFileLocked, ErrorKind.ResourceUnavailable,
                     Localized.Format(Messages.KeyFileLocked, path, lockPath, e.Message), path, e);
             }
         }
@@ -356,7 +356,7 @@ public static class KeyFileStore
     }
 
     private static KeyFileException BackupFailed(string path, Exception e) =>
-        new("BackupFailed", ErrorKind.WriteError,
+        new(ErrorIds.BackupFailed, ErrorKind.WriteError,
             Localized.Format(Messages.BackupFailed, path, e.Message),
             path, e);
 
@@ -380,7 +380,7 @@ public static class KeyFileStore
     public static IReadOnlyList<string> PruneBackups(string path, int keep)
     {
         if (keep < 1)
-            throw new SecretsPSException("KeepOutOfRange", ErrorKind.InvalidArgument, Messages.BackupKeepOutOfRange);
+            throw new SecretsPSException(ErrorIds.KeepOutOfRange, ErrorKind.InvalidArgument, Messages.BackupKeepOutOfRange);
         var removed = new List<string>();
         foreach (var f in ListBackups(path).Skip(keep))
         {

@@ -66,7 +66,7 @@ public sealed class FernetKey : IDisposable
         if (key.Length != Size)
         {
             throw new SecretsPSException(
-                "FernetKeyLength",
+                ErrorIds.FernetKeyLength,
                 ErrorKind.InvalidArgument,
                 Localized.Format(Messages.FernetKeyLength, Size, key.Length));
         }
@@ -87,7 +87,7 @@ public sealed class FernetKey : IDisposable
         if (!Base64Url.TryDecode(key, paddingOptional: true, out byte[]? bytes))
         {
             throw new SecretsPSException(
-                "FernetKeyMalformed",
+                ErrorIds.FernetKeyMalformed,
                 ErrorKind.InvalidArgument,
                 Messages.FernetKeyMalformed);
         }
@@ -116,7 +116,7 @@ public sealed class FernetKey : IDisposable
         if (iv.Length != IvSize)
         {
             throw new SecretsPSException(
-                "FernetIvLength",
+                ErrorIds.FernetIvLength,
                 ErrorKind.InvalidArgument,
                 Localized.Format(Messages.FernetIvLength, IvSize, iv.Length));
         }
@@ -124,7 +124,7 @@ public sealed class FernetKey : IDisposable
         if (unixTimestamp < 0)
         {
             throw new SecretsPSException(
-                "FernetTimestampInvalid",
+                ErrorIds.FernetTimestampInvalid,
                 ErrorKind.InvalidArgument,
                 Messages.FernetTimestampInvalid);
         }
@@ -158,7 +158,7 @@ public sealed class FernetKey : IDisposable
         if (ttl < TimeSpan.Zero)
         {
             throw new SecretsPSException(
-                "FernetTtlInvalid",
+                ErrorIds.FernetTtlInvalid,
                 ErrorKind.InvalidArgument,
                 Messages.FernetTtlInvalid);
         }
@@ -356,7 +356,7 @@ public sealed class FernetKey : IDisposable
         if (!MacMatches(data))
         {
             throw new TokenInvalidException(
-                "TokenSignatureInvalid",
+                ErrorIds.TokenSignatureInvalid,
                 Messages.TokenSignatureInvalid);
         }
 
@@ -387,7 +387,7 @@ public sealed class FernetKey : IDisposable
         catch (CryptographicException ex)
         {
             throw new TokenInvalidException(
-                "TokenPaddingInvalid",
+                ErrorIds.TokenPaddingInvalid,
                 Messages.TokenPaddingInvalid,
                 ex);
         }
@@ -401,14 +401,14 @@ public sealed class FernetKey : IDisposable
         if (age * TimeSpan.TicksPerSecond > ttl.Ticks)
         {
             throw new TokenInvalidException(
-                "TokenExpired",
+                ErrorIds.TokenExpired,
                 Messages.TokenExpired);
         }
 
         if (-age > MaxClockSkewSeconds)
         {
             throw new TokenInvalidException(
-                "TokenFromFuture",
+                ErrorIds.TokenFromFuture,
                 Localized.Format(Messages.TokenFromFuture, MaxClockSkewSeconds));
         }
     }
@@ -428,7 +428,7 @@ public sealed class FernetKey : IDisposable
         if (data.Length > 0 && data[0] != Version)
         {
             throw new TokenInvalidException(
-                "TokenVersionUnsupported",
+                ErrorIds.TokenVersionUnsupported,
                 Localized.Format(Messages.TokenVersionUnsupported, Version.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
         }
 
@@ -449,8 +449,8 @@ public sealed class FernetKey : IDisposable
         data.Length >= MinTokenSize && data[0] == Version && (data.Length - OverheadSize) % BlockSize == 0;
 
     private static TokenInvalidException Malformed(string reason) =>
-        new("TokenMalformed", Localized.Format(Messages.TokenMalformed, reason));
+        new(ErrorIds.TokenMalformed, Localized.Format(Messages.TokenMalformed, reason));
 
     private static TokenInvalidException TimestampOutOfRange() =>
-        new("TokenMalformed", Messages.TokenTimestampOutOfRange);
+        new(ErrorIds.TokenMalformed, Messages.TokenTimestampOutOfRange);
 }

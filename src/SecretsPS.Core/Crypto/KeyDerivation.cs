@@ -47,7 +47,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
         if (iterations < MinPbkdf2Iterations)
         {
             throw new SecretsPSException(
-                "KdfInvalid",
+                ErrorIds.KdfInvalid,
                 ErrorKind.InvalidArgument,
                 Localized.Format(Messages.KdfTooFewIterations, MinPbkdf2Iterations, iterations));
         }
@@ -81,7 +81,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
         }
 
         throw new SecretsPSException(
-            "KdfUnknown",
+            ErrorIds.KdfUnknown,
             ErrorKind.InvalidData,
             Localized.Format(Messages.KdfUnknown, MessageText.Shorten(trimmed), ValidForms));
     }
@@ -114,7 +114,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
                 if (keyBytes.Length != FernetKey.Size)
                 {
                     throw new SecretsPSException(
-                        "RawKeyLength",
+                        ErrorIds.RawKeyLength,
                         ErrorKind.InvalidData,
                         Localized.Format(Messages.KdfRawKeyLength, RawName, FernetKey.Size, keyBytes.Length, HkdfName));
                 }
@@ -140,7 +140,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
         if (!allDigits)
         {
             throw new SecretsPSException(
-                "KdfInvalid",
+                ErrorIds.KdfInvalid,
                 ErrorKind.InvalidData,
                 Localized.Format(Messages.KdfIterationsNotNumber, MessageText.Shorten(text), Pbkdf2Prefix, MinPbkdf2Iterations));
         }
@@ -149,7 +149,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
         if (significant.Length > MaxIterationDigits)
         {
             throw new SecretsPSException(
-                "KdfInvalid",
+                ErrorIds.KdfInvalid,
                 ErrorKind.InvalidData,
                 Localized.Format(Messages.KdfIterationsTooMany, MessageText.Shorten(text), MinPbkdf2Iterations));
         }
@@ -158,7 +158,7 @@ public sealed class KeyDerivation : IEquatable<KeyDerivation>
         if (iterations < MinPbkdf2Iterations)
         {
             throw new SecretsPSException(
-                "KdfInvalid",
+                ErrorIds.KdfInvalid,
                 ErrorKind.InvalidData,
                 Localized.Format(Messages.KdfIterationsTooFew, MessageText.Shorten(text), iterations, MinPbkdf2Iterations, Pbkdf2Prefix));
         }

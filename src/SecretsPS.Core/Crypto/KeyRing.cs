@@ -83,7 +83,7 @@ public sealed class KeyRing : IDisposable
         }
         catch (DecoderFallbackException e)
         {
-            throw new SecretsPSException("PlaintextNotUtf8", ErrorKind.InvalidData,
+            throw new SecretsPSException(ErrorIds.PlaintextNotUtf8, ErrorKind.InvalidData,
                 Messages.PlaintextNotUtf8Bytes, e);
         }
         finally { CryptographicOperations.ZeroMemory(bytes); }
@@ -96,16 +96,16 @@ public sealed class KeyRing : IDisposable
     private KeyVersion ResolveVersion(StoredValue value) =>
         _byName.TryGetValue(value.Version, out var v)
             ? v
-            : throw new SecretsPSException("ValueVersionUnknown", ErrorKind.ObjectNotFound,
+            : throw new SecretsPSException(ErrorIds.ValueVersionUnknown, ErrorKind.ObjectNotFound,
                 Localized.Format(Messages.ValueVersionUnknown, value.Version),
                 target: value.Version);
 
     private static StoredValue ParseStored(string? stored)
     {
         if (string.IsNullOrWhiteSpace(stored))
-            throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument, Messages.ValueEmptyStored);
+            throw new SecretsPSException(ErrorIds.ValueEmpty, ErrorKind.InvalidArgument, Messages.ValueEmptyStored);
         if (!StoredValue.TryParseAsApplication(stored, out var value))
-            throw new SecretsPSException("StoredValueMalformed", ErrorKind.InvalidData,
+            throw new SecretsPSException(ErrorIds.StoredValueMalformed, ErrorKind.InvalidData,
                 Messages.StoredValueNotCiphertext);
         return value;
     }

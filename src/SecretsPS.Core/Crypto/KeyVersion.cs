@@ -75,7 +75,7 @@ public sealed class KeyVersion : IDisposable
                 throw Invalid("SaltTooShort", name, Localized.Format(Messages.SaltTooShort, name, salt.Length, MinSaltBytes));
             var actualHash = KeyMaterialText.Sha256Hex(salt);
             if (!string.Equals(actualHash, saltHashText.Trim(), StringComparison.OrdinalIgnoreCase))
-                throw new SecretsPSException("SaltIntegrityCheckFailed", ErrorKind.SecurityError,
+                throw new SecretsPSException(ErrorIds.SaltIntegrityCheckFailed, ErrorKind.SecurityError,
                     Localized.Format(Messages.SaltIntegrityCheckFailed, name),
                     target: name);
             if (kdf.Name == KeyDerivation.Raw.Name && key.Length != FernetKey.Size)
@@ -104,11 +104,11 @@ public sealed class KeyVersion : IDisposable
     {
         VersionName.Validate(name);
         if (keyBytes < MinKeyBytes || keyBytes > 1024)
-            throw new SecretsPSException("KeyBytesOutOfRange", ErrorKind.InvalidArgument, Localized.Format(Messages.KeyBytesOutOfRange, MinKeyBytes, keyBytes));
+            throw new SecretsPSException(ErrorIds.KeyBytesOutOfRange, ErrorKind.InvalidArgument, Localized.Format(Messages.KeyBytesOutOfRange, MinKeyBytes, keyBytes));
         if (saltBytes < MinSaltBytes || saltBytes > 1024)
-            throw new SecretsPSException("SaltBytesOutOfRange", ErrorKind.InvalidArgument, Localized.Format(Messages.SaltBytesOutOfRange, MinSaltBytes, saltBytes));
+            throw new SecretsPSException(ErrorIds.SaltBytesOutOfRange, ErrorKind.InvalidArgument, Localized.Format(Messages.SaltBytesOutOfRange, MinSaltBytes, saltBytes));
         if (kdf.Name == KeyDerivation.Raw.Name && keyBytes != FernetKey.Size)
-            throw new SecretsPSException("RawKeyLength", ErrorKind.InvalidArgument, Localized.Format(Messages.RawKeyBytesArgument, FernetKey.Size));
+            throw new SecretsPSException(ErrorIds.RawKeyLength, ErrorKind.InvalidArgument, Localized.Format(Messages.RawKeyBytesArgument, FernetKey.Size));
         var key = RandomNumberGenerator.GetBytes(keyBytes);
         var salt = RandomNumberGenerator.GetBytes(saltBytes);
         // The file records whole seconds: keep the object equal to what a reader of the file will see.

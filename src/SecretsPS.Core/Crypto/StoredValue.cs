@@ -42,7 +42,7 @@ public readonly struct StoredValue
         if (!LooksLikeToken(token))
         {
             throw new SecretsPSException(
-                "StoredValueTokenInvalid",
+                ErrorIds.StoredValueTokenInvalid,
                 ErrorKind.InvalidArgument,
                 Localized.Format(Messages.StoredValueTokenInvalid, TokenPrefix));
         }
@@ -96,7 +96,7 @@ public readonly struct StoredValue
         }
 
         throw new SecretsPSException(
-            "StoredValueMalformed",
+            ErrorIds.StoredValueMalformed,
             ErrorKind.InvalidData,
             Localized.Format(Messages.StoredValueMalformed, Messages.ResourceManager.GetString(reason, Messages.Culture)));
     }

@@ -49,7 +49,7 @@ public static class VersionName
 
         string shown = name is null ? "(null)" : $"'{Printable(name)}'";
         throw new SecretsPSException(
-            "VersionNameInvalid",
+            ErrorIds.VersionNameInvalid,
             ErrorKind.InvalidArgument,
             Localized.Format(Messages.VersionNameInvalid, shown, Messages.VersionNameRule),
             target: name is null ? null : Printable(name));

@@ -53,9 +53,9 @@ public sealed class ColumnTarget
             key = pk.Count switch
             {
                 1 => pk[0],
-                0 => throw new SecretsPSException("KeyColumnRequired", ErrorKind.InvalidArgument,
+                0 => throw new SecretsPSException(ErrorIds.KeyColumnRequired, ErrorKind.InvalidArgument,
                     Localized.Format(Messages.KeyColumnRequiredNoPrimaryKey, tableName), target: tableName.ToString()),
-                _ => throw new SecretsPSException("KeyColumnRequired", ErrorKind.InvalidArgument,
+                _ => throw new SecretsPSException(ErrorIds.KeyColumnRequired, ErrorKind.InvalidArgument,
                     Localized.Format(Messages.KeyColumnRequiredCompositeKey, tableName, pk.Count, string.Join(", ", pk)), target: tableName.ToString()),
             };
         }
@@ -63,7 +63,7 @@ public sealed class ColumnTarget
         // The cursor, the job row and every row-error line hold the key: a key that is the secret itself would put the
         // secret there.
         if (dialect.SameIdentifier(key, column))
-            throw new SecretsPSException("KeyColumnIsEncryptedColumn", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.KeyColumnIsEncryptedColumn, ErrorKind.InvalidArgument,
                 Localized.Format(Messages.KeyColumnIsEncryptedColumn, key, tableName), target: tableName.ToString());
 
         try
@@ -79,11 +79,11 @@ public sealed class ColumnTarget
 
         var columnType = dialect.DescribeColumn(connection, tableName, column);
         if (!dialect.HoldsText(columnType))
-            throw new SecretsPSException("ColumnTypeUnsupported", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.ColumnTypeUnsupported, ErrorKind.InvalidArgument,
                 Localized.Format(Messages.ColumnTypeUnsupported, column, tableName, columnType), target: tableName.ToString());
         var keyType = dialect.DescribeColumn(connection, tableName, key);
         if (!dialect.PagesExactly(keyType))
-            throw new SecretsPSException("KeyColumnTypeUnsupported", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.KeyColumnTypeUnsupported, ErrorKind.InvalidArgument,
                 Localized.Format(Messages.KeyColumnTypeUnsupported, key, tableName, keyType), target: tableName.ToString());
         RequireUniqueKey(dialect, connection, tableName, key);
         return new ColumnTarget(tableName, column, key, keyType, columnType, dialect.ColumnMaxLength(connection, tableName, column));
@@ -99,10 +99,10 @@ public sealed class ColumnTarget
         reader.Read();
         long rows = Convert.ToInt64(reader.GetValue(0)), nonNull = Convert.ToInt64(reader.GetValue(1)), distinct = Convert.ToInt64(reader.GetValue(2));
         if (nonNull != rows)
-            throw new SecretsPSException("KeyColumnNotUnique", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.KeyColumnNotUnique, ErrorKind.InvalidArgument,
                 Localized.Format(Messages.KeyColumnHasNulls, key, table, rows - nonNull), target: table.ToString());
         if (distinct != nonNull)
-            throw new SecretsPSException("KeyColumnNotUnique", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.KeyColumnNotUnique, ErrorKind.InvalidArgument,
                 Localized.Format(Messages.KeyColumnRepeats, key, table, nonNull - distinct), target: table.ToString());
     }
 
@@ -130,7 +130,7 @@ public sealed class ColumnTarget
     };
 
     private static SecretsPSException TableNotFound(TableName table, Exception inner, string? more = null) =>
-        new("TargetNotFound", ErrorKind.ObjectNotFound,
+        new(ErrorIds.TargetNotFound, ErrorKind.ObjectNotFound,
             Localized.Format(Messages.TargetNotFound, table, more is null ? "" : Localized.Format(Messages.CommaSuffix, more)),
             inner, table.ToString());
 }

@@ -17,7 +17,7 @@ public static class DatabaseConnection
         catch (Exception e) when (e is DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException or TimeoutException)
         {
             connection.Dispose();
-            throw new SecretsPSException("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
+            throw new SecretsPSException(ErrorIds.DatabaseUnavailable, ErrorKind.ResourceUnavailable,
                 Localized.Format(Messages.DatabaseUnavailable, dialect.Describe(connectionString), e.GetType().Name),
                 e);
         }

@@ -20,5 +20,5 @@ public static class DatabaseErrorText
 
     /// <summary>A database error that reached no more specific handler, as one that says only its code.</summary>
     public static SecretsPSException ToException(DbException e) =>
-        new("DatabaseError", ErrorKind.InvalidOperation, Localized.Format(Messages.DatabaseErrorUnhandled, Describe(e)), e);
+        new(ErrorIds.DatabaseError, ErrorKind.InvalidOperation, Localized.Format(Messages.DatabaseErrorUnhandled, Describe(e)), e);
 }

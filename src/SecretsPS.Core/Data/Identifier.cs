@@ -12,16 +12,16 @@ public static class Identifier
     public static string Validate(string? identifier, string what)
     {
         if (string.IsNullOrWhiteSpace(identifier))
-            throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument, Localized.Format(Messages.IdentifierEmpty, Noun(what)));
+            throw new SecretsPSException(ErrorIds.IdentifierInvalid, ErrorKind.InvalidArgument, Localized.Format(Messages.IdentifierEmpty, Noun(what)));
         if (identifier.Length > MaxLength)
-            throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.IdentifierInvalid, ErrorKind.InvalidArgument,
                 Localized.Format(Messages.IdentifierTooLong, Noun(what), identifier.Length, MaxLength));
         for (int i = 0; i < identifier.Length; i++)
         {
             char c = identifier[i];
             if (char.IsHighSurrogate(c) && i + 1 < identifier.Length && char.IsLowSurrogate(identifier[i + 1])) { i++; continue; }
             if (char.IsControl(c) || c == '\uFEFF' || char.IsSurrogate(c))
-                throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
+                throw new SecretsPSException(ErrorIds.IdentifierInvalid, ErrorKind.InvalidArgument,
                     Localized.Format(Messages.IdentifierBroken, Noun(what)));
         }
         return identifier;
@@ -71,7 +71,7 @@ public static class Identifier
     }
 
     private static SecretsPSException NotATableName(string text) =>
-        new("IdentifierInvalid", ErrorKind.InvalidArgument,
+        new(ErrorIds.IdentifierInvalid, ErrorKind.InvalidArgument,
             Localized.Format(Messages.TableNameInvalid, MessageText.Shorten(text, 60)));
 
     // Callers name the identifier with an invariant word (they quote SQL on hot paths); it is translated only when an error is written.

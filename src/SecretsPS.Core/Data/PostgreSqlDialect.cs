@@ -25,7 +25,7 @@ public sealed class PostgreSqlDialect : SqlDialect
         catch (ArgumentException)
         {
             // The inner message can quote the string, password included: never pass it on.
-            throw new SecretsPSException("ConnectionStringInvalid", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.ConnectionStringInvalid, ErrorKind.InvalidArgument,
                 Messages.PostgreSqlConnectionStringInvalid);
         }
     }
@@ -36,7 +36,7 @@ public sealed class PostgreSqlDialect : SqlDialect
     protected override string CheckLength(string identifier) =>
         System.Text.Encoding.UTF8.GetByteCount(identifier) <= MaxIdentifierBytes
             ? identifier
-            : throw new SecretsPSException("IdentifierInvalid", ErrorKind.InvalidArgument,
+            : throw new SecretsPSException(ErrorIds.IdentifierInvalid, ErrorKind.InvalidArgument,
                 Localized.Format(Messages.PostgreSqlIdentifierTooLong, MessageText.Shorten(identifier, 60), MaxIdentifierBytes));
 
     public override string Describe(string connectionString)

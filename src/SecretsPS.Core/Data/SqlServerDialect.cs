@@ -18,7 +18,7 @@ public sealed class SqlServerDialect : SqlDialect
         try { builder = new SqlConnectionStringBuilder(connectionString); }
         catch (ArgumentException)
         {
-            throw new SecretsPSException("ConnectionStringInvalid", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.ConnectionStringInvalid, ErrorKind.InvalidArgument,
                 Messages.SqlServerConnectionStringInvalid);
         }
         if (userName is not null) builder.UserID = userName;

@@ -11,20 +11,20 @@ public sealed class SqliteDialect : SqlDialect
     public override DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly)
     {
         if (password is not null)
-            throw new SecretsPSException("CredentialNotSupported", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.CredentialNotSupported, ErrorKind.InvalidArgument,
                 Messages.SqliteCredentialNotSupported);
         var builder = ToBuilder(connectionString);
         if (readOnly)
         {
             if (!File.Exists(builder.DataSource))
-                throw new SecretsPSException("DatabaseNotFound", ErrorKind.ObjectNotFound,
+                throw new SecretsPSException(ErrorIds.DatabaseNotFound, ErrorKind.ObjectNotFound,
                     Localized.Format(Messages.SqliteDatabaseNotFound, builder.DataSource), target: builder.DataSource);
             builder.Mode = SqliteOpenMode.ReadOnly;
         }
         else if (builder.Mode == SqliteOpenMode.ReadWriteCreate && !File.Exists(builder.DataSource) && builder.DataSource != ":memory:")
         {
             // A typo in a path must not silently create an empty database and report "0 rows".
-            throw new SecretsPSException("DatabaseNotFound", ErrorKind.ObjectNotFound,
+            throw new SecretsPSException(ErrorIds.DatabaseNotFound, ErrorKind.ObjectNotFound,
                 Localized.Format(Messages.SqliteDatabaseNotFound, builder.DataSource), target: builder.DataSource);
         }
         return new SqliteConnection(builder.ToString());
@@ -36,7 +36,7 @@ public sealed class SqliteDialect : SqlDialect
         SqliteConnectionStringBuilder builder;
         // The inner message can quote the string: never pass it on.
         try { builder = new SqliteConnectionStringBuilder(text); }
-        catch (ArgumentException) { throw new SecretsPSException("ConnectionStringInvalid", ErrorKind.InvalidArgument, Messages.SqliteConnectionStringInvalid); }
+        catch (ArgumentException) { throw new SecretsPSException(ErrorIds.ConnectionStringInvalid, ErrorKind.InvalidArgument, Messages.SqliteConnectionStringInvalid); }
         if (builder.DefaultTimeout == 30) builder.DefaultTimeout = 60;
         return builder;
     }

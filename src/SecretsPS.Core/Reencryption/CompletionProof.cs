@@ -72,7 +72,7 @@ public sealed class CompletionProof
     {
         if (job.Status != JobStatus.Incomplete || job.CountsAtFinish is not { } counts || !ring.TryGet(job.TargetVersion, out _)) return null;
         var proof = From(counts, 0, ring, job.TargetVersion);
-        return new SecretsPSException("ReencryptionIncomplete", ErrorKind.InvalidData,
+        return new SecretsPSException(ErrorIds.ReencryptionIncomplete, ErrorKind.InvalidData,
             Localized.Format(Messages.JobProofIncomplete, job.Id, proof.BelowTarget, job.Target, job.TargetVersion,
                 string.Join(", ", proof.RowsByVersion.Select(c => $"{c.Key}={c.Value.ToString(CultureInfo.InvariantCulture)}"))),
             target: job.Target);

@@ -46,7 +46,7 @@ public sealed class JobStore
         }
         catch (DbException e) when (!_dialect.IsConnectionFailure(e))
         {
-            throw new SecretsPSException("JobTableInvalid", ErrorKind.InvalidOperation,
+            throw new SecretsPSException(ErrorIds.JobTableInvalid, ErrorKind.InvalidOperation,
                 Localized.Format(Messages.JobTableInvalid, Jobs, Errors, e.GetType().Name),
                 e, Jobs.ToString());
         }

@@ -36,7 +36,7 @@ public sealed class ReencryptionEngine
     private DbConnection Open(bool readOnly) => DatabaseConnection.Open(_dialect, _connectionString, _userName, _password, readOnly);
 
     private SecretsPSException Unavailable(Exception e) =>
-        new("DatabaseUnavailable", ErrorKind.ResourceUnavailable,
+        new(ErrorIds.DatabaseUnavailable, ErrorKind.ResourceUnavailable,
             Localized.Format(Messages.ReencryptionDatabaseUnavailable, _dialect.Describe(_connectionString), e.GetType().Name),
             e);
 
@@ -79,7 +79,7 @@ public sealed class ReencryptionEngine
     public ReencryptJob Run(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
     {
         if (options.BatchSize < 1 || options.CommitEvery < 1)
-            throw new SecretsPSException("BatchSizeInvalid", ErrorKind.InvalidArgument, Messages.BatchSizeInvalid);
+            throw new SecretsPSException(ErrorIds.BatchSizeInvalid, ErrorKind.InvalidArgument, Messages.BatchSizeInvalid);
         var store = new JobStore(_dialect, options.JobTable);
         using var connection = Open(readOnly: false);
         ColumnTarget target;
@@ -106,7 +106,7 @@ public sealed class ReencryptionEngine
                 ? "The database connection was lost; run again with -Resume."
                 : $"Stopped by a database error ({e.GetType().Name}); run again with -Resume once it is fixed.");
             if (_dialect.IsConnectionFailure(e)) throw Unavailable(e);
-            throw new SecretsPSException("DatabaseError", ErrorKind.InvalidOperation,
+            throw new SecretsPSException(ErrorIds.DatabaseError, ErrorKind.InvalidOperation,
                 Localized.Format(Messages.JobDatabaseError, job.Id, DatabaseErrorText.Describe(e), failed ? "failed" : "running"),
                 e, target.Name);
         }
@@ -136,7 +136,7 @@ public sealed class ReencryptionEngine
         var jobs = store.ForTarget(connection, transaction, target.Table.ToString(), target.Column);
         var running = jobs.FirstOrDefault(j => j.Status == JobStatus.Running && !IsStale(j, now, options.StaleAfter) && j.Id != options.JobId);
         if (running is not null)
-            throw new SecretsPSException("JobAlreadyRunning", ErrorKind.ResourceUnavailable,
+            throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
                 Localized.Format(Messages.JobAlreadyRunningOn, running.Id, target.Name, running.Owner, running.UpdatedAt),
                 target: target.Name);
 
@@ -145,14 +145,14 @@ public sealed class ReencryptionEngine
         {
             resumed = store.Get(connection, transaction, id);
             if (resumed is null)
-                throw new SecretsPSException("JobNotFound", ErrorKind.ObjectNotFound,
+                throw new SecretsPSException(ErrorIds.JobNotFound, ErrorKind.ObjectNotFound,
                     Localized.Format(Messages.JobNotFoundFor, id, target.Name, target.Table), target: id.ToString());
             RequireSameJob(resumed, target);
             if (resumed.Status.HasEnded())
-                throw new SecretsPSException("JobFinished", ErrorKind.InvalidOperation,
+                throw new SecretsPSException(ErrorIds.JobFinished, ErrorKind.InvalidOperation,
                     Localized.Format(Messages.JobFinished, id), target: id.ToString());
             if (resumed.Status == JobStatus.Running && !IsStale(resumed, now, options.StaleAfter))
-                throw new SecretsPSException("JobAlreadyRunning", ErrorKind.ResourceUnavailable,
+                throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
                     Localized.Format(Messages.JobAlreadyRunning, id, resumed.Owner, resumed.UpdatedAt), target: id.ToString());
         }
         else if (options.Resume)
@@ -197,7 +197,7 @@ public sealed class ReencryptionEngine
     {
         if (job.Table == target.Table.ToString() && job.Column == target.Column && job.KeyColumn == target.KeyColumn && job.TargetVersion == _ring.Active.Name)
             return;
-        throw new SecretsPSException("JobOptionsMismatch", ErrorKind.InvalidArgument,
+        throw new SecretsPSException(ErrorIds.JobOptionsMismatch, ErrorKind.InvalidArgument,
             Localized.Format(Messages.JobOptionsMismatch, job.Id, job.Target, job.KeyColumn, job.TargetVersion, target.Name, target.KeyColumn, _ring.Active.Name),
             target: job.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
@@ -411,7 +411,7 @@ public sealed class ReencryptionEngine
     {
         if (value is not null) return transformer.Transform(value, out newValue, out reason);
         newValue = null;
-        reason = new RowError("ValueNotText", "the value is not text (the column has no declared type and this row holds a number or a blob)");
+        reason = new RowError(ErrorIds.ValueNotText, "the value is not text (the column has no declared type and this row holds a number or a blob)");
         return RowOutcome.Failed;
     }
 
@@ -438,10 +438,10 @@ public sealed class ReencryptionEngine
                 if (current is null) continue; // deleted or set to NULL by the application: nothing to do
                 RowError? failure = null;
                 if (string.Equals(current, row.OldValue, StringComparison.Ordinal))
-                    failure = new RowError("RowNotUpdated",
+                    failure = new RowError(ErrorIds.RowNotUpdated,
                         $"the guarded update matched no row although the row still holds the value that was read (key column '{target.KeyColumn}' of type {target.KeyType}, column of type {target.ColumnType}); the key or the value compares differently in the database");
                 else if (attempt >= ConflictRetries)
-                    failure = new RowError("ConcurrentUpdate", "the row kept changing while it was re-encrypted; run again to pick it up");
+                    failure = new RowError(ErrorIds.ConcurrentUpdate, "the row kept changing while it was re-encrypted; run again to pick it up");
                 if (failure is not null)
                 {
                     job = job with { Errors = job.Errors + 1 };

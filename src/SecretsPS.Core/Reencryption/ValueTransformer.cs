@@ -114,7 +114,7 @@ public sealed class ValueTransformer
         }
         else
         {
-            reason = new("NotCiphertext", "the value is not a stored ciphertext (use -EncryptPlaintext to migrate a plaintext column)");
+            reason = new(ErrorIds.NotCiphertext, "the value is not a stored ciphertext (use -EncryptPlaintext to migrate a plaintext column)");
             return RowOutcome.Failed;
         }
 
@@ -128,7 +128,7 @@ public sealed class ValueTransformer
     }
 
     /// <summary>ErrorId of a value that starts like ciphertext (a known version and a colon, or a token payload) but is not readable.</summary>
-    public const string CiphertextDamaged = "CiphertextDamaged";
+    public const string CiphertextDamaged = ErrorIds.CiphertextDamaged;
 
     /// <summary>
     /// The ring's version whose name is the text before the first colon of the stripped value, if any: exactly (ordinal,

@@ -30,7 +30,7 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
     {
         var text = ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
         if (string.IsNullOrWhiteSpace(text))
-            throw new SecretsPSException("ConnectionStringMissing", ErrorKind.InvalidArgument,
+            throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Localized.Format(CommandMessages.ConnectionStringMissing, ConnectionVariable));
         // A relative SQLite file means the PowerShell location, not the process's working folder. A bare path may also
         // name a PowerShell drive (TestDrive:\app.db, ~\app.db).

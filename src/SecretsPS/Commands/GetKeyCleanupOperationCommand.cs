@@ -1,3 +1,4 @@
+using SecretsPS.Core;
 using System.Management.Automation;
 using SecretsPS.Core.Audit;
 
@@ -30,7 +31,7 @@ public sealed class GetKeyCleanupOperationCommand : KeyFileCmdlet
         if (OperationId is not null)
         {
             foreach (var id in OperationId.Where(i => !WildcardPattern.ContainsWildcardCharacters(i) && matching.All(o => !string.Equals(o.OperationId, i, StringComparison.OrdinalIgnoreCase))))
-                Error(new Core.SecretsPSException("OperationNotFound", Core.ErrorKind.ObjectNotFound,
+                Error(new Core.SecretsPSException(ErrorIds.OperationNotFound, Core.ErrorKind.ObjectNotFound,
                     Core.Localized.Format(CommandMessages.OperationNotFound, id, CleanupJournal.PathFor(keyFile)), target: id), id);
         }
         WriteObject(list, enumerateCollection: true);

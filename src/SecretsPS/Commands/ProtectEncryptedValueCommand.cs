@@ -41,9 +41,9 @@ public sealed class ProtectEncryptedValueCommand : KeyFileCmdlet
             {
                 SecureString s => SecureStringBytes(s),
                 string s when !string.IsNullOrWhiteSpace(s) => Encoding.UTF8.GetBytes(s),
-                null or string => throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument,
+                null or string => throw new SecretsPSException(ErrorIds.ValueEmpty, ErrorKind.InvalidArgument,
                     CommandMessages.ValueToProtectEmpty),
-                _ => throw new SecretsPSException("ValueTypeUnsupported", ErrorKind.InvalidArgument,
+                _ => throw new SecretsPSException(ErrorIds.ValueTypeUnsupported, ErrorKind.InvalidArgument,
                     Localized.Format(CommandMessages.ValueTypeUnsupported, Value.BaseObject.GetType().Name)),
             };
             WriteObject(_config!.Ring.Protect(plaintext, Version));
@@ -69,7 +69,7 @@ public sealed class ProtectEncryptedValueCommand : KeyFileCmdlet
                 var bytes = new byte[Encoding.UTF8.GetByteCount(chars)];
                 Encoding.UTF8.GetBytes(chars, bytes);
                 if (bytes.Length == 0)
-                    throw new SecretsPSException("ValueEmpty", ErrorKind.InvalidArgument, CommandMessages.SecureStringEmpty);
+                    throw new SecretsPSException(ErrorIds.ValueEmpty, ErrorKind.InvalidArgument, CommandMessages.SecureStringEmpty);
                 return bytes;
             }
         }

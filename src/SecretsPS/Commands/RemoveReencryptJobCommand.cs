@@ -73,7 +73,7 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
             // The engine's rule (JobStaleness): what Start-Reencryption would take over may be removed, nothing else that runs.
             if (job.Status == JobStatus.Running && !JobStaleness.IsStale(job, DateTime.UtcNow, StaleAfter, serverStarted))
             {
-                Error(new SecretsPSException("JobRunning", ErrorKind.InvalidOperation,
+                Error(new SecretsPSException(ErrorIds.JobRunning, ErrorKind.InvalidOperation,
                     Localized.Format(CommandMessages.JobRunning, job.Id, job.UpdatedAt), target: job.Id.ToString()), job.Id);
                 continue;
             }

@@ -44,7 +44,7 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
     {
         if (Table is null && Column is null) return;
         if (Table is null || Column is null)
-            throw new SecretsPSException("TargetIncomplete", ErrorKind.InvalidArgument, CommandMessages.TargetIncomplete);
+            throw new SecretsPSException(ErrorIds.TargetIncomplete, ErrorKind.InvalidArgument, CommandMessages.TargetIncomplete);
         _targets.Add(new CleanupTarget(Table, Column));
     }
 
@@ -78,7 +78,7 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
         var operation = cleanup.Run(versions =>
             ShouldChange(keyFile, Localized.Format(CommandMessages.RemoveUnusedAction, string.Join(", ", versions), cleanup.OperationId), Force));
         if (operation.Outcome == CleanupOutcome.RolledBack)
-            Error(new SecretsPSException("CleanupRolledBack", ErrorKind.InvalidData,
+            Error(new SecretsPSException(ErrorIds.CleanupRolledBack, ErrorKind.InvalidData,
                 Localized.Format(CommandMessages.CleanupRolledBack, operation.OperationId, operation.Message, operation.BackupPath),
                 target: keyFile), keyFile);
         WriteObject(operation);

@@ -1,3 +1,4 @@
+using SecretsPS.Core;
 using System.Management.Automation;
 using SecretsPS.Core.Config;
 
@@ -24,7 +25,7 @@ public sealed class RestoreEncryptionConfigCommand : KeyFileCmdlet
         var path = ResolveKeyFile(mustExist: false);
         var backup = SessionState.Path.GetUnresolvedProviderPathFromPSPath(BackupPath);
         if (!File.Exists(backup))
-            throw new Core.SecretsPSException("BackupNotFound", Core.ErrorKind.ObjectNotFound,
+            throw new Core.SecretsPSException(ErrorIds.BackupNotFound, Core.ErrorKind.ObjectNotFound,
                 Core.Localized.Format(CommandMessages.BackupNotFound, backup, path), target: backup);
         // Validate first, so a bad backup is an error even under -WhatIf and no prompt is shown for it.
         KeyFileOperations.ValidateBackup(backup, KeyFileStore.ReadBytes(backup));

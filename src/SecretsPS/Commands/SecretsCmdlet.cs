@@ -223,7 +223,7 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
         if (e is SecretsPSRuntimeException r) return r.ErrorRecord;
         // Its own text can quote a value, and the record's message goes to the log: only its code is passed on.
         if (e is System.Data.Common.DbException d) return ToErrorRecord(DatabaseErrorText.ToException(d), target);
-        return new ErrorRecord(e, "UnexpectedError", ErrorCategory.NotSpecified, target);
+        return new ErrorRecord(e, ErrorIds.UnexpectedError, ErrorCategory.NotSpecified, target);
     }
 
     protected static ErrorCategory Category(ErrorKind kind) => kind switch
@@ -271,7 +271,7 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
             throw new SecretsPSRuntimeException(new ErrorRecord(
                 new InvalidOperationException(
                     Localized.Format(CommandMessages.ConfirmationRequired, action, target, MyInvocation.MyCommand.Parameters.ContainsKey("Force") ? CommandMessages.ForceOr : ""), e),
-                "ConfirmationRequired", ErrorCategory.InvalidOperation, target));
+                ErrorIds.ConfirmationRequired, ErrorCategory.InvalidOperation, target));
         }
         if (yes) Log(LogLevel.Info, $"{action}: {target}");
         else if (IsWhatIf) Log(LogLevel.Info, $"What if: {action}: {target}");

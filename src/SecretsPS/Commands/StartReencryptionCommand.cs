@@ -155,7 +155,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
                 }
                 // A host that embeds PowerShell owns its process: the job is paused, the command ends with an error, and
                 // what happens to the process is the host's decision.
-                throw new SecretsPSRuntimeException(new ErrorRecord(new OperationCanceledException(stopped), "Terminated", ErrorCategory.OperationStopped, target));
+                throw new SecretsPSRuntimeException(new ErrorRecord(new OperationCanceledException(stopped), ErrorIds.Terminated, ErrorCategory.OperationStopped, target));
             }
         }
         catch (SecretsPSException e)

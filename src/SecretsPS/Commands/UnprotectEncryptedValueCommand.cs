@@ -45,7 +45,7 @@ public sealed class UnprotectEncryptedValueCommand : KeyFileCmdlet
             }
             catch (System.Text.DecoderFallbackException e)
             {
-                throw new SecretsPSException("PlaintextNotUtf8", ErrorKind.InvalidData, CommandMessages.PlaintextNotUtf8, e);
+                throw new SecretsPSException(ErrorIds.PlaintextNotUtf8, ErrorKind.InvalidData, CommandMessages.PlaintextNotUtf8, e);
             }
             finally
             {
