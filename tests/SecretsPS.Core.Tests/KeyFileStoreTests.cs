@@ -23,6 +23,20 @@ public sealed class KeyFileStoreTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
+    [Fact]
+    public void Backup_waits_for_the_lock_every_change_holds_so_it_never_copies_a_file_half_way_through_an_edit()
+    {
+        var path = _folder.Write(".env.crypto", "ACTIVE_ENCRYPTION_VERSION=\"v1\"\n");
+        Task<string> backup;
+        using (KeyFileStore.AcquireLock(path, TimeSpan.FromSeconds(5)))
+        {
+            backup = Task.Run(() => KeyFileStore.Backup(path));
+            Assert.False(backup.Wait(TimeSpan.FromMilliseconds(400)), "the backup did not wait for the lock");
+        }
+        Assert.True(backup.Wait(TimeSpan.FromSeconds(10)));
+        Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(backup.Result));
+    }
+
     private string KeyFile => _folder.File(".env.crypto");
 
     private IEnumerable<string> TempFiles(string folder) =>

@@ -307,10 +307,21 @@ public static class KeyFileStore
         new("^" + Regex.Escape(keyFileName) + @"\.backup_(\d{8}_\d{6})(?:_(\d+))?$", RegexOptions.CultureInvariant);
 
     /// <summary>
-    /// Copies the current file to <c>&lt;target&gt;.backup_yyyyMMdd_HHmmss</c> beside the link's final target (UTC, 0600),
-    /// adding _2, _3… if taken; a backup name that is a link is refused, never written through.
+    /// Backup-EncryptionConfig: a backup of the file as it is, taken under the same lock as every change, so it is never
+    /// a file half way through another process's edit. Returns the backup's path.
     /// </summary>
-    public static string CreateBackup(string path, byte[]? content = null, DateTimeOffset? now = null)
+    public static string Backup(string path)
+    {
+        var target = ResolveTarget(Path.GetFullPath(path));
+        using var _ = AcquireLock(target, TimeSpan.FromSeconds(30));
+        return CreateBackup(target, ReadBytes(target));
+    }
+
+    /// <summary>
+    /// Copies the current file to <c>&lt;target&gt;.backup_yyyyMMdd_HHmmss</c> beside the link's final target (UTC, 0600),
+    /// adding _2, _3… if taken; a backup name that is a link is refused, never written through. Callers hold the lock.
+    /// </summary>
+    internal static string CreateBackup(string path, byte[]? content = null, DateTimeOffset? now = null)
     {
         var full = ResolveTarget(path);
         content ??= ReadBytes(full);

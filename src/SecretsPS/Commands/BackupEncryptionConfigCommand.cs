@@ -17,8 +17,7 @@ public sealed class BackupEncryptionConfigCommand : KeyFileCmdlet
     {
         var path = ResolveKeyFile(mustExist: true);
         if (!ShouldChange(path, CommandMessages.BackupAction, force: false)) return;
-        var content = KeyFileStore.ReadBytes(path);
-        var backup = KeyFileStore.CreateBackup(path, content);
+        var backup = KeyFileStore.Backup(path);
         Verbose(Core.Localized.Format(CommandMessages.BackedUpTo, path, backup));
         if (MyInvocation.BoundParameters.ContainsKey(nameof(Keep)))
         {
