@@ -71,10 +71,30 @@ public static class KeyFileOperations
     }
 
     /// <summary>The name an automatic rotation would choose now.</summary>
-    public static string NextVersion(string path, IReadOnlyDictionary<string, string>? environment = null)
+    public static string NextVersion(string path, IReadOnlyDictionary<string, string>? environment = null) =>
+        CheckRotatable(path, null, environment);
+
+    /// <summary>
+    /// What a rotation checks before it writes, for a rehearsal (-WhatIf) and before a confirmation: the file loads, and the
+    /// new version (given, or the next one) is not defined yet. Returns the version's name. The rotation checks again
+    /// under the lock.
+    /// </summary>
+    public static string CheckRotatable(string path, string? newVersion, IReadOnlyDictionary<string, string>? environment = null)
     {
-        using var config = KeyConfiguration.Load(path, environment);
-        return VersionName.Next(config.Ring.Versions.Select(v => v.Name));
+        if (newVersion is not null) VersionName.Validate(newVersion);
+        var document = KeyFileStore.ReadDocument(path);
+        using var config = KeyConfiguration.FromDocument(path, document, environment ?? KeySettings.ProcessEnvironment());
+        var name = newVersion ?? VersionName.Next(config.Ring.Versions.Select(v => v.Name));
+        RefuseExisting(config, document, name);
+        return name;
+    }
+
+    private static void RefuseExisting(KeyConfiguration config, KeyFileDocument document, string name)
+    {
+        if (config.Ring.TryGet(name, out var existing) || document.Contains(KeyFileNames.Key(name)))
+            throw new SecretsPSException(ErrorIds.KeyVersionExists, ErrorKind.ResourceExists,
+                Localized.Format(Messages.KeyVersionExists, name, existing?.Source == KeySource.Environment ? Messages.FromEnvironmentSuffix : ""),
+                target: name);
     }
 
     public static RotationResult Rotate(string path, RotationOptions options, IReadOnlyDictionary<string, string>? environment = null, DateTimeOffset? now = null)
@@ -92,10 +112,7 @@ public static class KeyFileOperations
             using var config = KeyConfiguration.FromDocument(path, document, env);
             previous = config.Ring.Active.Name;
             var name = options.NewVersion ?? VersionName.Next(config.Ring.Versions.Select(v => v.Name));
-            if (config.Ring.TryGet(name, out var existing) || document.Contains(KeyFileNames.Key(name)))
-                throw new SecretsPSException(ErrorIds.KeyVersionExists, ErrorKind.ResourceExists,
-                    Localized.Format(Messages.KeyVersionExists, name, existing?.Source == KeySource.Environment ? Messages.FromEnvironmentSuffix : ""),
-                    target: name);
+            RefuseExisting(config, document, name);
             using var key = KeyVersion.Generate(name, options.KeyBytes, options.SaltBytes, derivation, time);
             info = KeyVersionInfo.From(key, options.Activate && !env.ContainsKey(KeyFileNames.Active), path);
             if (!options.Persist)

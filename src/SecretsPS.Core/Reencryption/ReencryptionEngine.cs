@@ -43,6 +43,7 @@ public sealed class ReencryptionEngine
     /// <summary>-WhatIf: reads and decrypts every value, writes nothing (read-only connection; no job row).</summary>
     public ReencryptionPreview Preview(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
     {
+        options.Validate();
         using var connection = Open(readOnly: true);
         var target = ColumnTarget.Resolve(_dialect, connection, options.Table, options.Column, options.KeyColumn);
         using var transaction = _dialect.BeginRead(connection);
@@ -78,8 +79,7 @@ public sealed class ReencryptionEngine
 
     public ReencryptJob Run(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
     {
-        if (options.BatchSize < 1 || options.CommitEvery < 1)
-            throw new SecretsPSException(ErrorIds.BatchSizeInvalid, ErrorKind.InvalidArgument, Messages.BatchSizeInvalid);
+        options.Validate();
         var store = new JobStore(_dialect, options.JobTable);
         using var connection = Open(readOnly: false);
         ColumnTarget target;

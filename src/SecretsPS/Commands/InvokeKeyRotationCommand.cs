@@ -45,9 +45,9 @@ public sealed class InvokeKeyRotationCommand : KeyFileCmdlet
     protected override void Process()
     {
         var path = ResolveKeyFile(mustExist: true);
-        if (NewVersion is not null) VersionName.Validate(NewVersion);
         ParseKdfArgument(Kdf);
-        var name = NewVersion ?? KeyFileOperations.NextVersion(path);
+        // Everything the rotation checks is checked before -WhatIf answers or a confirmation is asked.
+        var name = KeyFileOperations.CheckRotatable(path, NewVersion);
         var action = NoPersist
             ? Core.Localized.Format(CommandMessages.RotateNoPersistAction, name)
             : Inactive ? Core.Localized.Format(CommandMessages.RotateInactiveAction, name) : Core.Localized.Format(CommandMessages.RotateAction, name);

@@ -119,6 +119,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
         var observer = new CmdletObserver(this, Table + "." + Column);
         try
         {
+            options.Validate(); // before "What if" or a confirmation: a rehearsal refuses what the run refuses
             if (!ShouldChange(target, Localized.Format(CommandMessages.ReencryptAction, _config.Ring.Active.Name), force: false))
             {
                 if (!IsWhatIf) return;
