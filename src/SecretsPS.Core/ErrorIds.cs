@@ -64,7 +64,6 @@ public static class ErrorIds
     public const string KeyVersionNotFound = nameof(KeyVersionNotFound);
     public const string LogFileIsKeyFile = nameof(LogFileIsKeyFile);
     public const string LogFileUnwritable = nameof(LogFileUnwritable);
-    public const string MaxDurationTooShort = nameof(MaxDurationTooShort);
     public const string NotCiphertext = nameof(NotCiphertext);
     public const string OperationNotFound = nameof(OperationNotFound);
     public const string PlaintextNotUtf8 = nameof(PlaintextNotUtf8);

@@ -18,16 +18,10 @@ public sealed record ReencryptionOptions
     public TimeSpan StaleAfter { get; init; } = TimeSpan.FromMinutes(10);
     public string JobTable { get; init; } = JobStore.DefaultTable;
 
-    /// <summary>
-    /// What a run refuses before it reads anything, checked for a rehearsal (-WhatIf) too. A time limit under a second is
-    /// a mistake, not a choice: PowerShell binds <c>-MaxDuration 5</c> as five ticks.
-    /// </summary>
+    /// <summary>What a run refuses before it reads anything, checked for a rehearsal (-WhatIf) too.</summary>
     public void Validate()
     {
         if (BatchSize < 1 || CommitEvery < 1)
             throw new SecretsPSException(ErrorIds.BatchSizeInvalid, ErrorKind.InvalidArgument, Messages.BatchSizeInvalid);
-        if (MaxDuration is { } d && d > TimeSpan.Zero && d < TimeSpan.FromSeconds(1))
-            throw new SecretsPSException(ErrorIds.MaxDurationTooShort, ErrorKind.InvalidArgument,
-                Localized.Format(Messages.MaxDurationTooShort, d.Ticks));
     }
 }

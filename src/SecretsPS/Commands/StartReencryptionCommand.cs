@@ -57,6 +57,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
 
     /// <summary>Stop cleanly (job paused) after this long: fits a runbook's time limit.</summary>
     [Parameter]
+    [TimeSpanNotANumber]
     public TimeSpan? MaxDuration { get; set; }
 
     /// <summary>Stop cleanly (job paused) after this many rows in this run.</summary>
