@@ -140,7 +140,7 @@ public static class Scenarios
             cs = builder.ConnectionString;
         }
         else if (whatIf.Length > 0) throw new ArgumentException($"Unknown what-if '{whatIf}' (the engine knows 'sync').");
-        var engine = new ReencryptionEngine(dialect, cs, null, null, keys.Ring);
+        var engine = new ReencryptionEngine(dialect, cs, DatabaseSignIn.None, keys.Ring);
         int pm = a.Int("pm", 0);
 
         var server = pm > 0 ? Probe.ServerCpu(pm) : null;
@@ -172,7 +172,7 @@ public static class Scenarios
     /// <summary>After the run (not timed): every non-NULL value is at v2, and a sample decrypts with the ring to the row's plaintext.</summary>
     private static void Verify(ISqlDialect dialect, string cs, string table, KeyRing ring, long expected)
     {
-        using var connection = dialect.CreateConnection(cs, null, null, readOnly: true);
+        using var connection = dialect.CreateConnection(cs, DatabaseSignIn.None, readOnly: true);
         connection.Open();
         using (var count = connection.CreateCommand())
         {
@@ -201,7 +201,7 @@ public static class Scenarios
         var dialect = Dialect(provider);
         var table = a.Str("table");
         int pm = a.Int("pm", 0);
-        using var connection = dialect.CreateConnection(a.Str("cs"), null, null, readOnly: false);
+        using var connection = dialect.CreateConnection(a.Str("cs"), DatabaseSignIn.None, readOnly: false);
         connection.Open();
         WaitSampler? sampler = null;
         if (provider == "postgres")
@@ -262,7 +262,7 @@ public static class Scenarios
         int batch = a.Int("batch", 500), commitEvery = a.Int("commit", 1000);
         int pm = a.Int("pm", 0);
 
-        using var connection = dialect.CreateConnection(cs, null, null, readOnly: false);
+        using var connection = dialect.CreateConnection(cs, DatabaseSignIn.None, readOnly: false);
         connection.Open();
         int backend = 0;
         if (provider == "postgres")

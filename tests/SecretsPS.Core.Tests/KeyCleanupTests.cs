@@ -386,11 +386,11 @@ namespace SecretsPS.Core.Tests
         [Fact]
         public void A_cleanup_request_prints_without_its_password_or_connection_string()
         {
-            var request = new KeyCleanupRequest { KeyFile = "k", ConnectionString = "Host=h;Password=Cs-secret-1", UserName = "app", Password = "Pw-secret-2" };
+            var request = new KeyCleanupRequest { KeyFile = "k", ConnectionString = "Host=h;Password=Cs-secret-1", SignIn = new DatabaseSignIn("app", "Pw-secret-2", "Tok-secret-3") };
 
             var text = request.ToString();
 
-            Assert.Contains("UserName = app", text);
+            Assert.Contains("user app", text);
             Assert.DoesNotContain("secret", text);
         }
 

@@ -244,7 +244,7 @@ public sealed class SqlDialectTests
     [Fact]
     public void A_SQLite_connection_string_that_does_not_parse_is_refused_without_quoting_it()
     {
-        var e = Assert.Throws<SecretsPSException>(() => new SqliteDialect().CreateConnection("Data Source=a.db;Password Hint=hunter2", null, null, readOnly: false));
+        var e = Assert.Throws<SecretsPSException>(() => new SqliteDialect().CreateConnection("Data Source=a.db;Password Hint=hunter2", DatabaseSignIn.None, readOnly: false));
 
         Assert.Equal("ConnectionStringInvalid", e.ErrorId);
         Assert.DoesNotContain("hunter2", e.Message);

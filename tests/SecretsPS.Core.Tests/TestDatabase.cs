@@ -91,7 +91,7 @@ internal abstract class TestDatabase : IDisposable
     public abstract DbConnection OpenApplication(int busyTimeoutSeconds);
 
     public ReencryptionEngine Engine(KeyRing ring, string? connectionString = null) =>
-        new(Dialect, connectionString ?? ConnectionString, null, null, ring);
+        new(Dialect, connectionString ?? ConnectionString, DatabaseSignIn.None, ring);
 
     public static string Q(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
 

@@ -21,8 +21,7 @@ public sealed record KeyCleanupRequest
     public int SampleSize { get; init; } = 200;
     public ISqlDialect? Dialect { get; init; }
     public string? ConnectionString { get; init; }
-    public string? UserName { get; init; }
-    public string? Password { get; init; }
+    public DatabaseSignIn SignIn { get; init; } = DatabaseSignIn.None;
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
     /// <summary>-WhatIf: nothing is written, the journal included.</summary>
     public bool WhatIf { get; init; }
@@ -32,7 +31,7 @@ public sealed record KeyCleanupRequest
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append($"KeyFile = {KeyFile}, Keep = {Keep}, Targets = {string.Join("; ", Targets)}, SkipUsageCheck = {SkipUsageCheck}, ");
-        builder.Append($"Force = {Force}, SampleSize = {SampleSize}, Dialect = {Dialect?.Provider}, UserName = {UserName}, WhatIf = {WhatIf}");
+        builder.Append($"Force = {Force}, SampleSize = {SampleSize}, Dialect = {Dialect?.Provider}, SignIn = {SignIn}, WhatIf = {WhatIf}");
         return true;
     }
 }
@@ -273,7 +272,7 @@ public sealed class KeyCleanup
         if (_request.Dialect is null || string.IsNullOrWhiteSpace(_request.ConnectionString))
             throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Messages.CleanupConnectionStringMissing);
-        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.UserName, _request.Password, readOnly: false);
+        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.SignIn, readOnly: false);
     }
 
     private void Audit(string step, string status, string message)

@@ -6,9 +6,9 @@ namespace SecretsPS.Core.Data;
 public static class DatabaseConnection
 {
     /// <summary>An open connection; DatabaseUnavailable (never the connection string, so never its password) otherwise.</summary>
-    public static DbConnection Open(ISqlDialect dialect, string connectionString, string? userName, string? password, bool readOnly)
+    public static DbConnection Open(ISqlDialect dialect, string connectionString, DatabaseSignIn signIn, bool readOnly)
     {
-        var connection = dialect.CreateConnection(connectionString, userName, password, readOnly);
+        var connection = dialect.CreateConnection(connectionString, signIn, readOnly);
         try
         {
             connection.Open();

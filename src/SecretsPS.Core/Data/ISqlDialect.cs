@@ -14,7 +14,7 @@ public interface ISqlDialect
     DatabaseProvider Provider { get; }
 
     /// <summary>A connection with the credential applied; never opened here.</summary>
-    DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly);
+    DbConnection CreateConnection(string connectionString, DatabaseSignIn signIn, bool readOnly);
 
     /// <summary>Where a connection string points, for messages: never the password.</summary>
     string Describe(string connectionString);

@@ -8,11 +8,11 @@ public sealed class PostgreSqlDialect : SqlDialect
 {
     public override DatabaseProvider Provider => DatabaseProvider.PostgreSql;
 
-    public override DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly)
+    public override DbConnection CreateConnection(string connectionString, DatabaseSignIn signIn, bool readOnly)
     {
         var builder = Builder(connectionString);
-        if (userName is not null) builder.Username = userName;
-        if (password is not null) builder.Password = password;
+        if (signIn.UserName is not null) builder.Username = signIn.UserName;
+        if (signIn.PasswordOrToken is not null) builder.Password = signIn.PasswordOrToken;
         // -WhatIf runs in read-only transactions: the server itself refuses any write.
         if (readOnly) builder.Options = (builder.Options is { Length: > 0 } o ? o + " " : "") + "-c default_transaction_read_only=on";
         builder.ApplicationName ??= "SecretsPS";

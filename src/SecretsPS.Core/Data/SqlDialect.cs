@@ -8,7 +8,7 @@ public abstract class SqlDialect : ISqlDialect
 {
     public abstract DatabaseProvider Provider { get; }
 
-    public abstract DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly);
+    public abstract DbConnection CreateConnection(string connectionString, DatabaseSignIn signIn, bool readOnly);
 
     public abstract string Describe(string connectionString);
 

@@ -12,7 +12,7 @@ public sealed class SqlServerDialect : SqlDialect
 
     public override DatabaseProvider Provider => DatabaseProvider.SqlServer;
 
-    public override DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly)
+    public override DbConnection CreateConnection(string connectionString, DatabaseSignIn signIn, bool readOnly)
     {
         SqlConnectionStringBuilder builder;
         try { builder = new SqlConnectionStringBuilder(connectionString); }
@@ -21,11 +21,13 @@ public sealed class SqlServerDialect : SqlDialect
             throw new SecretsPSException(ErrorIds.ConnectionStringInvalid, ErrorKind.InvalidArgument,
                 Messages.SqlServerConnectionStringInvalid);
         }
-        if (userName is not null) builder.UserID = userName;
-        if (password is not null) builder.Password = password;
+        if (signIn.UserName is not null) builder.UserID = signIn.UserName;
+        if (signIn.Password is not null) builder.Password = signIn.Password;
         if (readOnly) builder.ApplicationIntent = ApplicationIntent.ReadOnly;
         if (string.IsNullOrEmpty(builder.ApplicationName) || builder.ApplicationName == ".Net SqlClient Data Provider") builder.ApplicationName = "SecretsPS";
-        return new SqlConnection(builder.ToString());
+        var connection = new SqlConnection(builder.ToString());
+        if (signIn.AccessToken is not null) connection.AccessToken = signIn.AccessToken;
+        return connection;
     }
 
     public override string Describe(string connectionString)

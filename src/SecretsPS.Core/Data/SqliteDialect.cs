@@ -8,9 +8,9 @@ public sealed class SqliteDialect : SqlDialect
 {
     public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
 
-    public override DbConnection CreateConnection(string connectionString, string? userName, string? password, bool readOnly)
+    public override DbConnection CreateConnection(string connectionString, DatabaseSignIn signIn, bool readOnly)
     {
-        if (password is not null)
+        if (signIn.Password is not null || signIn.AccessToken is not null)
             throw new SecretsPSException(ErrorIds.CredentialNotSupported, ErrorKind.InvalidArgument,
                 Messages.SqliteCredentialNotSupported);
         var builder = ToBuilder(connectionString);

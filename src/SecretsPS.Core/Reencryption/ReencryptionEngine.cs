@@ -18,22 +18,20 @@ public sealed class ReencryptionEngine
 
     private readonly ISqlDialect _dialect;
     private readonly string _connectionString;
-    private readonly string? _userName;
-    private readonly string? _password;
+    private readonly DatabaseSignIn _signIn;
     private readonly KeyRing _ring;
 
-    public ReencryptionEngine(ISqlDialect dialect, string connectionString, string? userName, string? password, KeyRing ring)
+    public ReencryptionEngine(ISqlDialect dialect, string connectionString, DatabaseSignIn signIn, KeyRing ring)
     {
         _dialect = dialect;
         _connectionString = connectionString;
-        _userName = userName;
-        _password = password;
+        _signIn = signIn;
         _ring = ring;
     }
 
     public static string Owner => $"{Environment.MachineName}:{Environment.ProcessId}";
 
-    private DbConnection Open(bool readOnly) => DatabaseConnection.Open(_dialect, _connectionString, _userName, _password, readOnly);
+    private DbConnection Open(bool readOnly) => DatabaseConnection.Open(_dialect, _connectionString, _signIn, readOnly);
 
     private SecretsPSException Unavailable(Exception e) =>
         new(ErrorIds.DatabaseUnavailable, ErrorKind.ResourceUnavailable,

@@ -24,6 +24,13 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
     [Credential]
     public PSCredential? Credential { get; set; }
 
+    /// <summary>
+    /// A token to sign in with instead of a password (a managed identity's, from Get-AzAccessToken -AsSecureString): SQL
+    /// Server takes it as SqlConnection.AccessToken; PostgreSQL takes it as the password, as Azure and AWS IAM sign-in expect.
+    /// </summary>
+    [Parameter]
+    public System.Security.SecureString? AccessToken { get; set; }
+
     protected ISqlDialect Dialect => SqlDialect.For(Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true));
 
     protected string ResolveConnectionString()
@@ -41,7 +48,16 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
         return text;
     }
 
-    protected string? UserName => Credential?.UserName;
-
-    protected string? Password => Credential?.GetNetworkCredential().Password;
+    /// <summary>The credential and the token as the library takes them; the SecureStrings are read only here.</summary>
+    protected DatabaseSignIn SignIn
+    {
+        get
+        {
+            var token = AccessToken is null ? null : new System.Net.NetworkCredential(string.Empty, AccessToken).Password;
+            if (token is not null && Credential is not null && Credential.Password.Length > 0)
+                throw new SecretsPSException(ErrorIds.CredentialNotSupported, ErrorKind.InvalidArgument,
+                    CommandMessages.AccessTokenWithPassword);
+            return new DatabaseSignIn(Credential?.UserName, Credential?.GetNetworkCredential().Password is { Length: > 0 } p ? p : null, token);
+        }
+    }
 }

@@ -32,7 +32,7 @@ public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
         var dialect = Dialect;
         try
         {
-            using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: true);
+            using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, SignIn, readOnly: true);
             var status = ColumnStatusReader.Read(dialect, connection, Table, Column, _config!.Ring, _stop.Token);
             if (status.UnknownVersionRows > 0)
                 Warning(Localized.Format(CommandMessages.RowsUnknownVersion, status.UnknownVersionRows, status.Target));

@@ -30,7 +30,7 @@ public sealed class GetReencryptJobCommand : JobTableCmdlet
         var connectionString = ResolveConnectionString();
         var dialect = Dialect;
         var store = new JobStore(dialect, JobTable);
-        using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: true);
+        using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, SignIn, readOnly: true);
         if (!store.TablesExist(connection))
         {
             Verbose(Localized.Format(CommandMessages.NoJobTable, dialect.Describe(connectionString), store.Jobs));

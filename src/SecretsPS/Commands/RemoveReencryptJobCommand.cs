@@ -42,7 +42,7 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
         var connectionString = ResolveConnectionString();
         var dialect = Dialect;
         var store = new JobStore(dialect, JobTable);
-        using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, UserName, Password, readOnly: false);
+        using var connection = Core.Data.DatabaseConnection.Open(dialect, connectionString, SignIn, readOnly: false);
         // Without job tables there is nothing to clean up by age, and no job a given id could name.
         var tablesExist = store.TablesExist(connection);
         if (!tablesExist && ParameterSetName != "ById") return;

@@ -62,8 +62,7 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
             SampleSize = SampleSize,
             Dialect = needsDatabase ? Dialect : null,
             ConnectionString = needsDatabase ? ResolveConnectionString() : null,
-            UserName = UserName,
-            Password = Password,
+            SignIn = SignIn,
             WhatIf = IsWhatIf,
         };
         var cleanup = new KeyCleanup(request, (level, message) =>

@@ -99,7 +99,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     protected override void Process()
     {
         var connectionString = ResolveConnectionString();
-        var engine = new Core.Reencryption.ReencryptionEngine(Dialect, connectionString, UserName, Password, _config!.Ring);
+        var engine = new Core.Reencryption.ReencryptionEngine(Dialect, connectionString, SignIn, _config!.Ring);
         var options = new ReencryptionOptions
         {
             Table = Table,
