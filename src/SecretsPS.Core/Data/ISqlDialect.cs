@@ -101,6 +101,9 @@ public interface ISqlDialect
     /// <summary>A transaction that only reads (-WhatIf), with the same settings for key texts as <see cref="BeginWrite"/>.</summary>
     DbTransaction BeginRead(DbConnection connection);
 
+    /// <summary>What kind of failure an exception thrown while opening a connection is, for a message that sends the operator the right way.</summary>
+    ConnectionFailureKind ClassifyConnectionFailure(Exception exception);
+
     /// <summary>True when the exception means the database cannot be reached (gone, restarting, refused).</summary>
     bool IsConnectionFailure(Exception exception);
 

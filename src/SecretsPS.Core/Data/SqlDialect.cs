@@ -164,6 +164,18 @@ public abstract class SqlDialect : ISqlDialect
 
     public abstract bool IsConnectionFailure(Exception exception);
 
+    /// <summary>The generic kinds every driver shows the same way; a dialect adds its server's own error codes.</summary>
+    public virtual ConnectionFailureKind ClassifyConnectionFailure(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is System.Security.Authentication.AuthenticationException) return ConnectionFailureKind.Tls;
+            if (e is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
+                return ConnectionFailureKind.Refused;
+        }
+        return ConnectionFailureKind.Unreachable;
+    }
+
     public virtual DateTime? ServerStartTime(DbConnection connection, DbTransaction? transaction) => null;
 
     protected static DateTime? QueryTime(DbConnection connection, DbTransaction? transaction, string sql)
