@@ -54,7 +54,7 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
 
         var job = db.Engine(keys.Ring, runner).Run(Options(Standard), new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
         Assert.Equal((40L, 10L, 0L), (job.Processed, job.Skipped, job.Errors));
         AssertHolds(db, Standard, keys, expected, "v2");
     }
@@ -96,8 +96,8 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
         Assert.Contains(error.ErrorId, new[] { "DatabaseUnavailable", "DatabaseError" });
         var stopped = db.Jobs().Single();
         Output.WriteLine($"job after the kill: {stopped.Status}, last key {stopped.LastKey}, processed {stopped.Processed}: {stopped.Message}");
-        Assert.NotEqual(JobStatus.Running, stopped.Status);
-        Assert.Equal(JobStatus.Failed, stopped.Status);
+        Assert.NotEqual(JobStatus.Running, stopped.StatusKind);
+        Assert.Equal(JobStatus.Failed, stopped.StatusKind);
         Assert.InRange(stopped.Processed, 0, nonNull - 1);
 
         var job = db.Engine(keys.Ring).Run(Options(Standard, batch: 100, commit: 300) with { Resume = true }, new RecordingObserver(), CancellationToken.None);
@@ -105,7 +105,7 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
         Output.WriteLine($"resume: {clock.ElapsedMilliseconds} ms");
         clock.Restart();
         Assert.Equal(stopped.Id, job.Id);
-        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
         // Rows written in the transaction the kill rolled back were still at v1 and counted once, on resume.
         Assert.Equal((nonNull, 0L, 0L), (job.Processed, job.Skipped, job.Errors));
         AssertHolds(db, Standard, keys, expected, "v2");
@@ -151,7 +151,7 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
         }
 
         Assert.True(refused is null, $"Resume refused with {refused?.ErrorId}: {refused?.Message} (the job was left '{left.Status}')");
-        Assert.Equal((left.Id, JobStatus.Finished, 2000L), (job!.Id, job.Status, job.Processed));
+        Assert.Equal((left.Id, JobStatus.Finished, 2000L), (job!.Id, job.StatusKind, job.Processed));
         AssertHolds(db, Standard, keys, expected, "v2");
     }
 
@@ -169,10 +169,10 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
         var untouched = Seed(db, publicUsers, keys, 20, _ => "v1");
 
         var job = db.Engine(keys.Ring).Run(Options(app) with { MaxRows = 20 }, new RecordingObserver(), CancellationToken.None);
-        Assert.Equal((JobStatus.Paused, "app.users"), (job.Status, job.Table));
+        Assert.Equal((JobStatus.Paused, "app.users"), (job.StatusKind, job.Table));
         job = db.Engine(keys.Ring).Run(Options(app) with { Resume = true }, new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal((JobStatus.Finished, expected.Count(e => e.Value is not null), 0L), (job.Status, job.Processed, job.Errors));
+        Assert.Equal((JobStatus.Finished, expected.Count(e => e.Value is not null), 0L), (job.StatusKind, job.Processed, job.Errors));
         Assert.Equal("id", job.KeyColumn);
         AssertHolds(db, app, keys, expected, "v2");
         AssertHolds(db, publicUsers, keys, untouched, "v1");
@@ -196,11 +196,11 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
         {
             job = db.Engine(keys.Ring).Run(Options(table, batch: 4, commit: 4) with { Resume = true, MaxRows = 10 }, new RecordingObserver(), CancellationToken.None);
             runs++;
-            if (job.Status == JobStatus.Paused) Assert.True(Guid.TryParse(job.LastKey, out _), $"cursor '{job.LastKey}' is not a uuid");
+            if (job.StatusKind == JobStatus.Paused) Assert.True(Guid.TryParse(job.LastKey, out _), $"cursor '{job.LastKey}' is not a uuid");
         }
-        while (job.Status == JobStatus.Paused && runs < 20);
+        while (job.StatusKind == JobStatus.Paused && runs < 20);
 
-        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
         Assert.Equal(("account_id", 54L, 0L, 0L), (job.KeyColumn, job.Processed, job.Skipped, job.Errors));
         AssertHolds(db, table, keys, expected, "v2");
     }
@@ -222,7 +222,7 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
         Assert.Equal((40L, 30L, 10L), (preview.TotalRows, preview.WouldReencrypt, preview.AlreadyAtTarget));
         Assert.Equal(before, db.Fingerprint(Standard));
         Assert.Equal(jobs, db.Jobs());
-        Assert.Equal(JobStatus.Paused, db.Job(paused.Id)!.Status);
+        Assert.Equal(JobStatus.Paused, db.Job(paused.Id)!.StatusKind);
     }
 
     [Fact]

@@ -56,7 +56,7 @@ public sealed class KeyCleanup
     {
         _request = request;
         _log = log;
-        OperationId = NewOperationId(DateTime.Now);
+        OperationId = NewOperationId(DateTime.UtcNow);
     }
 
     public string OperationId { get; }
@@ -74,7 +74,7 @@ public sealed class KeyCleanup
         if (_request.Keep < 1)
             throw new SecretsPSException(ErrorIds.KeepOutOfRange, ErrorKind.InvalidArgument, Messages.CleanupKeepOutOfRange);
         var path = Path.GetFullPath(_request.KeyFile);
-        var started = DateTimeOffset.Now;
+        var started = DateTimeOffset.UtcNow;
         Audit("Start", "OK", $"Operation started - ID: {OperationId} - key file: {path}, keep: {_request.Keep}");
 
         // Refused before anything is chosen or changed: the journal never follows a link of its own.
@@ -221,7 +221,7 @@ public sealed class KeyCleanup
     /// <summary>The new file must load and pass every check, and must still decrypt what the old one did in every target.</summary>
     private void Verify(string path, KeyRing oldRing, IReadOnlyList<string> removed)
     {
-        var failed = ConfigValidator.Check(path, _request.Environment).Where(c => c.Status == CheckStatus.Failed).ToList();
+        var failed = ConfigValidator.Check(path, _request.Environment).Where(c => c.StatusKind == CheckStatus.Failed).ToList();
         if (failed.Count > 0)
             throw new SecretsPSException(failed[0].ErrorId ?? ErrorIds.ValidationFailed, ErrorKind.InvalidData, $"validation failed: {failed[0].Check} {failed[0].Message}");
         Audit("Validate", "OK", "The new key file passed validation");
@@ -277,7 +277,7 @@ public sealed class KeyCleanup
 
     private void Audit(string step, string status, string message)
     {
-        _steps.Add(new CleanupStep(DateTimeOffset.Now, step, status, message));
+        _steps.Add(new CleanupStep(DateTimeOffset.UtcNow, step, status, message));
         var level = status switch { "ERROR" => LogLevel.Error, "WARNING" => LogLevel.Warning, _ => LogLevel.Info };
         _log(level, $"{AuditTag} {message}");
     }

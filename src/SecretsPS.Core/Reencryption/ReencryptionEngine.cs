@@ -132,7 +132,7 @@ public sealed class ReencryptionEngine
         var now = DateTime.UtcNow;
         _serverStarted = _dialect.ServerStartTime(connection, transaction);
         var jobs = store.ForTarget(connection, transaction, target.Table.ToString(), target.Column);
-        var running = jobs.FirstOrDefault(j => j.Status == JobStatus.Running && !IsStale(j, now, options.StaleAfter) && j.Id != options.JobId);
+        var running = jobs.FirstOrDefault(j => j.StatusKind == JobStatus.Running && !IsStale(j, now, options.StaleAfter) && j.Id != options.JobId);
         if (running is not null)
             throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
                 Localized.Format(Messages.JobAlreadyRunningOn, running.Id, target.Name, running.Owner, running.UpdatedAt),
@@ -146,26 +146,26 @@ public sealed class ReencryptionEngine
                 throw new SecretsPSException(ErrorIds.JobNotFound, ErrorKind.ObjectNotFound,
                     Localized.Format(Messages.JobNotFoundFor, id, target.Name, target.Table), target: id.ToString());
             RequireSameJob(resumed, target);
-            if (resumed.Status.HasEnded())
+            if (resumed.StatusKind.HasEnded())
                 throw new SecretsPSException(ErrorIds.JobFinished, ErrorKind.InvalidOperation,
                     Localized.Format(Messages.JobFinished, id), target: id.ToString());
-            if (resumed.Status == JobStatus.Running && !IsStale(resumed, now, options.StaleAfter))
+            if (resumed.StatusKind == JobStatus.Running && !IsStale(resumed, now, options.StaleAfter))
                 throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
                     Localized.Format(Messages.JobAlreadyRunning, id, resumed.Owner, resumed.UpdatedAt), target: id.ToString());
         }
         else if (options.Resume)
         {
             // An incomplete job has ended like a finished one: running again is a new job, a new pass from the first row.
-            resumed = jobs.FirstOrDefault(j => !j.Status.HasEnded());
+            resumed = jobs.FirstOrDefault(j => !j.StatusKind.HasEnded());
             if (resumed is null) observer.Info(Localized.Format(Messages.NoUnfinishedJob, target.Name));
             else RequireSameJob(resumed, target);
         }
 
         if (resumed is not null)
         {
-            var job = resumed with
+            var job = new ReencryptJob(resumed)
             {
-                Status = JobStatus.Running,
+                StatusKind = JobStatus.Running,
                 StartedAt = resumed.StartedAt ?? now,
                 UpdatedAt = now,
                 Owner = Owner,
@@ -175,13 +175,13 @@ public sealed class ReencryptionEngine
             };
             store.Save(connection, transaction, job);
             transaction.Commit();
-            observer.Info(resumed.LastKey is null ? Localized.Format(Messages.ResumingJobAtStart, job.Id, resumed.Status.ToText(), target.Name) : Localized.Format(Messages.ResumingJobAtKey, job.Id, resumed.Status.ToText(), target.Name, resumed.LastKey));
+            observer.Info(resumed.LastKey is null ? Localized.Format(Messages.ResumingJobAtStart, job.Id, resumed.StatusKind.ToText(), target.Name) : Localized.Format(Messages.ResumingJobAtKey, job.Id, resumed.StatusKind.ToText(), target.Name, resumed.LastKey));
             return job;
         }
 
         var fresh = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, _ring.Active.Name, JobStatus.Running,
             Count(connection, transaction, target), 0, 0, 0, null, options.BatchSize, options.CommitEvery, now, now, now, null, Owner, null);
-        fresh = fresh with { Id = store.Insert(connection, transaction, fresh) };
+        fresh = new ReencryptJob(fresh) { Id = store.Insert(connection, transaction, fresh) };
         transaction.Commit();
         observer.Info(Localized.Format(Messages.JobStarting, fresh.Id, fresh.TotalRows, target.Name, fresh.TargetVersion));
         return fresh;
@@ -252,7 +252,7 @@ public sealed class ReencryptionEngine
 
         ReencryptJob FailOnErrors(long maxErrors)
         {
-            transaction = Commit(connection, transaction, store, job with { UpdatedAt = DateTime.UtcNow }, pendingErrors);
+            transaction = Commit(connection, transaction, store, new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow }, pendingErrors);
             return Finish(connection, store, job, JobStatus.Failed, $"more than {maxErrors} row errors (-MaxErrors)");
         }
 
@@ -298,7 +298,7 @@ public sealed class ReencryptionEngine
 
                     if (sinceCommit >= options.CommitEvery)
                     {
-                        job = job with { UpdatedAt = DateTime.UtcNow };
+                        job = new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow };
                         transaction = Commit(connection, transaction, store, job, pendingErrors);
                         sinceCommit = 0;
                     }
@@ -314,7 +314,7 @@ public sealed class ReencryptionEngine
                 }
             }
 
-            job = job with { UpdatedAt = DateTime.UtcNow };
+            job = new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow };
             transaction = Commit(connection, transaction, store, job, pendingErrors);
             if (stopReason is null)
             {
@@ -370,9 +370,9 @@ public sealed class ReencryptionEngine
                     break;
             }
         }
-        job = job with { Skipped = job.Skipped + pageSkipped, Errors = job.Errors + pageErrors };
+        job = new ReencryptJob(job) { Skipped = job.Skipped + pageSkipped, Errors = job.Errors + pageErrors };
         job = Write(connection, transaction, target, transformer, updates, job, pendingErrors, observer);
-        return job with { LastKey = _dialect.CursorText(page.Rows[^1].Key) };
+        return new ReencryptJob(job) { LastKey = _dialect.CursorText(page.Rows[^1].Key) };
     }
 
     /// <summary>Below this many rows a page is transformed by one thread: spreading it costs more than it saves.</summary>
@@ -421,7 +421,7 @@ public sealed class ReencryptionEngine
         for (int attempt = 0; todo.Count > 0; attempt++)
         {
             var written = _dialect.UpdateGuarded(connection, transaction, target, todo);
-            job = job with { Processed = job.Processed + written.Count };
+            job = new ReencryptJob(job) { Processed = job.Processed + written.Count };
             if (written.Count == todo.Count) break;
 
             // Every row sent and not written is accounted for: re-read, it was deleted or changed by someone else (handled
@@ -442,7 +442,7 @@ public sealed class ReencryptionEngine
                     failure = new RowError(ErrorIds.ConcurrentUpdate, "the row kept changing while it was re-encrypted; run again to pick it up");
                 if (failure is not null)
                 {
-                    job = job with { Errors = job.Errors + 1 };
+                    job = new ReencryptJob(job) { Errors = job.Errors + 1 };
                     pendingErrors.Add((keyText, failure.ToString()));
                     observer.RowFailed(target.Name, keyText, failure);
                     continue;
@@ -450,9 +450,9 @@ public sealed class ReencryptionEngine
                 switch (TransformOne(transformer, current, out var newValue, out var why))
                 {
                     case RowOutcome.Reencrypted: retry.Add(new RowUpdate(row.Key, current, newValue!)); break;
-                    case RowOutcome.AlreadyAtTarget: job = job with { Skipped = job.Skipped + 1 }; break;
+                    case RowOutcome.AlreadyAtTarget: job = new ReencryptJob(job) { Skipped = job.Skipped + 1 }; break;
                     default:
-                        job = job with { Errors = job.Errors + 1 };
+                        job = new ReencryptJob(job) { Errors = job.Errors + 1 };
                         pendingErrors.Add((keyText, why!.ToString()));
                         observer.RowFailed(target.Name, keyText, why);
                         break;
@@ -477,9 +477,9 @@ public sealed class ReencryptionEngine
     private ReencryptJob Finish(DbConnection connection, JobStore store, ReencryptJob job, JobStatus status, string message)
     {
         var now = DateTime.UtcNow;
-        job = job with
+        job = new ReencryptJob(job)
         {
-            Status = status,
+            StatusKind = status,
             UpdatedAt = now,
             FinishedAt = status.HasEnded() ? now : null,
             Message = message,
@@ -502,7 +502,7 @@ public sealed class ReencryptionEngine
                 using var transaction = _dialect.BeginWrite(connection);
                 var job = store.Get(connection, transaction, jobId);
                 if (job is null) return false;
-                store.Save(connection, transaction, job with { Status = status, UpdatedAt = DateTime.UtcNow, Message = message });
+                store.Save(connection, transaction, new ReencryptJob(job) { StatusKind = status, UpdatedAt = DateTime.UtcNow, Message = message });
                 transaction.Commit();
                 return true;
             }

@@ -76,7 +76,7 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
         });
         var operation = cleanup.Run(versions =>
             ShouldChange(keyFile, Localized.Format(CommandMessages.RemoveUnusedAction, string.Join(", ", versions), cleanup.OperationId), Force));
-        if (operation.Outcome == CleanupOutcome.RolledBack)
+        if (operation.OutcomeKind == CleanupOutcome.RolledBack)
             Error(new SecretsPSException(ErrorIds.CleanupRolledBack, ErrorKind.InvalidData,
                 Localized.Format(CommandMessages.CleanupRolledBack, operation.OperationId, operation.Message, operation.BackupPath),
                 target: keyFile), keyFile);

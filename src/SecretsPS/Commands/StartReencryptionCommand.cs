@@ -135,8 +135,8 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             try { job = engine.Run(options, observer, _stop.Token); }
             finally { _running = false; }
             observer.WriteRowErrors(job.Id);
-            var summary = Localized.Format(CommandMessages.JobSummary, job.Id, job.Status.ToText(), job.Processed, job.Skipped, job.TargetVersion, job.Errors, job.Message);
-            if (job.Status == JobStatus.Finished && job.Errors == 0) Verbose(summary);
+            var summary = Localized.Format(CommandMessages.JobSummary, job.Id, job.Status, job.Processed, job.Skipped, job.TargetVersion, job.Errors, job.Message);
+            if (job.StatusKind == JobStatus.Finished && job.Errors == 0) Verbose(summary);
             else Warning(summary);
             // The job is saved (paused): a stopped pipeline ends as stopped, so the host sees Ctrl+C took effect.
             if (Stopping) throw new PipelineStoppedException();
@@ -147,7 +147,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             if (_terminated)
             {
                 // SIGTERM asks the process to end: the job is saved, so end it, rather than let the script run on.
-                var stopped = Localized.Format(CommandMessages.StoppedBySigterm, job.Id, job.Status.ToText());
+                var stopped = Localized.Format(CommandMessages.StoppedBySigterm, job.Id, job.Status);
                 Warning(stopped);
                 if (ShouldExitOnSigterm(Host, System.Management.Automation.Runspaces.Runspace.DefaultRunspace))
                 {
