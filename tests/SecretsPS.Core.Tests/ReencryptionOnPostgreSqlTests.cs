@@ -221,7 +221,9 @@ public sealed class ReencryptionOnPostgreSqlTests : ReencryptionEngineTests
 
         Assert.Equal((40L, 30L, 10L), (preview.TotalRows, preview.WouldReencrypt, preview.AlreadyAtTarget));
         Assert.Equal(before, db.Fingerprint(Standard));
-        Assert.Equal(jobs, db.Jobs());
+        // Every stored field of every job, unchanged (a job is a class: compared by what it holds).
+        static object Row(ReencryptJob j) => (j.Id, j.StatusKind, j.TotalRows, j.Processed, j.Skipped, j.Errors, j.LastKey, j.UpdatedAt, j.FinishedAt, j.Owner, j.Message);
+        Assert.Equal(jobs.Select(Row), db.Jobs().Select(Row));
         Assert.Equal(JobStatus.Paused, db.Job(paused.Id)!.StatusKind);
     }
 
