@@ -175,7 +175,7 @@ Describe 'Default views' {
 
     Context 'config checks (Test-EncryptionConfig -Detailed)' {
         BeforeAll {
-            $goodKey = New-KeyFileWithVersions -Folder (New-TestFolder) -Versions 'v1', 'prod-2026-01'
+            $goodKey = New-KeyFileWithVersions -Folder (New-TestFolder) -Versions 'v1', 'prod-2026-01-rotation'
             $good = @(Test-EncryptionConfig -Path $goodKey -Detailed)
             $damagedPath = Join-Path (New-TestFolder) '.env.crypto'
             Write-DamagedKeyFile -Path $damagedPath -Problem SaltIntegrityCheckFailed
@@ -197,14 +197,15 @@ Describe 'Default views' {
             $rows.Count | Should -Be $good.Count
             $rows.Status | Should -Be @($good.Status)
             $rows.Check | Should -Be $good.Check
-            $rows.Version | Should -Be @($good | ForEach-Object { [string]$_.Version })
+            # A version name longer than its column breaks after a dash, never inside a part that fits.
+            @($rows.Version | ForEach-Object { $_ -replace "`n", '' }) | Should -Be @($good | ForEach-Object { [string]$_.Version })
+            @($rows.Version | Where-Object { $_ -match "`n" } | Select-Object -Unique) | Should -Be @("prod-2026-`n01-rotation")
             # Whole, and broken only where a space was, unless a word (the key file's path) is longer than a line.
             @($rows.Message | ForEach-Object { $_ -replace '\s', '' }) | Should -Be @($good.Message | ForEach-Object { $_ -replace '\s', '' })
             for ($i = 0; $i -lt $rows.Count; $i++) {
                 if (@($good[$i].Message -split ' ' | Where-Object Length -GT 44).Count -eq 0) { $rows[$i].Message -replace "`n", ' ' | Should -Be $good[$i].Message }
             }
             $rows.Status | Should -Not -Contain 'Failed'
-            $rows.Version | Should -Contain 'prod-2026-01'
         }
 
         It 'shows the failed check of a damaged version as Failed, with that version' {
