@@ -348,7 +348,8 @@ Describe 'Default views' {
             $value.OperationId | Should -Be $removed.OperationId
             $value.Outcome | Should -Be 'Succeeded'
             $value.Removed | Should -Be 'v1'
-            $value.Kept -split "`n" | Should -Be @($removed.Kept | ForEach-Object { "$($_.Version): $($_.Reason)" })
+            # One kept version a line; a long reason continues on the next lines, indented, broken between words.
+            $value.Kept -replace "`n\s+", ' ' -split "`n" | Should -Be @($removed.Kept | ForEach-Object { "$($_.Version): $($_.Reason)" })
             $value.Kept | Should -Match 'v3: '
             $value.BackupPath | Should -Be $removed.BackupPath
             $value.KeyFile | Should -Be $key
@@ -361,6 +362,13 @@ Describe 'Default views' {
             $removed.StartedAt.Offset | Should -Be ([TimeSpan]::Zero)
             $removed.OperationId | Should -Match ('^cleanup_' + $removed.StartedAt.UtcDateTime.ToString('yyyyMMdd_HH') + '\d{4}_[0-9a-f]{4}$')
             @($removed.Steps.Time | Where-Object { $_.Offset -ne [TimeSpan]::Zero }).Count | Should -Be 0
+        }
+
+        It 'fits 80 columns, a long reason broken between words' {
+            $text = $removed | Out-String -Width 80
+            Assert-FitsWidth $text 80
+            $value = @{}; foreach ($e in (ConvertFrom-ListText $text)) { $value[$e.Label] = $e.Value }
+            ($value.Kept -split "`n") -join ' ' | Should -Be (@($removed.Kept | ForEach-Object { "$($_.Version): $($_.Reason)" }) -join ' ')
         }
 
         It 'shows (none) removed for an operation that removed nothing' {
