@@ -160,10 +160,10 @@ public static class Scenarios
             Gen1 = GC.CollectionCount(1) - gen1,
             Gen2 = GC.CollectionCount(2) - gen2,
             PeakBytes = Probe.PeakBytes(),
-            Note = $"job {job.Id} {job.Status.ToText()}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}" +
+            Note = $"job {job.Id} {job.Status}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}" +
                    (whatIf.Length > 0 ? $"; what-if {whatIf}" : ""),
         };
-        if (job.Status != JobStatus.Finished || job.Errors != 0 || job.Processed != a.Long("expect", job.Processed))
+        if (job.StatusKind != JobStatus.Finished || job.Errors != 0 || job.Processed != a.Long("expect", job.Processed))
             throw new InvalidOperationException($"The engine did not re-encrypt every row: {result.Note}; expected {a.Str("expect")}.");
         Verify(dialect, cs, a.Str("table"), keys.Ring, job.Processed);
         return result;
