@@ -281,7 +281,7 @@ public static class Scenarios
             0, 0, 0, 0, null, batch, commitEvery, now, now, now, null, "bench-profile", null);
         using (var t = dialect.BeginWrite(connection))
         {
-            job = job with { Id = store.Insert(connection, t, job) };
+            job = new ReencryptJob(job) { Id = store.Insert(connection, t, job) };
             t.Commit();
         }
         var transformer = new ValueTransformer(keys.Ring, keys.Ring.Active, false, target.MaxLength);
@@ -328,10 +328,10 @@ public static class Scenarios
             var written = Timed(2, () => dialect.UpdateGuarded(connection, transaction!, target, updates));
             done += written.Count;
             sinceCommit += pageRows;
-            job = job with { Processed = done, LastKey = dialect.CursorText(lastKey) };
+            job = new ReencryptJob(job) { Processed = done, LastKey = dialect.CursorText(lastKey) };
             if (sinceCommit >= commitEvery)
             {
-                Timed(3, () => { store.Save(connection, transaction, job with { UpdatedAt = DateTime.UtcNow }); transaction!.Commit(); transaction.Dispose(); transaction = null; return 0; });
+                Timed(3, () => { store.Save(connection, transaction, new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow }); transaction!.Commit(); transaction.Dispose(); transaction = null; return 0; });
                 sinceCommit = 0;
             }
         }
@@ -351,7 +351,7 @@ public static class Scenarios
             cursor = page[^1].Key;
             Write(updates, cursor, page.Count);
         }
-        Timed(3, () => { transaction ??= dialect.BeginWrite(connection); store.Save(connection, transaction, job with { Status = JobStatus.Finished }); transaction.Commit(); transaction.Dispose(); return 0; });
+        Timed(3, () => { transaction ??= dialect.BeginWrite(connection); store.Save(connection, transaction, new ReencryptJob(job) { StatusKind = JobStatus.Finished }); transaction.Commit(); transaction.Dispose(); return 0; });
         clock.Stop();
         var extra = new Dictionary<string, double> { ["pages"] = pages };
         sampler?.StopInto(extra);
