@@ -95,4 +95,8 @@ public static class ErrorIds
     public const string VersionDefinedTwice = nameof(VersionDefinedTwice);
     public const string VersionFromEnvironment = nameof(VersionFromEnvironment);
     public const string VersionNameInvalid = nameof(VersionNameInvalid);
+    public const string SearchFilterConflict = nameof(SearchFilterConflict);
+    public const string VersionUsedByUnnamedColumn = nameof(VersionUsedByUnnamedColumn);
+    public const string ColumnDiscoveryIncomplete = nameof(ColumnDiscoveryIncomplete);
+    public const string ColumnNotSearched = nameof(ColumnNotSearched);
 }

@@ -39,4 +39,19 @@ public sealed record KeyCleanupOperation(
     public int RemovedCount => Removed.Count;
     public int KeptCount => Kept.Count;
     public TimeSpan Duration => TimeSpan.FromMilliseconds(DurationMs);
+
+    /// <summary>-SkipDiscovery: no column beyond the named targets was searched for the versions removed.</summary>
+    public bool DiscoverySkipped { get; init; }
+
+    /// <summary>The columns the search for other users of a candidate found (named targets among them).</summary>
+    public IReadOnlyList<DiscoveredColumn> Discovered { get; init; } = Array.Empty<DiscoveredColumn>();
+
+    /// <summary>The columns that search could not read (time limit, no right to read): candidates were kept because of them.</summary>
+    public IReadOnlyList<string> NotSearched { get; init; } = Array.Empty<string>();
+}
+
+/// <summary>A column found holding stored values while a cleanup looked beyond its named targets; Named when it is one of them.</summary>
+public sealed record DiscoveredColumn(string Table, string Column, IReadOnlyDictionary<string, long> RowsByVersion, bool Named, bool Sampled)
+{
+    public string Target => $"{Table}.{Column}";
 }

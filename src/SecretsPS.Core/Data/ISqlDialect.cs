@@ -109,4 +109,13 @@ public interface ISqlDialect
 
     /// <summary>When the server last started (UTC), or null where that cannot be known (SQLite): a job whose heartbeat is older cannot still be running.</summary>
     DateTime? ServerStartTime(DbConnection connection, DbTransaction? transaction);
+
+    /// <summary>
+    /// Every column of the base tables (views left out) whose type <see cref="HoldsText"/>, in catalog order, optionally
+    /// only in one schema and one table: the columns a stored value can live in, read from the catalog alone.
+    /// </summary>
+    IReadOnlyList<CatalogColumn> TextColumns(DbConnection connection, string? schema, string? table);
+
+    /// <summary>Up to <paramref name="limit"/> values whose version prefix (as <see cref="CountByPrefix"/> reads it) is @prefix.</summary>
+    string SelectWithPrefix(TableName table, string column, int limit);
 }

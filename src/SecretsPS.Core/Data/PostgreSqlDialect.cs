@@ -237,4 +237,7 @@ public sealed class PostgreSqlDialect : SqlDialect
         IOException or System.Net.Sockets.SocketException or TimeoutException => true,
         _ => exception.InnerException is not null && IsConnectionFailure(exception.InnerException),
     };
+
+    /// <summary>udt_name is the type's own name (varchar, bpchar, citext), a domain's base type for a domain column.</summary>
+    protected override string CatalogBaseType => "C.UDT_NAME";
 }

@@ -263,4 +263,9 @@ public sealed class SqlServerDialect : SqlDialect
         IOException or System.Net.Sockets.SocketException or TimeoutException => true,
         _ => exception.InnerException is not null && IsConnectionFailure(exception.InnerException),
     };
+
+    protected override string CurrentSchemaSql => "SCHEMA_NAME()";
+
+    public override string SelectWithPrefix(TableName table, string column, int limit) =>
+        $"SELECT TOP ({limit}) {Quote(column)} FROM {QuoteTable(table)} WHERE {VersionPrefixOf(Quote(column))} = @prefix";
 }
