@@ -238,6 +238,33 @@ public sealed class PostgreSqlDialect : SqlDialect
         _ => exception.InnerException is not null && IsConnectionFailure(exception.InnerException),
     };
 
-    /// <summary>udt_name is the type's own name (varchar, bpchar, citext), a domain's base type for a domain column.</summary>
-    protected override string CatalogBaseType => "C.UDT_NAME";
+    /// <summary>
+    /// From pg_catalog, not information_schema: information_schema lists only the tables the user has a right on, and a
+    /// table the search cannot see would be missed in silence, where one it cannot read is named. Plain and partitioned
+    /// tables, not their partitions (the parent's count holds their rows); the type judged as <see cref="DescribeColumn"/>
+    /// judges it (a domain by its base type).
+    /// </summary>
+    public override IReadOnlyList<CatalogColumn> TextColumns(DbConnection connection, string? schema, string? table)
+    {
+        using var command = connection.CreateCommand();
+        var where = "c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'";
+        if (schema is not null) { where += " AND n.nspname = @schema"; AddParameter(command, "@schema", schema); }
+        if (table is not null) { where += " AND c.relname = @table"; AddParameter(command, "@table", table); }
+        command.CommandText =
+            "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), CASE WHEN b.typtype = 'e' THEN 'enum' ELSE b.typname END, " +
+            "n.nspname = current_schema() " +
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped " +
+            "JOIN pg_type t ON t.oid = a.atttypid JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END " +
+            $"WHERE {where} ORDER BY n.nspname, c.relname, a.attnum";
+        var result = new List<CatalogColumn>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var type = new ColumnType(reader.GetString(3), reader.GetString(4));
+            if (!HoldsText(type)) continue;
+            result.Add(new CatalogColumn(new TableName(reader.GetString(0), reader.GetString(1)), reader.GetString(2), type, !reader.IsDBNull(5) && reader.GetBoolean(5)));
+        }
+        return result;
+    }
 }
