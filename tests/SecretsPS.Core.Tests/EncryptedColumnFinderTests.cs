@@ -167,6 +167,19 @@ public abstract class EncryptedColumnFinderTests
     }
 
     [Fact]
+    public void A_table_filter_naming_no_table_is_TargetNotFound_and_one_without_text_columns_finds_nothing()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1");
+        using var db = NewDatabase();
+        db.Execute($"CREATE TABLE numbers (id {NumberType} PRIMARY KEY, n {NumberType})");
+
+        var missing = Assert.Throws<SecretsPSException>(() => Find(db, keys.Ring, new EncryptedColumnSearch { Table = "usuarioss" }));
+        Assert.Equal(ErrorIds.TargetNotFound, missing.ErrorId);
+        Assert.Empty(Find(db, keys.Ring, new EncryptedColumnSearch { Table = "numbers" }).Found);
+    }
+
+    [Fact]
     public void A_search_out_of_time_names_every_column_it_did_not_read()
     {
         if (Unavailable()) return;
@@ -244,6 +257,36 @@ public abstract class EncryptedColumnFinderTests
             _ => null,
         };
     }
+}
+
+/// <summary>The statement that proves a version the key ring lacks, as each dialect spells it (no server needed).</summary>
+public sealed class EncryptedColumnFinderSqlTests
+{
+    [Theory]
+    [InlineData(DatabaseProvider.Sqlite, "LIMIT 20", "\"c\"\"; --\"")]
+    [InlineData(DatabaseProvider.PostgreSql, "LIMIT 20", "\"c\"\"; --\"")]
+    [InlineData(DatabaseProvider.SqlServer, "SELECT TOP (20)", "[c\"; --]")]
+    public void SelectWithPrefix_quotes_the_names_bounds_the_rows_and_binds_the_prefix(DatabaseProvider provider, string bound, string quotedColumn)
+    {
+        var sql = SqlDialect.For(provider).SelectWithPrefix(new TableName("s]", "t\""), "c\"; --", EncryptedColumnFinder.UnknownVersionProof);
+
+        Assert.Contains(bound, sql);
+        Assert.Contains(quotedColumn, sql);
+        Assert.Contains("= @prefix", sql);
+        Assert.DoesNotContain("'c", sql);
+    }
+
+    [Theory]
+    [InlineData("v1:" + SqlDialect.StoredTokenStart + "xyz", "v1")]
+    [InlineData(" \n\u3000v2:" + SqlDialect.StoredTokenStart, "v2")]
+    [InlineData("a:b", null)]
+    [InlineData("v1:notatoken", null)]
+    [InlineData(":" + SqlDialect.StoredTokenStart, null)]
+    [InlineData("bad name:" + SqlDialect.StoredTokenStart, null)]
+    [InlineData("{\"v\": \"v1:" + SqlDialect.StoredTokenStart + "\"}", null)]
+    [InlineData("", null)]
+    public void VersionOf_reads_a_value_as_CountByPrefix_groups_it(string value, string? version) =>
+        Assert.Equal(version, EncryptedColumnFinder.VersionOf(value));
 }
 
 public sealed class EncryptedColumnFinderOnSqliteTests : EncryptedColumnFinderTests

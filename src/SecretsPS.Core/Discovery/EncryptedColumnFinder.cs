@@ -42,9 +42,9 @@ public static class EncryptedColumnFinder
         using var timeUp = search.TimeLimit is { } limit ? new CancellationTokenSource(limit < TimeSpan.Zero ? TimeSpan.Zero : limit) : new CancellationTokenSource();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation, timeUp.Token);
 
-        var columns = dialect.TextColumns(connection, schema, table)
-            .Where(c => !search.SkipTables.Any(s => dialect.SameIdentifier(s, c.Table.Name)))
-            .ToList();
+        var catalog = dialect.TextColumns(connection, schema, table);
+        if (table is not null && catalog.Count == 0) RequireTable(dialect, connection, new TableName(schema, table));
+        var columns = catalog.Where(c => !search.SkipTables.Any(s => dialect.SameIdentifier(s, c.Table.Name))).ToList();
         var found = new List<EncryptedColumn>();
         var notSearched = new List<UnsearchedColumn>();
         int searched = 0;
@@ -86,6 +86,22 @@ public static class EncryptedColumnFinder
         }
         search.Progress?.Invoke(new EncryptedColumnSearchProgress(columns.Count, columns.Count, ""));
         return new EncryptedColumnSearchResult(found, notSearched, searched, clock.Elapsed);
+    }
+
+    /// <summary>A -Table with a typo must not read as "no encrypted column here": a table that does not exist is TargetNotFound.</summary>
+    private static void RequireTable(ISqlDialect dialect, DbConnection connection, TableName table)
+    {
+        try
+        {
+            using var probe = connection.CreateCommand();
+            probe.CommandText = $"SELECT 1 FROM {dialect.QuoteTable(table)} WHERE 1 = 0";
+            probe.ExecuteNonQuery();
+        }
+        catch (DbException e) when (!dialect.IsConnectionFailure(e))
+        {
+            throw new SecretsPSException(ErrorIds.TargetNotFound, ErrorKind.ObjectNotFound,
+                Localized.Format(Messages.TargetNotFound, table, ""), e, table.ToString());
+        }
     }
 
     private static int? Remaining(TimeSpan? limit, Stopwatch clock) =>
