@@ -215,6 +215,21 @@ Describe 'Find-EncryptedColumn on <Provider>' -ForEach @(@{ Provider = 'Sqlite' 
     }
 }
 
+Describe 'Find-EncryptedColumn secrets and log' {
+    It 'puts no key material or value in its streams, its objects or its -LogFile on <Provider>' -ForEach @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }) {
+        $f = New-IssueDatabase -Provider $Provider
+        if ($null -eq $f) { Set-ItResult -Skipped -Because "PostgreSQL is not available: $($script:Pg.Reason)"; return }
+        $db = $f.Args
+        $log = Join-Path (Split-Path $f.Key) 'find.log'
+        $records = @(Find-EncryptedColumn @db -LogFile $log -Verbose *>&1)
+        $records += @(Remove-UnusedEncryptionKey @db -Table usuarios -Column _otp_secret -Keep 1 -Force -LogFile $log -Verbose -ErrorAction SilentlyContinue *>&1)
+        $text = (ConvertTo-StreamText $records) + "`n" + (Get-Content -LiteralPath $log -Raw) + "`n" + (Get-Content -LiteralPath "$($f.Key).audit.jsonl" -Raw)
+        $values = @(Get-CleanupRows -Database $f.Db -Table api_tokens -Column secret | Where-Object Value | ForEach-Object Value)
+        Assert-NoKeyMaterial -Text $text -KeyFile $f.Key -Plaintexts (@('token 1', 'token 2', 'token 3', 'otp 1', 'otp 2') + $values) -Where 'Find-EncryptedColumn and the cleanup'
+        (Get-Content -LiteralPath $log) | Where-Object { $_ -match 'FindEncryptedColumn - INFO - api_tokens\.secret: v1=3' } | Should -Not -BeNullOrEmpty
+    }
+}
+
 Describe 'Find-EncryptedColumn with hostile identifiers and schemas' {
     It 'finds a column whose table and column names hold quotes, dots and SQL, and pipes it back on <Provider>' -ForEach @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }) {
         $f = New-IssueDatabase -Provider $Provider

@@ -306,7 +306,8 @@ public sealed class KeyCleanup
             });
         var targets = _request.Targets.Select(t => (Table: Identifier.ParseTable(t.Table), t.Column)).ToList();
         Audit("Discovery", "OK", $"Searched {result.ColumnsSearched} text column(s) for stored values (at most {_request.DiscoverySampleRows} value(s) each) " +
-            $"in {result.Elapsed.TotalSeconds:0.0} s: {result.Found.Count} hold stored values");
+            $"in {result.Elapsed.TotalSeconds:0.0} s: {result.Found.Count} hold stored values (a version held only by rows outside the samples " +
+            "is not seen: Find-EncryptedColumn piped into this command counts every row)");
         foreach (var found in result.Found)
         {
             bool named = targets.Any(t => Covers(dialect, t.Table, t.Column, found.Catalog));
