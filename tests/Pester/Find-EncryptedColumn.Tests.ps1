@@ -215,6 +215,24 @@ Describe 'Find-EncryptedColumn on <Provider>' -ForEach @(@{ Provider = 'Sqlite' 
     }
 }
 
+Describe 'Find-EncryptedColumn default view' {
+    It 'shows every version of a column on its own line, within 80 columns, with no count cut' {
+        $f = New-IssueDatabase -Provider Sqlite
+        $db = $f.Args
+        $values = foreach ($v in 'v2', 'v2', 'v3') { "('" + (Protect-EncryptedValue -Path $f.Key -Value x -Version $v) + "')" }
+        $long = 'customer_payment_methods_archive'
+        $null = Invoke-CleanupSql -Database $f.Db -Sql "CREATE TABLE $long (encrypted_card_number TEXT); INSERT INTO $long VALUES $($values -join ', '); INSERT INTO api_tokens (id, secret) VALUES (9, '$(Protect-EncryptedValue -Path $f.Key -Value y -Version v3)');"
+
+        $lines = @((Find-EncryptedColumn @db | Out-String -Width 80) -split "`r?`n" | Where-Object { $_.Trim() })
+
+        $lines | ForEach-Object { $_.Length | Should -BeLessOrEqual 80 }
+        $lines | Should -Contain ($lines | Where-Object { $_ -match '^api_tokens\.secret\s+4\s+all 5 v1=3$' })
+        $lines | Where-Object { $_ -match '^\s+v3=1$' } | Should -HaveCount 1 -Because 'api_tokens.secret''s second version is on a line of its own'
+        $lines | Where-Object { $_ -match '^customer_payment_methods_archive\s+3\s+all 3 v2=2$' } | Should -HaveCount 1
+        $lines | Where-Object { $_ -match '^\.encrypted_card_number\s+v3=1$' } | Should -HaveCount 1
+    }
+}
+
 Describe 'Find-EncryptedColumn secrets and log' {
     It 'puts no key material or value in its streams, its objects or its -LogFile on <Provider>' -ForEach @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }) {
         $f = New-IssueDatabase -Provider $Provider
