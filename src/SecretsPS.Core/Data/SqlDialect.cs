@@ -224,14 +224,20 @@ public abstract class SqlDialect : ISqlDialect
     /// <summary>The catalog's column holding the type name the dialect's <see cref="HoldsText"/> judges (PostgreSQL: udt_name).</summary>
     protected virtual string CatalogBaseType => "C.DATA_TYPE";
 
-    /// <summary>The schema an unqualified name resolves to, as SQL (SQL standard CURRENT_SCHEMA; SQL Server SCHEMA_NAME(); MySQL DATABASE()).</summary>
-    protected virtual string CurrentSchemaSql => "CURRENT_SCHEMA";
+    /// <summary>The schema an unqualified name resolves to, as SQL: DATABASE() on MySQL and MariaDB, whose schema is the database; SQL Server overrides.</summary>
+    protected virtual string CurrentSchemaSql => "DATABASE()";
+
+    /// <summary>
+    /// Without -Schema, search only the schema an unqualified name resolves to: on MySQL and MariaDB the other schemas are
+    /// other databases of the server, never this application's. SQL Server searches every schema of its database.
+    /// </summary>
+    protected virtual bool SearchesCurrentSchemaOnly => true;
 
     /// <summary>Schemas that hold the database's own catalog, never an application's table.</summary>
     protected virtual IReadOnlyList<string> SystemSchemas => new[] { "information_schema", "INFORMATION_SCHEMA", "pg_catalog", "sys", "mysql", "performance_schema" };
 
     /// <summary>
-    /// INFORMATION_SCHEMA.COLUMNS joined to the base tables (PostgreSQL, SQL Server and MySQL all have it; names in upper
+    /// INFORMATION_SCHEMA.COLUMNS joined to the base tables (SQL Server and MySQL use it; PostgreSQL overrides it; names in upper
     /// case, which each of them resolves, even under a case-sensitive catalog collation). A filter is added only when given:
     /// an untyped NULL parameter is an error on PostgreSQL.
     /// </summary>
@@ -242,6 +248,7 @@ public abstract class SqlDialect : ISqlDialect
         for (int i = 0; i < SystemSchemas.Count; i++) AddParameter(command, "@sys" + i, SystemSchemas[i]);
         var where = $"T.TABLE_TYPE = 'BASE TABLE' AND C.TABLE_SCHEMA NOT IN ({system})";
         if (schema is not null) { where += " AND C.TABLE_SCHEMA = @schema"; AddParameter(command, "@schema", schema); }
+        else if (SearchesCurrentSchemaOnly) where += $" AND C.TABLE_SCHEMA = {CurrentSchemaSql}";
         if (table is not null) { where += " AND C.TABLE_NAME = @table"; AddParameter(command, "@table", table); }
         command.CommandText =
             $"SELECT C.TABLE_SCHEMA, C.TABLE_NAME, C.COLUMN_NAME, C.DATA_TYPE, {CatalogBaseType}, C.CHARACTER_MAXIMUM_LENGTH, " +

@@ -266,6 +266,8 @@ public sealed class SqlServerDialect : SqlDialect
 
     protected override string CurrentSchemaSql => "SCHEMA_NAME()";
 
+    protected override bool SearchesCurrentSchemaOnly => false;
+
     public override string SelectWithPrefix(TableName table, string column, int limit) =>
         $"SELECT TOP ({limit}) {Quote(column)} FROM {QuoteTable(table)} WHERE {VersionPrefixOf(Quote(column))} = @prefix";
 }
