@@ -221,9 +221,6 @@ public abstract class SqlDialect : ISqlDialect
     public virtual string SelectWithPrefix(TableName table, string column, int limit) =>
         $"SELECT {ValueAsText(Quote(column))} FROM {QuoteTable(table)} WHERE {VersionPrefixOf(Quote(column))} = @prefix LIMIT {limit}";
 
-    /// <summary>The catalog's column holding the type name the dialect's <see cref="HoldsText"/> judges (PostgreSQL: udt_name).</summary>
-    protected virtual string CatalogBaseType => "C.DATA_TYPE";
-
     /// <summary>The schema an unqualified name resolves to, as SQL: DATABASE() on MySQL and MariaDB, whose schema is the database; SQL Server overrides.</summary>
     protected virtual string CurrentSchemaSql => "DATABASE()";
 
@@ -238,8 +235,8 @@ public abstract class SqlDialect : ISqlDialect
 
     /// <summary>
     /// INFORMATION_SCHEMA.COLUMNS joined to the base tables (SQL Server and MySQL use it; PostgreSQL overrides it; names in upper
-    /// case, which each of them resolves, even under a case-sensitive catalog collation). A filter is added only when given:
-    /// an untyped NULL parameter is an error on PostgreSQL.
+    /// case, which each of them resolves, even under a case-sensitive catalog collation). The type is judged by DATA_TYPE,
+    /// where both resolve alias types to their base type.
     /// </summary>
     public virtual IReadOnlyList<CatalogColumn> TextColumns(DbConnection connection, string? schema, string? table)
     {
@@ -251,7 +248,7 @@ public abstract class SqlDialect : ISqlDialect
         else if (SearchesCurrentSchemaOnly) where += $" AND C.TABLE_SCHEMA = {CurrentSchemaSql}";
         if (table is not null) { where += " AND C.TABLE_NAME = @table"; AddParameter(command, "@table", table); }
         command.CommandText =
-            $"SELECT C.TABLE_SCHEMA, C.TABLE_NAME, C.COLUMN_NAME, C.DATA_TYPE, {CatalogBaseType}, C.CHARACTER_MAXIMUM_LENGTH, " +
+            "SELECT C.TABLE_SCHEMA, C.TABLE_NAME, C.COLUMN_NAME, C.DATA_TYPE, C.CHARACTER_MAXIMUM_LENGTH, " +
             $"CASE WHEN C.TABLE_SCHEMA = {CurrentSchemaSql} THEN 1 ELSE 0 END " +
             "FROM INFORMATION_SCHEMA.COLUMNS C JOIN INFORMATION_SCHEMA.TABLES T " +
             "ON T.TABLE_CATALOG = C.TABLE_CATALOG AND T.TABLE_SCHEMA = C.TABLE_SCHEMA AND T.TABLE_NAME = C.TABLE_NAME " +
@@ -261,12 +258,12 @@ public abstract class SqlDialect : ISqlDialect
         while (reader.Read())
         {
             var dataType = Convert.ToString(reader.GetValue(3), System.Globalization.CultureInfo.InvariantCulture) ?? "";
-            var length = reader.IsDBNull(5) ? (long?)null : Convert.ToInt64(reader.GetValue(5), System.Globalization.CultureInfo.InvariantCulture);
+            var length = reader.IsDBNull(4) ? (long?)null : Convert.ToInt64(reader.GetValue(4), System.Globalization.CultureInfo.InvariantCulture);
             var declared = length is null ? dataType : $"{dataType}({(length < 0 ? "max" : length.Value.ToString(System.Globalization.CultureInfo.InvariantCulture))})";
-            var type = new ColumnType(declared, (Convert.ToString(reader.GetValue(4), System.Globalization.CultureInfo.InvariantCulture) ?? "").ToLowerInvariant());
+            var type = new ColumnType(declared, dataType.ToLowerInvariant());
             if (!HoldsText(type)) continue;
             result.Add(new CatalogColumn(new TableName(reader.GetString(0), reader.GetString(1)), reader.GetString(2), type,
-                Convert.ToInt64(reader.GetValue(6), System.Globalization.CultureInfo.InvariantCulture) == 1));
+                Convert.ToInt64(reader.GetValue(5), System.Globalization.CultureInfo.InvariantCulture) == 1));
         }
         return result;
     }
