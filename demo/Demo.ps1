@@ -63,7 +63,7 @@ try {
         ,@("The job's proof: 'finished' only because it counted the column at its end and found nothing below v2", 'Get-ReencryptJob -ConnectionString ./app.db -First 1 | Format-List Id, Status, Message')
         ,@('The column now, right before the cleanup: every value at the active version', 'Get-EncryptedColumnStatus -Table usuarios -Column _otp_secret -ConnectionString ./app.db')
         ,@('Find every column that holds encrypted values (email is text, but holds none)', 'Find-EncryptedColumn -ConnectionString ./app.db')
-        ,@('Remove the old key: only versions no found column uses; backup, audit, rollback', 'Find-EncryptedColumn -ConnectionString ./app.db | Remove-UnusedEncryptionKey -ConnectionString ./app.db -Keep 1 -Confirm:$false | Format-List OperationId, Outcome, Removed, BackupPath')
+        ,@('Remove the old key: versions no found column uses; backup, audit, rollback', 'Find-EncryptedColumn -ConnectionString ./app.db | Remove-UnusedEncryptionKey -ConnectionString ./app.db -Keep 1 -Confirm:$false | Format-List OperationId, Outcome, Removed, BackupPath')
         ,@('The versions now', 'Get-EncryptionKey')
         ,@('The jobs', 'Get-ReencryptJob -ConnectionString ./app.db')
         ,@('Validate the key file', 'Test-EncryptionConfig -Detailed')
