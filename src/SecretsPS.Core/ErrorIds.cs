@@ -95,4 +95,8 @@ public static class ErrorIds
     public const string VersionDefinedTwice = nameof(VersionDefinedTwice);
     public const string VersionFromEnvironment = nameof(VersionFromEnvironment);
     public const string VersionNameInvalid = nameof(VersionNameInvalid);
+    public const string DatabaseAuthenticationFailed = nameof(DatabaseAuthenticationFailed);
+    public const string DatabaseTlsFailed = nameof(DatabaseTlsFailed);
+    public const string DatabaseParameterRejected = nameof(DatabaseParameterRejected);
+    public const string ProviderRequired = nameof(ProviderRequired);
 }

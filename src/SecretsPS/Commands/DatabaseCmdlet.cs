@@ -9,10 +9,13 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
 {
     public const string ConnectionVariable = "SECRETSPS_CONNECTION_STRING";
 
-    /// <summary>Sqlite (the embedded default), PostgreSql or SqlServer.</summary>
+    /// <summary>
+    /// Sqlite, PostgreSql or SqlServer. When omitted, the connection string tells (<see cref="ProviderInference"/>): a path
+    /// is SQLite, Host= is PostgreSQL; a string that does not tell is the error ProviderRequired.
+    /// </summary>
     [Parameter]
     [ValidateSet("Sqlite", "PostgreSql", "SqlServer", IgnoreCase = true)]
-    public string Provider { get; set; } = "Sqlite";
+    public string? Provider { get; set; }
 
     /// <summary>The database; for Sqlite a file path is enough. Default: $env:SECRETSPS_CONNECTION_STRING.</summary>
     [Parameter]
@@ -31,17 +34,25 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
     [Parameter]
     public System.Security.SecureString? AccessToken { get; set; }
 
-    protected ISqlDialect Dialect => SqlDialect.For(Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true));
+    protected ISqlDialect Dialect => SqlDialect.For(ProviderOf(RawConnectionString()));
+
+    /// <summary>-Provider when given (it always wins), else what the connection string says beyond doubt.</summary>
+    private DatabaseProvider ProviderOf(string? connectionString) =>
+        Provider is not null ? Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true)
+        : string.IsNullOrWhiteSpace(connectionString) ? DatabaseProvider.Sqlite
+        : ProviderInference.Infer(connectionString);
+
+    private string? RawConnectionString() => ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
 
     protected string ResolveConnectionString()
     {
-        var text = ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
+        var text = RawConnectionString();
         if (string.IsNullOrWhiteSpace(text))
             throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Localized.Format(CommandMessages.ConnectionStringMissing, ConnectionVariable));
         // A relative SQLite file means the PowerShell location, not the process's working folder. A bare path may also
         // name a PowerShell drive (TestDrive:\app.db, ~\app.db).
-        if (Provider.Equals("Sqlite", StringComparison.OrdinalIgnoreCase))
+        if (ProviderOf(text) == DatabaseProvider.Sqlite)
             text = text.Contains('=')
                 ? SqliteDialect.WithDataSourceUnder(text, SessionState.Path.CurrentFileSystemLocation.ProviderPath)
                 : SessionState.Path.GetUnresolvedProviderPathFromPSPath(text);
