@@ -272,7 +272,8 @@ public sealed class KeyCleanup
         if (_request.Dialect is null || string.IsNullOrWhiteSpace(_request.ConnectionString))
             throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Messages.CleanupConnectionStringMissing);
-        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.SignIn, readOnly: false);
+        // The cleanup only reads the database (counts and samples): the server refuses any write, as for -WhatIf.
+        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.SignIn, readOnly: true);
     }
 
     private void Audit(string step, string status, string message)

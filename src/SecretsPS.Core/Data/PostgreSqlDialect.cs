@@ -285,8 +285,9 @@ public sealed class PostgreSqlDialect : SqlDialect
     };
 
     /// <summary>
-    /// SQLSTATE first (the server's or a pooler's verdict), then what the driver saw below it. PgBouncer reports a startup
-    /// parameter it does not know and a database it does not serve as 08P01 (protocol violation), told apart by its text.
+    /// SQLSTATE first (the server's or a pooler's verdict), then what the driver saw below it. PgBouncer reports most of its
+    /// refusals (an unsupported startup parameter, a database it does not serve, a failed sign-in) as 08P01, protocol
+    /// violation, told apart here by its (always English) text.
     /// </summary>
     public override ConnectionFailureKind ClassifyConnectionFailure(Exception exception)
     {
@@ -311,8 +312,10 @@ public sealed class PostgreSqlDialect : SqlDialect
         PostgresErrorCodes.ProtocolViolation when p.MessageText.Contains("no such database", StringComparison.OrdinalIgnoreCase) => ConnectionFailureKind.DatabaseMissing,
         PostgresErrorCodes.ProtocolViolation when p.MessageText.Contains("password authentication failed", StringComparison.OrdinalIgnoreCase) => ConnectionFailureKind.Authentication,
         PostgresErrorCodes.ProtocolViolation when p.MessageText.Contains("SSL", StringComparison.Ordinal) => ConnectionFailureKind.Tls,
-        PostgresErrorCodes.ProtocolViolation or PostgresErrorCodes.UndefinedObject or PostgresErrorCodes.InvalidParameterValue
-            or PostgresErrorCodes.CantChangeRuntimeParam => ConnectionFailureKind.ParameterRejected,
+        PostgresErrorCodes.ProtocolViolation when p.MessageText.Contains("startup parameter", StringComparison.OrdinalIgnoreCase) => ConnectionFailureKind.ParameterRejected,
+        // The server itself, on an Options=-c setting it does not know or will not take at startup.
+        PostgresErrorCodes.UndefinedObject or PostgresErrorCodes.InvalidParameterValue or PostgresErrorCodes.CantChangeRuntimeParam => ConnectionFailureKind.ParameterRejected,
+        // Anything else a pooler says at sign-in (no free connection, cannot reach its server, a wait timed out).
         _ => ConnectionFailureKind.Unreachable,
     };
 }
