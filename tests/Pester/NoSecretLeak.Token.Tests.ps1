@@ -113,10 +113,11 @@ Describe 'A 900-character access token over TLS VerifyFull' {
         Invoke-TestSql -Database $db -Sql "SELECT count(*) FROM reencrypt_jobs WHERE owner IS NOT NULL" | Should -Be '1'
     }
 
-    It 'the same connection string without -Provider is PostgreSQL (Host=)' {
-        $c = Invoke-Captured { Get-ReencryptJob -ConnectionString $verifyFull -AccessToken $secureToken -ErrorAction Stop }
+    It 'the same connection string without -Provider is PostgreSQL (Host=), and -Verbose says so once' {
+        $c = Invoke-Captured { Get-ReencryptJob -ConnectionString $verifyFull -AccessToken $secureToken -Verbose -ErrorAction Stop }
         $c.Thrown | Should -BeNullOrEmpty
         @($c.Output).Count | Should -Be 1
+        @($c.Records | Where-Object { $_ -is [Management.Automation.VerboseRecord] -and $_.Message -eq 'No -Provider: the connection string is for PostgreSql.' }).Count | Should -Be 1
     }
 
     It 'the token appears in no stream, no error (with its exception chain), no log file and no job table' {

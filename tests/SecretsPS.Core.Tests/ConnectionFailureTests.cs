@@ -285,3 +285,60 @@ public sealed class TlsAndTokenTests
         Assert.Equal(ErrorIds.DatabaseAuthenticationFailed, error.ErrorId);
     }
 }
+
+/// <summary>
+/// The kinds PostgreSQL and PgBouncer report at sign-in, as their errors read (SQLSTATE and text), each mapped to its
+/// own ErrorId; no message ever quotes the server's text (it can hold the user name, a database name, parts of the string).
+/// </summary>
+public sealed class PostgreSqlFailureKindTests
+{
+    [Theory]
+    [InlineData("28P01", "password authentication failed for user \"app\"", ConnectionFailureKind.Authentication, "DatabaseAuthenticationFailed")]
+    [InlineData("28000", "role \"app\" does not exist", ConnectionFailureKind.Authentication, "DatabaseAuthenticationFailed")]
+    [InlineData("28000", "no pg_hba.conf entry for host \"10.0.0.4\", user \"app\", database \"app\", no encryption", ConnectionFailureKind.Tls, "DatabaseTlsFailed")]
+    [InlineData("3D000", "database \"app\" does not exist", ConnectionFailureKind.DatabaseMissing, "DatabaseNotFound")]
+    [InlineData("08P01", "no such database: app", ConnectionFailureKind.DatabaseMissing, "DatabaseNotFound")]
+    [InlineData("08P01", "unsupported startup parameter: options", ConnectionFailureKind.ParameterRejected, "DatabaseParameterRejected")]
+    [InlineData("08P01", "unsupported startup parameter: search_path", ConnectionFailureKind.ParameterRejected, "DatabaseParameterRejected")]
+    [InlineData("08P01", "password authentication failed", ConnectionFailureKind.Authentication, "DatabaseAuthenticationFailed")]
+    [InlineData("08P01", "SSL required", ConnectionFailureKind.Tls, "DatabaseTlsFailed")]
+    [InlineData("08P01", "no more connections allowed (max_client_conn)", ConnectionFailureKind.Unreachable, "DatabaseUnavailable")]
+    [InlineData("08P01", "pgbouncer cannot connect to server", ConnectionFailureKind.Unreachable, "DatabaseUnavailable")]
+    [InlineData("42704", "unrecognized configuration parameter \"no_such_setting\"", ConnectionFailureKind.ParameterRejected, "DatabaseParameterRejected")]
+    [InlineData("57P03", "the database system is starting up", ConnectionFailureKind.Unreachable, "DatabaseUnavailable")]
+    [InlineData("53300", "sorry, too many clients already", ConnectionFailureKind.Unreachable, "DatabaseUnavailable")]
+    public void Each_sign_in_error_is_its_own_kind_and_ErrorId_and_the_message_never_quotes_the_servers_text(string sqlState, string text, ConnectionFailureKind kind, string errorId)
+    {
+        var dialect = new PostgreSqlDialect();
+        var server = new Npgsql.PostgresException(text, "FATAL", "FATAL", sqlState);
+        var wrapped = new Npgsql.NpgsqlException("Exception while connecting", server);
+
+        Assert.Equal(kind, dialect.ClassifyConnectionFailure(server));
+        Assert.Equal(kind, dialect.ClassifyConnectionFailure(wrapped));
+        var error = DatabaseConnection.Failure(dialect, "Host=db.example.com;Port=5432;Database=app;Username=app;Password=pw-7781", wrapped);
+        Assert.Equal(errorId, error.ErrorId);
+        Assert.Contains(sqlState, error.Message, StringComparison.Ordinal);
+        Assert.Contains("db.example.com:5432/app", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(text, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("pw-7781", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_kind_has_its_own_message_and_only_an_unreachable_server_reads_cannot_reach()
+    {
+        var dialect = new PostgreSqlDialect();
+        var messages = new Dictionary<ConnectionFailureKind, string>();
+        foreach (var (state, text) in new[] { ("28P01", "x"), ("3D000", "x"), ("08P01", "unsupported startup parameter: options"), ("28000", "no encryption"), ("57P03", "x") })
+        {
+            var e = new Npgsql.PostgresException(text, "FATAL", "FATAL", state);
+            messages[dialect.ClassifyConnectionFailure(e)] = DatabaseConnection.Failure(dialect, "Host=h;Database=d", e).Message;
+        }
+        messages[ConnectionFailureKind.Refused] = DatabaseConnection.Failure(dialect, "Host=h;Database=d",
+            new Npgsql.NpgsqlException("x", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionRefused))).Message;
+
+        Assert.Equal(Enum.GetValues<ConnectionFailureKind>().Length, messages.Count);
+        Assert.Equal(messages.Count, messages.Values.Distinct().Count());
+        foreach (var (kind, message) in messages)
+            Assert.Equal(kind == ConnectionFailureKind.Unreachable, message.StartsWith("Cannot reach", StringComparison.Ordinal));
+    }
+}

@@ -37,10 +37,21 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
     protected ISqlDialect Dialect => SqlDialect.For(ProviderOf(RawConnectionString()));
 
     /// <summary>-Provider when given (it always wins), else what the connection string says beyond doubt.</summary>
-    private DatabaseProvider ProviderOf(string? connectionString) =>
-        Provider is not null ? Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true)
-        : string.IsNullOrWhiteSpace(connectionString) ? DatabaseProvider.Sqlite
-        : ProviderInference.Infer(connectionString);
+    private DatabaseProvider ProviderOf(string? connectionString)
+    {
+        if (Provider is not null) return Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true);
+        if (string.IsNullOrWhiteSpace(connectionString)) return DatabaseProvider.Sqlite;
+        var inferred = ProviderInference.Infer(connectionString);
+        // A path is SQLite, the default since the first version: only another inference is worth a line.
+        if (inferred != DatabaseProvider.Sqlite && !_inferenceShown)
+        {
+            _inferenceShown = true;
+            Verbose(Localized.Format(CommandMessages.ProviderInferred, inferred));
+        }
+        return inferred;
+    }
+
+    private bool _inferenceShown;
 
     private string? RawConnectionString() => ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
 
