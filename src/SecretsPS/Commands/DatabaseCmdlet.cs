@@ -9,13 +9,10 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
 {
     public const string ConnectionVariable = "SECRETSPS_CONNECTION_STRING";
 
-    /// <summary>
-    /// Sqlite, PostgreSql or SqlServer. When omitted, the connection string tells (<see cref="ProviderInference"/>): a path
-    /// is SQLite, Host= is PostgreSQL; a string that does not tell is the error ProviderRequired.
-    /// </summary>
+    /// <summary>Sqlite (the embedded default), PostgreSql or SqlServer.</summary>
     [Parameter]
     [ValidateSet("Sqlite", "PostgreSql", "SqlServer", IgnoreCase = true)]
-    public string? Provider { get; set; }
+    public string Provider { get; set; } = "Sqlite";
 
     /// <summary>The database; for Sqlite a file path is enough. Default: $env:SECRETSPS_CONNECTION_STRING.</summary>
     [Parameter]
@@ -36,10 +33,13 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
 
     protected ISqlDialect Dialect => SqlDialect.For(ProviderOf(RawConnectionString()));
 
-    /// <summary>-Provider when given (it always wins), else what the connection string says beyond doubt.</summary>
+    /// <summary>
+    /// -Provider when given (it always wins, also from $PSDefaultParameterValues), else what the connection string says
+    /// beyond doubt (<see cref="ProviderInference"/>: a path is SQLite, Host= is PostgreSQL; otherwise ProviderRequired).
+    /// </summary>
     private DatabaseProvider ProviderOf(string? connectionString)
     {
-        if (Provider is not null) return Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true);
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Provider))) return Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true);
         if (string.IsNullOrWhiteSpace(connectionString)) return DatabaseProvider.Sqlite;
         var inferred = ProviderInference.Infer(connectionString);
         // A path is SQLite, the default since the first version: only another inference is worth a line.
