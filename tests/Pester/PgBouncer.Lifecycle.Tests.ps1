@@ -128,3 +128,39 @@ Describe 'The lifecycle through PgBouncer in transaction mode' {
         $e.Exception.Message | Should -Not -Match 'Cannot reach'
     }
 }
+
+Describe 'Read-only commands through PgBouncer: the server refuses a write hidden behind what they read' {
+    BeforeAll {
+        if (-not $pooler.Available) { return }
+        # A view whose every row calls a function that writes: reading it in a READ ONLY transaction fails at the server.
+        $script:sneaky = New-TestDatabase -Provider PostgreSql -Server $pg
+        New-TestSecretTable -Database $sneaky -Table usuarios -Values (New-TestStoredValue (New-TestPlaintext 5 'sneaky') $key -Version v2)
+        $null = Invoke-TestSql -Database $sneaky -Sql @'
+CREATE TABLE writes_seen (n integer);
+CREATE FUNCTION write_and_return(t text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$ BEGIN INSERT INTO writes_seen VALUES (1); RETURN t; END $$;
+CREATE VIEW usuarios_v AS SELECT id, write_and_return(otp) AS otp FROM usuarios;
+'@
+        $script:sneakyPooled = @{ Provider = 'PostgreSql'; ConnectionString = $pooler.Through($sneaky.ConnectionString) }
+    }
+    BeforeEach {
+        if (-not $pooler.Available) { Set-ItResult -Skipped -Because "PgBouncer is not available: $($pooler.Reason)" }
+    }
+
+    It 'the view does write when read by a read-write session (the trap is real)' {
+        Invoke-TestSql -Database $sneaky -Sql 'SELECT count(otp) FROM usuarios_v' | Should -Be '5'
+        Invoke-TestSql -Database $sneaky -Sql 'SELECT count(*) FROM writes_seen' | Should -Be '5'
+        $null = Invoke-TestSql -Database $sneaky -Sql 'DELETE FROM writes_seen'
+    }
+
+    It '<Name> fails with SQLSTATE 25006 (read-only transaction) and nothing is written' -ForEach @(
+        @{ Name = 'Get-EncryptedColumnStatus'; Run = { Get-EncryptedColumnStatus -Table usuarios_v -Column otp @sneakyPooled -Path $key -ErrorAction Stop } }
+        @{ Name = 'Start-Reencryption -WhatIf'; Run = { Start-Reencryption -Table usuarios_v -Column otp -KeyColumn id @sneakyPooled -Path $key -WhatIf -ErrorAction Stop } }
+    ) {
+        $e = Get-ErrorRecord $Run
+        $e | Should -Not -BeNullOrEmpty
+        (ConvertTo-TestRecordText $e) | Should -Match '25006'
+        Invoke-TestSql -Database $sneaky -Sql 'SELECT count(*) FROM writes_seen' | Should -Be '0'
+        Invoke-TestSql -Database $sneaky -Sql "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'reencrypt%'" | Should -Be '0'
+    }
+}
+
