@@ -72,3 +72,20 @@ public sealed class ProviderInferenceTests
         }, iter: 5000);
     }
 }
+
+/// <summary>The keywords ProviderInference takes for SQLite's are exactly the ones Microsoft.Data.Sqlite accepts (a new one would otherwise make a valid SQLite string ProviderRequired).</summary>
+public sealed class ProviderInferenceSqliteKeywordTests
+{
+    [Fact]
+    public void Every_keyword_Microsoft_Data_Sqlite_accepts_keeps_a_Data_Source_string_SQLite()
+    {
+        var builder = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder();
+        var keywords = builder.Keys.Cast<string>().ToList();
+        Assert.Contains("Data Source", keywords);
+        foreach (var keyword in keywords)
+        {
+            var text = $"Data Source=app.db;{keyword}={(keyword == "Data Source" ? "app.db" : "1")}";
+            Assert.Equal(DatabaseProvider.Sqlite, ProviderInference.Infer(text));
+        }
+    }
+}
