@@ -50,11 +50,18 @@ public static class DatabaseConnection
         };
     }
 
-    /// <summary>The error that says most: a server's SQLSTATE sits inside the driver's wrapper, a socket's code under an IOException.</summary>
+    /// <summary>
+    /// The error that says most: a server's SQLSTATE sits inside the driver's wrapper; without one, the deepest cause
+    /// (SocketException, AuthenticationException, TimeoutException) names what happened on the way.
+    /// </summary>
     private static Exception Innermost(Exception e)
     {
+        var deepest = e;
         for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
             if (inner is DbException { SqlState: { Length: > 0 } }) return inner;
-        return e;
+            deepest = inner;
+        }
+        return deepest;
     }
 }

@@ -305,7 +305,8 @@ public sealed class PostgreSqlDialect : SqlDialect
 
     private static ConnectionFailureKind Classify(PostgresException p) => p.SqlState switch
     {
-        // A hostssl-only pg_hba answers a connection without TLS with "no pg_hba.conf entry … no encryption".
+        // A hostssl-only pg_hba answers a connection without TLS with "no pg_hba.conf entry … no encryption" (on a server
+        // that speaks English: elsewhere it reads as a sign-in failure, whose message mentions TLS and SSL Mode too).
         PostgresErrorCodes.InvalidAuthorizationSpecification when p.MessageText.Contains("no encryption", StringComparison.Ordinal) => ConnectionFailureKind.Tls,
         PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification => ConnectionFailureKind.Authentication,
         PostgresErrorCodes.InvalidCatalogName => ConnectionFailureKind.DatabaseMissing,
