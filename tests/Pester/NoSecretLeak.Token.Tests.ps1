@@ -87,6 +87,22 @@ Describe 'A 900-character access token over TLS VerifyFull' {
         $c.Thrown.Exception.Message | Should -Match '-AccessToken'
     }
 
+    It 'a wrong -Credential password is DatabaseAuthenticationFailed too, and the password shows nowhere' {
+        $credential = [pscredential]::new($role, (ConvertTo-SecureString 'Wr0ng-Pw-5521' -AsPlainText -Force))
+        $cs = $verifyFull -replace "Username=$role;", ''
+        $c = Invoke-Captured { Get-ReencryptJob -Provider PostgreSql -ConnectionString $cs -Credential $credential -ErrorAction Stop }
+        Assert-SecretsPSError $c.Thrown 'DatabaseAuthenticationFailed' 'SecurityError'
+        $c.Text | Should -Not -Match 'Wr0ng-Pw-5521'
+    }
+
+    It 'a database the server does not have is DatabaseNotFound, not "cannot reach"' {
+        $cs = $tls.VerifyFullConnectionStringFor('no_such_database', $role)
+        $c = Invoke-Captured { Get-ReencryptJob -Provider PostgreSql -ConnectionString $cs -AccessToken $secureToken -ErrorAction Stop }
+        Assert-SecretsPSError $c.Thrown 'DatabaseNotFound' 'ObjectNotFound'
+        $c.Thrown.Exception.Message | Should -Match '3D000'
+        $c.Thrown.Exception.Message | Should -Not -Match 'Cannot reach'
+    }
+
     It '-WhatIf, a paused run, status, jobs and -Resume all sign in with the token; the reader finds every row at v2' {
         $log = Join-Path $logFolder 'lifecycle.log'
         $c = Invoke-Captured {
