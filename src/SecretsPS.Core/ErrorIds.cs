@@ -99,4 +99,8 @@ public static class ErrorIds
     public const string VersionUsedByUnnamedColumn = nameof(VersionUsedByUnnamedColumn);
     public const string ColumnDiscoveryIncomplete = nameof(ColumnDiscoveryIncomplete);
     public const string ColumnNotSearched = nameof(ColumnNotSearched);
+    public const string DatabaseAuthenticationFailed = nameof(DatabaseAuthenticationFailed);
+    public const string DatabaseTlsFailed = nameof(DatabaseTlsFailed);
+    public const string DatabaseParameterRejected = nameof(DatabaseParameterRejected);
+    public const string ProviderRequired = nameof(ProviderRequired);
 }

@@ -298,7 +298,7 @@ public sealed class KeyCleanup
     {
         var dialect = _request.Dialect!;
         EncryptedColumnSearchResult result;
-        using (var connection = OpenDatabase(readOnly: true))
+        using (var connection = OpenDatabase())
             result = EncryptedColumnFinder.Find(dialect, connection, ring, new EncryptedColumnSearch
             {
                 SampleRows = _request.DiscoverySampleRows,
@@ -342,12 +342,13 @@ public sealed class KeyCleanup
         dialect.SameIdentifier(column, found.Column) && dialect.SameIdentifier(table.Name, found.Table.Name) &&
         (table.Schema is null ? found.InDefaultSchema : found.Table.Schema is not null && dialect.SameIdentifier(table.Schema, found.Table.Schema));
 
-    private DbConnection OpenDatabase(bool readOnly = false)
+    private DbConnection OpenDatabase()
     {
         if (_request.Dialect is null || string.IsNullOrWhiteSpace(_request.ConnectionString))
             throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Messages.CleanupConnectionStringMissing);
-        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.SignIn, readOnly);
+        // The cleanup only reads the database (counts and samples): the server refuses any write, as for -WhatIf.
+        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.SignIn, readOnly: true);
     }
 
     private void Audit(string step, string status, string message)

@@ -34,9 +34,7 @@ public sealed class ReencryptionEngine
     private DbConnection Open(bool readOnly) => DatabaseConnection.Open(_dialect, _connectionString, _signIn, readOnly);
 
     private SecretsPSException Unavailable(Exception e) =>
-        new(ErrorIds.DatabaseUnavailable, ErrorKind.ResourceUnavailable,
-            Localized.Format(Messages.ReencryptionDatabaseUnavailable, _dialect.Describe(_connectionString), e.GetType().Name),
-            e);
+        DatabaseConnection.Failure(_dialect, _connectionString, e, Messages.ReencryptionDatabaseUnavailable);
 
     /// <summary>-WhatIf: reads and decrypts every value, writes nothing (read-only connection; no job row).</summary>
     public ReencryptionPreview Preview(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
