@@ -95,4 +95,6 @@ public static class ErrorIds
     public const string VersionDefinedTwice = nameof(VersionDefinedTwice);
     public const string VersionFromEnvironment = nameof(VersionFromEnvironment);
     public const string VersionNameInvalid = nameof(VersionNameInvalid);
+    public const string SqlServerAuthenticationUnsupported = nameof(SqlServerAuthenticationUnsupported);
+    public const string AccessTokenConflict = nameof(AccessTokenConflict);
 }

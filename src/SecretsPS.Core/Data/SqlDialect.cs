@@ -213,4 +213,10 @@ public abstract class SqlDialect : ISqlDialect
         DatabaseProvider.SqlServer => new SqlServerDialect(),
         _ => throw new ArgumentOutOfRangeException(nameof(provider)),
     };
+
+    /// <summary>The key as the page read it; a dialect that types parameters after their column overrides this.</summary>
+    public virtual DbParameter AddKeyParameter(DbCommand command, string name, object key, ColumnTarget target) => AddParameter(command, name, key);
+
+    /// <summary>A lost connection; a dialect adds its server's own transient errors.</summary>
+    public virtual bool IsTransient(Exception exception) => IsConnectionFailure(exception);
 }
