@@ -218,9 +218,11 @@ public sealed class SqlServerDialect : SqlDialect
             if (i > 0) values.Append(", ");
             values.Append($"(@k{i}, @o{i}, @n{i})");
         }
-        return $"DECLARE {WrittenKeys} TABLE (k nvarchar(4000) NOT NULL); " +
+        // Statements follow one another without semicolons, as T-SQL allows (and the job tables' DDL does): no ';' is ever
+        // outside a quoted name in what this dialect emits.
+        return $"DECLARE {WrittenKeys} TABLE (k nvarchar(4000) NOT NULL) " +
                $"UPDATE target SET target.{c} = v.n OUTPUT {KeyAsText("inserted." + k, target.KeyType)} INTO {WrittenKeys} (k) FROM {QuoteTable(target.Table)} AS target " +
-               $"INNER JOIN (VALUES {values}) AS v(k, o, n) ON target.{k} = {KeyParameter("v.k", target.KeyType)} AND {ExactlyEquals("target." + c, "v.o")}; " +
+               $"INNER JOIN (VALUES {values}) AS v(k, o, n) ON target.{k} = {KeyParameter("v.k", target.KeyType)} AND {ExactlyEquals("target." + c, "v.o")} " +
                $"SELECT k FROM {WrittenKeys}";
     }
 
