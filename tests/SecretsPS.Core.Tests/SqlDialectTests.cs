@@ -114,7 +114,7 @@ public sealed class SqlDialectTests
             "UPDATE target SET target.[secret] = v.n OUTPUT CONVERT(nvarchar(4000), inserted.[id]) INTO @written (k) FROM [secrets] AS target " +
             "INNER JOIN (VALUES (@k0, @o0, @n0), (@k1, @o1, @n1), (@k2, @o2, @n2)) AS v(k, o, n) " +
             "ON target.[id] = CONVERT(bigint, v.k) AND target.[secret] = v.o COLLATE Latin1_General_100_BIN2 " +
-            "SELECT k FROM @written",
+            "SELECT k AS secretsps_written_key FROM @written",
             SqlServer.UpdateStatement(Target(T), 3));
     }
 

@@ -307,66 +307,69 @@ public sealed class SqlServerScriptDomTests
         Assert.True(connection.Sent.Count >= 10, "the job store sent fewer statements than expected: " + string.Join(" | ", connection.Sent));
         return connection.Sent.Distinct().ToList();
     }
+}
 
-    /// <summary>
-    /// Records each statement and answers as an empty database would (a probe for a table finds none, an INSERT returns
-    /// id 1), with SqlClient's own parameters.
-    /// </summary>
-    private sealed class RecordingConnection : DbConnection
+/// <summary>
+/// Records each statement and answers as an empty database would (a probe for a table finds none, an INSERT returns
+/// id 1), with SqlClient's own parameters.
+/// </summary>
+internal sealed class RecordingConnection : DbConnection
+{
+    public List<string> Sent { get; } = [];
+
+    /// <summary>What a query returns; by default nothing (an empty result).</summary>
+    public Func<string, DbDataReader> Reader { get; init; } = _ => new DataTable().CreateDataReader();
+    [System.Diagnostics.CodeAnalysis.AllowNull] public override string ConnectionString { get; set; } = "";
+    public override string Database => "recorded";
+    public override string DataSource => "recorded";
+    public override string ServerVersion => "16.00";
+    public override ConnectionState State => ConnectionState.Open;
+    public override void ChangeDatabase(string databaseName) { }
+    public override void Close() { }
+    public override void Open() { }
+    protected override DbTransaction BeginDbTransaction(IsolationLevel isolationLevel) => new RecordingTransaction(this);
+    protected override DbCommand CreateDbCommand() => new RecordingCommand(this);
+}
+
+internal sealed class RecordingTransaction(DbConnection connection) : DbTransaction
+{
+    public override IsolationLevel IsolationLevel => IsolationLevel.ReadCommitted;
+    protected override DbConnection DbConnection => connection;
+    public override void Commit() { }
+    public override void Rollback() { }
+}
+
+internal sealed class RecordedProbeFailed() : DbException("no such table (recorded)");
+
+internal sealed class RecordingCommand(RecordingConnection connection) : DbCommand
+{
+    private readonly SqlCommand _parameters = new();
+    [System.Diagnostics.CodeAnalysis.AllowNull] public override string CommandText { get; set; } = "";
+    public override int CommandTimeout { get; set; }
+    public override CommandType CommandType { get; set; }
+    public override bool DesignTimeVisible { get; set; }
+    public override UpdateRowSource UpdatedRowSource { get; set; }
+    protected override DbConnection? DbConnection { get; set; } = connection;
+    protected override DbParameterCollection DbParameterCollection => _parameters.Parameters;
+    protected override DbTransaction? DbTransaction { get; set; }
+    public override void Cancel() { }
+    public override void Prepare() { }
+    protected override DbParameter CreateDbParameter() => _parameters.CreateParameter();
+
+    private void Record() => connection.Sent.Add(CommandText);
+
+    public override int ExecuteNonQuery() { Record(); return 1; }
+
+    public override object? ExecuteScalar()
     {
-        public List<string> Sent { get; } = [];
-        [System.Diagnostics.CodeAnalysis.AllowNull] public override string ConnectionString { get; set; } = "";
-        public override string Database => "recorded";
-        public override string DataSource => "recorded";
-        public override string ServerVersion => "16.00";
-        public override ConnectionState State => ConnectionState.Open;
-        public override void ChangeDatabase(string databaseName) { }
-        public override void Close() { }
-        public override void Open() { }
-        protected override DbTransaction BeginDbTransaction(IsolationLevel isolationLevel) => new RecordingTransaction(this);
-        protected override DbCommand CreateDbCommand() => new RecordingCommand(this);
+        Record();
+        if (CommandText.EndsWith("WHERE 1 = 0", StringComparison.Ordinal)) throw new RecordedProbeFailed();
+        return 1L;
     }
 
-    private sealed class RecordingTransaction(DbConnection connection) : DbTransaction
+    protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior)
     {
-        public override IsolationLevel IsolationLevel => IsolationLevel.ReadCommitted;
-        protected override DbConnection DbConnection => connection;
-        public override void Commit() { }
-        public override void Rollback() { }
-    }
-
-    private sealed class RecordedProbeFailed() : DbException("no such table (recorded)");
-
-    private sealed class RecordingCommand(RecordingConnection connection) : DbCommand
-    {
-        private readonly SqlCommand _parameters = new();
-        [System.Diagnostics.CodeAnalysis.AllowNull] public override string CommandText { get; set; } = "";
-        public override int CommandTimeout { get; set; }
-        public override CommandType CommandType { get; set; }
-        public override bool DesignTimeVisible { get; set; }
-        public override UpdateRowSource UpdatedRowSource { get; set; }
-        protected override DbConnection? DbConnection { get; set; } = connection;
-        protected override DbParameterCollection DbParameterCollection => _parameters.Parameters;
-        protected override DbTransaction? DbTransaction { get; set; }
-        public override void Cancel() { }
-        public override void Prepare() { }
-        protected override DbParameter CreateDbParameter() => _parameters.CreateParameter();
-
-        private void Record() => connection.Sent.Add(CommandText);
-
-        public override int ExecuteNonQuery() { Record(); return 1; }
-
-        public override object? ExecuteScalar()
-        {
-            Record();
-            if (CommandText.EndsWith("WHERE 1 = 0", StringComparison.Ordinal)) throw new RecordedProbeFailed();
-            return 1L;
-        }
-
-        protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior)
-        {
-            Record();
-            return new DataTable().CreateDataReader();
-        }
+        Record();
+        return connection.Reader(CommandText);
     }
 }

@@ -223,11 +223,14 @@ public sealed class SqlServerDialect : SqlDialect
         return $"DECLARE {WrittenKeys} TABLE (k nvarchar(4000) NOT NULL) " +
                $"UPDATE target SET target.{c} = v.n OUTPUT {KeyAsText("inserted." + k, target.KeyType)} INTO {WrittenKeys} (k) FROM {QuoteTable(target.Table)} AS target " +
                $"INNER JOIN (VALUES {values}) AS v(k, o, n) ON target.{k} = {KeyParameter("v.k", target.KeyType)} AND {ExactlyEquals("target." + c, "v.o")} " +
-               $"SELECT k FROM {WrittenKeys}";
+               $"SELECT k AS {WrittenKeyColumn} FROM {WrittenKeys}";
     }
 
     /// <summary>The table variable the guarded update's OUTPUT goes into (no parameter is named so: they are @k, @o and @n with a number).</summary>
     private const string WrittenKeys = "@written";
+
+    /// <summary>The name of the written keys' column in the result, which no trigger's result set is likely to share.</summary>
+    private const string WrittenKeyColumn = "secretsps_written_key";
 
     public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, ColumnTarget target, IReadOnlyList<RowUpdate> rows)
     {
@@ -237,7 +240,14 @@ public sealed class SqlServerDialect : SqlDialect
             using var command = UpdateCommand(connection, target, rows, start, Math.Min(RowsPerStatement, rows.Count - start));
             command.Transaction = transaction;
             using var reader = command.ExecuteReader();
-            while (reader.Read()) written.Add(reader.GetString(0));
+            // A trigger may return rows of its own (SQL Server allows it unless 'disallow results from triggers' is set):
+            // the written keys are the result set under this dialect's own column name, whichever comes first.
+            do
+            {
+                if (reader.FieldCount != 1 || reader.GetName(0) != WrittenKeyColumn) continue;
+                while (reader.Read()) written.Add(reader.GetString(0));
+            }
+            while (reader.NextResult());
         }
         return written;
     }

@@ -149,7 +149,11 @@ public sealed class ReencryptionEngine
                     var limits = options;
                     if (attempt > 0)
                     {
-                        current = Open(readOnly: false);
+                        try { current = Open(readOnly: false); }
+                        catch (SecretsPSException s) when (s.ErrorId == ErrorIds.DatabaseUnavailable && s.InnerException is { } lost)
+                        {
+                            throw Unavailable(lost); // the run's own message, which says to -Resume
+                        }
                         job = TakeBack(current, store, target, job);
                         // -MaxDuration and -MaxRows bound the whole invocation, retries included.
                         long done = job.Processed + job.Skipped + job.Errors - (first.Processed + first.Skipped + first.Errors);
