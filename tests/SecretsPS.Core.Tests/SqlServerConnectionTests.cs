@@ -102,6 +102,15 @@ public sealed class SqlServerConnectionTests
         }
     }
 
+    [Fact]
+    public void A_user_named_beside_a_token_is_not_passed_to_SqlClient_which_would_refuse_it()
+    {
+        // -Credential may name the user with -AccessToken (PostgreSQL needs one); the token names its own principal.
+        using var c = (SqlConnection)Dialect.CreateConnection(Server, new DatabaseSignIn("ops@contoso.example", null, "eyJ0eXAi.token"), readOnly: false);
+        Assert.Equal("eyJ0eXAi.token", c.AccessToken);
+        Assert.Equal("", new SqlConnectionStringBuilder(c.ConnectionString).UserID);
+    }
+
     [Theory]
     [InlineData(";User ID=ops;Password=Hunter2-never-shown", "User ID/Password")]
     [InlineData(";Authentication=Active Directory Default", "Authentication")]

@@ -21,9 +21,11 @@ public sealed class SqlServerDialect : SqlDialect
             throw new SecretsPSException(ErrorIds.ConnectionStringInvalid, ErrorKind.InvalidArgument,
                 Messages.SqlServerConnectionStringInvalid);
         }
-        if (signIn.UserName is not null) builder.UserID = signIn.UserName;
-        if (signIn.Password is not null) builder.Password = signIn.Password;
         RequireSupportedSignIn(builder, signIn);
+        // A token names its principal itself, and SqlClient refuses a user beside it: a user given with the token (which
+        // -Credential allows, for the databases that need one) is not passed on.
+        if (signIn.UserName is not null && signIn.AccessToken is null) builder.UserID = signIn.UserName;
+        if (signIn.Password is not null) builder.Password = signIn.Password;
         if (readOnly) builder.ApplicationIntent = ApplicationIntent.ReadOnly;
         if (string.IsNullOrEmpty(builder.ApplicationName) || builder.ApplicationName == ".Net SqlClient Data Provider") builder.ApplicationName = "SecretsPS";
         var connection = new SqlConnection(builder.ToString()) { RetryLogicProvider = ConnectionRetry() };
@@ -44,7 +46,7 @@ public sealed class SqlServerDialect : SqlDialect
         if (signIn.AccessToken is not null)
         {
             string? conflict = method != SqlAuthenticationMethod.NotSpecified ? "Authentication"
-                : builder.UserID.Length > 0 || builder.Password.Length > 0 ? "User ID/Password"
+                : builder.UserID.Length > 0 || builder.Password.Length > 0 || signIn.Password is not null ? "User ID/Password"
                 : builder.IntegratedSecurity ? "Integrated Security"
                 : null;
             if (conflict is not null)
