@@ -106,15 +106,17 @@ public sealed class SqlDialectTests
     }
 
     [Fact]
-    public void SqlServer_UpdateStatement_joins_a_VALUES_list_guards_on_the_old_value_and_outputs_the_written_keys_into_a_table_variable()
+    public void SqlServer_UpdateStatement_joins_a_VALUES_list_guards_on_the_old_value_and_counts_only_rows_that_now_hold_the_new_value()
     {
         // OUTPUT without INTO is refused on a table with an enabled trigger (error 334): the keys go into @written, then are selected.
         Assert.Equal(
-            "DECLARE @written TABLE (k nvarchar(4000) NOT NULL) " +
-            "UPDATE target SET target.[secret] = v.n OUTPUT CONVERT(nvarchar(4000), inserted.[id]) INTO @written (k) FROM [secrets] AS target " +
+            "DECLARE @written TABLE (k nvarchar(4000) NOT NULL, n nvarchar(max) NOT NULL) " +
+            "UPDATE target SET target.[secret] = v.n OUTPUT CONVERT(nvarchar(4000), inserted.[id]), v.n INTO @written (k, n) FROM [secrets] AS target " +
             "INNER JOIN (VALUES (@k0, @o0, @n0), (@k1, @o1, @n1), (@k2, @o2, @n2)) AS v(k, o, n) " +
             "ON target.[id] = CONVERT(bigint, v.k) AND target.[secret] = v.o COLLATE Latin1_General_100_BIN2 " +
-            "SELECT k AS secretsps_written_key FROM @written",
+            // Written means the row now holds the new value: a trigger that undid or replaced the write is not counted.
+            "SELECT w.k AS secretsps_written_key FROM @written AS w INNER JOIN [secrets] AS stored " +
+            "ON stored.[id] = CONVERT(bigint, w.k) AND stored.[secret] = w.n COLLATE Latin1_General_100_BIN2",
             SqlServer.UpdateStatement(Target(T), 3));
     }
 

@@ -142,7 +142,7 @@ public sealed class SqlServerScriptDomTests
 
     [Theory]
     [MemberData(nameof(Ids))]
-    public void The_guarded_update_is_one_UPDATE_whose_OUTPUT_goes_INTO_a_table_variable_and_whose_guard_is_binary(string id)
+    public void The_guarded_update_is_one_UPDATE_whose_OUTPUT_goes_INTO_a_table_variable_whose_guard_is_binary_and_whose_rows_are_read_back(string id)
     {
         var c = HostileNames.Get(id);
         var table = Identifier.ParseTable(HostileNames.Option(c.Table));
@@ -176,6 +176,17 @@ public sealed class SqlServerScriptDomTests
                 b.ComparisonType == BooleanComparisonType.Equals
                 && b.FirstExpression is ColumnReferenceExpression left && left.MultiPartIdentifier.Identifiers.Last().Value == c.Column
                 && b.SecondExpression is ColumnReferenceExpression right && right.MultiPartIdentifier.Identifiers.Last().Value == "o"
+                && right.Collation?.Value == "Latin1_General_100_BIN2");
+
+            // What counts as written: the keys whose row, read back from the same table, now holds the new value exactly.
+            var readBack = (QuerySpecification)((SelectStatement)statements[2]).QueryExpression;
+            var join = Assert.IsType<QualifiedJoin>(Assert.Single(readBack.FromClause.TableReferences));
+            Assert.Equal("@written", Assert.IsType<VariableTableReference>(join.FirstTableReference).Variable.Name);
+            Assert.Equal(table.Name, Assert.IsType<NamedTableReference>(join.SecondTableReference).SchemaObject.BaseIdentifier.Value);
+            Assert.Contains(comparisons.Found, b =>
+                b.FirstExpression is ColumnReferenceExpression left && left.MultiPartIdentifier.Identifiers.Last().Value == c.Column
+                && left.MultiPartIdentifier.Identifiers[0].Value == "stored"
+                && b.SecondExpression is ColumnReferenceExpression right && right.MultiPartIdentifier.Identifiers.Last().Value == "n"
                 && right.Collation?.Value == "Latin1_General_100_BIN2");
         }
     }

@@ -205,10 +205,12 @@ public sealed class SqlServerDialect : SqlDialect
     protected override string TokenStart(string quotedColumn) => $"SUBSTRING({quotedColumn}, CHARINDEX(':', {quotedColumn}) + 1, 8)";
 
     /// <summary>
-    /// The statement for one chunk of rows; public so the emitted SQL can be tested without a server. The written keys
-    /// go INTO a table variable, then are selected from it: SQL Server refuses an OUTPUT without INTO (error 334) on a
-    /// table with an enabled trigger, and audit triggers are common exactly on the tables that hold secrets. The
-    /// UPDATE stays one statement, with the guard, so a row is written only if it still holds what was read.
+    /// The statement for one chunk of rows; public so the emitted SQL can be tested without a server. The UPDATE is one
+    /// statement, with the guard, so a row is written only if it still holds what was read. Its OUTPUT goes INTO a table
+    /// variable: SQL Server refuses an OUTPUT without INTO (error 334) on a table with an enabled trigger, and audit
+    /// triggers are common exactly on the tables that hold secrets. A trigger can also undo or replace the write (an
+    /// INSTEAD OF trigger's OUTPUT shows rows as if written), so a key counts as written only where the row now holds
+    /// the new value, read back in the same transaction; any other row is re-read by the engine and reported.
     /// </summary>
     public string UpdateStatement(ColumnTarget target, int rows)
     {
@@ -222,10 +224,11 @@ public sealed class SqlServerDialect : SqlDialect
         }
         // Statements follow one another without semicolons, as T-SQL allows (and the job tables' DDL does): no ';' is ever
         // outside a quoted name in what this dialect emits.
-        return $"DECLARE {WrittenKeys} TABLE (k nvarchar(4000) NOT NULL) " +
-               $"UPDATE target SET target.{c} = v.n OUTPUT {KeyAsText("inserted." + k, target.KeyType)} INTO {WrittenKeys} (k) FROM {QuoteTable(target.Table)} AS target " +
+        return $"DECLARE {WrittenKeys} TABLE (k nvarchar(4000) NOT NULL, n nvarchar(max) NOT NULL) " +
+               $"UPDATE target SET target.{c} = v.n OUTPUT {KeyAsText("inserted." + k, target.KeyType)}, v.n INTO {WrittenKeys} (k, n) FROM {QuoteTable(target.Table)} AS target " +
                $"INNER JOIN (VALUES {values}) AS v(k, o, n) ON target.{k} = {KeyParameter("v.k", target.KeyType)} AND {ExactlyEquals("target." + c, "v.o")} " +
-               $"SELECT k AS {WrittenKeyColumn} FROM {WrittenKeys}";
+               $"SELECT w.k AS {WrittenKeyColumn} FROM {WrittenKeys} AS w INNER JOIN {QuoteTable(target.Table)} AS stored " +
+               $"ON stored.{k} = {KeyParameter("w.k", target.KeyType)} AND {ExactlyEquals("stored." + c, "w.n")}";
     }
 
     /// <summary>The table variable the guarded update's OUTPUT goes into (no parameter is named so: they are @k, @o and @n with a number).</summary>
