@@ -103,4 +103,6 @@ public static class ErrorIds
     public const string DatabaseTlsFailed = nameof(DatabaseTlsFailed);
     public const string DatabaseParameterRejected = nameof(DatabaseParameterRejected);
     public const string ProviderRequired = nameof(ProviderRequired);
+    public const string SqlServerAuthenticationUnsupported = nameof(SqlServerAuthenticationUnsupported);
+    public const string AccessTokenConflict = nameof(AccessTokenConflict);
 }

@@ -267,4 +267,10 @@ public abstract class SqlDialect : ISqlDialect
         }
         return result;
     }
+
+    /// <summary>The key as the page read it; a dialect that types parameters after their column overrides this.</summary>
+    public virtual DbParameter AddKeyParameter(DbCommand command, string name, object key, ColumnTarget target) => AddParameter(command, name, key);
+
+    /// <summary>A lost connection; a dialect adds its server's own transient errors.</summary>
+    public virtual bool IsTransient(Exception exception) => IsConnectionFailure(exception);
 }

@@ -186,4 +186,10 @@ public sealed class SqliteDialect : SqlDialect
         }
         return result;
     }
+
+    /// <summary>
+    /// Nothing: SQLite's "connection failures" are the file's own (an I/O error, a full disk, a file that is not a
+    /// database), which do not pass by waiting; a run stops on them at once, to be resumed once they are fixed.
+    /// </summary>
+    public override bool IsTransient(Exception exception) => false;
 }
