@@ -579,7 +579,7 @@ namespace SecretsPS.Core.Tests
             var audit = log.Messages.Where(m => m.Text.StartsWith(KeyCleanup.AuditTag, StringComparison.Ordinal)).ToList();
             Assert.Equal(op.Steps.Count, audit.Count);
             Assert.Equal(op.Steps.Select(s => KeyCleanup.AuditTag + " " + s.Message), audit.Select(m => m.Text));
-            Assert.Equal(new[] { "Start", "Candidates", "UsageCheck", "Backup", "Write", "Validate", "SampleDecrypt" }, op.Steps.Select(s => s.Step));
+            Assert.Equal(new[] { "Start", "Candidates", "UsageCheck", "Discovery", "Discovery", "Backup", "Write", "Validate", "SampleDecrypt" }, op.Steps.Select(s => s.Step));
             Assert.StartsWith(KeyCleanup.AuditTag + " Operation started - ID: " + op.OperationId, log.Messages[0].Text);
             var summary = Assert.Single(log.Messages, m => m.Text.StartsWith(KeyCleanup.SummaryTag, StringComparison.Ordinal));
             Assert.Equal(log.Messages.Count - 1, log.Messages.IndexOf(summary));

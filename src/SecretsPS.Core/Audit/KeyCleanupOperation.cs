@@ -137,5 +137,52 @@ public sealed class KeyCleanupOperation
     public int KeptCount => Kept.Count;
     public TimeSpan Duration => TimeSpan.FromMilliseconds(DurationMs);
 
+    /// <summary>-SkipDiscovery: no column beyond the named targets was searched for the versions removed.</summary>
+    public bool DiscoverySkipped { get; init; }
+
+    /// <summary>The columns the search for other users of a candidate found (named targets among them).</summary>
+    public IReadOnlyList<DiscoveredColumn> Discovered
+    {
+        get => _discovered;
+        init => _discovered = new ReadableList<DiscoveredColumn>(value, "; ");
+    }
+
+    private readonly IReadOnlyList<DiscoveredColumn> _discovered = new ReadableList<DiscoveredColumn>(null, "; ");
+
+    /// <summary>The columns that search could not read (time limit, no right to read): candidates were kept because of them.</summary>
+    public IReadOnlyList<string> NotSearched
+    {
+        get => _notSearched;
+        init => _notSearched = new ReadableList<string>(value);
+    }
+
+    private readonly IReadOnlyList<string> _notSearched = new ReadableList<string>(null);
+
     public override string ToString() => $"{OperationId} {Outcome}";
+}
+
+/// <summary>A column found holding stored values while a cleanup looked beyond its named targets; Named when it is one of them.</summary>
+public sealed class DiscoveredColumn
+{
+    [JsonConstructor]
+    public DiscoveredColumn(string table, string column, IReadOnlyDictionary<string, long> rowsByVersion, bool named, bool sampled)
+    {
+        Table = table;
+        Column = column;
+        RowsByVersion = VersionCounts.From(rowsByVersion);
+        Named = named;
+        Sampled = sampled;
+    }
+
+    public string Table { get; }
+    public string Column { get; }
+    public string Target => $"{Table}.{Column}";
+
+    /// <summary>Reads as <c>v1=15000, v2=3</c>; the journal writes it as a JSON object.</summary>
+    public IReadOnlyDictionary<string, long> RowsByVersion { get; }
+
+    public bool Named { get; }
+    public bool Sampled { get; }
+
+    public override string ToString() => $"{Target}: {RowsByVersion}";
 }

@@ -13,6 +13,9 @@ public interface IReencryptionObserver
     void Progress(ReencryptionProgress progress);
     void RowFailed(string target, string rowKey, RowError error);
     void Info(string message);
+
+    /// <summary>Something the operator should see although the run goes on (a transient failure retried); Info unless the caller shows warnings.</summary>
+    void Warning(string message) => Info(message);
 }
 
 public sealed class NullObserver : IReencryptionObserver

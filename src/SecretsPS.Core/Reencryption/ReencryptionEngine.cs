@@ -34,9 +34,7 @@ public sealed class ReencryptionEngine
     private DbConnection Open(bool readOnly) => DatabaseConnection.Open(_dialect, _connectionString, _signIn, readOnly);
 
     private SecretsPSException Unavailable(Exception e) =>
-        new(ErrorIds.DatabaseUnavailable, ErrorKind.ResourceUnavailable,
-            Localized.Format(Messages.ReencryptionDatabaseUnavailable, _dialect.Describe(_connectionString), e.GetType().Name),
-            e);
+        DatabaseConnection.Failure(_dialect, _connectionString, e, Messages.ReencryptionDatabaseUnavailable);
 
     /// <summary>-WhatIf: reads and decrypts every value, writes nothing (read-only connection; no job row).</summary>
     public ReencryptionPreview Preview(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
@@ -96,7 +94,7 @@ public sealed class ReencryptionEngine
         lock (RunningHere) RunningHere.Add(RunKey(job.Id));
         try
         {
-            return Process(connection, store, target, job, options, observer, cancellation);
+            return ProcessRetryingTransientFailures(connection, store, target, job, options, observer, cancellation);
         }
         catch (Exception e) when (e is DbException or IOException or InvalidOperationException or System.Net.Sockets.SocketException or TimeoutException)
         {
@@ -120,6 +118,91 @@ public sealed class ReencryptionEngine
         {
             lock (RunningHere) RunningHere.Remove(RunKey(job.Id));
         }
+    }
+
+    /// <summary>How often one run continues after a transient database failure before it stops with the error.</summary>
+    public const int TransientRetries = 3;
+
+    /// <summary>The wait before each retry: 2, 4, 8 seconds (a failover of a managed database usually takes under 30).</summary>
+    public static TimeSpan TransientRetryDelay(int attempt) => TimeSpan.FromSeconds(Math.Pow(2, attempt));
+
+    /// <summary>
+    /// Runs the job; when a transient failure stops it (the dialect says which: a lost connection, a failover, a
+    /// throttled or deadlocked batch), the uncommitted batch is gone with its transaction, so the run waits, opens a
+    /// new connection, takes the job back at its committed cursor and counters, and continues, a bounded number of
+    /// times, telling the observer each time. Anything else, or a failure past the last retry, ends the run as before.
+    /// </summary>
+    private ReencryptJob ProcessRetryingTransientFailures(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job,
+        ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
+    {
+        var current = connection;
+        var clock = Stopwatch.StartNew();
+        var first = job;
+        try
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    var limits = options;
+                    if (attempt > 0)
+                    {
+                        try { current = Open(readOnly: false); }
+                        catch (SecretsPSException s) when (s.ErrorId == ErrorIds.DatabaseUnavailable && s.InnerException is { } lost)
+                        {
+                            throw Unavailable(lost); // the run's own message, which says to -Resume
+                        }
+                        job = TakeBack(current, store, target, job);
+                        // -MaxDuration and -MaxRows bound the whole invocation, retries included.
+                        long done = job.Processed + job.Skipped + job.Errors - (first.Processed + first.Skipped + first.Errors);
+                        limits = options with
+                        {
+                            MaxDuration = options.MaxDuration is { } d ? (d > clock.Elapsed ? d - clock.Elapsed : TimeSpan.Zero) : null,
+                            MaxRows = options.MaxRows is { } m ? Math.Max(0, m - done) : null,
+                        };
+                    }
+                    return Process(current, store, target, job, limits, observer, cancellation);
+                }
+                catch (Exception e) when (attempt < TransientRetries && !cancellation.IsCancellationRequested && IsTransient(e))
+                {
+                    if (!ReferenceEquals(current, connection)) current.Dispose();
+                    current = connection;
+                    var delay = TransientRetryDelay(attempt + 1);
+                    observer.Warning(Localized.Format(Messages.TransientFailureRetrying, job.Id, target.Name,
+                        e is SecretsPSException s ? s.ErrorId : DatabaseErrorText.Describe(e), (int)delay.TotalSeconds, attempt + 1, TransientRetries));
+                    if (cancellation.WaitHandle.WaitOne(delay)) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
+                }
+            }
+        }
+        finally
+        {
+            if (!ReferenceEquals(current, connection)) current.Dispose();
+        }
+    }
+
+    private bool IsTransient(Exception e) => e switch
+    {
+        SecretsPSException s => s.ErrorId == ErrorIds.DatabaseUnavailable, // the new connection did not open (yet)
+        DbException or IOException or InvalidOperationException or System.Net.Sockets.SocketException or TimeoutException => _dialect.IsTransient(e),
+        _ => false,
+    };
+
+    /// <summary>
+    /// The job as its last commit left it (the rows before its cursor written, its counters true), claimed again under
+    /// the target's lock: if another runner took it over meanwhile (its heartbeat looked stale), this run stops.
+    /// </summary>
+    private ReencryptJob TakeBack(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job)
+    {
+        using var transaction = _dialect.BeginWrite(connection);
+        _dialect.LockTarget(connection, transaction, target.Name);
+        var committed = store.Get(connection, transaction, job.Id);
+        if (committed is null || committed.StatusKind != JobStatus.Running || committed.Owner != Owner)
+            throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
+                Localized.Format(Messages.JobAlreadyRunning, job.Id, committed?.Owner, committed?.UpdatedAt), target: target.Name);
+        committed = new ReencryptJob(committed) { UpdatedAt = DateTime.UtcNow };
+        store.Save(connection, transaction, committed);
+        transaction.Commit();
+        return committed;
     }
 
     /// <summary>Job ids are per database: the key includes where the job table is.</summary>
@@ -501,7 +584,7 @@ public sealed class ReencryptionEngine
                 using var connection = Open(readOnly: false);
                 using var transaction = _dialect.BeginWrite(connection);
                 var job = store.Get(connection, transaction, jobId);
-                if (job is null) return false;
+                if (job is null || job.Owner != Owner) return false; // taken over by another runner meanwhile: its job now
                 store.Save(connection, transaction, new ReencryptJob(job) { StatusKind = status, UpdatedAt = DateTime.UtcNow, Message = message });
                 transaction.Commit();
                 return true;
@@ -532,7 +615,7 @@ public sealed class ReencryptionEngine
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = _dialect.SelectPage(target, limit, fromStart: after is null);
-        if (after is not null) SqlDialect.AddParameter(command, "@after", after);
+        if (after is not null) _dialect.AddKeyParameter(command, "@after", after, target);
         var page = new List<(object, string?)>(limit);
         using var reader = command.ExecuteReader();
         while (reader.Read())
@@ -548,7 +631,7 @@ public sealed class ReencryptionEngine
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = _dialect.SelectOne(target);
-        SqlDialect.AddParameter(command, "@key", key);
+        _dialect.AddKeyParameter(command, "@key", key, target);
         return command.ExecuteScalar() as string;
     }
 

@@ -263,5 +263,11 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             _record.RecordType = ProgressRecordType.Completed;
             _cmdlet.WriteProgress(_record);
         }
+
+        /// <summary>A transient database failure the run retries: a warning, so an unattended runbook's output shows it.</summary>
+        public void Warning(string message)
+        {
+            if (!_cmdlet.Stopping) _cmdlet.Warning(message);
+        }
     }
 }
