@@ -61,7 +61,14 @@ public sealed class PostgreSqlDialect : SqlDialect
 
     /// <summary>True while the connection is inside the READ ONLY transaction it was opened in.</summary>
     public static bool IsInReadOnlyTransaction(DbConnection connection) =>
-        ReadOnlyTransactions.TryGetValue(connection, out var transaction) && transaction.Connection is not null;
+        ReadOnlyTransactions.TryGetValue(connection, out var transaction) && IsOpen(transaction);
+
+    /// <summary>Npgsql throws for a disposed transaction's Connection rather than answering null.</summary>
+    private static bool IsOpen(DbTransaction transaction)
+    {
+        try { return transaction.Connection is not null; }
+        catch (ObjectDisposedException) { return false; }
+    }
 
     private static NpgsqlConnectionStringBuilder Builder(string connectionString)
     {
@@ -207,9 +214,19 @@ public sealed class PostgreSqlDialect : SqlDialect
 
     public override DbTransaction BeginWrite(DbConnection connection) => WithKeyTextSettings(base.BeginWrite(connection), connection);
 
-    /// <summary>On a read-only connection, its READ ONLY transaction (a second one cannot begin); otherwise a new one, made read-only.</summary>
-    public override DbTransaction BeginRead(DbConnection connection) =>
-        WithKeyTextSettings(ReadOnlyTransactions.TryGetValue(connection, out var held) && held.Connection is not null ? held : BeginReadOnly(connection), connection);
+    /// <summary>
+    /// On a read-only connection, its READ ONLY transaction (a second one cannot begin); otherwise a new one, made read-only.
+    /// A read-only connection whose transaction a reader ended (a search reads each column in its own) holds the next one
+    /// instead, so that what runs after it still joins a READ ONLY transaction.
+    /// </summary>
+    public override DbTransaction BeginRead(DbConnection connection)
+    {
+        if (!ReadOnlyTransactions.TryGetValue(connection, out var held)) return WithKeyTextSettings(BeginReadOnly(connection), connection);
+        if (IsOpen(held)) return WithKeyTextSettings(held, connection);
+        var next = BeginReadOnly(connection);
+        ReadOnlyTransactions.AddOrUpdate(connection, next);
+        return WithKeyTextSettings(next, connection);
+    }
 
     private static DbTransaction WithKeyTextSettings(DbTransaction transaction, DbConnection connection)
     {
