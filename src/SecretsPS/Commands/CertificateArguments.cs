@@ -23,7 +23,7 @@ internal static class CertificateArguments
                 case string text:
                     string? full = null;
                     try { full = session.Path.GetUnresolvedProviderPathFromPSPath(text); }
-                    catch (Exception e) when (e is ItemNotFoundException or DriveNotFoundException or ProviderNotFoundException or NotSupportedException or ArgumentException or PSInvalidOperationException) { }
+                    catch (Exception e) when (e is ItemNotFoundException or System.Management.Automation.DriveNotFoundException or ProviderNotFoundException or NotSupportedException or ArgumentException or PSInvalidOperationException) { }
                     result.Add(full is not null && File.Exists(full) ? full : text);
                     break;
                 default:
