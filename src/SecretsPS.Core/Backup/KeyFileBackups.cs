@@ -161,6 +161,15 @@ public static class KeyFileBackups
         return Describe(file, BackupName.Parse(file.Name), Path.GetFullPath(keyFile));
     }
 
+    /// <summary>The backup as an object, its versions read from <paramref name="content"/> (an encrypted backup's, once opened).</summary>
+    public static KeyFileBackup Describe(string backupPath, string keyFile, byte[] content)
+    {
+        var listed = Describe(backupPath, keyFile);
+        var (versions, active) = ReadVersions(content, listed.FullName);
+        return new KeyFileBackup(listed.FullName, listed.KeyFile, listed.Created, listed.Size, versions, active, listed.Encrypted,
+            listed.Recipients.Length == 0 ? Array.Empty<string>() : listed.Recipients.Split(", "));
+    }
+
     private static KeyFileBackup Describe(FileInfo file, BackupName? name, string keyFile)
     {
         var created = name?.Created ?? new DateTimeOffset(file.LastWriteTimeUtc, TimeSpan.Zero);

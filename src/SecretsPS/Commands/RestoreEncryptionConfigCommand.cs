@@ -58,7 +58,7 @@ public sealed class RestoreEncryptionConfigCommand : KeyFileCmdlet
             var result = KeyFileBackups.Restore(backup, content, path);
             if (result.BackupOfReplaced is not null) Verbose(Localized.Format(CommandMessages.BackedUpReplacedKeyFile, result.BackupOfReplaced));
             Verbose(Localized.Format(CommandMessages.Restored, path, backup));
-            if (PassThru) WriteObject(KeyFileBackups.Describe(backup, path));
+            if (PassThru) WriteObject(KeyFileBackups.Describe(backup, path, content));
         }
         finally
         {
