@@ -144,6 +144,21 @@ Describe 'Restore-EncryptionConfig of an encrypted backup' {
         Get-FileHashString $folder | Should -Be $before
     }
 
+    It 'without -Certificate, and no certificate with the key in the stores, fails with BackupCertificateNotFound naming the recipients' {
+        $before = Get-FileHashString $folder
+        $e = Get-ErrorRecord { Restore-EncryptionConfig -Path $path -BackupPath $backup.FullName -Force -ErrorAction Stop }
+        Assert-SecretsPSError $e 'BackupCertificateNotFound' 'ObjectNotFound'
+        $e.Exception.Message | Should -Match 'CN=recovery'
+        $e.Exception.Message | Should -Match '-Certificate'
+        Get-FileHashString $folder | Should -Be $before
+    }
+
+    It 'rehearses under -WhatIf: decrypts and validates, writes nothing' {
+        $before = Get-FileHashString $folder
+        Restore-EncryptionConfig -Path $path -BackupPath $backup.FullName -Certificate $recovery.Pem -WhatIf
+        Get-FileHashString $folder | Should -Be $before
+    }
+
     It 'restores with either recipient''s certificate, byte for byte, and -PassThru says what it put back' {
         $r = Restore-EncryptionConfig -Path $path -BackupPath $backup.FullName -Certificate $offsite.Pem -Force -PassThru
         Get-FileHashString $path | Should -Be $original
