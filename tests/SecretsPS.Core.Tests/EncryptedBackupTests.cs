@@ -358,4 +358,28 @@ public sealed class EncryptedBackupTests : IDisposable, IClassFixture<EncryptedB
             Assert.Equal(encrypted, parsed.Encrypted);
         }
     }
+    [Fact]
+    public void A_certificate_in_the_users_store_is_found_by_thumbprint_or_subject_and_opens_a_backup_without_Certificate()
+    {
+        // As Protect-CmsMessage -To 'CN=…' and Unprotect-CmsMessage do on Windows; .NET keeps a CurrentUser\My store on
+        // every platform. The certificate is removed again whatever happens.
+        var pair = TestCertificates.MakeWithOpenssl(_certs, "store-" + Guid.NewGuid().ToString("N")[..8]);
+        using var withKey = TestCertificates.LoadWithKey(pair);
+        // A store keeps only a persistable key: round-trip through PKCS#12.
+        using var persisted = new X509Certificate2(withKey.Export(X509ContentType.Pkcs12), (string?)null, X509KeyStorageFlags.PersistKeySet | X509KeyStorageFlags.Exportable);
+        using var store = new X509Store(StoreName.My, StoreLocation.CurrentUser);
+        store.Open(OpenFlags.ReadWrite);
+        store.Add(persisted);
+        try
+        {
+            Assert.Equal(persisted.Thumbprint, RecipientCertificates.Resolve(new object[] { persisted.Thumbprint.ToLowerInvariant() }).Single().Thumbprint);
+            Assert.Equal(persisted.Thumbprint, RecipientCertificates.Resolve(new object[] { persisted.Subject }).Single().Thumbprint);
+            var backup = KeyFileBackups.Create(KeyFile, _share, RecipientCertificates.Resolve(new object[] { persisted.Subject }));
+            Assert.Equal(File.ReadAllBytes(KeyFile), KeyFileBackups.ReadForRestore(backup.FullName, null, out _));
+        }
+        finally
+        {
+            store.Remove(persisted);
+        }
+    }
 }
