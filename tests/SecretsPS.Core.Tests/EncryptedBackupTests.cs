@@ -374,6 +374,7 @@ public sealed class EncryptedBackupTests : IDisposable, IClassFixture<EncryptedB
         {
             Assert.Equal(persisted.Thumbprint, RecipientCertificates.Resolve(new object[] { persisted.Thumbprint.ToLowerInvariant() }).Single().Thumbprint);
             Assert.Equal(persisted.Thumbprint, RecipientCertificates.Resolve(new object[] { persisted.Subject }).Single().Thumbprint);
+            Assert.Equal(persisted.Thumbprint, RecipientCertificates.Resolve(new object[] { @"Cert:\CurrentUser\My\" + persisted.Thumbprint }).Single().Thumbprint);
             var backup = KeyFileBackups.Create(KeyFile, _share, RecipientCertificates.Resolve(new object[] { persisted.Subject }));
             Assert.Equal(File.ReadAllBytes(KeyFile), KeyFileBackups.ReadForRestore(backup.FullName, null, out _));
         }

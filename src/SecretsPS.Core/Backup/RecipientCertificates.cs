@@ -96,6 +96,9 @@ public static class RecipientCertificates
     /// <summary>By thumbprint (exact) or subject (contained, any case) in CurrentUser\My and LocalMachine\My; of several by subject, the usable ones.</summary>
     private static IEnumerable<X509Certificate2> FromStores(string text, DateTimeOffset now)
     {
+        // A certificate-drive path (Cert:\CurrentUser\My\<thumbprint>) names its certificate by its last segment.
+        var last = text.Split('\\', '/').Last();
+        if (last.Length == 40 && last.All(Uri.IsHexDigit)) text = last;
         var matches = new List<X509Certificate2>();
         foreach (var location in new[] { StoreLocation.CurrentUser, StoreLocation.LocalMachine })
         {
