@@ -90,6 +90,18 @@ Describe 'Backup-EncryptionConfig -To' {
         (Get-FileHashString $folder), (Get-FileHashString $share) | Should -Be $before
     }
 
+    It 'writes nothing under -WhatIf, and still refuses an unfit certificate there' {
+        $folder = New-TestFolder
+        $path = New-TestKeyFile -Folder $folder
+        $share = New-TestFolder
+        $before = (Get-FileHashString $folder), (Get-FileHashString $share)
+        Backup-EncryptionConfig -Path $path -To $recovery.Certificate -Destination $share -Keep 1 -WhatIf
+        $unfit = (New-TestCertificate -Folder $certs -Name whatif -Extensions "basicConstraints=CA:FALSE`n").Certificate
+        $e = Get-ErrorRecord { Backup-EncryptionConfig -Path $path -To $unfit -Destination $share -WhatIf -ErrorAction Stop }
+        Assert-SecretsPSError $e 'CertificateNotForEncryption' 'InvalidArgument'
+        (Get-FileHashString $folder), (Get-FileHashString $share) | Should -Be $before
+    }
+
     It 'refuses a destination folder that does not exist, and never creates it' {
         $path = New-TestKeyFile
         $missing = Join-Path (New-TestFolder) 'mnt/backup'
