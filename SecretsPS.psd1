@@ -27,6 +27,7 @@
         'Remove-UnusedEncryptionKey'
         'Get-KeyCleanupOperation'
         'Find-EncryptedColumn'
+        'Get-EncryptionConfigBackup'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

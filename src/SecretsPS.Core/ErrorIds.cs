@@ -105,4 +105,17 @@ public static class ErrorIds
     public const string ProviderRequired = nameof(ProviderRequired);
     public const string SqlServerAuthenticationUnsupported = nameof(SqlServerAuthenticationUnsupported);
     public const string AccessTokenConflict = nameof(AccessTokenConflict);
+    public const string BackupDestinationNotFound = nameof(BackupDestinationNotFound);
+    public const string BackupDestinationExists = nameof(BackupDestinationExists);
+    public const string CertificateNotFound = nameof(CertificateNotFound);
+    public const string CertificateNotRsa = nameof(CertificateNotRsa);
+    public const string CertificateExpired = nameof(CertificateExpired);
+    public const string CertificateNotForEncryption = nameof(CertificateNotForEncryption);
+    public const string CertificateNoPrivateKey = nameof(CertificateNoPrivateKey);
+    public const string BackupEncryptedDamaged = nameof(BackupEncryptedDamaged);
+    public const string BackupRecipientMismatch = nameof(BackupRecipientMismatch);
+    public const string BackupDecryptFailed = nameof(BackupDecryptFailed);
+    public const string BackupCertificateNotFound = nameof(BackupCertificateNotFound);
+    public const string BackupForOtherKeyFile = nameof(BackupForOtherKeyFile);
+    public const string NoBackupFound = nameof(NoBackupFound);
 }

@@ -22,11 +22,18 @@ Describe 'Backup-EncryptionConfig' {
             $t1 = [DateTime]::UtcNow.AddSeconds(1)
         }
 
-        It 'emits the backup as a FileInfo' {
+        It 'emits the backup as a typed backup object: path, UTC time, size, versions, not encrypted' {
             $result.Count | Should -Be 1
-            $result[0] | Should -BeOfType [IO.FileInfo]
-            $result[0].Exists | Should -BeTrue
-            $result[0].DirectoryName | Should -Be $folder
+            $result[0].PSObject.TypeNames[0] | Should -Be 'SecretsPS.Core.Backup.KeyFileBackup'
+            Test-Path -LiteralPath $result[0].FullName | Should -BeTrue
+            Split-Path -Parent $result[0].FullName | Should -Be $folder
+            $result[0].KeyFile | Should -Be $path
+            $result[0].Created.Offset | Should -Be ([TimeSpan]::Zero)
+            $result[0].Size | Should -Be (Get-Item -LiteralPath $path -Force).Length
+            $result[0].Versions | Should -Be 'v1'
+            $result[0].ActiveVersion | Should -Be 'v1'
+            $result[0].Encrypted | Should -BeFalse
+            $result[0].Recipients | Should -Be ''
         }
 
         It 'names it KEYFILE.backup_yyyyMMdd_HHmmss with the UTC time' {
@@ -63,7 +70,7 @@ Describe 'Backup-EncryptionConfig' {
             try {
                 $env:SECRETSPS_CONFIG = $path
                 Push-Location (New-TestFolder)
-                try { (Backup-EncryptionConfig).DirectoryName | Should -Be $folder }
+                try { Split-Path -Parent (Backup-EncryptionConfig).FullName | Should -Be $folder }
                 finally { Pop-Location }
             }
             finally { Restore-KeyEnvironment $saved }

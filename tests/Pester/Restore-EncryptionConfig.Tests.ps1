@@ -53,10 +53,13 @@ Describe 'Restore-EncryptionConfig' {
             Get-FileHashString $backup.FullName | Should -Be $backupHash
         }
 
-        It '-PassThru emits the restored key file as a FileInfo' {
+        It '-PassThru emits the restored backup as a typed backup object naming the key file it went into' {
             $r = Restore-EncryptionConfig -Path $path -BackupPath $backup.FullName -Force -PassThru
-            $r | Should -BeOfType [IO.FileInfo]
-            $r.FullName | Should -Be $path
+            $r.PSObject.TypeNames[0] | Should -Be 'SecretsPS.Core.Backup.KeyFileBackup'
+            $r.FullName | Should -Be $backup.FullName
+            $r.KeyFile | Should -Be $path
+            $r.Versions | Should -Be 'v1'
+            $r.Encrypted | Should -BeFalse
         }
 
         It 'takes -BackupPath from Backup-EncryptionConfig output on the pipeline (FullName)' {

@@ -324,12 +324,20 @@ public static class KeyFileStore
     internal static string CreateBackup(string path, byte[]? content = null, DateTimeOffset? now = null)
     {
         var full = ResolveTarget(path);
-        content ??= ReadBytes(full);
+        return CreateBackupIn(full, Path.GetDirectoryName(full)!, content ?? ReadBytes(full), "", now);
+    }
+
+    /// <summary>
+    /// CreateBackup into <paramref name="folder"/> (the key file's own, or a -Destination): the key file's name with the
+    /// UTC stamp, _2, _3… if taken, then <paramref name="suffix"/> (".cms" for an encrypted backup).
+    /// </summary>
+    internal static string CreateBackupIn(string full, string folder, byte[] content, string suffix, DateTimeOffset? now = null)
+    {
         var stamp = (now ?? DateTimeOffset.UtcNow).UtcDateTime.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture);
-        var basePath = full + ".backup_" + stamp;
+        var basePath = Path.Combine(folder, Path.GetFileName(full) + ".backup_" + stamp);
         for (int n = 1; ; n++)
         {
-            var candidate = n == 1 ? basePath : basePath + "_" + n.ToString(CultureInfo.InvariantCulture);
+            var candidate = (n == 1 ? basePath : basePath + "_" + n.ToString(CultureInfo.InvariantCulture)) + suffix;
             FileStream stream;
             try
             {

@@ -82,3 +82,29 @@ internal static class CompletionKeyFile
     // A value bound from a variable (-Path $key) may arrive wrapped in a PSObject, which "as string" would miss.
     private static string? Text(object? value) => (value is PSObject wrapped ? wrapped.BaseObject : value) as string;
 }
+
+/// <summary>Completes -BackupPath with the backups of the key file the command would use (plain and encrypted), newest first; no other file.</summary>
+public sealed class BackupPathCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        try
+        {
+            var path = CompletionKeyFile.Resolve(fakeBoundParameters, mustExist: false);
+            var typed = (wordToComplete ?? "").Trim('\'', '"');
+            var pattern = WildcardPattern.Get("*" + Path.GetFileName(typed) + "*", WildcardOptions.IgnoreCase);
+            return Core.Backup.KeyFileBackups.List(path)
+                .Where(b => pattern.IsMatch(b.Name))
+                .Select(b => new CompletionResult(Quote(b.FullName), b.Name, CompletionResultType.ParameterValue,
+                    $"{b.Created:yyyy-MM-ddTHH:mm:ssZ} {(b.Encrypted ? "(encrypted)" : b.Versions)}"))
+                .ToList();
+        }
+        catch (Exception)
+        {
+            return Array.Empty<CompletionResult>();
+        }
+    }
+
+    private static string Quote(string path) => "'" + path.Replace("'", "''", StringComparison.Ordinal) + "'";
+}

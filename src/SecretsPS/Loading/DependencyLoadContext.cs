@@ -29,10 +29,30 @@ internal sealed class DependencyLoadContext : AssemblyLoadContext
             .ToHashSet(StringComparer.OrdinalIgnoreCase);
     });
 
+    /// <summary>
+    /// The framework's copy serves a request only if it is at least the version asked for: on .NET 8 (PowerShell 7.4),
+    /// System.Security.Cryptography.Pkcs 9 asks for System.Formats.Asn1 9.0 while the runtime has 8.0, which the default
+    /// context would refuse; the package's copy in Dependencies answers then.
+    /// </summary>
+    private static bool FrameworkServes(AssemblyName requested)
+    {
+        if (requested.Name is not { } name || !FrameworkAssemblies.Value.Contains(name)) return false;
+        if (requested.Version is null) return true;
+        var runtimeFolder = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
+        try
+        {
+            return AssemblyName.GetAssemblyName(Path.Combine(runtimeFolder, name + ".dll")).Version is not { } have || have >= requested.Version;
+        }
+        catch (Exception e) when (e is IOException or BadImageFormatException)
+        {
+            return true;
+        }
+    }
+
     protected override Assembly? Load(AssemblyName assemblyName)
     {
         // The framework's own assemblies (System.*) come from the runtime, never from an older package copy.
-        if (assemblyName.Name is { } n && FrameworkAssemblies.Value.Contains(n)) return null;
+        if (FrameworkServes(assemblyName)) return null;
         var file = assemblyName.Name + ".dll";
         // A satellite (SecretsPS.Core.resources, culture pt-BR) sits in its culture's folder, as publish lays it out;
         // answered here so that it loads beside its parent in this context, not wherever the runtime's fallback would look.
