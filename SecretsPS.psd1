@@ -26,6 +26,7 @@
         'Get-EncryptedColumnStatus'
         'Remove-UnusedEncryptionKey'
         'Get-KeyCleanupOperation'
+        'Get-ReencryptJobError'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -13,6 +13,9 @@ public interface IReencryptionObserver
     void Progress(ReencryptionProgress progress);
     void RowFailed(string target, string rowKey, RowError error);
     void Info(string message);
+
+    /// <summary>What the operator must not miss (an unfinished job left as it was); observers that do not tell warnings apart get it as info.</summary>
+    void Warn(string message) => Info(message);
 }
 
 public sealed class NullObserver : IReencryptionObserver

@@ -28,4 +28,13 @@ public sealed record ReencryptJob(
 
     /// <summary>The column's values by version as counted in the database when the job ended (its proof), or null.</summary>
     public IReadOnlyDictionary<string, long>? CountsAtFinish => CompletionProof.Parse(Message);
+
+    /// <summary>Where the job lives, so that a job piped to Remove-ReencryptJob or Get-ReencryptJobError names its database.</summary>
+    public string? Provider { get; set; }
+
+    /// <summary>The job's database without any password or token: a pipeline asks for those again, it never carries them.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The job table the job is a row of (its error table is named after it).</summary>
+    public string? JobTable { get; set; }
 }
