@@ -42,7 +42,7 @@ public static class StoredText
             var match = Pattern(template).Match(stored);
             if (!match.Success) continue;
             var args = new object?[match.Groups.Count - 1];
-            for (int i = 0; i < args.Length; i++) args[i] = match.Groups["a" + i].Value;
+            for (int i = 0; i < args.Length; i++) args[i] = Proof(match.Groups["a" + i].Value);
             var local = Messages.ResourceManager.GetString(template, CultureInfo.CurrentUICulture) ?? English(template);
             return string.Format(CultureInfo.CurrentCulture, local, args);
         }
@@ -56,6 +56,12 @@ public static class StoredText
         if (colon <= 0 || !stored[..colon].All(char.IsAsciiLetterOrDigit)) return ("", stored);
         return (stored[..colon], Display(stored[(colon + 2)..])!);
     }
+
+    /// <summary>A job's proof (CompletionProof.ToText) in the user's language: its words translated, its counts as stored.</summary>
+    private static string Proof(string argument) =>
+        argument.StartsWith(CompletionProof.Marker, StringComparison.Ordinal)
+            ? Messages.ProofCountedAtFinish + argument[CompletionProof.Marker.Length..].Replace(CompletionProof.NotCiphertextName, Messages.ProofNotCiphertext, StringComparison.Ordinal)
+            : argument;
 
     private static string English(string template) =>
         Messages.ResourceManager.GetString(template, CultureInfo.InvariantCulture)

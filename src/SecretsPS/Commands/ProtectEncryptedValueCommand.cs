@@ -30,9 +30,22 @@ public sealed class ProtectEncryptedValueCommand : KeyFileCmdlet
     /// <summary>Key files named by piped objects (a version of another environment's file), loaded once each.</summary>
     private readonly Dictionary<string, KeyConfiguration> _pipedConfigs = new(StringComparer.Ordinal);
 
+    /// <summary>Why the default key file could not be loaded, kept for the first record that does not name its own.</summary>
+    private SecretsPSException? _noDefaultKeyFile;
+
     protected override void Begin()
     {
-        _configPath = ResolveKeyFile(mustExist: true);
+        try
+        {
+            _configPath = ResolveKeyFile(mustExist: true);
+        }
+        catch (SecretsPSException e) when (!CommandLineParameters.Contains(nameof(Path)))
+        {
+            // Piped key versions may name their key file (Get-EncryptionKey -Path x | …): the default is only needed by a
+            // record that does not.
+            _noDefaultKeyFile = e;
+            return;
+        }
         _config = KeyConfiguration.Load(_configPath);
         if (Version is not null) _config.Ring.Get(Version);
     }
@@ -40,7 +53,11 @@ public sealed class ProtectEncryptedValueCommand : KeyFileCmdlet
     /// <summary>The key file of this record: a piped key version names its own file, which is the one its version is in.</summary>
     private KeyConfiguration ConfigForRecord()
     {
-        if (Path is null || CommandLineParameters.Contains(nameof(Path))) return _config!;
+        if (Path is null || CommandLineParameters.Contains(nameof(Path)))
+        {
+            if (_noDefaultKeyFile is not null) throw _noDefaultKeyFile; // ends the command, as it did before the first record
+            return _config!;
+        }
         var path = ResolveKeyFile(mustExist: true);
         if (path == _configPath) return _config!;
         if (!_pipedConfigs.TryGetValue(path, out var config)) _pipedConfigs[path] = config = KeyConfiguration.Load(path);
@@ -49,6 +66,7 @@ public sealed class ProtectEncryptedValueCommand : KeyFileCmdlet
 
     protected override void Process()
     {
+        var config = ConfigForRecord();
         byte[]? plaintext = null;
         try
         {
@@ -62,7 +80,7 @@ public sealed class ProtectEncryptedValueCommand : KeyFileCmdlet
                     Localized.Format(CommandMessages.ValueTypeUnsupported, Value.BaseObject.GetType().Name)),
             };
             // A version bound from the pipeline is checked here, for its record: never the active one silently instead.
-            var ring = ConfigForRecord().Ring;
+            var ring = config.Ring;
             if (Version is not null) ring.Get(Version);
             WriteObject(ring.Protect(plaintext, Version));
         }
