@@ -149,6 +149,8 @@ public sealed class EnvironmentCompleter : IArgumentCompleter
             var prefix = System.IO.Path.GetFileName(keyFile) + ".";
             var pattern = WildcardPattern.Get((wordToComplete ?? "").Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
             return new DirectoryInfo(folder).EnumerateFiles(prefix + "*")
+                // The file system's pattern also matches the key file itself (".env.crypto.*" finds ".env.crypto").
+                .Where(f => f.Name.Length > prefix.Length && f.Name.StartsWith(prefix, StringComparison.Ordinal))
                 .Select(f => f.Name[prefix.Length..])
                 // One name part, and not a file of the key file's own (lock, backups, journal): an environment's file only.
                 .Where(e => e.Length > 0 && !e.Contains('.') && !e.StartsWith("backup_", StringComparison.Ordinal) && e != "lock")
