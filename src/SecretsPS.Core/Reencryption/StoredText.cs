@@ -36,10 +36,13 @@ public static class StoredText
     /// <summary>A stored text in the current UI culture; unknown texts as stored, null as null.</summary>
     public static string? Display(string? stored)
     {
-        if (string.IsNullOrEmpty(stored)) return stored;
+        // A text longer than any the engine writes was not written by it: shown as stored, never matched at length.
+        if (string.IsNullOrEmpty(stored) || stored.Length > MaxMatchedLength) return stored;
         foreach (var template in Templates)
         {
-            var match = Pattern(template).Match(stored);
+            Match match;
+            try { match = Pattern(template).Match(stored); }
+            catch (RegexMatchTimeoutException) { return stored; }
             if (!match.Success) continue;
             var args = new object?[match.Groups.Count - 1];
             for (int i = 0; i < args.Length; i++) args[i] = Proof(match.Groups["a" + i].Value);
@@ -67,6 +70,9 @@ public static class StoredText
         Messages.ResourceManager.GetString(template, CultureInfo.InvariantCulture)
         ?? throw new InvalidOperationException($"No message '{template}'.");
 
+    /// <summary>Longer than any text the engine stores (names and counts are bounded); a table edited by hand may hold anything.</summary>
+    private const int MaxMatchedLength = 4000;
+
     private static readonly ConcurrentDictionary<string, Regex> Patterns = new();
 
     private static Regex Pattern(string template) => Patterns.GetOrAdd(template, t =>
@@ -81,6 +87,7 @@ public static class StoredText
             at = hole.Index + hole.Length;
         }
         pattern.Append(Regex.Escape(english[at..])).Append('$');
-        return new Regex(pattern.ToString(), RegexOptions.Singleline | RegexOptions.CultureInvariant);
+        // Several lazy groups can backtrack on a hostile text: a bounded match, and the text shown as stored past it.
+        return new Regex(pattern.ToString(), RegexOptions.Singleline | RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(50));
     });
 }

@@ -258,7 +258,18 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             if (!_cmdlet.Stopping) _cmdlet.Log(Core.Audit.LogLevel.Error, Localized.Format(CommandMessages.RowFailed, target, rowKey, Shown(error)));
         }
 
-        private static string Shown(RowError error) => error.ErrorId + ": " + StoredText.Display(error.Reason);
+        /// <summary>A row error in the user's language; a column of bad rows repeats a few reasons, translated once each.</summary>
+        private string Shown(RowError error)
+        {
+            if (!_translated.TryGetValue(error.Reason, out var reason))
+            {
+                reason = StoredText.Display(error.Reason)!;
+                if (_translated.Count < 1000) _translated[error.Reason] = reason;
+            }
+            return error.ErrorId + ": " + reason;
+        }
+
+        private readonly Dictionary<string, string> _translated = new(StringComparer.Ordinal);
 
         /// <summary>The first rows are errors; the rest are one summary, since a column of bad rows must not bury the console.</summary>
         internal const int MaxHeldRowErrors = 10;
