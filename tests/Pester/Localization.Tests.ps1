@@ -44,6 +44,7 @@ $r.RowErrors = @($rowErrors | ForEach-Object { [ordered]@{ Id = $_.FullyQualifie
 $r.JobErrors = @(Get-ReencryptJobError -JobId 1 -ConnectionString $c.Database | ForEach-Object { [ordered]@{ ErrorId = $_.ErrorId; Reason = $_.Reason } })
 $r.JobMessage = (Start-Reencryption -Path $c.Key -Table t -Column otp -ConnectionString $c.Database -MaxRows 1 -ErrorAction SilentlyContinue -WarningVariable pausedWarnings -WarningAction SilentlyContinue).Message
 $r.PausedWarning = @($pausedWarnings | ForEach-Object Message)
+$r.MessageText = (Get-ReencryptJob -ConnectionString $c.Database -First 1).MessageText
 'RESULT ' + ($r | ConvertTo-Json -Compress -Depth 4)
 '@
 
@@ -155,6 +156,8 @@ Describe 'Messages in pt-BR' {
             $pt.Result.JobMessage | Should -Be '-MaxRows 1 reached; continue with -Resume'
             $pt.Result.PausedWarning -join "`n" | Should -BeLike '*-MaxRows 1 atingido; continue com -Resume*'
             $pt.Result.PausedWarning -join "`n" | Should -Not -Match 'reached'
+            $pt.Result.MessageText | Should -Be '-MaxRows 1 atingido; continue com -Resume'
+            $en.Result.MessageText | Should -Be '-MaxRows 1 reached; continue with -Resume'
         }
     }
 

@@ -37,4 +37,7 @@ public sealed record ReencryptJob(
 
     /// <summary>The job table the job is a row of (its error table is named after it).</summary>
     public string? JobTable { get; set; }
+
+    /// <summary>Message in the user's language; Message itself stays as stored (English), since tools read it (CountsAtFinish).</summary>
+    public string? MessageText => StoredText.Display(Message);
 }
