@@ -174,6 +174,18 @@ Describe 'A -Path that was given but does not exist' {
         $err.Exception.Message | Should -BeLike "*'$missing' given with -Path does not exist. Check the name*"
     }
 
+    It 'a file named by $env:SECRETSPS_CONFIG that does not exist names the variable, not -Path' {
+        $missing = Join-Path $folder 'gone/.env.crypto'
+        $saved = $env:SECRETSPS_CONFIG
+        try {
+            $env:SECRETSPS_CONFIG = $missing
+            $err = { Get-EncryptionKey -ErrorAction Stop } | Should -Throw -PassThru
+        }
+        finally { $env:SECRETSPS_CONFIG = $saved }
+        Assert-SecretsPSError $err 'KeyFileNotFound' 'ObjectNotFound'
+        $err.Exception.Message | Should -BeLike "*'$missing' named by `$env:SECRETSPS_CONFIG does not exist*"
+    }
+
     It 'without -Path, the message still lists where it looked and how to name a file' {
         Push-Location (New-TestFolder -Parent $folder)
         try { $err = { Get-EncryptionKey -ErrorAction Stop } | Should -Throw -PassThru }
