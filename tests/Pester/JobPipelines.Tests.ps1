@@ -85,10 +85,27 @@ Describe 'Job objects bind to the job cmdlets on <Provider>' -ForEach $providers
             $e.JobId | Should -Be $j2.Id
             $e.Target | Should -Be 't_bad.otp'
             $e.Reason | Should -BeLike 'the value is not a stored ciphertext*'
-            $e.CreatedAt.Kind | Should -Be 'Utc'
+            $e.CreatedAt.Offset | Should -Be ([TimeSpan]::Zero)
             ($e | ConvertTo-Json) | Should -Not -Match 'plain-secret'
         }
         @(Get-ReencryptJobError @conn -JobId $j1.Id) | Should -HaveCount 0
+    }
+
+    It 'a job error survives JSON and CSV with its names, and its time keeps its zone' {
+        $errors = @(Get-ReencryptJobError @conn -JobId $j2.Id)
+        $json = $errors | ConvertTo-Json | ConvertFrom-Json
+        $json.RowKey | Should -Be @('2', '4')
+        $json.ErrorId | Should -Be @('NotCiphertext', 'NotCiphertext')
+        [datetimeoffset]::Parse($json[0].CreatedAt.ToString('o')).Offset | Should -Be ([TimeSpan]::Zero)
+        $csvPath = Join-Path $folder "errors-$Provider.csv"
+        $errors | Export-Csv -LiteralPath $csvPath -NoTypeInformation
+        $csv = @(Import-Csv -LiteralPath $csvPath)
+        $csv.RowKey | Should -Be @('2', '4')
+        $csv.Reason | Should -Be @($errors.Reason)
+        $csv[0].CreatedAt | Should -Match '(\+00:00|Z)$'
+        # The CSV's text has whole seconds: the same instant, to the second.
+        [datetimeoffset]::Parse($csv[0].CreatedAt, [cultureinfo]::CurrentCulture).ToUnixTimeSeconds() | Should -Be $errors[0].CreatedAt.ToUnixTimeSeconds()
+        Get-Content -LiteralPath $csvPath -Raw | Should -Not -Match 'plain-secret'
     }
 
     It 'Get-ReencryptJobError -First bounds the rows of each job and warns how many there are' {

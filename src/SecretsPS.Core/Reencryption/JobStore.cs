@@ -217,7 +217,7 @@ public sealed class JobStore
                 RowKey = reader.IsDBNull(0) ? "" : reader.GetString(0),
                 ErrorId = errorId,
                 Reason = reason,
-                CreatedAt = Utc(reader.GetDateTime(2)),
+                CreatedAt = new DateTimeOffset(Utc(reader.GetDateTime(2))),
             });
         }
         return list;

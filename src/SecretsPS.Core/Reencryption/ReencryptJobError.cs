@@ -19,6 +19,6 @@ public sealed class ReencryptJobError
 
     public string Reason { get; init; } = "";
 
-    /// <summary>When the row failed, UTC.</summary>
-    public DateTime CreatedAt { get; init; }
+    /// <summary>When the row failed, in UTC with its zone: JSON, CSV and the view all say +00:00 or Z.</summary>
+    public DateTimeOffset CreatedAt { get; init; }
 }
