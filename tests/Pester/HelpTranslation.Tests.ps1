@@ -3,7 +3,7 @@
     Cmdlet help in pt-BR: build.ps1 makes out/SecretsPS/pt-BR/SecretsPS.dll-Help.xml from the translated pages in
     docs/cmdlets/pt-BR and, for every cmdlet not translated yet, its English page. A translated page is checked against
     the code through its English page (which Help.Tests.ps1 checks against the code): the same syntax, the same
-    parameters with the same attribute blocks, the same example code; only the prose is translated.
+    parameters with the same attribute blocks, as many examples; only the prose (and the examples' words) is translated.
 #>
 
 BeforeDiscovery {
@@ -55,10 +55,13 @@ Describe 'The pt-BR page of <Name>' -ForEach $translated {
         $portuguese.Inputs | Should -Be $english.Inputs
     }
 
-    It 'keeps the syntax, every parameter''s attributes and the example code as the English page has them (checked against the code)' {
+    It 'keeps the syntax and every parameter''s attributes as the English page has them (checked against the code)' {
         $portuguese.Syntax | Should -Be $english.Syntax
         $portuguese.Yaml | Should -Be $english.Yaml
-        $portuguese.Code | Should -Be $english.Code
+    }
+
+    It 'has as many examples with code as the English page' {
+        $portuguese.Code.Count | Should -Be $english.Code.Count
     }
 }
 
