@@ -26,6 +26,7 @@
         'Get-EncryptedColumnStatus'
         'Remove-UnusedEncryptionKey'
         'Get-KeyCleanupOperation'
+        'Find-EncryptedColumn'
         'Get-ReencryptJobError'
     )
     FunctionsToExport    = @()

@@ -3,7 +3,8 @@
     The key lifecycle on the embedded default (SQLite), each command printed before it runs: a tutorial that runs.
 .DESCRIPTION
     Generates a key file, creates a table of a few thousand encrypted OTP secrets (as the application would),
-    rotates the key, previews and runs the re-encryption, shows the column status, removes the old key and lists
+    rotates the key, previews and runs the re-encryption, shows the column status, finds every column that holds
+    encrypted values and pipes them into the removal of the old key, and lists
     the jobs. Everything happens in a temporary folder that is removed at the end.
 #>
 param(
@@ -61,7 +62,8 @@ try {
         ,@('Re-encrypt (progress bar; -Verbose for the details)', 'Start-Reencryption -Table usuarios -Column _otp_secret -ConnectionString ./app.db -BatchSize 250')
         ,@("The job's proof: 'finished' only because it counted the column at its end and found nothing below v2", 'Get-ReencryptJob -ConnectionString ./app.db -First 1 | Format-List Id, Status, Message')
         ,@('The column now, right before the cleanup: every value at the active version', 'Get-EncryptedColumnStatus -Table usuarios -Column _otp_secret -ConnectionString ./app.db')
-        ,@('Remove the old key: only versions no row uses, with backup, audit and rollback', 'Remove-UnusedEncryptionKey -Table usuarios -Column _otp_secret -ConnectionString ./app.db -Keep 1 -Confirm:$false | Format-List OperationId, Outcome, Removed, BackupPath')
+        ,@('Find every column that holds encrypted values (email is text, but holds none)', 'Find-EncryptedColumn -ConnectionString ./app.db')
+        ,@('Remove the old key: versions no found column uses; backup, audit, rollback', 'Find-EncryptedColumn -ConnectionString ./app.db | Remove-UnusedEncryptionKey -ConnectionString ./app.db -Keep 1 -Confirm:$false | Format-List OperationId, Outcome, Removed, BackupPath')
         ,@('The versions now', 'Get-EncryptionKey')
         ,@('The jobs', 'Get-ReencryptJob -ConnectionString ./app.db')
         ,@('Validate the key file', 'Test-EncryptionConfig -Detailed')

@@ -15,7 +15,8 @@
         ## SYNTAX                            one ``` block per parameter set; "### SetName (Default)" before
                                              each block when the cmdlet has more than one set
         ## DESCRIPTION                       paragraphs
-        ## EXAMPLES                          "### Example 1: title", code block(s), remark paragraphs
+        ## EXAMPLES                          "### Example 1: title", code block(s), remark paragraphs; an
+                                             Output block (sample output) goes to the remarks, not the code
         ## PARAMETERS                        "### -Name", description, a ```yaml block per group of sets
                                              (Type, Parameter Sets, Aliases, Accepted values, Required,
                                              Position, Default value, Accept pipeline input,
@@ -295,8 +296,11 @@ function ConvertTo-CommandModel {
     $examples = [Collections.Generic.List[object]]::new()
     foreach ($g in (Split-Subsections (& $section 'EXAMPLES'))) {
         if ($g.Title -eq '') { continue }
-        $code = @($g.Blocks | Where-Object Kind -EQ 'Code' | ForEach-Object Text) -join "`n`n"
-        $remarks = @($g.Blocks | Where-Object Kind -EQ 'Para' | ForEach-Object Text)
+        # As PlatyPS: the code is what can be pasted (the powershell blocks); sample output (an Output or text block)
+        # goes to the remarks with the paragraphs, in page order, so Get-Help -Examples never mixes a table into the code.
+        $isOutput = { param($b) $b.Kind -eq 'Code' -and $b.Lang -match '^(output|text|console)$' }
+        $code = @($g.Blocks | Where-Object { $_.Kind -eq 'Code' -and -not (& $isOutput $_) } | ForEach-Object Text) -join "`n`n"
+        $remarks = @($g.Blocks | Where-Object { $_.Kind -eq 'Para' -or (& $isOutput $_) } | ForEach-Object Text)
         if ($code.Trim().Length -eq 0) { Write-Warning "${file}:$($g.Line): the example '$($g.Title)' has no code." }
         $examples.Add([pscustomobject]@{ Title = $g.Title; Code = $code; Remarks = $remarks })
     }

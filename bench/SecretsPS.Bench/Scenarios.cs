@@ -160,10 +160,10 @@ public static class Scenarios
             Gen1 = GC.CollectionCount(1) - gen1,
             Gen2 = GC.CollectionCount(2) - gen2,
             PeakBytes = Probe.PeakBytes(),
-            Note = $"job {job.Id} {job.Status.ToText()}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}" +
+            Note = $"job {job.Id} {job.Status}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}" +
                    (whatIf.Length > 0 ? $"; what-if {whatIf}" : ""),
         };
-        if (job.Status != JobStatus.Finished || job.Errors != 0 || job.Processed != a.Long("expect", job.Processed))
+        if (job.StatusKind != JobStatus.Finished || job.Errors != 0 || job.Processed != a.Long("expect", job.Processed))
             throw new InvalidOperationException($"The engine did not re-encrypt every row: {result.Note}; expected {a.Str("expect")}.");
         Verify(dialect, cs, a.Str("table"), keys.Ring, job.Processed);
         return result;
@@ -281,7 +281,7 @@ public static class Scenarios
             0, 0, 0, 0, null, batch, commitEvery, now, now, now, null, "bench-profile", null);
         using (var t = dialect.BeginWrite(connection))
         {
-            job = job with { Id = store.Insert(connection, t, job) };
+            job = new ReencryptJob(job) { Id = store.Insert(connection, t, job) };
             t.Commit();
         }
         var transformer = new ValueTransformer(keys.Ring, keys.Ring.Active, false, target.MaxLength);
@@ -328,10 +328,10 @@ public static class Scenarios
             var written = Timed(2, () => dialect.UpdateGuarded(connection, transaction!, target, updates));
             done += written.Count;
             sinceCommit += pageRows;
-            job = job with { Processed = done, LastKey = dialect.CursorText(lastKey) };
+            job = new ReencryptJob(job) { Processed = done, LastKey = dialect.CursorText(lastKey) };
             if (sinceCommit >= commitEvery)
             {
-                Timed(3, () => { store.Save(connection, transaction, job with { UpdatedAt = DateTime.UtcNow }); transaction!.Commit(); transaction.Dispose(); transaction = null; return 0; });
+                Timed(3, () => { store.Save(connection, transaction, new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow }); transaction!.Commit(); transaction.Dispose(); transaction = null; return 0; });
                 sinceCommit = 0;
             }
         }
@@ -351,7 +351,7 @@ public static class Scenarios
             cursor = page[^1].Key;
             Write(updates, cursor, page.Count);
         }
-        Timed(3, () => { transaction ??= dialect.BeginWrite(connection); store.Save(connection, transaction, job with { Status = JobStatus.Finished }); transaction.Commit(); transaction.Dispose(); return 0; });
+        Timed(3, () => { transaction ??= dialect.BeginWrite(connection); store.Save(connection, transaction, new ReencryptJob(job) { StatusKind = JobStatus.Finished }); transaction.Commit(); transaction.Dispose(); return 0; });
         clock.Stop();
         var extra = new Dictionary<string, double> { ["pages"] = pages };
         sampler?.StopInto(extra);

@@ -95,4 +95,14 @@ public static class ErrorIds
     public const string VersionDefinedTwice = nameof(VersionDefinedTwice);
     public const string VersionFromEnvironment = nameof(VersionFromEnvironment);
     public const string VersionNameInvalid = nameof(VersionNameInvalid);
+    public const string SearchFilterConflict = nameof(SearchFilterConflict);
+    public const string VersionUsedByUnnamedColumn = nameof(VersionUsedByUnnamedColumn);
+    public const string ColumnDiscoveryIncomplete = nameof(ColumnDiscoveryIncomplete);
+    public const string ColumnNotSearched = nameof(ColumnNotSearched);
+    public const string DatabaseAuthenticationFailed = nameof(DatabaseAuthenticationFailed);
+    public const string DatabaseTlsFailed = nameof(DatabaseTlsFailed);
+    public const string DatabaseParameterRejected = nameof(DatabaseParameterRejected);
+    public const string ProviderRequired = nameof(ProviderRequired);
+    public const string SqlServerAuthenticationUnsupported = nameof(SqlServerAuthenticationUnsupported);
+    public const string AccessTokenConflict = nameof(AccessTokenConflict);
 }

@@ -250,6 +250,12 @@ ${fence}powershell
 Get-Thing -Id 42
 $fence
 
+${fence}Output
+Id Name
+-- ----
+42 a
+$fence
+
 Gets thing 42.
 
 ## PARAMETERS
@@ -371,6 +377,13 @@ Replaces ``flask things``.
         $kind.SelectSingleNode('dev:defaultValue', $ns).InnerText | Should -Be 'Small'
         @($kind.SelectNodes('command:parameterValueGroup/command:parameterValue', $ns) | ForEach-Object InnerText) | Should -Be @('Small', 'Large')
         $kind.SelectSingleNode('maml:description/maml:para', $ns).InnerText | Should -Be 'The kind.'
+    }
+
+    It 'keeps an example''s sample output out of its code, in the remarks before the explanation, as PlatyPS does' {
+        $command.SelectSingleNode('command:examples/command:example[2]/dev:code', $ns).InnerText | Should -Be 'Get-Thing -Id 42'
+        $remarks = @($command.SelectNodes('command:examples/command:example[2]/dev:remarks/maml:para', $ns) | ForEach-Object InnerText)
+        $remarks[0] | Should -Be "Id Name`n-- ----`n42 a"
+        $remarks[1] | Should -Be 'Gets thing 42.'
     }
 
     It 'writes inputs, outputs, notes, examples and related links' {

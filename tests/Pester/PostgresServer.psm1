@@ -7,6 +7,9 @@
 #   Invoke-TestPsql -Server $pg -Database $cs -Sql 'SELECT id, value FROM t ORDER BY id'   # -> '1|abc', '2|\N'
 #   Restart-TestPostgres -Server $pg               # stop (if running) and start again: same port, same data
 #   Stop-TestPostgres -Server $pg [-KeepFolder]    # in AfterAll
+#   $tls = Start-TestPostgres -Tls                 # TCP over TLS only (postgres.sh tls): .CaCertificate, .OtherCaCertificate,
+#                                                  # 'postgres' trusted, other roles by scram; .VerifyFullConnectionStringFor(db, user[, ca])
+#   New-TestPostgresRole -Server $tls -Name r -Password $token -Database $db   # a login role owning that database
 #
 # Where the machine has no PostgreSQL binaries, Start-TestPostgres returns Available = $false with a Reason
 # (use Set-ItResult -Skipped); every other failure throws, with the tail of the server log.
@@ -115,7 +118,10 @@ Running, InitDbMs, StartMs; methods NewDatabase() and ConnectionStringFor(databa
 #>
 function Start-TestPostgres {
     [CmdletBinding()]
-    param()
+    param(
+        # TCP connections over TLS only, with a CA of the test's own (tests/servers/postgres.sh tls).
+        [switch] $Tls
+    )
 
     $bin = $null
     $reason = $null
@@ -137,6 +143,12 @@ function Start-TestPostgres {
         Removed          = $false
         InitDbMs         = 0
         StartMs          = 0
+        CaCertificate    = $null
+        OtherCaCertificate = $null
+    }
+    $server | Add-Member -MemberType ScriptMethod -Name VerifyFullConnectionStringFor -Value {
+        param([string] $Database, [string] $User, [string] $RootCertificate = $this.CaCertificate)
+        "Host=localhost;Port=$($this.Port);Username=$User;Database=$Database;SSL Mode=VerifyFull;Root Certificate=$RootCertificate"
     }
     $server | Add-Member -MemberType ScriptMethod -Name NewDatabase -Value { New-TestPostgresDatabase -Server $this }
     $server | Add-Member -MemberType ScriptMethod -Name ConnectionStringFor -Value {
@@ -158,6 +170,11 @@ function Start-TestPostgres {
     try {
         $clock = [System.Diagnostics.Stopwatch]::StartNew()
         Invoke-ServerScript @('create', $folder) | Out-Null
+        if ($Tls) {
+            Invoke-ServerScript @('tls', $folder) | Out-Null
+            $server.CaCertificate = Join-Path $folder 'tls/ca.crt'
+            $server.OtherCaCertificate = Join-Path $folder 'tls/other-ca.crt'
+        }
         $server.InitDbMs = [int]$clock.Elapsed.TotalMilliseconds
 
         $clock.Restart()
@@ -224,6 +241,26 @@ function Invoke-TestPsql {
 
 <#
 .SYNOPSIS
+Creates a login role signed in with -Password (scram-sha-256 on a -Tls server; an access token, for the tests) and
+makes it the owner of -Database, so that it may create the job tables there.
+#>
+function New-TestPostgresRole {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)] [object] $Server,
+        [Parameter(Mandatory)] [ValidatePattern('^[a-z_][a-z0-9_]{0,62}$')] [string] $Name,
+        [Parameter(Mandatory)] [string] $Password,
+        [Parameter(Mandatory)] [string] $Database
+    )
+    Assert-Available $Server
+    $db = Resolve-DatabaseName $Database
+    $literal = $Password.Replace("'", "''")
+    Invoke-TestPsql -Server $Server -Database 'postgres' -Sql "CREATE ROLE `"$Name`" LOGIN PASSWORD '$literal'" | Out-Null
+    Invoke-TestPsql -Server $Server -Database 'postgres' -Sql "ALTER DATABASE `"$db`" OWNER TO `"$Name`"" | Out-Null
+}
+
+<#
+.SYNOPSIS
 Stops the server if it runs and starts it again on the same port with the same data (for "the database goes
 away mid-run": Stop-TestPostgres -KeepFolder, then Restart-TestPostgres).
 #>
@@ -271,4 +308,4 @@ $ExecutionContext.SessionState.Module.OnRemove = {
     Remove-Job -Id $script:ExitingEvent.Id -Force -ErrorAction SilentlyContinue
 }.GetNewClosure()
 
-Export-ModuleMember -Function Start-TestPostgres, New-TestPostgresDatabase, Invoke-TestPsql, Restart-TestPostgres, Stop-TestPostgres
+Export-ModuleMember -Function Start-TestPostgres, New-TestPostgresDatabase, Invoke-TestPsql, Restart-TestPostgres, Stop-TestPostgres, New-TestPostgresRole

@@ -23,9 +23,11 @@ BeforeAll {
             A rendered table as { Headers; Rows (ordered label -> cell) }. The dash line only underlines each label, so
             a cell is found from its label's place: a right-aligned cell (as the type's view aligns it) is the run of
             text ending where its label ends, a left-aligned one runs from where its label starts to the next cell
-            (so a date and time, or a message, comes back whole).
+            (so a date and time, or a message, comes back whole). A view may break a cell over lines (a long message
+            between words, a long target after a dot): a line whose -Key cell is blank continues the row above, and
+            each of its cells is joined to that row's with "`n".
         #>
-        param([string] $Text, [string] $TypeName)
+        param([string] $Text, [string] $TypeName, [string] $Key)
         $right = @(@((Get-FormatData -TypeName $TypeName).FormatViewDefinition)[0].Control.Headers |
                 Where-Object { "$($_.Alignment)" -eq 'Right' } | ForEach-Object Label)
         $lines = @($Text -split '\r?\n' | Where-Object { $_.Trim() })
@@ -35,7 +37,9 @@ BeforeAll {
         $segments = @([regex]::Matches($lines[$dash], '-+'))
         $width = ($lines | Measure-Object -Property Length -Maximum).Maximum
         $headers = @(foreach ($s in $segments) { $lines[$dash - 1].PadRight($width).Substring($s.Index, $s.Length).Trim() })
-        $rows = foreach ($line in @($lines | Select-Object -Skip ($dash + 1))) {
+        if (-not $Key) { $Key = $headers[0] }
+        $rows = [Collections.Generic.List[object]]::new()
+        foreach ($line in @($lines | Select-Object -Skip ($dash + 1))) {
             $padded = $line.PadRight($width)
             $starts = [int[]]::new($segments.Count)
             $cells = [string[]]::new($segments.Count)
@@ -54,11 +58,30 @@ BeforeAll {
                 $stop = if ($c -eq $segments.Count - 1) { $width } else { $starts[$c + 1] }
                 $cells[$c] = $padded.Substring($starts[$c], $stop - $starts[$c]).Trim()
             }
+            $keyAt = [array]::IndexOf($headers, $Key)
+            if ($rows.Count -and -not $cells[$keyAt].Trim()) {
+                $row = $rows[$rows.Count - 1]
+                for ($c = 0; $c -lt $headers.Count; $c++) { if ($cells[$c].Trim()) { $row.($headers[$c]) += "`n" + $cells[$c].Trim() } }
+                continue
+            }
             $row = [ordered]@{}
             for ($c = 0; $c -lt $headers.Count; $c++) { $row[$headers[$c]] = $cells[$c] }
-            [pscustomobject]$row
+            $rows.Add([pscustomobject]$row)
         }
-        [pscustomobject]@{ Headers = $headers; Rows = @($rows) }
+        [pscustomobject]@{ Headers = $headers; Rows = $rows.ToArray() }
+    }
+
+    function Assert-FitsWidth {
+        <#
+            Every line of a rendered view within the width, and no cell cut short ('…') but a name in -NameColumn (a
+            table cuts a long name; never a count, a date or a message): what an 80-column terminal shows whole.
+        #>
+        param([string] $Text, [int] $Width, [object[]] $Rows, [string] $NameColumn)
+        foreach ($line in $Text -split '\r?\n') { $line.Length | Should -BeLessOrEqual $Width -Because "'$line' must fit $Width columns" }
+        if (-not $Rows) { $Text | Should -Not -Match '…' -Because 'no cell may be cut short'; return }
+        foreach ($row in $Rows) {
+            foreach ($p in $row.PSObject.Properties) { if ($p.Name -ne $NameColumn) { $p.Value | Should -Not -Match '…' -Because "$($p.Name) must not be cut" } }
+        }
     }
 
     function ConvertFrom-ListText {
@@ -110,79 +133,91 @@ AfterAll {
 Describe 'Default views' {
     Context 'key versions (Get-EncryptionKey)' {
         BeforeAll {
-            # v1, v2 (active, not the newest: the mark must follow IsActive, not the order), v3 with another KDF.
+            # v1, v2 (active, not the newest: the flag must follow IsActive, not the order), a long name with another KDF.
             $key = New-KeyFileWithVersions -Folder (New-TestFolder) -Versions 'v1', 'v2'
-            $null = Invoke-KeyRotation -Path $key -NewVersion v3 -Kdf raw -Force -WarningAction SilentlyContinue
+            $null = Invoke-KeyRotation -Path $key -NewVersion 'prod-2026-01-rotation' -Kdf 'pbkdf2-sha256:600000' -Force -WarningAction SilentlyContinue
             $null = Set-ActiveEncryptionKey -Path $key -Version v2 -Confirm:$false -WarningAction SilentlyContinue
             $versions = @(Get-EncryptionKey -Path $key)
-            $table = ConvertFrom-TableText ($versions | Out-String -Width 200) $versions[0].PSObject.TypeNames[0]
+            $typeName = $versions[0].PSObject.TypeNames[0]
+            $text = @{ 80 = $versions | Out-String -Width 80; 120 = $versions | Out-String -Width 120 }
         }
 
-        It 'is the table view registered for the type Get-EncryptionKey emits' {
+        It 'is the table view registered for the type Get-EncryptionKey emits, with Version, IsActive, Created, Kdf, Source' {
             $versions.Count | Should -Be 3
-            $versions[0].PSObject.TypeNames[0] | Should -Be 'SecretsPS.Core.Config.KeyVersionInfo'
-            $view = Get-ViewLabels $versions[0].PSObject.TypeNames[0]
+            $typeName | Should -Be 'SecretsPS.Core.Config.KeyVersionInfo'
+            $view = Get-ViewLabels $typeName
             $view.Kind | Should -Be 'TableControl'
-            $view.Labels | Should -Be $table.Headers
+            $view.Labels | Should -Be @('Version', 'IsActive', 'Created', 'Kdf', 'Source')
+            (ConvertFrom-TableText ($versions | Format-Table | Out-String -Width 80) $typeName).Headers | Should -Be $view.Labels
         }
 
-        It 'shows Version, Active, Created, Kdf, Source in that order, and the same as Format-Table' {
-            $table.Headers[0..4] | Should -Be @('Version', 'Active', 'Created', 'Kdf', 'Source')
-            (ConvertFrom-TableText ($versions | Format-Table | Out-String -Width 200) $versions[0].PSObject.TypeNames[0]).Headers | Should -Be $table.Headers
-        }
-
-        It 'shows one row per version with its name, kdf and source, and marks only the active one' {
-            $table.Rows.Version | Should -Be @('v1', 'v2', 'v3')
-            $table.Rows.Active | Should -Be @('', '*', '')
-            $table.Rows.Kdf | Should -Be @('hkdf-sha256', 'hkdf-sha256', 'raw')
+        It 'at width <Width> fits, and shows each version whole: name, active flag, kdf, source, Created in UTC with a Z' -ForEach @(@{ Width = 80 }, @{ Width = 120 }) {
+            Assert-FitsWidth $text[$Width] $Width
+            $table = ConvertFrom-TableText $text[$Width] $typeName
+            $table.Headers | Should -Be @('Version', 'IsActive', 'Created', 'Kdf', 'Source')
+            $table.Rows.Version | Should -Be @('v1', 'v2', 'prod-2026-01-rotation')
+            $table.Rows.IsActive | Should -Be @('False', 'True', 'False')
+            $table.Rows.Kdf | Should -Be @('hkdf-sha256', 'hkdf-sha256', 'pbkdf2-sha256:600000')
             $table.Rows.Source | Should -Be @('File', 'File', 'File')
-        }
-
-        It 'shows Created in UTC, to the second, with a Z' {
             for ($i = 0; $i -lt 3; $i++) {
                 $table.Rows[$i].Created | Should -Match '^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$'
                 $table.Rows[$i].Created | Should -Be ($versions[$i].Created.UtcDateTime.ToString('yyyy-MM-dd HH:mm:ss') + 'Z')
             }
         }
+
+        It 'names each header after the property that holds its value (Select-Object <header> works)' {
+            foreach ($header in (Get-ViewLabels $typeName).Labels) {
+                $versions[0].PSObject.Properties[$header] | Should -Not -BeNullOrEmpty -Because "$header must be a property"
+            }
+            @($versions | Where-Object IsActive).Version | Should -Be 'v2'
+        }
     }
 
     Context 'config checks (Test-EncryptionConfig -Detailed)' {
         BeforeAll {
-            $good = @(Test-EncryptionConfig -Path (New-TestKeyFile -Folder (New-TestFolder)) -Detailed)
+            $goodKey = New-KeyFileWithVersions -Folder (New-TestFolder) -Versions 'v1', 'prod-2026-01-rotation'
+            $good = @(Test-EncryptionConfig -Path $goodKey -Detailed)
             $damagedPath = Join-Path (New-TestFolder) '.env.crypto'
             Write-DamagedKeyFile -Path $damagedPath -Problem SaltIntegrityCheckFailed
             $damaged = @(Test-EncryptionConfig -Path $damagedPath -Detailed -WarningAction SilentlyContinue -ErrorAction SilentlyContinue)
+            $typeName = $good[0].PSObject.TypeNames[0]
         }
 
         It 'is the table view registered for the type Test-EncryptionConfig emits, with Status, Check, Version, Message' {
-            $good[0].PSObject.TypeNames[0] | Should -Be 'SecretsPS.Core.Config.ConfigCheck'
-            $view = Get-ViewLabels $good[0].PSObject.TypeNames[0]
+            $typeName | Should -Be 'SecretsPS.Core.Config.ConfigCheck'
+            $view = Get-ViewLabels $typeName
             $view.Kind | Should -Be 'TableControl'
             $view.Labels | Should -Be @('Status', 'Check', 'Version', 'Message')
-            (ConvertFrom-TableText ($good | Out-String -Width 400) $good[0].PSObject.TypeNames[0]).Headers | Should -Be @('Status', 'Check', 'Version', 'Message')
         }
 
-        It 'shows each check of a sound key file as a row with its status, name, version and message' {
-            $rows = (ConvertFrom-TableText ($good | Out-String -Width 400) $good[0].PSObject.TypeNames[0]).Rows
+        It 'at width <Width> fits, and shows each check with its status, name, version and whole message, broken between words' -ForEach @(@{ Width = 80 }, @{ Width = 120 }) {
+            $text = $good | Out-String -Width $Width
+            Assert-FitsWidth $text $Width
+            $rows = (ConvertFrom-TableText $text $typeName).Rows
             $rows.Count | Should -Be $good.Count
-            $rows.Status | Should -Be @($good.Status | ForEach-Object ToString)
+            $rows.Status | Should -Be @($good.Status)
             $rows.Check | Should -Be $good.Check
-            $rows.Version | Should -Be @($good | ForEach-Object { [string]$_.Version })
-            $rows.Message | Should -Be $good.Message
+            # A version name longer than its column breaks after a dash, never inside a part that fits.
+            @($rows.Version | ForEach-Object { $_ -replace "`n", '' }) | Should -Be @($good | ForEach-Object { [string]$_.Version })
+            @($rows.Version | Where-Object { $_ -match "`n" } | Select-Object -Unique) | Should -Be @("prod-2026-`n01-rotation")
+            # Whole, and broken only where a space was, unless a word (the key file's path) is longer than a line.
+            @($rows.Message | ForEach-Object { $_ -replace '\s', '' }) | Should -Be @($good.Message | ForEach-Object { $_ -replace '\s', '' })
+            for ($i = 0; $i -lt $rows.Count; $i++) {
+                if (@($good[$i].Message -split ' ' | Where-Object Length -GT 44).Count -eq 0) { $rows[$i].Message -replace "`n", ' ' | Should -Be $good[$i].Message }
+            }
             $rows.Status | Should -Not -Contain 'Failed'
-            $rows.Version | Should -Contain 'v1'
         }
 
         It 'shows the failed check of a damaged version as Failed, with that version' {
-            $rows = (ConvertFrom-TableText ($damaged | Out-String -Width 400) $damaged[0].PSObject.TypeNames[0]).Rows
+            $rows = (ConvertFrom-TableText ($damaged | Out-String -Width 80) $typeName).Rows
             $failed = @($rows | Where-Object Status -EQ 'Failed')
             $failed.Count | Should -BeGreaterThan 0
             $failed.Version | Should -Contain 'v1'
-            $failed.Message | Should -Be @($damaged | Where-Object { $_.Status.ToString() -eq 'Failed' } | ForEach-Object Message)
+            @($failed.Message | ForEach-Object { $_ -replace "`n", ' ' }) | Should -Be @($damaged | Where-Object Status -EQ 'Failed' | ForEach-Object Message)
         }
     }
 
-    Context 're-encryption jobs, column status (SQLite)' {
+    Context 're-encryption jobs, column status, preview (SQLite)' {
         BeforeAll {
             $key = New-TestRotatedKeyFile -Folder (Join-Path $DbFolder 'views')
             $db = New-TestDatabase -Provider Sqlite -Folder $DbFolder
@@ -193,93 +228,95 @@ Describe 'Default views' {
                 @('v1:bm90LWEtdG9rZW4', $null, 'plain text')
             New-TestSecretTable -Database $db -Table t_mix -Values $mixValues
             New-TestSecretTable -Database $db -Table t_part -Values (New-TestStoredValue (New-TestPlaintext 5 'part') $key)
+            # A long target (a name longer than the Target column) and a run that only skips: all 4 already at v2.
+            New-TestSecretTable -Database $db -Table t_usuarios_com_nome_longo -Values (New-TestStoredValue (New-TestPlaintext 4 'skip') $key -Version v2)
+            $preview = Start-Reencryption -Table t_mix -Column otp @run -WhatIf -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
             $started = @(
                 Start-Reencryption -Table t_big -Column otp @run
                 Start-Reencryption -Table t_mix -Column otp @run -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
                 Start-Reencryption -Table t_part -Column otp @run -MaxRows 2 -WarningAction SilentlyContinue
+                Start-Reencryption -Table t_usuarios_com_nome_longo -Column otp @run -WarningAction SilentlyContinue
             )
             $jobs = @(Get-ReencryptJob -Provider Sqlite -ConnectionString $db.ConnectionString)
-            $jobTable = ConvertFrom-TableText ($jobs | Out-String -Width 200) $jobs[0].PSObject.TypeNames[0]
-            $statuses = @('t_big', 't_mix', 't_part' | ForEach-Object { Get-EncryptedColumnStatus -Table $_ -Column otp @run -WarningAction SilentlyContinue })
-            $statusTable = ConvertFrom-TableText ($statuses | Out-String -Width 200) $statuses[0].PSObject.TypeNames[0]
+            $jobType = $jobs[0].PSObject.TypeNames[0]
+            $statuses = @('t_big', 't_mix', 't_part', 't_usuarios_com_nome_longo' | ForEach-Object { Get-EncryptedColumnStatus -Table $_ -Column otp @run -WarningAction SilentlyContinue })
+            $statusType = $statuses[0].PSObject.TypeNames[0]
         }
 
         It 'is the table view registered for the job type Get-ReencryptJob and Start-Reencryption emit' {
-            $jobs.Count | Should -Be 3
-            $jobs[0].PSObject.TypeNames[0] | Should -Be 'SecretsPS.Core.Reencryption.ReencryptJob'
-            $started[0].PSObject.TypeNames[0] | Should -Be $jobs[0].PSObject.TypeNames[0]
-            $view = Get-ViewLabels $jobs[0].PSObject.TypeNames[0]
+            $jobs.Count | Should -Be 4
+            $jobType | Should -Be 'SecretsPS.Core.Reencryption.ReencryptJob'
+            $started[0].PSObject.TypeNames[0] | Should -Be $jobType
+            $view = Get-ViewLabels $jobType
             $view.Kind | Should -Be 'TableControl'
-            $view.Labels | Should -Be $jobTable.Headers
+            $view.Labels | Should -Be @('Id', 'Target', 'Status', 'Processed', 'Skipped', 'Errors', 'UpdatedAt')
+            (ConvertFrom-TableText ($started | Out-String -Width 80) $jobType).Headers | Should -Be $view.Labels
         }
 
-        It 'shows Id, Target, Status, Processed/Total, Skipped, Errors, Updated in that order (Version beside Target)' {
-            $jobTable.Headers | Should -Be @('Id', 'Target', 'Version', 'Status', 'Processed/Total', 'Skipped', 'Errors', 'Updated')
-            (ConvertFrom-TableText ($started | Out-String -Width 200) $started[0].PSObject.TypeNames[0]).Headers | Should -Be $jobTable.Headers
-        }
-
-        It 'shows a finished job of 3000 rows as 3000/3000, with its id, target, version and lower-case status' {
-            $row = $jobTable.Rows | Where-Object Target -EQ 't_big.otp'
-            $row.Id | Should -Be ([string]$started[0].Id)
-            $row.Version | Should -Be 'v2'
-            $row.Status | Should -BeExactly 'finished'
-            $row.'Processed/Total' | Should -Be '3000/3000'
-            $row.Skipped | Should -Be '0'
-            $row.Errors | Should -Be '0'
-        }
-
-        It 'counts skipped and failed rows in Processed/Total and shows them in their own columns' {
-            $job = $jobs | Where-Object Table -EQ 't_mix'
-            $job.Skipped | Should -Be 1
-            $job.Errors | Should -Be 2
-            $row = $jobTable.Rows | Where-Object Target -EQ 't_mix.otp'
-            $row.'Processed/Total' | Should -Be '6/6'
-            $row.Skipped | Should -Be '1'
-            $row.Errors | Should -Be '2'
-        }
-
-        It 'shows a job stopped by -MaxRows as paused with 2/5' {
-            $row = $jobTable.Rows | Where-Object Target -EQ 't_part.otp'
-            $row.Status | Should -BeExactly 'paused'
-            $row.'Processed/Total' | Should -Be '2/5'
-        }
-
-        It 'lists the jobs newest first, each Updated as the job''s UpdatedAt in UTC with a Z' {
-            $jobTable.Rows.Id | Should -Be @($jobs.Id | ForEach-Object { [string]$_ })
+        It 'at width <Width> fits, with no count or time cut, and shows what each count is' -ForEach @(@{ Width = 80 }, @{ Width = 120 }) {
+            $text = $jobs | Out-String -Width $Width
+            $table = ConvertFrom-TableText $text $jobType -Key Id
+            Assert-FitsWidth $text $Width -Rows $table.Rows -NameColumn Target
+            $table.Rows.Id | Should -Be @($jobs.Id | ForEach-Object { [string]$_ })
+            $big = $table.Rows | Where-Object Target -EQ 't_big.otp'
+            $big.Status | Should -BeExactly 'finished'
+            ($big.Processed, $big.Skipped, $big.Errors) | Should -Be @('3000', '0', '0')
+            $mix = $table.Rows | Where-Object Target -EQ 't_mix.otp'
+            ($mix.Processed, $mix.Skipped, $mix.Errors) | Should -Be @('3', '1', '2')
+            $part = $table.Rows | Where-Object Target -EQ 't_part.otp'
+            $part.Status | Should -BeExactly 'paused'
+            $part.Processed | Should -Be '2'
+            # A run that only skipped reads 0 processed, 4 skipped: never as if it had re-encrypted 4 rows.
+            $skipOnly = $table.Rows | Where-Object Id -EQ ([string]($jobs | Where-Object Table -EQ 't_usuarios_com_nome_longo').Id)
+            $skipOnly.Target | Should -BeLike 't_usuarios_com_nome*'
+            ($skipOnly.Processed, $skipOnly.Skipped) | Should -Be @('0', '4')
             for ($i = 0; $i -lt $jobs.Count; $i++) {
-                $jobTable.Rows[$i].Updated | Should -Be ($jobs[$i].UpdatedAt.ToString('yyyy-MM-dd HH:mm:ss') + 'Z')
+                $table.Rows[$i].UpdatedAt | Should -Match '^\d{4}-\d\d-\d\d \d\d:\d\dZ$'
+                $table.Rows[$i].UpdatedAt | Should -Be ($jobs[$i].UpdatedAt.UtcDateTime.ToString('yyyy-MM-dd HH:mm') + 'Z')
             }
         }
 
         It 'is the table view registered for the type Get-EncryptedColumnStatus emits' {
-            $statuses[0].PSObject.TypeNames[0] | Should -Be 'SecretsPS.Core.Data.EncryptedColumnStatus'
-            $view = Get-ViewLabels $statuses[0].PSObject.TypeNames[0]
+            $statusType | Should -Be 'SecretsPS.Core.Data.EncryptedColumnStatus'
+            $view = Get-ViewLabels $statusType
             $view.Kind | Should -Be 'TableControl'
-            $view.Labels | Should -Be $statusTable.Headers
-            $statusTable.Headers | Should -Be @('Target', 'Complete', 'Active', 'AtActive/Encrypted', 'Nulls', 'NotCiphertext', 'RowsByVersion')
+            $view.Labels | Should -Be @('Target', 'IsComplete', 'ActiveVersion', 'NotCiphertext', 'RowsByVersion')
         }
 
-        It 'shows a fully re-encrypted column as complete, 3000/3000, all at the active version' {
-            $row = $statusTable.Rows | Where-Object Target -EQ 't_big.otp'
-            $row.Complete | Should -Be 'True'
-            $row.Active | Should -Be 'v2'
-            $row.'AtActive/Encrypted' | Should -Be '3000/3000'
-            $row.Nulls | Should -Be '0'
-            $row.NotCiphertext | Should -Be '0'
-            $row.RowsByVersion | Should -Be 'v2=3000'
+        It 'at width <Width> fits, and shows each column whole: complete or not, active version, counts by version' -ForEach @(@{ Width = 80 }, @{ Width = 120 }) {
+            $text = $statuses | Out-String -Width $Width
+            $rows = (ConvertFrom-TableText $text $statusType -Key IsComplete).Rows
+            Assert-FitsWidth $text $Width -Rows $rows -NameColumn Target
+            $rows.Count | Should -Be 4
+            # A target longer than its column breaks after a dot (a part longer still is cut), a list of versions after a
+            # comma: never inside a count.
+            @($rows.Target | Select-Object -First 3 | ForEach-Object { $_ -replace "`n", '' }) | Should -Be @($statuses.Target | Select-Object -First 3)
+            $rows[3].Target -split "`n" | Should -Be @('t_usuarios_com_nome_l…', 'otp')
+            @($rows.RowsByVersion | ForEach-Object { $_ -replace ",`n", ', ' }) | Should -Be @($statuses | ForEach-Object { $_.RowsByVersion.ToString() })
+            $rows.IsComplete | Should -Be @('True', 'False', 'False', 'True')
+            $rows.ActiveVersion | Should -Be @('v2', 'v2', 'v2', 'v2')
+            $rows.NotCiphertext | Should -Be @($statuses | ForEach-Object { [string]$_.NotCiphertext })
+            $rows[0].RowsByVersion | Should -Be 'v2=3000'
+            @($rows[2].RowsByVersion -split ', ' | Sort-Object) | Should -Be @('v1=3', 'v2=2')
         }
 
-        It 'shows what keeps a column incomplete: rows left at v1, NULLs and values that are not ciphertext' {
-            $mix = $statusTable.Rows | Where-Object Target -EQ 't_mix.otp'
-            $mix.Complete | Should -Be 'False'
-            $mix.Nulls | Should -Be '1'
-            $status = $statuses | Where-Object Table -EQ 't_mix'
-            $mix.NotCiphertext | Should -Be ([string]$status.NotCiphertext)
-            $mix.'AtActive/Encrypted' | Should -Be "$($status.AtActiveVersion)/$($status.EncryptedRows)"
-            $part = $statusTable.Rows | Where-Object Target -EQ 't_part.otp'
-            $part.Complete | Should -Be 'False'
-            $part.'AtActive/Encrypted' | Should -Be '2/5'
-            @($part.RowsByVersion -split ', ' | Sort-Object) | Should -Be @('v1=3', 'v2=2')
+        It 'names each header of the job and status views after the property that holds its value' {
+            foreach ($header in (Get-ViewLabels $jobType).Labels) { $jobs[0].PSObject.Properties[$header] | Should -Not -BeNullOrEmpty -Because $header }
+            foreach ($header in (Get-ViewLabels $statusType).Labels) { $statuses[0].PSObject.Properties[$header] | Should -Not -BeNullOrEmpty -Because $header }
+            @($statuses | Select-Object -ExpandProperty IsComplete) | Should -Be @($true, $false, $false, $true)
+            @($jobs | Where-Object Status -EQ 'finished').Count | Should -Be 3
+        }
+
+        It 'shows the -WhatIf preview as a list, its counts by version as v1=3, v2=1, at width <Width>' -ForEach @(@{ Width = 80 }, @{ Width = 120 }) {
+            $preview.PSObject.TypeNames[0] | Should -Be 'SecretsPS.Core.Reencryption.ReencryptionPreview'
+            $text = $preview | Out-String -Width $Width
+            Assert-FitsWidth $text $Width
+            $value = @{}; foreach ($e in (ConvertFrom-ListText $text)) { $value[$e.Label] = $e.Value }
+            $value.Target | Should -Be 't_mix.otp'
+            $value.WouldReencrypt | Should -Be ([string]$preview.WouldReencrypt)
+            $value.RowsByVersion | Should -Be $preview.RowsByVersion.ToString()
+            $value.RowsByVersion | Should -Match '^v1=3, v2=1\b'
+            $text | Should -Not -Match '\[v1, '
         }
     }
 
@@ -288,7 +325,7 @@ Describe 'Default views' {
             $key = New-KeyFileWithVersions -Folder (New-TestFolder) -Versions 'v1', 'v2', 'v3'
             $removed = Remove-UnusedEncryptionKey -Path $key -Keep 2 -SkipUsageCheck -Force -WarningAction SilentlyContinue
             $nothing = Remove-UnusedEncryptionKey -Path $key -Keep 2 -SkipUsageCheck -Force -WarningAction SilentlyContinue
-            $listLabels = @('OperationId', 'Outcome', 'Removed', 'Kept', 'BackupPath', 'KeyFile', 'Started', 'Duration', 'Message')
+            $listLabels = @('OperationId', 'Outcome', 'Removed', 'Kept', 'BackupPath', 'KeyFile', 'StartedAt', 'Duration', 'Message')
         }
 
         It 'is a list view, registered for the type both cmdlets emit, since a table cannot fit its fields' {
@@ -297,6 +334,7 @@ Describe 'Default views' {
             $view = Get-ViewLabels $removed.PSObject.TypeNames[0]
             $view.Kind | Should -Be 'ListControl'
             $view.Labels | Should -Be $listLabels
+            foreach ($label in $listLabels) { $removed.PSObject.Properties[$label] | Should -Not -BeNullOrEmpty -Because $label }
         }
 
         It 'shows its labels in order, by default and with Format-List' {
@@ -304,19 +342,33 @@ Describe 'Default views' {
             (ConvertFrom-ListText ($removed | Format-List | Out-String -Width 200)).Label | Should -Be $listLabels
         }
 
-        It 'shows the id, outcome, removed version, why each other version was kept, the backup and the start time' {
+        It 'shows the id, outcome, removed version, why each other version was kept, the backup and the start time in UTC' {
             $list = ConvertFrom-ListText ($removed | Out-String -Width 200)
             $value = @{}; foreach ($e in $list) { $value[$e.Label] = $e.Value }
             $value.OperationId | Should -Be $removed.OperationId
             $value.Outcome | Should -Be 'Succeeded'
             $value.Removed | Should -Be 'v1'
-            $value.Kept -split "`n" | Should -Be @($removed.Kept | ForEach-Object { "$($_.Version): $($_.Reason)" })
+            # One kept version a line; a long reason continues on the next lines, indented, broken between words.
+            $value.Kept -replace "`n\s+", ' ' -split "`n" | Should -Be @($removed.Kept | ForEach-Object { "$($_.Version): $($_.Reason)" })
             $value.Kept | Should -Match 'v3: '
             $value.BackupPath | Should -Be $removed.BackupPath
             $value.KeyFile | Should -Be $key
-            $value.Started | Should -Be $removed.StartedAt.ToString('yyyy-MM-dd HH:mm:ss zzz')
+            $value.StartedAt | Should -Be ($removed.StartedAt.UtcDateTime.ToString('yyyy-MM-dd HH:mm:ss') + 'Z')
             $value.Duration | Should -Be ([string]$removed.Duration)
             $value.Message | Should -Be $removed.Message
+        }
+
+        It 'names its operation after the UTC time it started, as its backup is named' {
+            $removed.StartedAt.Offset | Should -Be ([TimeSpan]::Zero)
+            $removed.OperationId | Should -Match ('^cleanup_' + $removed.StartedAt.UtcDateTime.ToString('yyyyMMdd_HH') + '\d{4}_[0-9a-f]{4}$')
+            @($removed.Steps.Time | Where-Object { $_.Offset -ne [TimeSpan]::Zero }).Count | Should -Be 0
+        }
+
+        It 'fits 80 columns, a long reason broken between words' {
+            $text = $removed | Out-String -Width 80
+            Assert-FitsWidth $text 80
+            $value = @{}; foreach ($e in (ConvertFrom-ListText $text)) { $value[$e.Label] = $e.Value }
+            ($value.Kept -split "`n") -join ' ' | Should -Be (@($removed.Kept | ForEach-Object { "$($_.Version): $($_.Reason)" }) -join ' ')
         }
 
         It 'shows (none) removed for an operation that removed nothing' {
@@ -464,9 +516,9 @@ Describe 'Tab completion' {
         }
 
         It 'offers every job state for Get-ReencryptJob -Status, and only those' {
-            # The enum behind ReencryptJob.Status (the module's assemblies load in their own context, so not by type name).
+            # The enum behind -Status (the module's assemblies load in their own context, so not by type name).
             $jobType = (Get-Command Get-ReencryptJob).OutputType[0].Type
-            $states = $jobType.GetProperty('Status').PropertyType.GetEnumNames() | Sort-Object
+            $states = $jobType.Assembly.GetType('SecretsPS.Core.Reencryption.JobStatus').GetEnumNames() | Sort-Object
             $states.Count | Should -Be 6
             (Get-Completion 'Get-ReencryptJob -Status ').CompletionText | Sort-Object | Should -BeExactly @($states)
             (Get-Completion 'Get-ReencryptJob -Status f').CompletionText | Sort-Object | Should -BeExactly @('Failed', 'Finished')

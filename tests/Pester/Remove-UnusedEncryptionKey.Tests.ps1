@@ -48,9 +48,10 @@ BeforeAll {
             Returns { Folder; Key; Db; Table; Plain (the plaintexts of rows 1..6) }, or $null without the database.
         #>
         param([string] $Provider, [string[]] $Versions = @('v1', 'v2', 'v3', 'v4'))
-        $db = Get-SharedDatabase -Provider $Provider
-        if ($null -eq $db) { return $null }
+        # A database of its own: the discovery beyond the named targets would find the other fixtures' tables (same version names).
         $folder = New-TestFolder
+        $db = New-CleanupDatabase -Provider $Provider -Folder $folder
+        if ($null -eq $db) { return $null }
         $table = 't_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
         $key = New-KeyFileWithVersions -Folder $folder -Versions $Versions
         $plain = @(1..5 | ForEach-Object { "otp-$_-ção-secret-$([guid]::NewGuid().ToString('N').Substring(0, 6))" })

@@ -56,12 +56,12 @@ public sealed class CleanupJournalTests : IDisposable
         Assert.Equal(written.Outcome, read.Outcome);
         Assert.Equal(written.Candidates, read.Candidates);
         Assert.Equal(written.Removed, read.Removed);
-        Assert.Equal(written.Kept, read.Kept);
+        Assert.Equal(written.Kept.Select(k => (k.Version, k.Reason)), read.Kept.Select(k => (k.Version, k.Reason)));
         Assert.Equal(written.BackupPath, read.BackupPath);
         var usage = Assert.Single(read.Targets);
         Assert.Equal(("users", "otp"), (usage.Table, usage.Column));
         Assert.Equal(written.Targets[0].RowsByVersion, usage.RowsByVersion);
-        Assert.Equal(written.Steps, read.Steps);
+        Assert.Equal(written.Steps.Select(t => (t.Time, t.Step, t.Status, t.Message)), read.Steps.Select(t => (t.Time, t.Step, t.Status, t.Message)));
         Assert.Equal(written.Message, read.Message);
         Assert.Equal(written.User, read.User);
         Assert.Equal(written.Host, read.Host);
@@ -131,7 +131,7 @@ public sealed class CleanupJournalTests : IDisposable
         Assert.Equal(0, damaged);
         Assert.Equal(new[] { nothing.OperationId, removed.OperationId, rolledBack.OperationId }, read.Select(o => o.OperationId));
         Assert.DoesNotContain(read, o => o.OperationId == declined.OperationId);
-        Assert.Equal(new[] { CleanupOutcome.NothingToRemove, CleanupOutcome.Succeeded, CleanupOutcome.RolledBack }, read.Select(o => o.Outcome));
+        Assert.Equal(new[] { CleanupOutcome.NothingToRemove, CleanupOutcome.Succeeded, CleanupOutcome.RolledBack }, read.Select(o => o.OutcomeKind));
         Assert.Equal(new[] { "v1" }, read[1].Removed);
         Assert.Equal(removed.Steps.Select(s => (s.Step, s.Status, s.Message)), read[1].Steps.Select(s => (s.Step, s.Status, s.Message)));
         if (!OperatingSystem.IsWindows())
@@ -143,11 +143,11 @@ public sealed class CleanupJournalTests : IDisposable
     {
         var key = CleanupKeys.Create(_folder.Path, "v1", "v2", "v3", "v4");
         var secrets = CleanupKeys.SecretForms(_folder.Path);
-        Assert.Equal(CleanupOutcome.Succeeded, CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 3, skipUsageCheck: true, force: true).Run(_ => true).Outcome);
+        Assert.Equal(CleanupOutcome.Succeeded, CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 3, skipUsageCheck: true, force: true).Run(_ => true).OutcomeKind);
         var broken = CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 2, skipUsageCheck: true, force: true);
         broken.AfterWrite = p => File.WriteAllText(p, CleanupKeys.WithWrongSaltHash(File.ReadAllText(p), "v4"));
-        Assert.Equal(CleanupOutcome.RolledBack, broken.Run(_ => true).Outcome);
-        Assert.Equal(CleanupOutcome.NothingToRemove, CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 1).Run(_ => true).Outcome);
+        Assert.Equal(CleanupOutcome.RolledBack, broken.Run(_ => true).OutcomeKind);
+        Assert.Equal(CleanupOutcome.NothingToRemove, CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 1).Run(_ => true).OutcomeKind);
 
         var text = File.ReadAllText(CleanupJournal.PathFor(key));
 

@@ -129,7 +129,7 @@ public abstract class CompletenessPropertyTests
         var writtenOld = new HashSet<int>();
         void Ended(ReencryptJob? j)
         {
-            if (j?.Status is not (JobStatus.Finished or JobStatus.Incomplete)) return;
+            if (j?.StatusKind is not (JobStatus.Finished or JobStatus.Incomplete)) return;
             var values = ReadAll(db, c.Rows.Length, keyOf, cast);
             for (int i = 0; i < values.Length; i++)
             {
@@ -176,13 +176,13 @@ public abstract class CompletenessPropertyTests
             Assert.True(write?.Wait(TimeSpan.FromSeconds(60)) ?? true, "the application's write never landed");
         }
         // Then runs to the end, as an operator would: again while it is paused, once more when it ended incomplete.
-        for (int i = 0; i < 4 && (job is null || job.Status is not (JobStatus.Finished or JobStatus.Incomplete) || (job.Status == JobStatus.Incomplete && i < 2)); i++)
+        for (int i = 0; i < 4 && (job is null || job.StatusKind is not (JobStatus.Finished or JobStatus.Incomplete) || (job.StatusKind == JobStatus.Incomplete && i < 2)); i++)
         {
             job = db.Engine(ring, EngineConnection(db)).Run(options, new RecordingObserver(), CancellationToken.None);
             Ended(job);
         }
         Assert.NotNull(job);
-        Assert.True(job!.Status is JobStatus.Finished or JobStatus.Incomplete, $"{job.Status}: {job.Message}");
+        Assert.True(job!.StatusKind is JobStatus.Finished or JobStatus.Incomplete, $"{job.StatusKind}: {job.Message}");
 
         var now = ReadAll(db, c.Rows.Length, keyOf, cast);
         bool belowTarget = false, olderPrefix = false;
@@ -209,7 +209,7 @@ public abstract class CompletenessPropertyTests
             }
             if (value is not null && ApplicationWhitespace.Trim(value).StartsWith("v1:" + Data.SqlDialect.StoredTokenStart, StringComparison.Ordinal)) olderPrefix = true;
         }
-        if (job.Status == JobStatus.Finished) Assert.False(belowTarget, $"'finished' with a readable value still at v1: {job.Message}");
+        if (job.StatusKind == JobStatus.Finished) Assert.False(belowTarget, $"'finished' with a readable value still at v1: {job.Message}");
         else Assert.True(olderPrefix, $"'incomplete' with no value at an older version: {job.Message}");
 
         // The independent reader (Python, the application's own trimming) reads every readable row to the same plaintext.

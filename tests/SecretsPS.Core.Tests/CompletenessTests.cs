@@ -31,7 +31,7 @@ public abstract class CompletenessTests
     internal static ReencryptJob RunInSlices(TestDatabase db, KeyRing ring, ReencryptionOptions options, string? connectionString = null, int maxRuns = 200)
     {
         ReencryptJob job = db.Engine(ring, connectionString).Run(options, new RecordingObserver(), CancellationToken.None);
-        for (int i = 0; job.Status == JobStatus.Paused && i < maxRuns; i++)
+        for (int i = 0; job.StatusKind == JobStatus.Paused && i < maxRuns; i++)
             job = db.Engine(ring, connectionString).Run(options with { Resume = true }, new RecordingObserver(), CancellationToken.None);
         return job;
     }
@@ -88,7 +88,7 @@ public abstract class CompletenessTests
 
         var job = RunInSlices(db, keys.Ring, Options(), EngineConnection(db));
 
-        Assert.True(job.Status == JobStatus.Finished, $"{keyType}: {job.Status} {job.Message}");
+        Assert.True(job.StatusKind == JobStatus.Finished, $"{keyType}: {job.StatusKind} {job.Message}");
         Assert.Equal((long)literals.Length, job.Processed);
         Assert.Equal(new Dictionary<string, long> { ["v2"] = literals.Length }, job.CountsAtFinish);
         AssertAllAt(db, keys.Ring, literals.Length, "v2", plain.Values.ToHashSet());
@@ -145,7 +145,7 @@ public abstract class CompletenessTests
         }
         var byAlt = Options() with { KeyColumn = "alt" };
         var paused = db.Engine(keys.Ring).Run(byAlt, new RecordingObserver(), CancellationToken.None);
-        Assert.Equal(JobStatus.Paused, paused.Status);
+        Assert.Equal(JobStatus.Paused, paused.StatusKind);
 
         var e = Assert.Throws<SecretsPSException>(() => db.Engine(keys.Ring).Run(Options() with { Resume = true }, new RecordingObserver(), CancellationToken.None));
         Assert.Equal("JobOptionsMismatch", e.ErrorId);
@@ -153,11 +153,11 @@ public abstract class CompletenessTests
         Assert.Contains("'id'", e.Message);
         var byId = Assert.Throws<SecretsPSException>(() => db.Engine(keys.Ring).Run(Options() with { JobId = paused.Id }, new RecordingObserver(), CancellationToken.None));
         Assert.Equal("JobOptionsMismatch", byId.ErrorId);
-        Assert.Equal(JobStatus.Paused, db.Job(paused.Id)!.Status);
+        Assert.Equal(JobStatus.Paused, db.Job(paused.Id)!.StatusKind);
 
         var job = RunInSlices(db, keys.Ring, byAlt with { Resume = true });
 
-        Assert.Equal((paused.Id, JobStatus.Finished), (job.Id, job.Status));
+        Assert.Equal((paused.Id, JobStatus.Finished), (job.Id, job.StatusKind));
         AssertAllAt(db, keys.Ring, 30, "v2");
     }
 
@@ -189,11 +189,11 @@ public abstract class CompletenessTests
         var job = db.Engine(keys.Ring).Run(Options(batch: 5, commit: 5, maxRows: null), observer, CancellationToken.None);
 
         Assert.True(inserted);
-        Assert.Equal(JobStatus.Incomplete, job.Status);
+        Assert.Equal(JobStatus.Incomplete, job.StatusKind);
         Assert.Equal(new Dictionary<string, long> { ["v1"] = 1, ["v2"] = 50 }, job.CountsAtFinish);
         Assert.Contains("1 value(s) below 'v2'", job.Message);
         Assert.NotNull(job.FinishedAt);
-        Assert.Equal(JobStatus.Incomplete, db.Job(job.Id)!.Status);
+        Assert.Equal(JobStatus.Incomplete, db.Job(job.Id)!.StatusKind);
         var error = CompletionProof.IncompleteError(job, keys.Ring);
         Assert.Equal("ReencryptionIncomplete", error!.ErrorId);
         Assert.DoesNotContain("late", error.Message);
@@ -202,7 +202,7 @@ public abstract class CompletenessTests
         var again = db.Engine(keys.Ring).Run(Options(maxRows: null) with { Resume = true }, new RecordingObserver(), CancellationToken.None);
 
         Assert.NotEqual(job.Id, again.Id);
-        Assert.Equal(JobStatus.Finished, again.Status);
+        Assert.Equal(JobStatus.Finished, again.StatusKind);
         Assert.Equal((1L, 50L), (again.Processed, again.Skipped));
         AssertAllAt(db, keys.Ring, 51, "v2");
         Assert.Throws<SecretsPSException>(() => db.Engine(keys.Ring).Run(Options() with { JobId = job.Id }, new RecordingObserver(), CancellationToken.None));
@@ -233,7 +233,7 @@ public abstract class CompletenessTests
 
         var job = db.Engine(mixed.Ring).Run(Options(maxRows: null), new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal((JobStatus.Finished, 20L, 0L), (job.Status, job.Processed, job.Skipped));
+        Assert.Equal((JobStatus.Finished, 20L, 0L), (job.StatusKind, job.Processed, job.Skipped));
         AssertAllAt(db, mixed.Ring, 20, "v2");
     }
 }
@@ -285,7 +285,7 @@ public sealed class CompletenessOnSqliteTests : CompletenessTests
 
         var job = RunInSlices(db, keys.Ring, new ReencryptionOptions { Table = "secrets", Column = "secret", KeyColumn = "k", BatchSize = 2, CommitEvery = 2, MaxRows = 3 });
 
-        Assert.Equal((JobStatus.Finished, (long)values.Length), (job.Status, job.Processed));
+        Assert.Equal((JobStatus.Finished, (long)values.Length), (job.StatusKind, job.Processed));
         AssertAllAt(db, keys.Ring, values.Length, "v2");
     }
 
@@ -332,7 +332,7 @@ public sealed class CompletenessOnSqliteTests : CompletenessTests
         var observer = new RecordingObserver();
         var job = db.Engine(keys.Ring).Run(new ReencryptionOptions { Table = "secrets", Column = "secret" }, observer, CancellationToken.None);
 
-        Assert.Equal((JobStatus.Finished, 2L, 2L), (job.Status, job.Processed, job.Errors));
+        Assert.Equal((JobStatus.Finished, 2L, 2L), (job.StatusKind, job.Processed, job.Errors));
         Assert.All(observer.Failures, f => Assert.StartsWith("ValueNotText", f.Reason));
     }
 }
@@ -404,7 +404,7 @@ public sealed class CompletenessOnPostgreSqlTests : CompletenessTests
 
         var job = RunInSlices(db, keys.Ring, new ReencryptionOptions { Table = "secrets", Column = "secret", BatchSize = 4, CommitEvery = 4, MaxRows = 9 }, SaoPaulo(db));
 
-        Assert.Equal((JobStatus.Finished, 60L), (job.Status, job.Processed));
+        Assert.Equal((JobStatus.Finished, 60L), (job.StatusKind, job.Processed));
         AssertAllAt(db, keys.Ring, 60, "v2", plain.Values.ToHashSet());
     }
 
@@ -425,7 +425,7 @@ public sealed class CompletenessOnPostgreSqlTests : CompletenessTests
 
         var job = RunInSlices(db, keys.Ring, new ReencryptionOptions { Table = "secrets", Column = "secret", BatchSize = 3, CommitEvery = 3, MaxRows = 7 }, SaoPaulo(db));
 
-        Assert.Equal((JobStatus.Finished, 40L), (job.Status, job.Processed));
+        Assert.Equal((JobStatus.Finished, 40L), (job.StatusKind, job.Processed));
         AssertAllAt(db, keys.Ring, 40, "v2", plain.Values.ToHashSet());
     }
 
@@ -483,7 +483,7 @@ public sealed class CompletenessOnPostgreSqlTests : CompletenessTests
 
             var job = db.Engine(keys.Ring).Run(new ReencryptionOptions { Table = "secrets", Column = "secret", BatchSize = 2, CommitEvery = 2 }, new RecordingObserver(), CancellationToken.None);
 
-            Assert.True((JobStatus.Finished, 5L, 0L) == (job.Status, job.Processed, job.Errors), $"{type}: {job.Status} {job.Message}");
+            Assert.True((JobStatus.Finished, 5L, 0L) == (job.StatusKind, job.Processed, job.Errors), $"{type}: {job.StatusKind} {job.Message}");
             using var connection = db.Open();
             using var command = TestDatabase.Command(connection, null, "SELECT secret FROM secrets");
             using var reader = command.ExecuteReader();
@@ -520,7 +520,7 @@ public sealed class CompletenessOnPostgreSqlTests : CompletenessTests
             Assert.Equal(2, status.RowsUsing("v1"));
         }
         var job = db.Engine(keys.Ring, latin1).Run(new ReencryptionOptions { Table = "secrets", Column = "secret" }, new RecordingObserver(), CancellationToken.None);
-        Assert.Equal((JobStatus.Finished, 2L), (job.Status, job.Processed));
+        Assert.Equal((JobStatus.Finished, 2L), (job.StatusKind, job.Processed));
         Assert.Equal(new Dictionary<string, long> { ["v2"] = 2 }, job.CountsAtFinish);
     }
 
@@ -539,7 +539,7 @@ public sealed class CompletenessOnPostgreSqlTests : CompletenessTests
 
         var job = db.Engine(keys.Ring).Run(new ReencryptionOptions { Table = "secrets", Column = "secret", BatchSize = 4, CommitEvery = 4 }, observer, CancellationToken.None);
 
-        Assert.Equal((JobStatus.Incomplete, 5L, 5L), (job.Status, job.Processed, job.Errors));
+        Assert.Equal((JobStatus.Incomplete, 5L, 5L), (job.StatusKind, job.Processed, job.Errors));
         Assert.Equal(new Dictionary<string, long> { ["v1"] = 5, ["v2"] = 5 }, job.CountsAtFinish);
         Assert.All(observer.Failures, f => Assert.StartsWith("RowNotUpdated", f.Reason));
         Assert.Equal(new[] { "1", "3", "5", "7", "9" }, observer.Failures.Select(f => f.RowKey).Order());

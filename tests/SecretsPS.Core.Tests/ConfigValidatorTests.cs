@@ -29,7 +29,7 @@ public sealed class ConfigValidatorTests : IDisposable
 
         var checks = Check(KeyFile, maxAge: 30, now: Noon.AddDays(1));
 
-        Assert.All(checks, c => Assert.True(c.Status == CheckStatus.Passed, $"{c.Check} {c.Version}: {c.Status} {c.Message}"));
+        Assert.All(checks, c => Assert.True(c.StatusKind == CheckStatus.Passed, $"{c.Check} {c.Version}: {c.StatusKind} {c.Message}"));
         Assert.Equal(
             new[] { "FileRead", "FileMode", "Parse", "ActivePresent", "KeyMaterial", "SelfTest", "KeyMaterial", "SelfTest", "VersionOrder", "KeyAge" },
             checks.Select(c => c.Check));
@@ -62,17 +62,17 @@ public sealed class ConfigValidatorTests : IDisposable
         Assert.Equal("RawKeyLength", Single(checks, "KeyMaterial", "v7").ErrorId);
         foreach (var bad in new[] { "v2", "v3", "v4", "v6", "v7" })
         {
-            Assert.Equal(CheckStatus.Failed, Single(checks, "KeyMaterial", bad).Status);
+            Assert.Equal(CheckStatus.Failed, Single(checks, "KeyMaterial", bad).StatusKind);
             Assert.DoesNotContain(checks, c => c.Check == "SelfTest" && c.Version == bad);
         }
 
         foreach (var good in new[] { "v1", "v5" })
         {
-            Assert.Equal(CheckStatus.Passed, Single(checks, "KeyMaterial", good).Status);
-            Assert.Equal(CheckStatus.Passed, Single(checks, "SelfTest", good).Status);
+            Assert.Equal(CheckStatus.Passed, Single(checks, "KeyMaterial", good).StatusKind);
+            Assert.Equal(CheckStatus.Passed, Single(checks, "SelfTest", good).StatusKind);
         }
 
-        Assert.Equal(CheckStatus.Passed, Single(checks, "ActivePresent", "v5").Status);
+        Assert.Equal(CheckStatus.Passed, Single(checks, "ActivePresent", "v5").StatusKind);
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public sealed class ConfigValidatorTests : IDisposable
 
         var read = Assert.Single(checks);
         Assert.Equal("FileRead", read.Check);
-        Assert.Equal(CheckStatus.Failed, read.Status);
+        Assert.Equal(CheckStatus.Failed, read.StatusKind);
         Assert.Equal("KeyFileNotFound", read.ErrorId);
     }
 
@@ -93,7 +93,7 @@ public sealed class ConfigValidatorTests : IDisposable
 
         var parse = Single(Check(KeyFile), "Parse");
 
-        Assert.Equal(CheckStatus.Failed, parse.Status);
+        Assert.Equal(CheckStatus.Failed, parse.StatusKind);
         Assert.Equal("VersionDefinedTwice", parse.ErrorId);
         Assert.Contains("ENCRYPTION_KEYS__v1", parse.Message);
     }
@@ -106,9 +106,9 @@ public sealed class ConfigValidatorTests : IDisposable
         var checks = Check(KeyFile);
 
         var active = Single(checks, "ActivePresent");
-        Assert.Equal(CheckStatus.Failed, active.Status);
+        Assert.Equal(CheckStatus.Failed, active.StatusKind);
         Assert.Equal("ActiveVersionMissing", active.ErrorId);
-        Assert.Equal(CheckStatus.Passed, Single(checks, "SelfTest", "v1").Status);
+        Assert.Equal(CheckStatus.Passed, Single(checks, "SelfTest", "v1").StatusKind);
     }
 
     [Fact]
@@ -118,7 +118,7 @@ public sealed class ConfigValidatorTests : IDisposable
 
         var active = Single(Check(KeyFile), "ActivePresent", "v2");
 
-        Assert.Equal(CheckStatus.Failed, active.Status);
+        Assert.Equal(CheckStatus.Failed, active.StatusKind);
         Assert.Equal("ActiveVersionNotDefined", active.ErrorId);
     }
 
@@ -133,10 +133,10 @@ public sealed class ConfigValidatorTests : IDisposable
         var checks = Check(KeyFile);
 
         var mode = Single(checks, "FileMode");
-        Assert.Equal(CheckStatus.Warning, mode.Status);
+        Assert.Equal(CheckStatus.Warning, mode.StatusKind);
         Assert.Equal("KeyFileReadableByOthers", mode.ErrorId);
         Assert.Contains("chmod 600", mode.Message);
-        Assert.DoesNotContain(checks, c => c.Status == CheckStatus.Failed);
+        Assert.DoesNotContain(checks, c => c.StatusKind == CheckStatus.Failed);
     }
 
     [Fact]
@@ -144,7 +144,7 @@ public sealed class ConfigValidatorTests : IDisposable
     {
         KeyFileOperations.Create(KeyFile, "v1", 32, 16, null, overwrite: false);
 
-        Assert.Equal(CheckStatus.Passed, Single(Check(KeyFile), "FileMode").Status);
+        Assert.Equal(CheckStatus.Passed, Single(Check(KeyFile), "FileMode").StatusKind);
     }
 
     [Fact]
@@ -155,10 +155,10 @@ public sealed class ConfigValidatorTests : IDisposable
         var old = Single(Check(KeyFile, maxAge: 90, now: Noon.AddDays(91)), "KeyAge", "v1");
         var young = Single(Check(KeyFile, maxAge: 90, now: Noon.AddDays(89)), "KeyAge", "v1");
 
-        Assert.Equal(CheckStatus.Warning, old.Status);
+        Assert.Equal(CheckStatus.Warning, old.StatusKind);
         Assert.Equal("ActiveKeyTooOld", old.ErrorId);
         Assert.Contains("91 days", old.Message);
-        Assert.Equal(CheckStatus.Passed, young.Status);
+        Assert.Equal(CheckStatus.Passed, young.StatusKind);
         Assert.DoesNotContain(Check(KeyFile), c => c.Check == "KeyAge");
     }
 
@@ -169,7 +169,7 @@ public sealed class ConfigValidatorTests : IDisposable
 
         var age = Single(Check(KeyFile, maxAge: 90, now: Noon), "KeyAge", "v1");
 
-        Assert.Equal(CheckStatus.Warning, age.Status);
+        Assert.Equal(CheckStatus.Warning, age.StatusKind);
         Assert.Equal("ActiveKeyAgeUnknown", age.ErrorId);
     }
 
@@ -183,12 +183,12 @@ public sealed class ConfigValidatorTests : IDisposable
         var checks = Check(KeyFile);
 
         var order = Single(checks, "VersionOrder", "v2");
-        Assert.Equal(CheckStatus.Warning, order.Status);
+        Assert.Equal(CheckStatus.Warning, order.StatusKind);
         Assert.Equal("CreatedDisagreesWithFileOrder", order.ErrorId);
         Assert.Contains("ENCRYPTION_CREATED__v2 (2025-01-01T00:00:00Z)", order.Message, StringComparison.Ordinal);
         Assert.Contains("ENCRYPTION_CREATED__v1 (2025-06-01T00:00:00Z)", order.Message, StringComparison.Ordinal);
         Assert.Contains("The file order is used: v1 is treated as older than v2", order.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain(checks, c => c.Status == CheckStatus.Failed); // still a valid file
+        Assert.DoesNotContain(checks, c => c.StatusKind == CheckStatus.Failed); // still a valid file
     }
 
     [Fact]
@@ -198,7 +198,7 @@ public sealed class ConfigValidatorTests : IDisposable
 
         var order = Single(Check(KeyFile), "VersionOrder");
 
-        Assert.Equal(CheckStatus.Passed, order.Status);
+        Assert.Equal(CheckStatus.Passed, order.StatusKind);
         Assert.Contains("v1, v3, v2", order.Message, StringComparison.Ordinal);
     }
 
@@ -210,7 +210,7 @@ public sealed class ConfigValidatorTests : IDisposable
 
         var checks = Check(KeyFile);
 
-        Assert.Equal(CheckStatus.Passed, Single(checks, "VersionOrder").Status);
+        Assert.Equal(CheckStatus.Passed, Single(checks, "VersionOrder").StatusKind);
         Assert.Contains("v1, v2", Single(checks, "VersionOrder").Message, StringComparison.Ordinal);
     }
 
@@ -222,7 +222,7 @@ public sealed class ConfigValidatorTests : IDisposable
 
         var order = Single(Check(KeyFile, environment: environment), "VersionOrder", "v2");
 
-        Assert.Equal(CheckStatus.Warning, order.Status);
+        Assert.Equal(CheckStatus.Warning, order.StatusKind);
         Assert.Equal("CreatedDisagreesWithFileOrder", order.ErrorId);
     }
 

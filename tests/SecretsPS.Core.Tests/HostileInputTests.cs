@@ -160,7 +160,7 @@ public abstract class HostileInputTests
         }
 
         // The job: exactly this target, every value moved, the plaintext row reported (in the hostile errors table).
-        Assert.Equal((JobStatus.Finished, 10L, 0L, 1L), (job.Status, job.Processed, job.Skipped, job.Errors));
+        Assert.Equal((JobStatus.Finished, 10L, 0L, 1L), (job.StatusKind, job.Processed, job.Skipped, job.Errors));
         Assert.Equal((c.Table, c.Column, c.Key), (job.Table, job.Column, job.KeyColumn));
         var rows = db.Read(table);
         foreach (var (key, plain) in expected)
@@ -185,7 +185,7 @@ public abstract class HostileInputTests
 
         // A second run with the key column named: everything already at v2.
         var again = db.Engine(keys.Ring).Run(options with { KeyColumn = c.Key }, new RecordingObserver(), CancellationToken.None);
-        Assert.Equal((JobStatus.Finished, 0L, 10L, 1L), (again.Status, again.Processed, again.Skipped, again.Errors));
+        Assert.Equal((JobStatus.Finished, 0L, 10L, 1L), (again.StatusKind, again.Processed, again.Skipped, again.Errors));
 
         // The job store under the hostile job table name: list, read, errors, delete.
         using (var connection = db.Open())
@@ -227,7 +227,7 @@ public abstract class HostileInputTests
         try
         {
             var job = db.Engine(keys.Ring).Run(options, new RecordingObserver(), CancellationToken.None);
-            Assert.Equal(JobStatus.Finished, job.Status);
+            Assert.Equal(JobStatus.Finished, job.StatusKind);
             Assert.Equal(new SortedSet<string>(before, StringComparer.Ordinal) { jobTable, HostileNames.ErrorsTable(jobTable) }, UserTables(db));
         }
         catch (SecretsPSException e) when (e.ErrorId == "IdentifierInvalid")
@@ -439,7 +439,7 @@ public sealed class HostileInputOnPostgreSqlTests : HostileInputTests, IClassFix
         Output.WriteLine($"created: {string.Join(", ", created)}; outcome: {(failure is null ? $"job {job!.Id} {job.Status}" : failure.GetType().Name + ": " + failure.Message)}");
         if (failure is null)
         {
-            Assert.Equal(JobStatus.Finished, job!.Status);
+            Assert.Equal(JobStatus.Finished, job!.StatusKind);
             Assert.Equal(2, created.Count);
             return;
         }

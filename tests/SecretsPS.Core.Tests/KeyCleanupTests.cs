@@ -59,7 +59,7 @@ namespace SecretsPS.Core.Tests
 
             var op = CleanupKeys.Cleanup(key, log, db, keep: 1, targets: new[] { new CleanupTarget("accounts", "otp") }).Run(_ => true);
 
-            Assert.Equal(CleanupOutcome.Succeeded, op.Outcome);
+            Assert.Equal(CleanupOutcome.Succeeded, op.OutcomeKind);
             Assert.Equal(new[] { "v1", "v2", "v3" }, op.Candidates.Order());
             Assert.Equal(new[] { "v2", "v3" }, op.Removed.Order());
             var kept = Assert.Single(op.Kept, k => k.Version == "v1");
@@ -92,7 +92,7 @@ namespace SecretsPS.Core.Tests
 
             var op = CleanupKeys.Cleanup(key, new CleanupLog(), db, keep: 1, targets: new[] { new CleanupTarget("users", "otp") }).Run(_ => true);
 
-            Assert.Equal(CleanupOutcome.Succeeded, op.Outcome);
+            Assert.Equal(CleanupOutcome.Succeeded, op.OutcomeKind);
             Assert.Equal(new[] { "v1" }, op.Removed);
             Assert.NotNull(op.BackupPath);
             Assert.Equal(before, File.ReadAllBytes(op.BackupPath!));
@@ -118,7 +118,7 @@ namespace SecretsPS.Core.Tests
 
             var op = CleanupKeys.Cleanup(key, new CleanupLog(), db, keep: 1, targets: new[] { new CleanupTarget("empty_col", "otp") }).Run(_ => true);
 
-            Assert.Equal(CleanupOutcome.Succeeded, op.Outcome);
+            Assert.Equal(CleanupOutcome.Succeeded, op.OutcomeKind);
             Assert.DoesNotContain("v1", op.Candidates);
             Assert.Equal(new[] { "v2" }, op.Removed);
             Assert.Contains(op.Kept, k => k.Version == "v1" && k.Reason == "the active version");
@@ -137,7 +137,7 @@ namespace SecretsPS.Core.Tests
 
             var op = CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 1, skipUsageCheck: true, force: true).Run(_ => true);
 
-            Assert.Equal(CleanupOutcome.NothingToRemove, op.Outcome);
+            Assert.Equal(CleanupOutcome.NothingToRemove, op.OutcomeKind);
             Assert.Empty(op.Candidates);
             Assert.Equal(before, File.ReadAllBytes(key));
             Assert.Equal(backups, Backups(key));
@@ -268,7 +268,7 @@ namespace SecretsPS.Core.Tests
             var op = CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 1, skipUsageCheck: skipUsageCheck, force: force)
                 .Run(_ => asked = true);
 
-            Assert.Equal(CleanupOutcome.NothingToRemove, op.Outcome);
+            Assert.Equal(CleanupOutcome.NothingToRemove, op.OutcomeKind);
             Assert.False(asked, "nothing removable: no confirmation is asked");
             Assert.Empty(op.Removed);
             Assert.Equal(new[] { "v1", "v2" }, op.Candidates.Order());
@@ -284,7 +284,7 @@ namespace SecretsPS.Core.Tests
 
             var op = CleanupKeys.Cleanup(key, new CleanupLog(), null, keep: 1, skipUsageCheck: true, force: true).Run(_ => true);
 
-            Assert.Equal(CleanupOutcome.Succeeded, op.Outcome);
+            Assert.Equal(CleanupOutcome.Succeeded, op.OutcomeKind);
             Assert.Equal(new[] { "v1", "v2" }, op.Removed.Order());
             Assert.Equal(new[] { "v3" }, CleanupKeys.Versions(key));
             Assert.Contains(op.Steps, s => s.Step == "UsageCheck" && s.Status == "WARNING");
@@ -303,7 +303,7 @@ namespace SecretsPS.Core.Tests
                 return true;
             });
 
-            Assert.Equal(CleanupOutcome.Succeeded, op.Outcome);
+            Assert.Equal(CleanupOutcome.Succeeded, op.OutcomeKind);
             Assert.Equal(new[] { "v2" }, op.Removed);
             Assert.Equal(new[] { "v1", "v3" }, CleanupKeys.Versions(key));
             Assert.Contains(op.Kept, k => k.Version == "v1" && k.Reason.Contains("changed since the check"));
@@ -323,7 +323,7 @@ namespace SecretsPS.Core.Tests
 
             var op = CleanupKeys.Cleanup(key, log, null, keep: 1, skipUsageCheck: true, force: true).Run(v => { asked = v; return false; });
 
-            Assert.Equal(CleanupOutcome.NotConfirmed, op.Outcome);
+            Assert.Equal(CleanupOutcome.NotConfirmed, op.OutcomeKind);
             Assert.Equal(new[] { "v1", "v2" }, asked!.Order());
             Assert.Empty(op.Removed);
             Assert.Null(op.BackupPath);
@@ -449,7 +449,7 @@ namespace SecretsPS.Core.Tests
             try
             {
                 var op = cleanup.Run(_ => true);
-                Assert.Equal(CleanupOutcome.RolledBack, op.Outcome);
+                Assert.Equal(CleanupOutcome.RolledBack, op.OutcomeKind);
             }
             catch (InvalidOperationException)
             {
@@ -462,7 +462,7 @@ namespace SecretsPS.Core.Tests
 
         private static void AssertRolledBack(KeyCleanupOperation op, string key, byte[] before, CleanupLog log)
         {
-            Assert.Equal(CleanupOutcome.RolledBack, op.Outcome);
+            Assert.Equal(CleanupOutcome.RolledBack, op.OutcomeKind);
             Assert.Empty(op.Removed);
             Assert.Equal(before, File.ReadAllBytes(key));
             Assert.NotNull(op.BackupPath);
@@ -477,7 +477,7 @@ namespace SecretsPS.Core.Tests
             var journal = CleanupJournal.Read(key, out var damaged);
             Assert.Equal(0, damaged);
             var entry = Assert.Single(journal, o => o.OperationId == op.OperationId);
-            Assert.Equal(CleanupOutcome.RolledBack, entry.Outcome);
+            Assert.Equal(CleanupOutcome.RolledBack, entry.OutcomeKind);
             Assert.Contains(entry.Steps, s => s.Step == "Rollback");
         }
 
@@ -573,13 +573,13 @@ namespace SecretsPS.Core.Tests
 
             var op = CleanupKeys.Cleanup(key, log, db, keep: 1, targets: new[] { new CleanupTarget("t", "otp") }).Run(_ => true);
 
-            Assert.Equal(CleanupOutcome.Succeeded, op.Outcome);
+            Assert.Equal(CleanupOutcome.Succeeded, op.OutcomeKind);
             Assert.All(log.Messages, m => Assert.True(
                 m.Text.StartsWith(KeyCleanup.AuditTag + " ", StringComparison.Ordinal) || m.Text.StartsWith(KeyCleanup.SummaryTag + " ", StringComparison.Ordinal), m.Text));
             var audit = log.Messages.Where(m => m.Text.StartsWith(KeyCleanup.AuditTag, StringComparison.Ordinal)).ToList();
             Assert.Equal(op.Steps.Count, audit.Count);
             Assert.Equal(op.Steps.Select(s => KeyCleanup.AuditTag + " " + s.Message), audit.Select(m => m.Text));
-            Assert.Equal(new[] { "Start", "Candidates", "UsageCheck", "Backup", "Write", "Validate", "SampleDecrypt" }, op.Steps.Select(s => s.Step));
+            Assert.Equal(new[] { "Start", "Candidates", "UsageCheck", "Discovery", "Discovery", "Backup", "Write", "Validate", "SampleDecrypt" }, op.Steps.Select(s => s.Step));
             Assert.StartsWith(KeyCleanup.AuditTag + " Operation started - ID: " + op.OperationId, log.Messages[0].Text);
             var summary = Assert.Single(log.Messages, m => m.Text.StartsWith(KeyCleanup.SummaryTag, StringComparison.Ordinal));
             Assert.Equal(log.Messages.Count - 1, log.Messages.IndexOf(summary));

@@ -139,7 +139,7 @@ public sealed class KeyFileDeploymentTests : IDisposable
                 {
                     KeyFile = KeyFile, Keep = 1, SkipUsageCheck = true, Force = true, Environment = NoEnvironment,
                 }, (_, _) => { }).Run(_ => true);
-                Assert.Equal(CleanupOutcome.Succeeded, op.Outcome);
+                Assert.Equal(CleanupOutcome.Succeeded, op.OutcomeKind);
                 break;
         }
 
@@ -166,7 +166,7 @@ public sealed class KeyFileDeploymentTests : IDisposable
 
         var op = cleanup.Run(_ => true);
 
-        Assert.Equal(CleanupOutcome.RolledBack, op.Outcome);
+        Assert.Equal(CleanupOutcome.RolledBack, op.OutcomeKind);
         Assert.Equal(before, File.ReadAllBytes(KeyFile));
         Assert.Equal($"{Nobody}:{NoGroup}:640", Stat(KeyFile));
     }
@@ -309,7 +309,7 @@ public sealed class KeyFileDeploymentTests : IDisposable
             KeyFile = KeyFile, Keep = 1, SkipUsageCheck = true, Force = true, Environment = NoEnvironment,
         }, (_, _) => { }).Run(_ => true);
 
-        Assert.Equal(CleanupOutcome.Succeeded, op.Outcome);
+        Assert.Equal(CleanupOutcome.Succeeded, op.OutcomeKind);
         Assert.Equal(new[] { "v3" }, Versions(real));
         Assert.Equal("real.env", new FileInfo(KeyFile).LinkTarget);
         Assert.True(File.Exists(real + ".audit.jsonl"));

@@ -33,7 +33,7 @@ public sealed class KeyFileDiagnosisTests : IDisposable
 
         var ring = Assert.ThrowsAny<SecretsPSException>(() => KeyConfiguration.Load(path, NoEnvironment).Dispose());
         KeyVersionListing.Read(path, NoEnvironment, out var listed);
-        var failed = ConfigValidator.Check(path, NoEnvironment).Where(c => c.Status == CheckStatus.Failed).ToList();
+        var failed = ConfigValidator.Check(path, NoEnvironment).Where(c => c.StatusKind == CheckStatus.Failed).ToList();
 
         Assert.Equal(errorId, ring.ErrorId);
         Assert.Contains(listed, p => p.ErrorId == ring.ErrorId && p.Message == ring.Message);
@@ -53,7 +53,7 @@ public sealed class KeyFileDiagnosisTests : IDisposable
             catch (SecretsPSException e) { refused = e; }
             KeyVersionListing.Read(path, NoEnvironment, out var listed);
             var failed = ConfigValidator.Check(path, NoEnvironment)
-                .Where(c => c.Status == CheckStatus.Failed && c.Check is "Parse" or "ActivePresent" or "KeyMaterial").ToList();
+                .Where(c => c.StatusKind == CheckStatus.Failed && c.Check is "Parse" or "ActivePresent" or "KeyMaterial").ToList();
 
             if (refused is null)
             {

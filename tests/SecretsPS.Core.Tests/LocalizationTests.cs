@@ -121,7 +121,7 @@ public sealed class LocalizationTests : IDisposable
 
         var op = InCulture("pt-BR", () => cleanup.Run(_ => true));
 
-        Assert.Equal(CleanupOutcome.RolledBack, op.Outcome);
+        Assert.Equal(CleanupOutcome.RolledBack, op.OutcomeKind);
         Assert.Contains("Salt integrity check failed for version 'v3'", op.Message);
         var verify = Assert.Single(log.Messages, m => m.Text.Contains("failed its checks", StringComparison.Ordinal));
         Assert.Contains("Salt integrity check failed", verify.Text);

@@ -139,7 +139,7 @@ public sealed class OversizedInputTests : IDisposable
 
         var job = Bounded("engine, 2 × 1 MB rows", TimeSpan.FromSeconds(60),
             () => db.Engine(keys.Ring).Run(ReencryptionEngineTests.Options(wide, batch: 2, commit: 2), new RecordingObserver(), CancellationToken.None));
-        Assert.Equal((JobStatus.Finished, 3L, 0L), (job.Status, job.Processed, job.Errors));
+        Assert.Equal((JobStatus.Finished, 3L, 0L), (job.StatusKind, job.Processed, job.Errors));
         foreach (var (key, value) in db.Read(wide))
         {
             Assert.StartsWith("v2:", value);
@@ -195,7 +195,7 @@ public sealed class OversizedInputTests : IDisposable
 
         // Test-EncryptionConfig derives and self-tests every version.
         var checks = Bounded("ConfigValidator.Check", limit, () => ConfigValidator.Check(KeyFile, NoEnvironment, maxKeyAgeDays: 100_000, now: DateTimeOffset.UtcNow));
-        Assert.All(checks, c => Assert.True(c.Status != CheckStatus.Failed, $"{c.Check} {c.Version}: {c.Message}"));
+        Assert.All(checks, c => Assert.True(c.StatusKind != CheckStatus.Failed, $"{c.Check} {c.Version}: {c.Message}"));
         Assert.Equal(ManyVersions, checks.Count(c => c.Check == "SelfTest"));
 
         var rotated = Bounded("Rotate", limit, () => KeyFileOperations.Rotate(KeyFile, new RotationOptions(), NoEnvironment));

@@ -17,7 +17,7 @@ namespace SecretsPS.Core.Tests;
 /// <c>Pooling=false</c>, and <see cref="Stop"/> and <see cref="Dispose"/> clear all Npgsql pools, so no idle
 /// connection outlives the server it pointed at.</para>
 /// </remarks>
-public sealed class PostgresServer : IDisposable
+public class PostgresServer : IDisposable
 {
     private static readonly TimeSpan ScriptTimeout = TimeSpan.FromSeconds(200);
 
@@ -28,6 +28,12 @@ public sealed class PostgresServer : IDisposable
     private bool _disposed;
 
     public PostgresServer()
+        : this(tlsOnly: false)
+    {
+    }
+
+    /// <summary>With <paramref name="tlsOnly"/>, the cluster takes TCP connections over TLS only (postgres.sh tls): see <see cref="TlsPostgresServer"/>.</summary>
+    protected PostgresServer(bool tlsOnly)
     {
         var (code, bin, why) = RunScript(["bin"], mayFail: true);
         if (code == 3)
@@ -43,6 +49,7 @@ public sealed class PostgresServer : IDisposable
             _folder = Directory.CreateTempSubdirectory("secretsps-pg-");
             var clock = Stopwatch.StartNew();
             RunScript(["create", _folder.FullName]);
+            if (tlsOnly) RunScript(["tls", _folder.FullName]);
             InitDbDuration = clock.Elapsed;
 
             clock.Restart();
@@ -78,6 +85,9 @@ public sealed class PostgresServer : IDisposable
 
     /// <summary>How long the first start took (including any retry on a port taken meanwhile).</summary>
     public TimeSpan StartDuration { get; }
+
+    /// <summary>The folder holding the cluster (data/, log, and tls/ for a TLS-only one).</summary>
+    public string? Folder => _folder?.FullName;
 
     /// <summary><c>Host=127.0.0.1;Port=&lt;port&gt;;Username=postgres;Database=&lt;database&gt;</c> (pooling on).</summary>
     public string ConnectionString(string database)
@@ -177,6 +187,15 @@ public sealed class PostgresServer : IDisposable
 
     private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
+    /// <summary>Runs SQL as the cluster's superuser (no pooling): roles, grants, settings a test needs.</summary>
+    public void ExecuteAsAdmin(string sql)
+    {
+        using var connection = new NpgsqlConnection(AdminConnectionString());
+        connection.Open();
+        using var command = new NpgsqlCommand(sql, connection);
+        command.ExecuteNonQuery();
+    }
+
     private string AdminConnectionString() => new NpgsqlConnectionStringBuilder(ConnectionString("postgres"))
     {
         Pooling = false,
@@ -240,5 +259,45 @@ public sealed class PostgresServer : IDisposable
 /// <summary>Tests that need PostgreSQL join this collection: one server for them all, and they run one at a time.</summary>
 [CollectionDefinition("postgres")]
 public sealed class PostgresCollection : ICollectionFixture<PostgresServer>
+{
+}
+
+/// <summary>
+/// A second throwaway PostgreSQL that takes TCP connections over TLS only (tests/servers/postgres.sh tls): a CA the
+/// script made (<see cref="CaCertificate"/>) signed the server's certificate for localhost; <see cref="OtherCaCertificate"/>
+/// signed nothing; 'postgres' is trusted over TLS, every other role signs in with scram-sha-256.
+/// </summary>
+public sealed class TlsPostgresServer : PostgresServer
+{
+    public TlsPostgresServer()
+        : base(tlsOnly: true)
+    {
+    }
+
+    public string CaCertificate => Path.Combine(Folder!, "tls", "ca.crt");
+
+    public string OtherCaCertificate => Path.Combine(Folder!, "tls", "other-ca.crt");
+
+    /// <summary><c>Host=localhost;…;SSL Mode=VerifyFull;Root Certificate=&lt;ca&gt;</c>, signing in as <paramref name="user"/> (no password in it).</summary>
+    public string VerifyFullConnectionString(string database, string user, string? rootCertificate = null) =>
+        new NpgsqlConnectionStringBuilder(ConnectionString(database))
+        {
+            Host = "localhost",
+            Username = user,
+            SslMode = SslMode.VerifyFull,
+            RootCertificate = rootCertificate ?? CaCertificate,
+        }.ConnectionString;
+
+    /// <summary>A login role whose scram password is <paramref name="password"/> (an access token, for the tests), owning <paramref name="database"/> (so it may create the job tables there).</summary>
+    public void CreateRole(string role, string password, string database)
+    {
+        ExecuteAsAdmin($"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password.Replace("'", "''")}'");
+        ExecuteAsAdmin($"ALTER DATABASE \"{database}\" OWNER TO \"{role}\"");
+    }
+}
+
+/// <summary>Tests that need the TLS-only PostgreSQL join this collection: one server for them all.</summary>
+[CollectionDefinition("postgres-tls")]
+public sealed class TlsPostgresCollection : ICollectionFixture<TlsPostgresServer>
 {
 }

@@ -85,7 +85,7 @@ public abstract class ReencryptionEngineTests
 
         var job = db.Engine(keys.Ring).Run(Options(Standard), observer, CancellationToken.None);
 
-        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
         Assert.Equal("v2", job.TargetVersion);
         Assert.Equal(nonNull, job.TotalRows);
         Assert.Equal(nonNull - alreadyV2, job.Processed);
@@ -98,7 +98,7 @@ public abstract class ReencryptionEngineTests
 
         var row = db.Job(job.Id)!;
         Assert.Equal((JobStatus.Finished, nonNull, nonNull - alreadyV2, alreadyV2, 0L, "200"),
-            (row.Status, row.TotalRows, row.Processed, row.Skipped, row.Errors, row.LastKey));
+            (row.StatusKind, row.TotalRows, row.Processed, row.Skipped, row.Errors, row.LastKey));
         Assert.Equal(("secrets", "secret", "id", "v2", 16, 32), (row.Table, row.Column, row.KeyColumn, row.TargetVersion, row.BatchSize, row.CommitEvery));
         Assert.Equal(ReencryptionEngine.Owner, row.Owner);
         Assert.NotNull(row.StartedAt);
@@ -111,7 +111,7 @@ public abstract class ReencryptionEngineTests
         var second = db.Engine(keys.Ring).Run(Options(Standard), new RecordingObserver(), CancellationToken.None);
 
         Assert.NotEqual(job.Id, second.Id);
-        Assert.Equal(JobStatus.Finished, second.Status);
+        Assert.Equal(JobStatus.Finished, second.StatusKind);
         Assert.Equal((0L, nonNull, 0L), (second.Processed, second.Skipped, second.Errors));
         Assert.Equal(after, db.Read(Standard));
         Assert.Empty(db.JobErrors());
@@ -137,7 +137,7 @@ public abstract class ReencryptionEngineTests
 
         var job = db.Engine(keys.Ring).Run(Options(Standard), new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal((JobStatus.Finished, 40L), (job.Status, job.Processed));
+        Assert.Equal((JobStatus.Finished, 40L), (job.StatusKind, job.Processed));
         foreach (var (key, value) in db.Read(Standard))
         {
             var stored = StoredValue.Parse(value!);
@@ -185,7 +185,7 @@ public abstract class ReencryptionEngineTests
 
         var job = db.Engine(keys.Ring).Run(Options(Standard, batch: 5, commit: 5), observer, CancellationToken.None);
 
-        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
         Assert.Equal((20L, 0L, (long)bad.Count), (job.Processed, job.Skipped, job.Errors));
         Assert.Contains($"{bad.Count} row error", job.Message);
         var errors = db.JobErrors();
@@ -228,7 +228,7 @@ public abstract class ReencryptionEngineTests
 
         var job = db.Engine(keys.Ring).Run(Options(Standard, batch: 5, commit: 5) with { EncryptPlaintext = true }, new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
         Assert.Equal((16L + bad.Count, 0L, 0L), (job.Processed, job.Skipped, job.Errors));
         Assert.Empty(db.JobErrors());
         AssertHolds(db, Standard, keys, expected, "v2");
@@ -262,7 +262,7 @@ public abstract class ReencryptionEngineTests
 
             // Two damaged values still name v1 as stored tokens do: the count at the end cannot tell them from readable ones,
             // so the job is not 'finished' (removing v1 is a person's decision once they are looked at).
-            Assert.Equal(JobStatus.Incomplete, job.Status);
+            Assert.Equal(JobStatus.Incomplete, job.StatusKind);
             Assert.Equal(new Dictionary<string, long> { ["v1"] = 2, ["v2"] = 10, ["v9"] = 1, ["(not ciphertext)"] = 2 }, job.CountsAtFinish);
             Assert.Equal(5, job.Errors);
             var reasons = observer.Failures.ToDictionary(f => f.RowKey, f => f.Reason);
@@ -312,7 +312,7 @@ public abstract class ReencryptionEngineTests
 
         var job = db.Engine(keys.Ring).Run(Options(Standard) with { EncryptPlaintext = encryptPlaintext }, new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
         Assert.Equal((10L + rows.Count, 0L), (job.Processed, job.Errors));
         var read = db.Read(Standard);
         foreach (var key in rows.Keys)
@@ -346,7 +346,7 @@ public abstract class ReencryptionEngineTests
         var job = db.Engine(keys.Ring).Run(Options(Standard, batch: 4, commit: 4), observer, CancellationToken.None);
 
         // Nine readable values are still at v1: removing v1 now would destroy them, so the job is not 'finished'.
-        Assert.Equal(JobStatus.Incomplete, job.Status);
+        Assert.Equal(JobStatus.Incomplete, job.StatusKind);
         Assert.Equal(new Dictionary<string, long> { ["v1"] = 9 }, job.CountsAtFinish);
         Assert.Contains("9 value(s) below", job.Message);
         Assert.Equal((0L, 0L, 9L), (job.Processed, job.Skipped, job.Errors));
@@ -368,10 +368,10 @@ public abstract class ReencryptionEngineTests
 
         var job = db.Engine(keys.Ring).Run(Options(Standard, batch: 5, commit: 5) with { MaxErrors = 3 }, new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal(JobStatus.Failed, job.StatusKind);
         Assert.Contains("MaxErrors", job.Message);
         Assert.True(job.Errors > 3);
-        Assert.Equal(JobStatus.Failed, db.Job(job.Id)!.Status);
+        Assert.Equal(JobStatus.Failed, db.Job(job.Id)!.StatusKind);
         Assert.Equal(job.Errors, db.JobErrors().Count);
     }
 
@@ -419,23 +419,23 @@ public abstract class ReencryptionEngineTests
 
         var first = db.Engine(keys.Ring).Run(options, new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal(JobStatus.Paused, first.Status);
+        Assert.Equal(JobStatus.Paused, first.StatusKind);
         Assert.Equal((30L, 0L, 0L, "30"), (first.Processed, first.Skipped, first.Errors, first.LastKey));
         Assert.Null(first.FinishedAt);
         Assert.Contains("MaxRows", first.Message);
         var row = db.Job(first.Id)!;
-        Assert.Equal((JobStatus.Paused, 30L, "30"), (row.Status, row.Processed, row.LastKey));
+        Assert.Equal((JobStatus.Paused, 30L, "30"), (row.StatusKind, row.Processed, row.LastKey));
         var stored = db.Read(Standard);
         Assert.All(Enumerable.Range(1, 100), i => Assert.StartsWith(i <= 30 ? "v2:" : "v1:", stored[K(i)]));
 
-        var statuses = new List<JobStatus> { first.Status };
+        var statuses = new List<JobStatus> { first.StatusKind };
         var processed = new List<long> { first.Processed };
         var job = first;
-        while (job.Status != JobStatus.Finished && statuses.Count < 10)
+        while (job.StatusKind != JobStatus.Finished && statuses.Count < 10)
         {
             job = db.Engine(keys.Ring).Run(options with { Resume = true }, new RecordingObserver(), CancellationToken.None);
             Assert.Equal(first.Id, job.Id);
-            statuses.Add(job.Status);
+            statuses.Add(job.StatusKind);
             processed.Add(job.Processed);
         }
 
@@ -457,7 +457,7 @@ public abstract class ReencryptionEngineTests
 
         var zero = db.Engine(keys.Ring).Run(Options(Standard) with { MaxDuration = TimeSpan.Zero }, new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal(JobStatus.Paused, zero.Status);
+        Assert.Equal(JobStatus.Paused, zero.StatusKind);
         Assert.Equal((0L, null), (zero.Processed, zero.LastKey));
         Assert.Contains("MaxDuration", zero.Message);
         Assert.All(db.Read(Standard).Values, v => Assert.StartsWith("v1:", v));
@@ -465,13 +465,13 @@ public abstract class ReencryptionEngineTests
         var options = Options(Standard, batch: 50, commit: 50) with { Resume = true, MaxDuration = TimeSpan.FromMilliseconds(5) };
         var job = db.Engine(keys.Ring).Run(options, new RecordingObserver(), CancellationToken.None);
         Assert.Equal(zero.Id, job.Id);
-        Assert.Equal(JobStatus.Paused, job.Status);
+        Assert.Equal(JobStatus.Paused, job.StatusKind);
         Assert.InRange(job.Processed, 1, 1999);
         Assert.Equal(K(job.Processed), job.LastKey);
 
         job = db.Engine(keys.Ring).Run(options with { MaxDuration = null }, new RecordingObserver(), CancellationToken.None);
         Assert.Equal(zero.Id, job.Id);
-        Assert.Equal((JobStatus.Finished, 2000L, 0L, 0L), (job.Status, job.Processed, job.Skipped, job.Errors));
+        Assert.Equal((JobStatus.Finished, 2000L, 0L, 0L), (job.StatusKind, job.Processed, job.Skipped, job.Errors));
         AssertHolds(db, Standard, keys, expected, "v2");
     }
 
@@ -491,15 +491,15 @@ public abstract class ReencryptionEngineTests
         var a = db.Engine(keys.Ring).Run(options with { MaxRows = 10 }, new RecordingObserver(), CancellationToken.None);
         var b = db.Engine(keys.Ring).Run(options with { MaxRows = 20 }, new RecordingObserver(), CancellationToken.None); // a new job from the start
         Assert.NotEqual(a.Id, b.Id);
-        Assert.Equal((JobStatus.Paused, "10", 10L), (a.Status, a.LastKey, a.Processed));
-        Assert.Equal((JobStatus.Paused, "20", 10L, 10L), (b.Status, b.LastKey, b.Processed, b.Skipped));
+        Assert.Equal((JobStatus.Paused, "10", 10L), (a.StatusKind, a.LastKey, a.Processed));
+        Assert.Equal((JobStatus.Paused, "20", 10L, 10L), (b.StatusKind, b.LastKey, b.Processed, b.Skipped));
 
         var resumed = db.Engine(keys.Ring).Run(options with { JobId = a.Id }, new RecordingObserver(), CancellationToken.None);
 
         Assert.Equal(a.Id, resumed.Id);
-        Assert.Equal(JobStatus.Finished, resumed.Status);
+        Assert.Equal(JobStatus.Finished, resumed.StatusKind);
         Assert.Equal((50L, 0L), (resumed.Processed + resumed.Skipped, resumed.Errors));
-        Assert.Equal(JobStatus.Paused, db.Job(b.Id)!.Status);
+        Assert.Equal(JobStatus.Paused, db.Job(b.Id)!.StatusKind);
         AssertHolds(db, Standard, keys, expected, "v2");
 
         var finished = Refused(() => db.Engine(keys.Ring).Run(options with { JobId = a.Id }, new RecordingObserver(), CancellationToken.None));
@@ -527,18 +527,18 @@ public abstract class ReencryptionEngineTests
         // CommitEvery 25 with pages of 10: at the third page 30 rows are done and 10 of them not yet committed.
         var paused = db.Engine(keys.Ring).Run(Options(Standard, batch: 10, commit: 25), observer, cancel.Token);
 
-        Assert.Equal(JobStatus.Paused, paused.Status);
+        Assert.Equal(JobStatus.Paused, paused.StatusKind);
         Assert.Equal((30L, "30"), (paused.Processed, paused.LastKey));
         Assert.Contains("stopped", paused.Message);
         var row = db.Job(paused.Id)!;
-        Assert.Equal((JobStatus.Paused, 30L, "30"), (row.Status, row.Processed, row.LastKey));
+        Assert.Equal((JobStatus.Paused, 30L, "30"), (row.StatusKind, row.Processed, row.LastKey));
         var stored = db.Read(Standard);
         Assert.All(Enumerable.Range(1, 100), i => Assert.StartsWith(i <= 30 ? "v2:" : "v1:", stored[K(i)]));
 
         var done = db.Engine(keys.Ring).Run(Options(Standard, batch: 10, commit: 25) with { Resume = true }, new RecordingObserver(), CancellationToken.None);
 
         Assert.Equal(paused.Id, done.Id);
-        Assert.Equal((JobStatus.Finished, 100L, 0L), (done.Status, done.Processed, done.Skipped));
+        Assert.Equal((JobStatus.Finished, 100L, 0L), (done.StatusKind, done.Processed, done.Skipped));
         AssertHolds(db, Standard, keys, expected, "v2");
     }
 
@@ -557,7 +557,7 @@ public abstract class ReencryptionEngineTests
         Assert.Throws<OperationCanceledException>(() => db.Engine(keys.Ring).Run(Options(Standard, batch: 10, commit: 25), observer, CancellationToken.None));
 
         var stopped = db.Jobs().Single();
-        Assert.NotEqual(JobStatus.Running, stopped.Status);
+        Assert.NotEqual(JobStatus.Running, stopped.StatusKind);
         Assert.Equal((30L, "30"), (stopped.Processed, stopped.LastKey));
         var stored = db.Read(Standard);
         Assert.All(Enumerable.Range(1, 100), i => Assert.StartsWith(i <= 30 ? "v2:" : "v1:", stored[K(i)]));
@@ -565,7 +565,7 @@ public abstract class ReencryptionEngineTests
         var done = db.Engine(keys.Ring).Run(Options(Standard, batch: 10, commit: 25) with { Resume = true }, new RecordingObserver(), CancellationToken.None);
 
         Assert.Equal(stopped.Id, done.Id);
-        Assert.Equal((JobStatus.Finished, 100L, 0L), (done.Status, done.Processed, done.Skipped));
+        Assert.Equal((JobStatus.Finished, 100L, 0L), (done.StatusKind, done.Processed, done.Skipped));
         AssertHolds(db, Standard, keys, expected, "v2");
     }
 
@@ -578,7 +578,7 @@ public abstract class ReencryptionEngineTests
         db.CreateTable(Standard);
         var expected = Seed(db, Standard, keys, 60, _ => "v1");
         var paused = db.Engine(keys.Ring).Run(Options(Standard) with { MaxRows = 20 }, new RecordingObserver(), CancellationToken.None);
-        Assert.Equal((JobStatus.Paused, "v2"), (paused.Status, paused.TargetVersion));
+        Assert.Equal((JobStatus.Paused, "v2"), (paused.StatusKind, paused.TargetVersion));
 
         // The operator rotates again; the application now writes with v3 (rows ahead of the job's cursor).
         KeyFileOperations.Rotate(keys.Path, new RotationOptions { NewVersion = "v3" }, KeyFileFixture.NoEnvironment);
@@ -597,12 +597,12 @@ public abstract class ReencryptionEngineTests
         Assert.Equal("JobOptionsMismatch", refused.ErrorId);
         Assert.Contains("'v2'", refused.Message);
         Assert.Contains("'v3'", refused.Message);
-        Assert.Equal(JobStatus.Paused, db.Job(paused.Id)!.Status);
+        Assert.Equal(JobStatus.Paused, db.Job(paused.Id)!.StatusKind);
 
         var job = db.Engine(rotated.Ring).Run(Options(Standard), new RecordingObserver(), CancellationToken.None);
 
         Assert.NotEqual(paused.Id, job.Id);
-        Assert.Equal((JobStatus.Finished, "v3"), (job.Status, job.TargetVersion));
+        Assert.Equal((JobStatus.Finished, "v3"), (job.StatusKind, job.TargetVersion));
         var stored = db.Read(Standard);
         foreach (var (key, value) in written)
             Assert.True(value == stored[key], $"row {key}: a value already at the active version v3 was rewritten");
@@ -649,7 +649,7 @@ public abstract class ReencryptionEngineTests
         Output.WriteLine($"{writer.WritesDuringRun} application writes during the run ({writer.Inserts} inserts), longest {writer.MaxLatency.TotalMilliseconds:F0} ms; " +
                          $"job: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}");
         Assert.True(writer.WritesDuringRun >= 50, $"only {writer.WritesDuringRun} application writes during the run: the test proves nothing");
-        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
         Assert.Equal(0, job.Errors);
         Assert.Empty(db.JobErrors());
 
@@ -688,7 +688,7 @@ public abstract class ReencryptionEngineTests
         {
             Assert.True(entered.Wait(TimeSpan.FromSeconds(30)), "the first run never reported progress");
             var runningJob = db.Jobs().Single();
-            Assert.Equal(JobStatus.Running, runningJob.Status);
+            Assert.Equal(JobStatus.Running, runningJob.StatusKind);
 
             var second = await Task.Run(() => Assert.Throws<SecretsPSException>(() =>
                 db.Engine(keys.Ring).Run(options, new RecordingObserver(), CancellationToken.None)));
@@ -707,7 +707,7 @@ public abstract class ReencryptionEngineTests
         }
 
         var job = await first;
-        Assert.Equal((JobStatus.Finished, 300L), (job.Status, job.Processed));
+        Assert.Equal((JobStatus.Finished, 300L), (job.StatusKind, job.Processed));
         AssertHolds(db, Standard, keys, expected, "v2");
     }
 
@@ -720,7 +720,7 @@ public abstract class ReencryptionEngineTests
         db.CreateTable(Standard);
         var expected = Seed(db, Standard, keys, 100, _ => "v1");
         var paused = db.Engine(keys.Ring).Run(Options(Standard) with { MaxRows = 40 }, new RecordingObserver(), CancellationToken.None);
-        Assert.Equal(JobStatus.Paused, paused.Status);
+        Assert.Equal(JobStatus.Paused, paused.StatusKind);
 
         // As a runner on another machine that died would have left it.
         db.Execute("UPDATE reencrypt_jobs SET status = 'running', owner = 'another-host:4242', updated_at = @p0 WHERE id = @p1", DateTime.UtcNow, paused.Id);
@@ -731,7 +731,7 @@ public abstract class ReencryptionEngineTests
         var job = db.Engine(keys.Ring).Run(Options(Standard) with { Resume = true }, new RecordingObserver(), CancellationToken.None);
 
         Assert.Equal(paused.Id, job.Id);
-        Assert.Equal((JobStatus.Finished, 100L, 0L), (job.Status, job.Processed, job.Skipped));
+        Assert.Equal((JobStatus.Finished, 100L, 0L), (job.StatusKind, job.Processed, job.Skipped));
         Assert.Equal(ReencryptionEngine.Owner, db.Job(job.Id)!.Owner);
         AssertHolds(db, Standard, keys, expected, "v2");
     }
@@ -756,7 +756,7 @@ public abstract class ReencryptionEngineTests
 
         var job = db.Engine(keys.Ring).Run(options, new RecordingObserver(), CancellationToken.None);
 
-        Assert.Equal((JobStatus.Finished, 36L, 0L), (job.Status, job.Processed, job.Errors));
+        Assert.Equal((JobStatus.Finished, 36L, 0L), (job.StatusKind, job.Processed, job.Errors));
         Assert.Equal((Hostile.JobName, Hostile.Column, Hostile.Key), (job.Table, job.Column, job.KeyColumn));
         Assert.Contains(db.TableNames(), n => n.EndsWith("x", StringComparison.Ordinal) && !n.Contains("weird"));
         AssertHolds(db, Hostile, keys, expected, "v2");
@@ -864,9 +864,9 @@ public abstract class ReencryptionEngineTests
             job = db.Engine(keys.Ring).Run(Options(table, batch: 3, commit: 3) with { Resume = true, MaxRows = 7 }, new RecordingObserver(), CancellationToken.None);
             runs++;
         }
-        while (job.Status == JobStatus.Paused && runs < 20);
+        while (job.StatusKind == JobStatus.Paused && runs < 20);
 
-        Assert.Equal(JobStatus.Finished, job.Status);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
         Assert.Equal("login", job.KeyColumn);
         Assert.Equal((expected.Count(e => e.Value is not null), 0L, 0L), (job.Processed, job.Skipped, job.Errors));
         Assert.True(runs > 3);
@@ -888,7 +888,7 @@ public abstract class ReencryptionEngineTests
         Assert.Equal("KeyColumnRequired", Refused(() => db.Engine(keys.Ring).Preview(Options(table), new RecordingObserver(), CancellationToken.None)).ErrorId);
 
         var job = db.Engine(keys.Ring).Run(Options(table) with { KeyColumn = "id" }, new RecordingObserver(), CancellationToken.None);
-        Assert.Equal((JobStatus.Finished, 30L, "id"), (job.Status, job.Processed, job.KeyColumn));
+        Assert.Equal((JobStatus.Finished, 30L, "id"), (job.StatusKind, job.Processed, job.KeyColumn));
         AssertHolds(db, table, keys, expected, "v2");
     }
 
@@ -932,7 +932,7 @@ public abstract class ReencryptionEngineTests
         }
         var left = stored.Where(r => !r.Value!.StartsWith("v2:", StringComparison.Ordinal)).Select(r => r.Key).ToList();
         Output.WriteLine($"job {job!.Status}: total {job.TotalRows}, processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; rows left at v1: {string.Join(", ", left)}");
-        Assert.True(left.Count == 0 || job.Status != JobStatus.Finished,
+        Assert.True(left.Count == 0 || job.StatusKind != JobStatus.Finished,
             $"the job says '{job.Status}' ({job.Message}) with {job.Processed + job.Skipped + job.Errors} of {job.TotalRows} rows accounted for, but rows {string.Join(", ", left)} are still at v1");
         AssertHolds(db, table, keys, expected, "v2");
     }

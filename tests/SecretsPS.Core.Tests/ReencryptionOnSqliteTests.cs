@@ -38,7 +38,7 @@ public sealed class ReencryptionOnSqliteTests : ReencryptionEngineTests
         var options = Options(table, batch: 4, commit: 4) with { MaxRows = 10, KeyColumn = primaryKey ? null : "id" };
 
         var paused = db.Engine(keys.Ring).Run(options, new RecordingObserver(), CancellationToken.None);
-        Assert.Equal(JobStatus.Paused, paused.Status);
+        Assert.Equal(JobStatus.Paused, paused.StatusKind);
 
         ReencryptJob job = paused;
         Exception? failure = null;
@@ -52,7 +52,7 @@ public sealed class ReencryptionOnSqliteTests : ReencryptionEngineTests
         }
 
         Assert.True(failure is null, $"Resume on a key column declared '{declaredType}' failed: {failure?.GetType().Name}: {failure?.Message} (job: {db.Job(paused.Id)?.Status}, {db.Job(paused.Id)?.Message})");
-        Assert.Equal((paused.Id, JobStatus.Finished), (job.Id, job.Status));
+        Assert.Equal((paused.Id, JobStatus.Finished), (job.Id, job.StatusKind));
         Assert.Equal(expected.Count(e => e.Value is not null), job.Processed);
         AssertHolds(db, table, keys, expected, "v2");
     }

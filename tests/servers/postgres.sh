@@ -12,6 +12,11 @@
 #                                                  the port; 'auto' picks a free one (three tries: another process may
 #                                                  take it first); on failure the log's tail goes to stderr
 #   postgres.sh stop FOLDER [fast|immediate]       stops it (fast falls back to immediate)
+#   postgres.sh tls FOLDER                         makes a created cluster TLS-only: a CA of its own (FOLDER/tls/ca.crt),
+#                                                  a server certificate it signed for localhost and 127.0.0.1, a second
+#                                                  CA that signed nothing (FOLDER/tls/other-ca.crt, for "wrong CA"),
+#                                                  ssl=on, and a pg_hba.conf with hostssl lines only for TCP: 'postgres'
+#                                                  trusted, every other role by scram-sha-256 (run before start)
 set -euo pipefail
 
 root=/usr/lib/postgresql
@@ -96,8 +101,38 @@ case "$command" in
             as_service "$bin/pg_ctl" -D "$folder/data" -m immediate -w -t 30 stop >/dev/null
         fi
         ;;
+    tls)
+        folder=${2:?postgres.sh tls FOLDER}
+        [ -d "$folder/data" ] || { echo "No cluster in $folder (postgres.sh create first)." >&2; exit 1; }
+        tls=$folder/tls
+        mkdir -p "$tls"
+        (
+            cd "$tls"
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=secretsps-test-ca" -keyout ca.key -out ca.crt
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=secretsps-other-ca" -keyout other-ca.key -out other-ca.crt
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.crt
+        ) >"$folder/tls.log" 2>&1 || { cat "$folder/tls.log" >&2; exit 1; }
+        chmod 644 "$tls"/*.crt
+        chmod 600 "$tls/server.key"
+        if [ "$(id -u)" = 0 ]; then chown -R "$service_user:" "$tls"; fi
+        {
+            echo "ssl = on"
+            echo "ssl_cert_file = '$tls/server.crt'"
+            echo "ssl_key_file = '$tls/server.key'"
+            echo "password_encryption = 'scram-sha-256'"
+        } >>"$folder/data/postgresql.conf"
+        {
+            echo "local all all trust"
+            echo "hostssl all postgres 127.0.0.1/32 trust"
+            echo "hostssl all postgres ::1/128 trust"
+            echo "hostssl all all 127.0.0.1/32 scram-sha-256"
+            echo "hostssl all all ::1/128 scram-sha-256"
+        } >"$folder/data/pg_hba.conf"
+        ;;
     *)
-        sed -n '2,17p' "$0" >&2
+        sed -n '2,22p' "$0" >&2
         exit 2
         ;;
 esac

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using SecretsPS.Core.Config;
 using SecretsPS.Core.Crypto;
 using SecretsPS.Core.Data;
+using SecretsPS.Core.Discovery;
 
 namespace SecretsPS.Core.Audit;
 
@@ -25,13 +26,20 @@ public sealed record KeyCleanupRequest
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
     /// <summary>-WhatIf: nothing is written, the journal included.</summary>
     public bool WhatIf { get; init; }
+    /// <summary>Do not search the database for columns beyond the named targets that hold a candidate (journaled).</summary>
+    public bool SkipDiscovery { get; init; }
+    /// <summary>The search beyond the named targets reads at most this many values per column…</summary>
+    public int DiscoverySampleRows { get; init; } = 1000;
+    /// <summary>…and stops after this long; a column it did not reach keeps every candidate.</summary>
+    public TimeSpan DiscoveryTimeLimit { get; init; } = TimeSpan.FromMinutes(2);
 
     // A record prints every property: the password and the connection string (which can hold one) are left out, so that
     // a caller who logs the request leaks neither.
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append($"KeyFile = {KeyFile}, Keep = {Keep}, Targets = {string.Join("; ", Targets)}, SkipUsageCheck = {SkipUsageCheck}, ");
-        builder.Append($"Force = {Force}, SampleSize = {SampleSize}, Dialect = {Dialect?.Provider}, SignIn = {SignIn}, WhatIf = {WhatIf}");
+        builder.Append($"Force = {Force}, SampleSize = {SampleSize}, Dialect = {Dialect?.Provider}, SignIn = {SignIn}, WhatIf = {WhatIf}, ");
+        builder.Append($"SkipDiscovery = {SkipDiscovery}, DiscoverySampleRows = {DiscoverySampleRows}, DiscoveryTimeLimit = {DiscoveryTimeLimit}");
         return true;
     }
 }
@@ -56,7 +64,7 @@ public sealed class KeyCleanup
     {
         _request = request;
         _log = log;
-        OperationId = NewOperationId(DateTime.Now);
+        OperationId = NewOperationId(DateTime.UtcNow);
     }
 
     public string OperationId { get; }
@@ -74,7 +82,7 @@ public sealed class KeyCleanup
         if (_request.Keep < 1)
             throw new SecretsPSException(ErrorIds.KeepOutOfRange, ErrorKind.InvalidArgument, Messages.CleanupKeepOutOfRange);
         var path = Path.GetFullPath(_request.KeyFile);
-        var started = DateTimeOffset.Now;
+        var started = DateTimeOffset.UtcNow;
         Audit("Start", "OK", $"Operation started - ID: {OperationId} - key file: {path}, keep: {_request.Keep}");
 
         // Refused before anything is chosen or changed: the journal never follows a link of its own.
@@ -133,6 +141,16 @@ public sealed class KeyCleanup
                     }
                 }
             }
+        }
+
+        if (removable.Count > 0 && _request.Targets.Count > 0)
+        {
+            if (_request.SkipDiscovery)
+            {
+                _discoverySkipped = true;
+                Audit("Discovery", "WARNING", "Search for other columns skipped (-SkipDiscovery): only the named targets were checked");
+            }
+            else Discover(ring, removable, kept);
         }
 
         if (removable.Count == 0)
@@ -221,7 +239,7 @@ public sealed class KeyCleanup
     /// <summary>The new file must load and pass every check, and must still decrypt what the old one did in every target.</summary>
     private void Verify(string path, KeyRing oldRing, IReadOnlyList<string> removed)
     {
-        var failed = ConfigValidator.Check(path, _request.Environment).Where(c => c.Status == CheckStatus.Failed).ToList();
+        var failed = ConfigValidator.Check(path, _request.Environment).Where(c => c.StatusKind == CheckStatus.Failed).ToList();
         if (failed.Count > 0)
             throw new SecretsPSException(failed[0].ErrorId ?? ErrorIds.ValidationFailed, ErrorKind.InvalidData, $"validation failed: {failed[0].Check} {failed[0].Message}");
         Audit("Validate", "OK", "The new key file passed validation");
@@ -267,17 +285,75 @@ public sealed class KeyCleanup
         }
     }
 
+    private bool _discoverySkipped;
+    private readonly List<DiscoveredColumn> _discovered = new();
+    private readonly List<string> _notSearched = new();
+
+    /// <summary>
+    /// An operator who names targets by hand can forget one: every other text column is searched (sampled, bounded in
+    /// time) and a candidate that an unnamed column holds is kept, naming that column. A column the search could not read
+    /// keeps every candidate: what was not looked at cannot be shown unused.
+    /// </summary>
+    private void Discover(KeyRing ring, List<string> removable, List<KeptVersion> kept)
+    {
+        var dialect = _request.Dialect!;
+        EncryptedColumnSearchResult result;
+        using (var connection = OpenDatabase())
+            result = EncryptedColumnFinder.Find(dialect, connection, ring, new EncryptedColumnSearch
+            {
+                SampleRows = _request.DiscoverySampleRows,
+                TimeLimit = _request.DiscoveryTimeLimit,
+            });
+        var targets = _request.Targets.Select(t => (Table: Identifier.ParseTable(t.Table), t.Column)).ToList();
+        Audit("Discovery", "OK", $"Searched {result.ColumnsSearched} text column(s) for stored values (at most {_request.DiscoverySampleRows} value(s) each) " +
+            $"in {result.Elapsed.TotalSeconds:0.0} s: {result.Found.Count} hold stored values (a version held only by rows outside the samples " +
+            "is not seen: Find-EncryptedColumn piped into this command counts every row)");
+        foreach (var found in result.Found)
+        {
+            bool named = targets.Any(t => Covers(dialect, t.Table, t.Column, found.Catalog));
+            _discovered.Add(new DiscoveredColumn(found.Table, found.Column, found.RowsByVersion, named, found.Sampled));
+            Audit("Discovery", named ? "OK" : "WARNING", $"{found.Target} ({(named ? "named" : "NOT named")}): {found.Versions} in a sample of {found.RowsRead} value(s)");
+            if (named) continue;
+            foreach (var c in removable.ToList())
+            {
+                var rows = found.RowsUsing(c);
+                if (rows == 0) continue;
+                removable.Remove(c);
+                kept.Add(new KeptVersion(c, $"found in {rows} sampled value(s) of {found.Target}, a column not named: name it too " +
+                    $"(-Table {found.Table} -Column {found.Column}) or pipe Find-EncryptedColumn into Remove-UnusedEncryptionKey"));
+                Audit("Discovery", "WARNING", $"Version {c} kept: {rows} sampled value(s) of {found.Target}, which was not named, use it");
+            }
+        }
+        if (result.Complete) return;
+        _notSearched.AddRange(result.NotSearched.Select(n => n.Target));
+        var why = string.Join(", ", result.NotSearched.Select(n => n.Reason).Distinct());
+        Audit("Discovery", "WARNING", $"Not searched ({why}): {string.Join(", ", _notSearched.Take(10))}{(_notSearched.Count > 10 ? $" and {_notSearched.Count - 10} more" : "")}");
+        foreach (var c in removable)
+        {
+            kept.Add(new KeptVersion(c, $"{_notSearched.Count} column(s) could not be searched ({why}), so its use there is unknown: " +
+                "name the columns that hold stored values, or add -SkipDiscovery"));
+            Audit("Discovery", "WARNING", $"Version {c} kept: the search for other columns did not finish");
+        }
+        removable.Clear();
+    }
+
+    /// <summary>A target covers a column when the names are the database's same (a target without a schema: the default one).</summary>
+    private static bool Covers(ISqlDialect dialect, TableName table, string column, CatalogColumn found) =>
+        dialect.SameIdentifier(column, found.Column) && dialect.SameIdentifier(table.Name, found.Table.Name) &&
+        (table.Schema is null ? found.InDefaultSchema : found.Table.Schema is not null && dialect.SameIdentifier(table.Schema, found.Table.Schema));
+
     private DbConnection OpenDatabase()
     {
         if (_request.Dialect is null || string.IsNullOrWhiteSpace(_request.ConnectionString))
             throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Messages.CleanupConnectionStringMissing);
-        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.SignIn, readOnly: false);
+        // The cleanup only reads the database (counts and samples): the server refuses any write, as for -WhatIf.
+        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.SignIn, readOnly: true);
     }
 
     private void Audit(string step, string status, string message)
     {
-        _steps.Add(new CleanupStep(DateTimeOffset.Now, step, status, message));
+        _steps.Add(new CleanupStep(DateTimeOffset.UtcNow, step, status, message));
         var level = status switch { "ERROR" => LogLevel.Error, "WARNING" => LogLevel.Warning, _ => LogLevel.Info };
         _log(level, $"{AuditTag} {message}");
     }
@@ -287,7 +363,12 @@ public sealed class KeyCleanup
         bool journal = true)
     {
         var operation = new KeyCleanupOperation(OperationId, path, started, _clock.ElapsedMilliseconds, _request.Keep, outcome,
-            candidates, removed, kept, backup, usage, _steps.ToList(), message, System.Environment.UserName, System.Environment.MachineName);
+            candidates, removed, kept, backup, usage, _steps.ToList(), message, System.Environment.UserName, System.Environment.MachineName)
+        {
+            DiscoverySkipped = _discoverySkipped,
+            Discovered = _discovered.ToList(),
+            NotSearched = _notSearched.ToList(),
+        };
         _log(outcome == CleanupOutcome.RolledBack ? LogLevel.Error : LogLevel.Info,
             $"{SummaryTag} ID: {OperationId} | outcome: {outcome} | removed: {(removed.Count == 0 ? "none" : string.Join(", ", removed))} | " +
             $"kept: {(kept.Count == 0 ? "none" : string.Join(", ", kept.Select(k => k.Version)))} | backup: {backup ?? "none"} | duration: {operation.DurationMs} ms");

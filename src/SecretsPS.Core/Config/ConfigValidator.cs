@@ -10,9 +10,6 @@ public enum CheckStatus
     Failed,
 }
 
-/// <summary>One check of Test-EncryptionConfig: what was checked, for which version, and its outcome.</summary>
-public sealed record ConfigCheck(string Check, string? Version, CheckStatus Status, string Message, string? ErrorId = null);
-
 /// <summary>
 /// Every check a key file can fail, each reported on its own so that one run shows all problems,
 /// not just the first.

@@ -2,7 +2,17 @@ using SecretsPS.Core.Crypto;
 
 namespace SecretsPS.Core.Config;
 
-public sealed record NewKeyFileResult(KeyVersionInfo Version, string? BackupPath);
+public sealed class NewKeyFileResult
+{
+    public NewKeyFileResult(KeyVersionInfo version, string? backupPath)
+    {
+        Version = version;
+        BackupPath = backupPath;
+    }
+
+    public KeyVersionInfo Version { get; }
+    public string? BackupPath { get; }
+}
 
 public sealed record RotationOptions
 {
@@ -20,11 +30,49 @@ public sealed record RotationOptions
 /// The new version. <see cref="SettingLines"/> holds key material and is filled only when the caller
 /// asked not to persist; it is meant for a secret store, never for a log.
 /// </summary>
-public sealed record RotationResult(KeyVersionInfo Version, string? PreviousActive, string? BackupPath, IReadOnlyList<string> SettingLines);
+public sealed class RotationResult
+{
+    public RotationResult(KeyVersionInfo version, string? previousActive, string? backupPath, IReadOnlyList<string> settingLines)
+    {
+        Version = version;
+        PreviousActive = previousActive;
+        BackupPath = backupPath;
+        SettingLines = settingLines;
+    }
 
-public sealed record ActivationResult(string Version, string PreviousActive, string? BackupPath, bool ActiveOverriddenByEnvironment);
+    public KeyVersionInfo Version { get; }
+    public string? PreviousActive { get; }
+    public string? BackupPath { get; }
+    public IReadOnlyList<string> SettingLines { get; }
+}
 
-public sealed record RemovalResult(IReadOnlyList<string> Removed, string BackupPath);
+public sealed class ActivationResult
+{
+    public ActivationResult(string version, string previousActive, string? backupPath, bool activeOverriddenByEnvironment)
+    {
+        Version = version;
+        PreviousActive = previousActive;
+        BackupPath = backupPath;
+        ActiveOverriddenByEnvironment = activeOverriddenByEnvironment;
+    }
+
+    public string Version { get; }
+    public string PreviousActive { get; }
+    public string? BackupPath { get; }
+    public bool ActiveOverriddenByEnvironment { get; }
+}
+
+public sealed class RemovalResult
+{
+    public RemovalResult(IReadOnlyList<string> removed, string backupPath)
+    {
+        Removed = removed;
+        BackupPath = backupPath;
+    }
+
+    public IReadOnlyList<string> Removed { get; }
+    public string BackupPath { get; }
+}
 
 public sealed record RestoreResult(string Path, string RestoredFrom, string? BackupOfReplaced);
 

@@ -109,4 +109,23 @@ public interface ISqlDialect
 
     /// <summary>When the server last started (UTC), or null where that cannot be known (SQLite): a job whose heartbeat is older cannot still be running.</summary>
     DateTime? ServerStartTime(DbConnection connection, DbTransaction? transaction);
+
+    /// <summary>
+    /// Every column of the base tables (views left out) whose type <see cref="HoldsText"/>, in catalog order, optionally
+    /// only in one schema and one table: the columns a stored value can live in, read from the catalog alone.
+    /// </summary>
+    IReadOnlyList<CatalogColumn> TextColumns(DbConnection connection, string? schema, string? table);
+
+    /// <summary>Up to <paramref name="limit"/> values whose version prefix (as <see cref="CountByPrefix"/> reads it) is @prefix.</summary>
+    string SelectWithPrefix(TableName table, string column, int limit);
+
+    /// <summary>Adds a key (a page's cursor @after, a row's @key) as a parameter of the type the key column is compared in.</summary>
+    System.Data.Common.DbParameter AddKeyParameter(DbCommand command, string name, object key, ColumnTarget target);
+
+    /// <summary>
+    /// True when a run stopped by this failure may continue from its last committed row in the same invocation: a lost
+    /// connection, a failover, a throttled or deadlocked batch. Never for an error that would recur (a bad value, a
+    /// permission, a constraint).
+    /// </summary>
+    bool IsTransient(Exception exception);
 }

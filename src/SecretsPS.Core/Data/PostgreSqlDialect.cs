@@ -13,10 +13,61 @@ public sealed class PostgreSqlDialect : SqlDialect
         var builder = Builder(connectionString);
         if (signIn.UserName is not null) builder.Username = signIn.UserName;
         if (signIn.PasswordOrToken is not null) builder.Password = signIn.PasswordOrToken;
-        // -WhatIf runs in read-only transactions: the server itself refuses any write.
-        if (readOnly) builder.Options = (builder.Options is { Length: > 0 } o ? o + " " : "") + "-c default_transaction_read_only=on";
+        // A pooler in transaction mode (PgBouncer, Azure's built-in one) gives each transaction whichever server connection
+        // is free: nothing may live in the session. So no startup Options (PgBouncer rejects them), no statement prepared
+        // on the server (the next transaction may land where it does not exist), and no DISCARD ALL when a pooled
+        // connection is reused (SecretsPS leaves no session state to discard).
+        builder.MaxAutoPrepare = 0;
+        builder.NoResetOnClose = true;
         builder.ApplicationName ??= "SecretsPS";
-        return new NpgsqlConnection(builder.ToString());
+        var connection = new NpgsqlConnection(builder.ToString());
+        if (readOnly) connection.StateChange += BeginReadOnlyWhenOpened;
+        return connection;
+    }
+
+    /// <summary>The READ ONLY transaction a read-only connection was opened in, which every statement on it joins.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DbConnection, DbTransaction> ReadOnlyTransactions = new();
+
+    /// <summary>
+    /// A read-only connection (-WhatIf, Get-ReencryptJob, Get-EncryptedColumnStatus) is opened inside one READ ONLY
+    /// transaction, so the server itself refuses any write, whichever path issues it: Npgsql runs every command in the
+    /// connection's transaction. Per transaction rather than per session (the startup option
+    /// default_transaction_read_only), because a pooler in transaction mode rejects startup options and keeps no session.
+    /// </summary>
+    private static void BeginReadOnlyWhenOpened(object? sender, System.Data.StateChangeEventArgs e)
+    {
+        if (e.CurrentState != System.Data.ConnectionState.Open || sender is not NpgsqlConnection connection) return;
+        connection.StateChange -= BeginReadOnlyWhenOpened;
+        ReadOnlyTransactions.AddOrUpdate(connection, BeginReadOnly(connection));
+    }
+
+    private static DbTransaction BeginReadOnly(DbConnection connection)
+    {
+        var transaction = connection.BeginTransaction(System.Data.IsolationLevel.ReadCommitted);
+        try
+        {
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "SET TRANSACTION READ ONLY";
+            command.ExecuteNonQuery();
+            return transaction;
+        }
+        catch
+        {
+            transaction.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>True while the connection is inside the READ ONLY transaction it was opened in.</summary>
+    public static bool IsInReadOnlyTransaction(DbConnection connection) =>
+        ReadOnlyTransactions.TryGetValue(connection, out var transaction) && IsOpen(transaction);
+
+    /// <summary>Npgsql throws for a disposed transaction's Connection rather than answering null.</summary>
+    private static bool IsOpen(DbTransaction transaction)
+    {
+        try { return transaction.Connection is not null; }
+        catch (ObjectDisposedException) { return false; }
     }
 
     private static NpgsqlConnectionStringBuilder Builder(string connectionString)
@@ -163,7 +214,19 @@ public sealed class PostgreSqlDialect : SqlDialect
 
     public override DbTransaction BeginWrite(DbConnection connection) => WithKeyTextSettings(base.BeginWrite(connection), connection);
 
-    public override DbTransaction BeginRead(DbConnection connection) => WithKeyTextSettings(base.BeginRead(connection), connection);
+    /// <summary>
+    /// On a read-only connection, its READ ONLY transaction (a second one cannot begin); otherwise a new one, made read-only.
+    /// A read-only connection whose transaction a reader ended (a search reads each column in its own) holds the next one
+    /// instead, so that what runs after it still joins a READ ONLY transaction.
+    /// </summary>
+    public override DbTransaction BeginRead(DbConnection connection)
+    {
+        if (!ReadOnlyTransactions.TryGetValue(connection, out var held)) return WithKeyTextSettings(BeginReadOnly(connection), connection);
+        if (IsOpen(held)) return WithKeyTextSettings(held, connection);
+        var next = BeginReadOnly(connection);
+        ReadOnlyTransactions.AddOrUpdate(connection, next);
+        return WithKeyTextSettings(next, connection);
+    }
 
     private static DbTransaction WithKeyTextSettings(DbTransaction transaction, DbConnection connection)
     {
@@ -236,5 +299,71 @@ public sealed class PostgreSqlDialect : SqlDialect
         NpgsqlException => true,
         IOException or System.Net.Sockets.SocketException or TimeoutException => true,
         _ => exception.InnerException is not null && IsConnectionFailure(exception.InnerException),
+    };
+
+    /// <summary>
+    /// From pg_catalog, not information_schema: information_schema lists only the tables the user has a right on, and a
+    /// table the search cannot see would be missed in silence, where one it cannot read is named. Plain and partitioned
+    /// tables, not their partitions (the parent's count holds their rows); the type judged as <see cref="DescribeColumn"/>
+    /// judges it (a domain by its base type).
+    /// </summary>
+    public override IReadOnlyList<CatalogColumn> TextColumns(DbConnection connection, string? schema, string? table)
+    {
+        using var command = connection.CreateCommand();
+        var where = "c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'";
+        if (schema is not null) { where += " AND n.nspname = @schema"; AddParameter(command, "@schema", schema); }
+        if (table is not null) { where += " AND c.relname = @table"; AddParameter(command, "@table", table); }
+        command.CommandText =
+            "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), CASE WHEN b.typtype = 'e' THEN 'enum' ELSE b.typname END, " +
+            "n.nspname = current_schema() " +
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped " +
+            "JOIN pg_type t ON t.oid = a.atttypid JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END " +
+            $"WHERE {where} ORDER BY n.nspname, c.relname, a.attnum";
+        var result = new List<CatalogColumn>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var type = new ColumnType(reader.GetString(3), reader.GetString(4));
+            if (!HoldsText(type)) continue;
+            result.Add(new CatalogColumn(new TableName(reader.GetString(0), reader.GetString(1)), reader.GetString(2), type, !reader.IsDBNull(5) && reader.GetBoolean(5)));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// SQLSTATE first (the server's or a pooler's verdict), then what the driver saw below it. PgBouncer reports most of its
+    /// refusals (an unsupported startup parameter, a database it does not serve, a failed sign-in) as 08P01, protocol
+    /// violation, told apart here by its (always English) text.
+    /// </summary>
+    public override ConnectionFailureKind ClassifyConnectionFailure(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is PostgresException p) return Classify(p);
+            // Npgsql's own words when TLS was asked for and the server (or a pooler) has none.
+            if (e is NpgsqlException && e.Message.Contains("SSL", StringComparison.Ordinal) && e.InnerException is null)
+                return ConnectionFailureKind.Tls;
+            if (e is NpgsqlException && e.Message.Contains("password", StringComparison.OrdinalIgnoreCase) && e.InnerException is null)
+                return ConnectionFailureKind.Authentication;
+        }
+        return base.ClassifyConnectionFailure(exception);
+    }
+
+    private static ConnectionFailureKind Classify(PostgresException p) => p.SqlState switch
+    {
+        // A hostssl-only pg_hba answers a connection without TLS with "no pg_hba.conf entry … no encryption" (on a server
+        // that speaks English: elsewhere it reads as a sign-in failure, whose message mentions TLS and SSL Mode too).
+        PostgresErrorCodes.InvalidAuthorizationSpecification when p.MessageText.Contains("no encryption", StringComparison.Ordinal) => ConnectionFailureKind.Tls,
+        PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification => ConnectionFailureKind.Authentication,
+        PostgresErrorCodes.InvalidCatalogName => ConnectionFailureKind.DatabaseMissing,
+        PostgresErrorCodes.ProtocolViolation when p.MessageText.Contains("no such database", StringComparison.OrdinalIgnoreCase) => ConnectionFailureKind.DatabaseMissing,
+        PostgresErrorCodes.ProtocolViolation when p.MessageText.Contains("password authentication failed", StringComparison.OrdinalIgnoreCase) => ConnectionFailureKind.Authentication,
+        PostgresErrorCodes.ProtocolViolation when p.MessageText.Contains("SSL", StringComparison.Ordinal) => ConnectionFailureKind.Tls,
+        PostgresErrorCodes.ProtocolViolation when p.MessageText.Contains("startup parameter", StringComparison.OrdinalIgnoreCase) => ConnectionFailureKind.ParameterRejected,
+        // The server itself, on an Options=-c setting it does not know or will not take at startup.
+        PostgresErrorCodes.UndefinedObject or PostgresErrorCodes.InvalidParameterValue or PostgresErrorCodes.CantChangeRuntimeParam => ConnectionFailureKind.ParameterRejected,
+        // Anything else a pooler says at sign-in (no free connection, cannot reach its server, a wait timed out).
+        _ => ConnectionFailureKind.Unreachable,
     };
 }

@@ -86,7 +86,7 @@ public abstract class SqlDialect : ISqlDialect
     {
         var c = Quote(column);
         // Only a value that starts with whitespace pays for the trim (the count runs over the whole column at a job's end).
-        var group = $"CASE WHEN {c} IS NULL THEN NULL WHEN {FirstCodePoint(c)} IN ({WhitespaceCodePoints}) THEN {Classify(TrimLeading(c))} ELSE {Classify(c)} END";
+        var group = VersionPrefixOf(c);
         return $"SELECT grouped.prefix, COUNT(*) FROM (SELECT {group} AS prefix FROM {QuoteTable(table)}) AS grouped GROUP BY grouped.prefix";
     }
 
@@ -213,4 +213,64 @@ public abstract class SqlDialect : ISqlDialect
         DatabaseProvider.SqlServer => new SqlServerDialect(),
         _ => throw new ArgumentOutOfRangeException(nameof(provider)),
     };
+
+    /// <summary>The version prefix <see cref="CountByPrefix"/> groups a value under: NULL for NULL, '' for a value that is not ciphertext.</summary>
+    protected string VersionPrefixOf(string quotedColumn) =>
+        $"CASE WHEN {quotedColumn} IS NULL THEN NULL WHEN {FirstCodePoint(quotedColumn)} IN ({WhitespaceCodePoints}) THEN {Classify(TrimLeading(quotedColumn))} ELSE {Classify(quotedColumn)} END";
+
+    public virtual string SelectWithPrefix(TableName table, string column, int limit) =>
+        $"SELECT {ValueAsText(Quote(column))} FROM {QuoteTable(table)} WHERE {VersionPrefixOf(Quote(column))} = @prefix LIMIT {limit}";
+
+    /// <summary>The schema an unqualified name resolves to, as SQL: DATABASE() on MySQL and MariaDB, whose schema is the database; SQL Server overrides.</summary>
+    protected virtual string CurrentSchemaSql => "DATABASE()";
+
+    /// <summary>
+    /// Without -Schema, search only the schema an unqualified name resolves to: on MySQL and MariaDB the other schemas are
+    /// other databases of the server, never this application's. SQL Server searches every schema of its database.
+    /// </summary>
+    protected virtual bool SearchesCurrentSchemaOnly => true;
+
+    /// <summary>Schemas that hold the database's own catalog, never an application's table.</summary>
+    protected virtual IReadOnlyList<string> SystemSchemas => new[] { "information_schema", "INFORMATION_SCHEMA", "pg_catalog", "sys", "mysql", "performance_schema" };
+
+    /// <summary>
+    /// INFORMATION_SCHEMA.COLUMNS joined to the base tables (SQL Server and MySQL use it; PostgreSQL overrides it; names in upper
+    /// case, which each of them resolves, even under a case-sensitive catalog collation). The type is judged by DATA_TYPE,
+    /// where both resolve alias types to their base type.
+    /// </summary>
+    public virtual IReadOnlyList<CatalogColumn> TextColumns(DbConnection connection, string? schema, string? table)
+    {
+        using var command = connection.CreateCommand();
+        var system = string.Join(", ", SystemSchemas.Select((_, i) => "@sys" + i));
+        for (int i = 0; i < SystemSchemas.Count; i++) AddParameter(command, "@sys" + i, SystemSchemas[i]);
+        var where = $"T.TABLE_TYPE = 'BASE TABLE' AND C.TABLE_SCHEMA NOT IN ({system})";
+        if (schema is not null) { where += " AND C.TABLE_SCHEMA = @schema"; AddParameter(command, "@schema", schema); }
+        else if (SearchesCurrentSchemaOnly) where += $" AND C.TABLE_SCHEMA = {CurrentSchemaSql}";
+        if (table is not null) { where += " AND C.TABLE_NAME = @table"; AddParameter(command, "@table", table); }
+        command.CommandText =
+            "SELECT C.TABLE_SCHEMA, C.TABLE_NAME, C.COLUMN_NAME, C.DATA_TYPE, C.CHARACTER_MAXIMUM_LENGTH, " +
+            $"CASE WHEN C.TABLE_SCHEMA = {CurrentSchemaSql} THEN 1 ELSE 0 END " +
+            "FROM INFORMATION_SCHEMA.COLUMNS C JOIN INFORMATION_SCHEMA.TABLES T " +
+            "ON T.TABLE_CATALOG = C.TABLE_CATALOG AND T.TABLE_SCHEMA = C.TABLE_SCHEMA AND T.TABLE_NAME = C.TABLE_NAME " +
+            $"WHERE {where} ORDER BY C.TABLE_SCHEMA, C.TABLE_NAME, C.ORDINAL_POSITION";
+        var result = new List<CatalogColumn>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var dataType = Convert.ToString(reader.GetValue(3), System.Globalization.CultureInfo.InvariantCulture) ?? "";
+            var length = reader.IsDBNull(4) ? (long?)null : Convert.ToInt64(reader.GetValue(4), System.Globalization.CultureInfo.InvariantCulture);
+            var declared = length is null ? dataType : $"{dataType}({(length < 0 ? "max" : length.Value.ToString(System.Globalization.CultureInfo.InvariantCulture))})";
+            var type = new ColumnType(declared, dataType.ToLowerInvariant());
+            if (!HoldsText(type)) continue;
+            result.Add(new CatalogColumn(new TableName(reader.GetString(0), reader.GetString(1)), reader.GetString(2), type,
+                Convert.ToInt64(reader.GetValue(5), System.Globalization.CultureInfo.InvariantCulture) == 1));
+        }
+        return result;
+    }
+
+    /// <summary>The key as the page read it; a dialect that types parameters after their column overrides this.</summary>
+    public virtual DbParameter AddKeyParameter(DbCommand command, string name, object key, ColumnTarget target) => AddParameter(command, name, key);
+
+    /// <summary>A lost connection; a dialect adds its server's own transient errors.</summary>
+    public virtual bool IsTransient(Exception exception) => IsConnectionFailure(exception);
 }

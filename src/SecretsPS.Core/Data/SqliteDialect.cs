@@ -160,4 +160,36 @@ public sealed class SqliteDialect : SqlDialect
     public override bool IsConnectionFailure(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: 10 or 13 or 14 or 26 } // IOERR, FULL, CANTOPEN, NOTADB
         || exception is IOException;
+
+    /// <summary>
+    /// sqlite_schema with pragma_table_info: tables only (views and SQLite's own sqlite_* tables left out), of the main
+    /// database or of the attached one <paramref name="schema"/> names. Names compare as SQLite compares them: without case.
+    /// </summary>
+    public override IReadOnlyList<CatalogColumn> TextColumns(DbConnection connection, string? schema, string? table)
+    {
+        using var command = connection.CreateCommand();
+        var catalog = schema is null ? "sqlite_schema" : Quote(schema) + ".sqlite_schema";
+        var info = schema is null ? "pragma_table_info(m.name)" : "pragma_table_info(m.name, @schema)";
+        var where = "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
+        if (schema is not null) AddParameter(command, "@schema", schema);
+        if (table is not null) { where += " AND m.name = @table COLLATE NOCASE"; AddParameter(command, "@table", table); }
+        command.CommandText = $"SELECT m.name, p.name, p.type FROM {catalog} AS m JOIN {info} AS p WHERE {where} ORDER BY m.name, p.cid";
+        var result = new List<CatalogColumn>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var declared = reader.IsDBNull(2) ? "" : reader.GetString(2);
+            var type = new ColumnType(declared, Affinity(declared));
+            if (!HoldsText(type)) continue;
+            result.Add(new CatalogColumn(new TableName(schema, reader.GetString(0)), reader.GetString(1), type,
+                schema is null || string.Equals(schema, "main", StringComparison.OrdinalIgnoreCase)));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Nothing: SQLite's "connection failures" are the file's own (an I/O error, a full disk, a file that is not a
+    /// database), which do not pass by waiting; a run stops on them at once, to be resumed once they are fixed.
+    /// </summary>
+    public override bool IsTransient(Exception exception) => false;
 }

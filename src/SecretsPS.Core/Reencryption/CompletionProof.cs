@@ -70,7 +70,7 @@ public sealed class CompletionProof
     /// <summary>ReencryptionIncomplete for a job that ended 'incomplete', saying what is left; null for any other job.</summary>
     public static SecretsPSException? IncompleteError(ReencryptJob job, KeyRing ring)
     {
-        if (job.Status != JobStatus.Incomplete || job.CountsAtFinish is not { } counts || !ring.TryGet(job.TargetVersion, out _)) return null;
+        if (job.StatusKind != JobStatus.Incomplete || job.CountsAtFinish is not { } counts || !ring.TryGet(job.TargetVersion, out _)) return null;
         var proof = From(counts, 0, ring, job.TargetVersion);
         return new SecretsPSException(ErrorIds.ReencryptionIncomplete, ErrorKind.InvalidData,
             Localized.Format(Messages.JobProofIncomplete, job.Id, proof.BelowTarget, job.Target, job.TargetVersion,

@@ -14,8 +14,8 @@ public interface IReencryptionObserver
     void RowFailed(string target, string rowKey, RowError error);
     void Info(string message);
 
-    /// <summary>What the operator must not miss (an unfinished job left as it was); observers that do not tell warnings apart get it as info.</summary>
-    void Warn(string message) => Info(message);
+    /// <summary>Something the operator should see although the run goes on (a transient failure retried); Info unless the caller shows warnings.</summary>
+    void Warning(string message) => Info(message);
 }
 
 public sealed class NullObserver : IReencryptionObserver

@@ -27,8 +27,8 @@ public static class JobStaleness
     /// </param>
     public static bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter, DateTime? serverStarted, Func<bool>? runningHere = null)
     {
-        if (job.UpdatedAt is null || now - job.UpdatedAt.Value > staleAfter) return true;
-        if (serverStarted is { } started && started > job.UpdatedAt.Value) return true;
+        if (job.UpdatedAt is null || now - job.UpdatedAt.Value.UtcDateTime > staleAfter) return true;
+        if (serverStarted is { } started && started > job.UpdatedAt.Value.UtcDateTime) return true;
         if (job.Owner == ReencryptionEngine.Owner) return runningHere is not null && !runningHere();
         return OwnerProcessGone(job.Owner);
     }

@@ -84,7 +84,7 @@ public sealed class JobStore
         Add(command, "@column_name", job.Column);
         Add(command, "@key_column", job.KeyColumn);
         Add(command, "@target_version", job.TargetVersion);
-        Add(command, "@status", job.Status.ToText());
+        Add(command, "@status", job.StatusKind.ToText());
         Add(command, "@total_rows", job.TotalRows);
         Add(command, "@processed", job.Processed);
         Add(command, "@skipped", job.Skipped);
@@ -92,9 +92,9 @@ public sealed class JobStore
         Add(command, "@last_key", job.LastKey);
         Add(command, "@batch_size", job.BatchSize);
         Add(command, "@commit_every", job.CommitEvery);
-        Add(command, "@created_at", job.CreatedAt);
-        Add(command, "@started_at", job.StartedAt);
-        Add(command, "@updated_at", job.UpdatedAt);
+        Add(command, "@created_at", job.CreatedAt.UtcDateTime);
+        Add(command, "@started_at", job.StartedAt?.UtcDateTime);
+        Add(command, "@updated_at", job.UpdatedAt?.UtcDateTime);
         Add(command, "@owner", job.Owner);
         Add(command, "@message", job.Message);
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
@@ -109,7 +109,7 @@ public sealed class JobStore
             $"UPDATE {_dialect.QuoteTable(Jobs)} SET status = @status, total_rows = @total_rows, processed = @processed, skipped = @skipped, " +
             "errors = @errors, last_key = @last_key, batch_size = @batch_size, commit_every = @commit_every, started_at = @started_at, " +
             "updated_at = @updated_at, finished_at = @finished_at, owner = @owner, message = @message WHERE id = @id";
-        Add(command, "@status", job.Status.ToText());
+        Add(command, "@status", job.StatusKind.ToText());
         Add(command, "@total_rows", job.TotalRows);
         Add(command, "@processed", job.Processed);
         Add(command, "@skipped", job.Skipped);
@@ -117,9 +117,9 @@ public sealed class JobStore
         Add(command, "@last_key", job.LastKey);
         Add(command, "@batch_size", job.BatchSize);
         Add(command, "@commit_every", job.CommitEvery);
-        Add(command, "@started_at", job.StartedAt);
-        Add(command, "@updated_at", job.UpdatedAt);
-        Add(command, "@finished_at", job.FinishedAt);
+        Add(command, "@started_at", job.StartedAt?.UtcDateTime);
+        Add(command, "@updated_at", job.UpdatedAt?.UtcDateTime);
+        Add(command, "@finished_at", job.FinishedAt?.UtcDateTime);
         Add(command, "@owner", job.Owner);
         Add(command, "@message", job.Message);
         Add(command, "@id", job.Id);

@@ -34,9 +34,7 @@ public sealed class ReencryptionEngine
     private DbConnection Open(bool readOnly) => DatabaseConnection.Open(_dialect, _connectionString, _signIn, readOnly);
 
     private SecretsPSException Unavailable(Exception e) =>
-        new(ErrorIds.DatabaseUnavailable, ErrorKind.ResourceUnavailable,
-            Localized.Format(Messages.ReencryptionDatabaseUnavailable, _dialect.Describe(_connectionString), e.GetType().Name),
-            e);
+        DatabaseConnection.Failure(_dialect, _connectionString, e, Messages.ReencryptionDatabaseUnavailable);
 
     /// <summary>-WhatIf: reads and decrypts every value, writes nothing (read-only connection; no job row).</summary>
     public ReencryptionPreview Preview(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
@@ -96,7 +94,7 @@ public sealed class ReencryptionEngine
         lock (RunningHere) RunningHere.Add(RunKey(job.Id));
         try
         {
-            return Process(connection, store, target, job, options, observer, cancellation);
+            return ProcessRetryingTransientFailures(connection, store, target, job, options, observer, cancellation);
         }
         catch (Exception e) when (e is DbException or IOException or InvalidOperationException or System.Net.Sockets.SocketException or TimeoutException)
         {
@@ -122,6 +120,91 @@ public sealed class ReencryptionEngine
         }
     }
 
+    /// <summary>How often one run continues after a transient database failure before it stops with the error.</summary>
+    public const int TransientRetries = 3;
+
+    /// <summary>The wait before each retry: 2, 4, 8 seconds (a failover of a managed database usually takes under 30).</summary>
+    public static TimeSpan TransientRetryDelay(int attempt) => TimeSpan.FromSeconds(Math.Pow(2, attempt));
+
+    /// <summary>
+    /// Runs the job; when a transient failure stops it (the dialect says which: a lost connection, a failover, a
+    /// throttled or deadlocked batch), the uncommitted batch is gone with its transaction, so the run waits, opens a
+    /// new connection, takes the job back at its committed cursor and counters, and continues, a bounded number of
+    /// times, telling the observer each time. Anything else, or a failure past the last retry, ends the run as before.
+    /// </summary>
+    private ReencryptJob ProcessRetryingTransientFailures(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job,
+        ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
+    {
+        var current = connection;
+        var clock = Stopwatch.StartNew();
+        var first = job;
+        try
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    var limits = options;
+                    if (attempt > 0)
+                    {
+                        try { current = Open(readOnly: false); }
+                        catch (SecretsPSException s) when (s.ErrorId == ErrorIds.DatabaseUnavailable && s.InnerException is { } lost)
+                        {
+                            throw Unavailable(lost); // the run's own message, which says to -Resume
+                        }
+                        job = TakeBack(current, store, target, job);
+                        // -MaxDuration and -MaxRows bound the whole invocation, retries included.
+                        long done = job.Processed + job.Skipped + job.Errors - (first.Processed + first.Skipped + first.Errors);
+                        limits = options with
+                        {
+                            MaxDuration = options.MaxDuration is { } d ? (d > clock.Elapsed ? d - clock.Elapsed : TimeSpan.Zero) : null,
+                            MaxRows = options.MaxRows is { } m ? Math.Max(0, m - done) : null,
+                        };
+                    }
+                    return Process(current, store, target, job, limits, observer, cancellation);
+                }
+                catch (Exception e) when (attempt < TransientRetries && !cancellation.IsCancellationRequested && IsTransient(e))
+                {
+                    if (!ReferenceEquals(current, connection)) current.Dispose();
+                    current = connection;
+                    var delay = TransientRetryDelay(attempt + 1);
+                    observer.Warning(Localized.Format(Messages.TransientFailureRetrying, job.Id, target.Name,
+                        e is SecretsPSException s ? s.ErrorId : DatabaseErrorText.Describe(e), (int)delay.TotalSeconds, attempt + 1, TransientRetries));
+                    if (cancellation.WaitHandle.WaitOne(delay)) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
+                }
+            }
+        }
+        finally
+        {
+            if (!ReferenceEquals(current, connection)) current.Dispose();
+        }
+    }
+
+    private bool IsTransient(Exception e) => e switch
+    {
+        SecretsPSException s => s.ErrorId == ErrorIds.DatabaseUnavailable, // the new connection did not open (yet)
+        DbException or IOException or InvalidOperationException or System.Net.Sockets.SocketException or TimeoutException => _dialect.IsTransient(e),
+        _ => false,
+    };
+
+    /// <summary>
+    /// The job as its last commit left it (the rows before its cursor written, its counters true), claimed again under
+    /// the target's lock: if another runner took it over meanwhile (its heartbeat looked stale), this run stops.
+    /// </summary>
+    private ReencryptJob TakeBack(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job)
+    {
+        using var transaction = _dialect.BeginWrite(connection);
+        _dialect.LockTarget(connection, transaction, target.Name);
+        var committed = store.Get(connection, transaction, job.Id);
+        if (committed is null || committed.StatusKind != JobStatus.Running || committed.Owner != Owner)
+            throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
+                Localized.Format(Messages.JobAlreadyRunning, job.Id, committed?.Owner, committed?.UpdatedAt), target: target.Name);
+        committed = new ReencryptJob(committed) { UpdatedAt = DateTime.UtcNow };
+        store.Save(connection, transaction, committed);
+        transaction.Commit();
+        return committed;
+    }
+
     /// <summary>Job ids are per database: the key includes where the job table is.</summary>
     private long RunKey(long jobId) => HashCode.Combine(_dialect.Describe(_connectionString), jobId);
 
@@ -132,7 +215,7 @@ public sealed class ReencryptionEngine
         var now = DateTime.UtcNow;
         _serverStarted = _dialect.ServerStartTime(connection, transaction);
         var jobs = store.ForTarget(connection, transaction, target.Table.ToString(), target.Column);
-        var running = jobs.FirstOrDefault(j => j.Status == JobStatus.Running && !IsStale(j, now, options.StaleAfter) && j.Id != options.JobId);
+        var running = jobs.FirstOrDefault(j => j.StatusKind == JobStatus.Running && !IsStale(j, now, options.StaleAfter) && j.Id != options.JobId);
         if (running is not null)
             throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
                 Localized.Format(Messages.JobAlreadyRunningOn, running.Id, target.Name, running.Owner, running.UpdatedAt),
@@ -146,26 +229,26 @@ public sealed class ReencryptionEngine
                 throw new SecretsPSException(ErrorIds.JobNotFound, ErrorKind.ObjectNotFound,
                     Localized.Format(Messages.JobNotFoundFor, id, target.Name, target.Table), target: id.ToString());
             RequireSameJob(resumed, target);
-            if (resumed.Status.HasEnded())
+            if (resumed.StatusKind.HasEnded())
                 throw new SecretsPSException(ErrorIds.JobFinished, ErrorKind.InvalidOperation,
                     Localized.Format(Messages.JobFinished, id), target: id.ToString());
-            if (resumed.Status == JobStatus.Running && !IsStale(resumed, now, options.StaleAfter))
+            if (resumed.StatusKind == JobStatus.Running && !IsStale(resumed, now, options.StaleAfter))
                 throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
                     Localized.Format(Messages.JobAlreadyRunning, id, resumed.Owner, resumed.UpdatedAt), target: id.ToString());
         }
         else if (options.Resume)
         {
             // An incomplete job has ended like a finished one: running again is a new job, a new pass from the first row.
-            resumed = jobs.FirstOrDefault(j => !j.Status.HasEnded());
+            resumed = jobs.FirstOrDefault(j => !j.StatusKind.HasEnded());
             if (resumed is null) observer.Info(Localized.Format(Messages.NoUnfinishedJob, target.Name));
             else RequireSameJob(resumed, target);
         }
 
         if (resumed is not null)
         {
-            var job = resumed with
+            var job = new ReencryptJob(resumed)
             {
-                Status = JobStatus.Running,
+                StatusKind = JobStatus.Running,
                 StartedAt = resumed.StartedAt ?? now,
                 UpdatedAt = now,
                 Owner = Owner,
@@ -175,21 +258,21 @@ public sealed class ReencryptionEngine
             };
             store.Save(connection, transaction, job);
             transaction.Commit();
-            observer.Info(resumed.LastKey is null ? Localized.Format(Messages.ResumingJobAtStart, job.Id, resumed.Status.ToText(), target.Name) : Localized.Format(Messages.ResumingJobAtKey, job.Id, resumed.Status.ToText(), target.Name, resumed.LastKey));
+            observer.Info(resumed.LastKey is null ? Localized.Format(Messages.ResumingJobAtStart, job.Id, resumed.StatusKind.ToText(), target.Name) : Localized.Format(Messages.ResumingJobAtKey, job.Id, resumed.StatusKind.ToText(), target.Name, resumed.LastKey));
             return job;
         }
 
         var fresh = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, _ring.Active.Name, JobStatus.Running,
             Count(connection, transaction, target), 0, 0, 0, null, options.BatchSize, options.CommitEvery, now, now, now, null, Owner, null);
-        fresh = fresh with { Id = store.Insert(connection, transaction, fresh) };
+        fresh = new ReencryptJob(fresh) { Id = store.Insert(connection, transaction, fresh) };
         transaction.Commit();
         observer.Info(Localized.Format(Messages.JobStarting, fresh.Id, fresh.TotalRows, target.Name, fresh.TargetVersion));
         // A run without -Resume or -JobId starts over; the unfinished jobs of the target stay as they were, and the
         // operator is told which, and how to continue or remove them, instead of finding them months later.
-        var leftBehind = jobs.Where(j => !j.Status.HasEnded()) // a running one is stale here: a live one was refused above
+        var leftBehind = jobs.Where(j => !j.StatusKind.HasEnded()) // a running one is stale here: a live one was refused above
             .Select(j => j.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
         if (leftBehind.Count > 0)
-            observer.Warn(Localized.Format(Messages.UnfinishedJobsNotContinued, MessageText.List(leftBehind), target.Name, fresh.Id, string.Join(",", leftBehind.Take(20))));
+            observer.Warning(Localized.Format(Messages.UnfinishedJobsNotContinued, MessageText.List(leftBehind), target.Name, fresh.Id, string.Join(",", leftBehind.Take(20))));
         return fresh;
     }
 
@@ -258,7 +341,7 @@ public sealed class ReencryptionEngine
 
         ReencryptJob FailOnErrors(long maxErrors)
         {
-            transaction = Commit(connection, transaction, store, job with { UpdatedAt = DateTime.UtcNow }, pendingErrors);
+            transaction = Commit(connection, transaction, store, new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow }, pendingErrors);
             return Finish(connection, store, job, JobStatus.Failed, StoredText.Store(nameof(Messages.JobMessageTooManyErrors), maxErrors));
         }
 
@@ -304,7 +387,7 @@ public sealed class ReencryptionEngine
 
                     if (sinceCommit >= options.CommitEvery)
                     {
-                        job = job with { UpdatedAt = DateTime.UtcNow };
+                        job = new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow };
                         transaction = Commit(connection, transaction, store, job, pendingErrors);
                         sinceCommit = 0;
                     }
@@ -320,7 +403,7 @@ public sealed class ReencryptionEngine
                 }
             }
 
-            job = job with { UpdatedAt = DateTime.UtcNow };
+            job = new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow };
             transaction = Commit(connection, transaction, store, job, pendingErrors);
             if (stopReason is null)
             {
@@ -381,9 +464,9 @@ public sealed class ReencryptionEngine
                     break;
             }
         }
-        job = job with { Skipped = job.Skipped + pageSkipped, Errors = job.Errors + pageErrors };
+        job = new ReencryptJob(job) { Skipped = job.Skipped + pageSkipped, Errors = job.Errors + pageErrors };
         job = Write(connection, transaction, target, transformer, updates, job, pendingErrors, observer);
-        return job with { LastKey = _dialect.CursorText(page.Rows[^1].Key) };
+        return new ReencryptJob(job) { LastKey = _dialect.CursorText(page.Rows[^1].Key) };
     }
 
     /// <summary>Below this many rows a page is transformed by one thread: spreading it costs more than it saves.</summary>
@@ -432,7 +515,7 @@ public sealed class ReencryptionEngine
         for (int attempt = 0; todo.Count > 0; attempt++)
         {
             var written = _dialect.UpdateGuarded(connection, transaction, target, todo);
-            job = job with { Processed = job.Processed + written.Count };
+            job = new ReencryptJob(job) { Processed = job.Processed + written.Count };
             if (written.Count == todo.Count) break;
 
             // Every row sent and not written is accounted for: re-read, it was deleted or changed by someone else (handled
@@ -452,7 +535,7 @@ public sealed class ReencryptionEngine
                     failure = StoredText.Reason(ErrorIds.ConcurrentUpdate, nameof(Messages.RowReasonConcurrentUpdate));
                 if (failure is not null)
                 {
-                    job = job with { Errors = job.Errors + 1 };
+                    job = new ReencryptJob(job) { Errors = job.Errors + 1 };
                     pendingErrors.Add((keyText, failure.ToString()));
                     observer.RowFailed(target.Name, keyText, failure);
                     continue;
@@ -460,9 +543,9 @@ public sealed class ReencryptionEngine
                 switch (TransformOne(transformer, current, out var newValue, out var why))
                 {
                     case RowOutcome.Reencrypted: retry.Add(new RowUpdate(row.Key, current, newValue!)); break;
-                    case RowOutcome.AlreadyAtTarget: job = job with { Skipped = job.Skipped + 1 }; break;
+                    case RowOutcome.AlreadyAtTarget: job = new ReencryptJob(job) { Skipped = job.Skipped + 1 }; break;
                     default:
-                        job = job with { Errors = job.Errors + 1 };
+                        job = new ReencryptJob(job) { Errors = job.Errors + 1 };
                         pendingErrors.Add((keyText, why!.ToString()));
                         observer.RowFailed(target.Name, keyText, why);
                         break;
@@ -487,9 +570,9 @@ public sealed class ReencryptionEngine
     private ReencryptJob Finish(DbConnection connection, JobStore store, ReencryptJob job, JobStatus status, string message)
     {
         var now = DateTime.UtcNow;
-        job = job with
+        job = new ReencryptJob(job)
         {
-            Status = status,
+            StatusKind = status,
             UpdatedAt = now,
             FinishedAt = status.HasEnded() ? now : null,
             Message = message,
@@ -511,8 +594,8 @@ public sealed class ReencryptionEngine
                 using var connection = Open(readOnly: false);
                 using var transaction = _dialect.BeginWrite(connection);
                 var job = store.Get(connection, transaction, jobId);
-                if (job is null) return false;
-                store.Save(connection, transaction, job with { Status = status, UpdatedAt = DateTime.UtcNow, Message = message });
+                if (job is null || job.Owner != Owner) return false; // taken over by another runner meanwhile: its job now
+                store.Save(connection, transaction, new ReencryptJob(job) { StatusKind = status, UpdatedAt = DateTime.UtcNow, Message = message });
                 transaction.Commit();
                 return true;
             }
@@ -542,7 +625,7 @@ public sealed class ReencryptionEngine
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = _dialect.SelectPage(target, limit, fromStart: after is null);
-        if (after is not null) SqlDialect.AddParameter(command, "@after", after);
+        if (after is not null) _dialect.AddKeyParameter(command, "@after", after, target);
         var page = new List<(object, string?)>(limit);
         using var reader = command.ExecuteReader();
         while (reader.Read())
@@ -558,7 +641,7 @@ public sealed class ReencryptionEngine
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = _dialect.SelectOne(target);
-        SqlDialect.AddParameter(command, "@key", key);
+        _dialect.AddKeyParameter(command, "@key", key, target);
         return command.ExecuteScalar() as string;
     }
 

@@ -127,7 +127,7 @@ public sealed class JobIdCompleter : IArgumentCompleter
             .Select(j => (Job: j, Text: j.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)))
             .Where(j => j.Text.StartsWith((wordToComplete ?? "").Trim('\'', '"'), StringComparison.Ordinal))
             .Select(j => new CompletionResult(j.Text, j.Text, CompletionResultType.ParameterValue,
-                Core.Localized.Format(CommandMessages.CompletionJob, j.Text, j.Job.Target, Core.Reencryption.JobStatusText.ToText(j.Job.Status))))
+                Core.Localized.Format(CommandMessages.CompletionJob, j.Text, j.Job.Target, j.Job.Status)))
             .ToList();
     }
 }
@@ -176,12 +176,14 @@ internal static class CompletionDatabase
     {
         try
         {
-            var provider = Text(fakeBoundParameters["Provider"]) is { Length: > 0 } p ? p : "Sqlite";
-            var dialect = Core.Data.SqlDialect.For(Enum.Parse<Core.Data.DatabaseProvider>(provider, ignoreCase: true));
             var connectionString = Text(fakeBoundParameters["ConnectionString"]) is { Length: > 0 } c
                 ? c
                 : System.Environment.GetEnvironmentVariable(DatabaseCmdlet.ConnectionVariable);
             if (string.IsNullOrWhiteSpace(connectionString)) return Array.Empty<T>();
+            // -Provider when typed, else what the connection string says beyond doubt, as the cmdlet decides.
+            var dialect = Core.Data.SqlDialect.For(Text(fakeBoundParameters["Provider"]) is { Length: > 0 } p
+                ? Enum.Parse<Core.Data.DatabaseProvider>(p, ignoreCase: true)
+                : Core.Data.ProviderInference.Infer(connectionString));
             if (dialect.Provider == Core.Data.DatabaseProvider.Sqlite)
             {
                 // A relative file is relative to the session's location, as the cmdlet resolves it.

@@ -31,17 +31,39 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
     [Parameter]
     public System.Security.SecureString? AccessToken { get; set; }
 
-    protected ISqlDialect Dialect => SqlDialect.For(Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true));
+    protected ISqlDialect Dialect => SqlDialect.For(ProviderOf(RawConnectionString()));
+
+    /// <summary>
+    /// -Provider when given (it always wins, also from $PSDefaultParameterValues), else what the connection string says
+    /// beyond doubt (<see cref="ProviderInference"/>: a path is SQLite, Host= is PostgreSQL; otherwise ProviderRequired).
+    /// </summary>
+    private DatabaseProvider ProviderOf(string? connectionString)
+    {
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Provider))) return Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true);
+        if (string.IsNullOrWhiteSpace(connectionString)) return DatabaseProvider.Sqlite;
+        var inferred = ProviderInference.Infer(connectionString);
+        // A path is SQLite, the default since the first version: only another inference is worth a line.
+        if (inferred != DatabaseProvider.Sqlite && !_inferenceShown)
+        {
+            _inferenceShown = true;
+            Verbose(Localized.Format(CommandMessages.ProviderInferred, inferred));
+        }
+        return inferred;
+    }
+
+    private bool _inferenceShown;
+
+    private string? RawConnectionString() => ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
 
     protected string ResolveConnectionString()
     {
-        var text = ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
+        var text = RawConnectionString();
         if (string.IsNullOrWhiteSpace(text))
             throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Localized.Format(CommandMessages.ConnectionStringMissing, ConnectionVariable));
         // A relative SQLite file means the PowerShell location, not the process's working folder. A bare path may also
         // name a PowerShell drive (TestDrive:\app.db, ~\app.db).
-        if (Provider.Equals("Sqlite", StringComparison.OrdinalIgnoreCase))
+        if (ProviderOf(text) == DatabaseProvider.Sqlite)
             text = text.Contains('=')
                 ? SqliteDialect.WithDataSourceUnder(text, SessionState.Path.CurrentFileSystemLocation.ProviderPath)
                 : SessionState.Path.GetUnresolvedProviderPathFromPSPath(text);

@@ -64,23 +64,23 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
         {
             var now = DateTime.UtcNow;
             candidates = store.List(connection, null, null, null, int.MaxValue).Where(j =>
-                j.Status.HasEnded() && (j.FinishedAt ?? j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-FinishedOlderThan)
-                || j.Status is JobStatus.Running or JobStatus.Pending && (j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-StalledOlderThan));
+                j.StatusKind.HasEnded() && (j.FinishedAt ?? j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-FinishedOlderThan)
+                || j.StatusKind is JobStatus.Running or JobStatus.Pending && (j.UpdatedAt ?? j.CreatedAt) < now.AddDays(-StalledOlderThan));
         }
 
         var serverStarted = dialect.ServerStartTime(connection, null);
         foreach (var job in candidates.ToList())
         {
             // The engine's rule (JobStaleness): what Start-Reencryption would take over may be removed, nothing else that runs.
-            if (job.Status == JobStatus.Running && !JobStaleness.IsStale(job, DateTime.UtcNow, StaleAfter, serverStarted))
+            if (job.StatusKind == JobStatus.Running && !JobStaleness.IsStale(job, DateTime.UtcNow, StaleAfter, serverStarted))
             {
                 Error(new SecretsPSException(ErrorIds.JobRunning, ErrorKind.InvalidOperation,
                     Localized.Format(CommandMessages.JobRunning, job.Id, job.UpdatedAt), target: job.Id.ToString()), job.Id);
                 continue;
             }
-            if (!ShouldChange(Localized.Format(CommandMessages.JobTarget, job.Id, job.Target, job.Status.ToText()), CommandMessages.RemoveJobAction, Force)) continue;
+            if (!ShouldChange(Localized.Format(CommandMessages.JobTarget, job.Id, job.Target, job.Status), CommandMessages.RemoveJobAction, Force)) continue;
             store.Delete(connection, job.Id);
-            Verbose(Localized.Format(CommandMessages.RemovedJob, job.Id, job.Target, job.Status.ToText()));
+            Verbose(Localized.Format(CommandMessages.RemovedJob, job.Id, job.Target, job.Status));
             if (PassThru) WriteObject(Located(job, connectionString));
         }
     }

@@ -42,6 +42,10 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Do not search the database for other columns that hold a version to remove (recorded in the journal).</summary>
+    [Parameter]
+    public SwitchParameter SkipDiscovery { get; set; }
+
     protected override void Process()
     {
         if (Table is null && Column is null) return;
@@ -66,6 +70,7 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
             ConnectionString = needsDatabase ? ResolveConnectionString() : null,
             SignIn = SignIn,
             WhatIf = IsWhatIf,
+            SkipDiscovery = SkipDiscovery,
         };
         var cleanup = new KeyCleanup(request, (level, message) =>
         {
@@ -78,10 +83,37 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
         });
         var operation = cleanup.Run(versions =>
             ShouldChange(keyFile, Localized.Format(CommandMessages.RemoveUnusedAction, string.Join(", ", versions), cleanup.OperationId), Force));
-        if (operation.Outcome == CleanupOutcome.RolledBack)
+        ReportDiscovery(operation, keyFile);
+        if (operation.OutcomeKind == CleanupOutcome.RolledBack)
             Error(new SecretsPSException(ErrorIds.CleanupRolledBack, ErrorKind.InvalidData,
                 Localized.Format(CommandMessages.CleanupRolledBack, operation.OperationId, operation.Message, operation.BackupPath),
                 target: keyFile), keyFile);
         WriteObject(operation);
+    }
+
+    /// <summary>
+    /// A candidate kept because a column nobody named holds it is an error, naming the column: the operator forgot a target
+    /// (runbooks stop on it with -ErrorAction Stop). Under -WhatIf, every column the search found is shown.
+    /// </summary>
+    private void ReportDiscovery(KeyCleanupOperation operation, string keyFile)
+    {
+        if (IsWhatIf)
+            foreach (var d in operation.Discovered)
+                WithoutPrompt(() => WriteInformation(new HostInformationMessage
+                {
+                    Message = Localized.Format(CommandMessages.WhatIfDiscovered, d.Target, string.Join(", ", d.RowsByVersion.Select(kv => $"{kv.Key}={kv.Value}")),
+                        d.Named ? CommandMessages.DiscoveredNamed : CommandMessages.DiscoveredNotNamed),
+                }, new[] { "PSHOST" }));
+        var notRemoved = operation.Candidates.Except(operation.Removed).ToList();
+        foreach (var d in operation.Discovered.Where(d => !d.Named))
+            foreach (var version in notRemoved.Where(v => d.RowsByVersion.ContainsKey(v)))
+                Error(new SecretsPSException(ErrorIds.VersionUsedByUnnamedColumn, ErrorKind.InvalidOperation,
+                    Localized.Format(CommandMessages.VersionUsedByUnnamedColumn, version, d.Target, d.RowsByVersion[version], d.Table, d.Column),
+                    target: d.Target), d.Target);
+        if (operation.NotSearched.Count > 0 && notRemoved.Count > 0)
+            Error(new SecretsPSException(ErrorIds.ColumnDiscoveryIncomplete, ErrorKind.OperationStopped,
+                Localized.Format(CommandMessages.ColumnDiscoveryIncomplete, string.Join(", ", notRemoved), operation.NotSearched.Count,
+                    string.Join(", ", operation.NotSearched.Take(5)) + (operation.NotSearched.Count > 5 ? ", …" : "")),
+                target: keyFile), keyFile);
     }
 }

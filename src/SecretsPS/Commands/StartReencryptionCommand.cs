@@ -139,15 +139,15 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             try { job = engine.Run(options, observer, _stop.Token); }
             finally { _running = false; }
             observer.WriteRowErrors(job.Id);
-            var summary = Localized.Format(CommandMessages.JobSummary, job.Id, job.Status.ToText(), job.Processed, job.Skipped, job.TargetVersion, job.Errors, StoredText.Display(job.Message));
+            var summary = Localized.Format(CommandMessages.JobSummary, job.Id, job.Status, job.Processed, job.Skipped, job.TargetVersion, job.Errors, StoredText.Display(job.Message));
             // The job is saved (paused): a stopped pipeline ends as stopped, so the host sees Ctrl+C took effect. The
             // pipeline's streams are closed by then; the host still shows where the job was left.
             if (Stopping)
             {
-                TellStoppedHost(Localized.Format(CommandMessages.StoppedJobPaused, job.Id, job.Status.ToText()));
+                TellStoppedHost(Localized.Format(CommandMessages.StoppedJobPaused, job.Id, job.Status));
                 throw new PipelineStoppedException();
             }
-            if (job.Status == JobStatus.Finished && job.Errors == 0) Verbose(summary);
+            if (job.StatusKind == JobStatus.Finished && job.Errors == 0) Verbose(summary);
             else Warning(summary);
             job.Provider = Dialect.Provider.ToString();
             job.ConnectionString = Core.Data.ConnectionStringWithoutSecrets.From(connectionString);
@@ -159,7 +159,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             if (_terminated)
             {
                 // SIGTERM asks the process to end: the job is saved, so end it, rather than let the script run on.
-                var stopped = Localized.Format(CommandMessages.StoppedBySigterm, job.Id, job.Status.ToText());
+                var stopped = Localized.Format(CommandMessages.StoppedBySigterm, job.Id, job.Status);
                 Warning(stopped);
                 if (ShouldExitOnSigterm(Host, System.Management.Automation.Runspaces.Runspace.DefaultRunspace))
                 {
@@ -290,11 +290,6 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             _failedRows = 0;
         }
 
-        public void Warn(string message)
-        {
-            if (!_cmdlet.Stopping) _cmdlet.Warning(message);
-        }
-
         public void Info(string message)
         {
             if (!_cmdlet.Stopping) _cmdlet.Verbose(message);
@@ -305,6 +300,12 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             if (!_shown || _cmdlet.Stopping) return;
             _record.RecordType = ProgressRecordType.Completed;
             _cmdlet.WriteProgress(_record);
+        }
+
+        /// <summary>A transient database failure the run retries: a warning, so an unattended runbook's output shows it.</summary>
+        public void Warning(string message)
+        {
+            if (!_cmdlet.Stopping) _cmdlet.Warning(message);
         }
     }
 }

@@ -33,15 +33,15 @@ public sealed class TestEncryptionConfigCommand : KeyFileCmdlet
         foreach (var c in checks)
         {
             var text = $"{c.Check}{(c.Version is null ? "" : " [" + c.Version + "]")}: {c.Message}";
-            switch (c.Status)
+            switch (c.StatusKind)
             {
                 case CheckStatus.Warning: Warning(text); break;
                 case CheckStatus.Failed: Verbose("FAILED " + text); break;
                 default: Verbose("OK " + text); break;
             }
         }
-        bool ok = checks.All(c => c.Status != CheckStatus.Failed);
-        Log(Core.Audit.LogLevel.Info, $"Validation of '{path}': {(ok ? "passed" : "failed")} ({checks.Count(c => c.Status == CheckStatus.Failed)} failed, {checks.Count(c => c.Status == CheckStatus.Warning)} warning(s)).");
+        bool ok = checks.All(c => c.StatusKind != CheckStatus.Failed);
+        Log(Core.Audit.LogLevel.Info, $"Validation of '{path}': {(ok ? "passed" : "failed")} ({checks.Count(c => c.StatusKind == CheckStatus.Failed)} failed, {checks.Count(c => c.StatusKind == CheckStatus.Warning)} warning(s)).");
         if (Detailed) WriteObject(checks, enumerateCollection: true);
         else WriteObject(ok);
     }
