@@ -28,6 +28,7 @@
         'Get-KeyCleanupOperation'
         'Find-EncryptedColumn'
         'Get-EncryptionConfigBackup'
+        'Get-ReencryptJobError'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

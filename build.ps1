@@ -51,6 +51,19 @@ function Invoke-Docs {
     $converter = Join-Path $root 'tools/Convert-MarkdownToMaml.ps1'
     if (Test-Path $converter) {
         & $converter -SourceFolder (Join-Path $root 'docs/cmdlets') -OutputPath (Join-Path $helpFolder 'SecretsPS.dll-Help.xml')
+        # pt-BR help: the translated pages of docs/cmdlets/pt-BR, and the English page of every cmdlet not translated yet,
+        # so that Get-Help under pt-BR finds every cmdlet (tests/Pester/HelpTranslation.Tests.ps1 checks the pages).
+        $translated = Join-Path $root 'docs/cmdlets/pt-BR'
+        if (Test-Path $translated) {
+            $merged = Join-Path ([IO.Path]::GetTempPath()) ('secretsps-help-pt-BR-' + [guid]::NewGuid().ToString('N'))
+            New-Item -ItemType Directory -Path $merged | Out-Null
+            try {
+                Get-ChildItem (Join-Path $root 'docs/cmdlets') -Filter '*.md' -File | Copy-Item -Destination $merged
+                Get-ChildItem $translated -Filter '*.md' -File | Copy-Item -Destination $merged -Force
+                & $converter -SourceFolder $merged -OutputPath (Join-Path $out 'pt-BR/SecretsPS.dll-Help.xml')
+            }
+            finally { Remove-Item -LiteralPath $merged -Recurse -Force -ErrorAction SilentlyContinue }
+        }
     }
     foreach ($culture in 'en-US', 'pt-BR') {
         $about = Join-Path $root "src/SecretsPS/$culture"

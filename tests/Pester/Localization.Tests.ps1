@@ -41,6 +41,10 @@ $streams = Start-Reencryption -Path $c.Key -Table t -Column otp -ConnectionStrin
 $r.ReencryptVerbose = @(Messages $streams ([System.Management.Automation.VerboseRecord]))
 $r.ReencryptWarning = @(Messages $streams ([System.Management.Automation.WarningRecord]))
 $r.RowErrors = @($rowErrors | ForEach-Object { [ordered]@{ Id = $_.FullyQualifiedErrorId; Message = $_.Exception.Message } })
+$r.JobErrors = @(Get-ReencryptJobError -JobId 1 -ConnectionString $c.Database | ForEach-Object { [ordered]@{ ErrorId = $_.ErrorId; Reason = $_.Reason } })
+$r.JobMessage = (Start-Reencryption -Path $c.Key -Table t -Column otp -ConnectionString $c.Database -MaxRows 1 -ErrorAction SilentlyContinue -WarningVariable pausedWarnings -WarningAction SilentlyContinue).Message
+$r.PausedWarning = @($pausedWarnings | ForEach-Object Message)
+$r.MessageText = (Get-ReencryptJob -ConnectionString $c.Database -First 1).MessageText
 'RESULT ' + ($r | ConvertTo-Json -Compress -Depth 4)
 '@
 
@@ -97,8 +101,8 @@ Describe 'Messages in pt-BR' {
         }
 
         It 'a library error (no key file) is in Portuguese with the same FullyQualifiedErrorId' {
-            $pt.Result.ErrorMessage | Should -BeLike "Nenhum arquivo de chaves encontrado (procurado: '*missing*.env.crypto'). Crie um com New-EncryptionConfig*"
-            $en.Result.ErrorMessage | Should -BeLike "No key file found (looked for '*missing*.env.crypto'). Create one with New-EncryptionConfig*"
+            $pt.Result.ErrorMessage | Should -BeLike "O arquivo de chaves '*missing*.env.crypto' indicado em -Path não existe: a pasta '*missing' também não existe. Confira o caminho."
+            $en.Result.ErrorMessage | Should -BeLike "The key file '*missing*.env.crypto' given with -Path does not exist: its folder '*missing' does not exist either. Check the path."
             $pt.Result.ErrorId | Should -Be 'KeyFileNotFound,SecretsPS.Commands.GetEncryptionKeyCommand'
             $pt.Result.ErrorId | Should -Be $en.Result.ErrorId
         }
@@ -127,14 +131,39 @@ Describe 'Messages in pt-BR' {
             $pt.Result.RowErrors | Should -HaveCount 1
             $pt.Result.RowErrors[0].Message | Should -BeLike 't.otp, linha 3: NotCiphertext:*'
             $en.Result.RowErrors[0].Message | Should -BeLike 't.otp, row 3: NotCiphertext:*'
+            $pt.Result.RowErrors[0].Message | Should -Be 't.otp, linha 3: NotCiphertext: o valor não é um texto cifrado armazenado (use -EncryptPlaintext para migrar uma coluna em texto puro)'
+            $en.Result.RowErrors[0].Message | Should -Be 't.otp, row 3: NotCiphertext: the value is not a stored ciphertext (use -EncryptPlaintext to migrate a plaintext column)'
             $pt.Result.RowErrors[0].Id | Should -Be 'NotCiphertext,SecretsPS.Commands.StartReencryptionCommand'
             $pt.Result.RowErrors[0].Id | Should -Be $en.Result.RowErrors[0].Id
         }
     }
 
+    Context 'reasons and job messages are stored in English and shown in the session''s language' {
+        It 'Get-ReencryptJobError shows the stored reason in Portuguese, with the same ErrorId' {
+            $pt.Result.JobErrors | Should -HaveCount 1
+            $pt.Result.JobErrors[0].ErrorId | Should -Be 'NotCiphertext'
+            $pt.Result.JobErrors[0].Reason | Should -Be 'o valor não é um texto cifrado armazenado (use -EncryptPlaintext para migrar uma coluna em texto puro)'
+            $en.Result.JobErrors[0].Reason | Should -Be 'the value is not a stored ciphertext (use -EncryptPlaintext to migrate a plaintext column)'
+        }
+
+        It 'the job summary translates the stored message: no English inside a Portuguese line' {
+            $pt.Result.ReencryptWarning[0] | Should -BeLike '*completo com 1 erro(s) de linha; contado no fim: v2=2, (não cifrado)=1*'
+            $pt.Result.ReencryptWarning[0] | Should -Not -Match 'complete with|row error|counted|not ciphertext'
+            $en.Result.ReencryptWarning[0] | Should -BeLike '*complete with 1 row error(s); counted at finish: v2=2*'
+        }
+
+        It 'a run stopped by -MaxRows says so in Portuguese, and the job row keeps the English text' {
+            $pt.Result.JobMessage | Should -Be '-MaxRows 1 reached; continue with -Resume'
+            $pt.Result.PausedWarning -join "`n" | Should -BeLike '*-MaxRows 1 atingido; continue com -Resume*'
+            $pt.Result.PausedWarning -join "`n" | Should -Not -Match 'reached'
+            $pt.Result.MessageText | Should -Be '-MaxRows 1 atingido; continue com -Resume'
+            $en.Result.MessageText | Should -Be '-MaxRows 1 reached; continue with -Resume'
+        }
+    }
+
     Context 'what machines read stays the same in every language' {
         It 'the job table and its error table hold the same text under pt-BR as under en-US' {
-            $pt.Job | Should -HaveCount 1
+            $pt.Job | Should -HaveCount 2
             $pt.Job | Should -Be $en.Job
             $pt.RowErrors | Should -HaveCount 1
             $pt.RowErrors | Should -Be $en.RowErrors

@@ -17,7 +17,7 @@ public sealed class LocalizationTests : IDisposable
     // Texts that are right as they are in Portuguese: pure placeholders and punctuation, or a target made of names.
     private static readonly HashSet<string> SameInBothLanguages = new(StringComparer.Ordinal)
     {
-        "QuotedPathSuffix", "CommaSuffix", "ProblemLine", "JobTarget",
+        "QuotedPathSuffix", "CommaSuffix", "ProblemLine", "JobTarget", "CompletionJob",
     };
 
     private static readonly Regex Placeholder = new(@"\{(\d+)(?:,[^}:]*)?(?::[^}]*)?\}", RegexOptions.CultureInvariant);

@@ -34,9 +34,18 @@ public static class KeyFileLocator
         path = WithEnvironment(path, environmentName);
         if (mustExist && !File.Exists(path))
         {
-            var searched = !string.IsNullOrWhiteSpace(explicitPath) || !string.IsNullOrWhiteSpace(configVariable)
-                ? $"'{path}'"
-                : string.Join(", ", DefaultCandidates.Select(c => $"'{WithEnvironment(Path.Combine(currentFolder, c), environmentName)}'"));
+            // A file that was named (-Path, or $env:SECRETSPS_CONFIG) is missing where it was named: say which name was wrong,
+            // and never tell to "name it with -Path" a user who did.
+            if (!string.IsNullOrWhiteSpace(explicitPath))
+                throw new KeyFileException(ErrorIds.KeyFileNotFound, ErrorKind.ObjectNotFound,
+                    Localized.Format(Directory.Exists(Path.GetDirectoryName(path)) ? Messages.KeyFileNotFoundAtPath : Messages.KeyFileFolderNotFoundAtPath,
+                        path, Path.GetDirectoryName(path)),
+                    path);
+            if (!string.IsNullOrWhiteSpace(configVariable))
+                throw new KeyFileException(ErrorIds.KeyFileNotFound, ErrorKind.ObjectNotFound,
+                    Localized.Format(Messages.KeyFileNotFoundAtConfigVariable, path, ConfigVariable),
+                    path);
+            var searched = string.Join(", ", DefaultCandidates.Select(c => $"'{WithEnvironment(Path.Combine(currentFolder, c), environmentName)}'"));
             throw new KeyFileException(ErrorIds.KeyFileNotFound, ErrorKind.ObjectNotFound,
                 Localized.Format(Messages.KeyFileNotFoundSearched, searched, ConfigVariable),
                 path);

@@ -74,7 +74,7 @@ public sealed class ColumnTarget
         }
         catch (DbException e) when (!dialect.IsConnectionFailure(e))
         {
-            throw TableNotFound(tableName, e, Localized.Format(Messages.TargetNoColumns, column, key));
+            throw Diagnose(dialect, connection, tableName, new[] { column, key }, e) ?? TableNotFound(tableName, e, Localized.Format(Messages.TargetNoColumns, column, key));
         }
 
         var columnType = dialect.DescribeColumn(connection, tableName, column);
@@ -118,7 +118,7 @@ public sealed class ColumnTarget
         }
         catch (DbException e) when (!dialect.IsConnectionFailure(e))
         {
-            throw TableNotFound(table, e, Localized.Format(Messages.TargetNoColumn, column));
+            throw Diagnose(dialect, connection, table, new[] { column }, e) ?? TableNotFound(table, e, Localized.Format(Messages.TargetNoColumn, column));
         }
     }
 
@@ -128,6 +128,41 @@ public sealed class ColumnTarget
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => key.ToString() ?? "",
     };
+
+    /// <summary>
+    /// Which of the two it is, a missing table or a missing column, with the nearest names the database holds; null when
+    /// the catalog cannot tell (inside a failed transaction, no right to read it), and the generic message stands.
+    /// </summary>
+    private static SecretsPSException? Diagnose(ISqlDialect dialect, DbConnection connection, TableName table, IReadOnlyList<string> columns, Exception inner)
+    {
+        try
+        {
+            if (CatalogNames.Columns(dialect, connection, table) is { } present)
+            {
+                var missing = columns.FirstOrDefault(c => !present.Any(p => dialect.SameIdentifier(p, c)));
+                if (missing is null) return null;
+                return new SecretsPSException(ErrorIds.TargetNotFound, ErrorKind.ObjectNotFound,
+                    Localized.Format(Messages.TargetColumnNotFound, table, MessageText.Shorten(missing), NearestText(missing, present)),
+                    inner, table.ToString());
+            }
+            var tables = CatalogNames.Tables(dialect, connection);
+            // Listed but not readable (no right to it): not a missing table, and the generic message stands.
+            if (tables.Contains(table.ToString(), StringComparer.Ordinal)) return null;
+            return new SecretsPSException(ErrorIds.TargetNotFound, ErrorKind.ObjectNotFound,
+                Localized.Format(Messages.TargetTableNotFound, table, NearestText(table.ToString(), tables)),
+                inner, table.ToString());
+        }
+        catch (DbException e) when (!dialect.IsConnectionFailure(e))
+        {
+            return null;
+        }
+    }
+
+    private static string NearestText(string typed, IEnumerable<string> names)
+    {
+        var nearest = CatalogNames.Nearest(typed, names);
+        return nearest.Count == 0 ? "" : Localized.Format(Messages.NearestNames, string.Join(", ", nearest.Select(n => $"'{MessageText.Shorten(n)}'")));
+    }
 
     private static SecretsPSException TableNotFound(TableName table, Exception inner, string? more = null) =>
         new(ErrorIds.TargetNotFound, ErrorKind.ObjectNotFound,

@@ -12,8 +12,8 @@ namespace SecretsPS.Core.Reencryption;
 /// </summary>
 public sealed class CompletionProof
 {
-    private const string Marker = "counted at finish: ";
-    private const string NotCiphertextName = "(not ciphertext)";
+    internal const string Marker = "counted at finish: ";
+    internal const string NotCiphertextName = "(not ciphertext)";
     private const string OthersName = "(other versions)";
 
     /// <summary>

@@ -198,6 +198,31 @@ public sealed class JobStore
         return list;
     }
 
+    /// <summary>A job's error rows in the order they were written, at most <paramref name="first"/>, reasons in the user's language.</summary>
+    public IReadOnlyList<ReencryptJobError> ReadErrors(DbConnection connection, ReencryptJob job, int first)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = _dialect.SelectTop(Errors, "row_key, reason, created_at", "job_id = @id", "created_at, row_key");
+        Add(command, "@id", job.Id);
+        Add(command, "@limit", first);
+        var list = new List<ReencryptJobError>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var (errorId, reason) = StoredText.DisplayRowError(reader.IsDBNull(1) ? "" : reader.GetString(1));
+            list.Add(new ReencryptJobError
+            {
+                JobId = job.Id,
+                Target = job.Target,
+                RowKey = reader.IsDBNull(0) ? "" : reader.GetString(0),
+                ErrorId = errorId,
+                Reason = reason,
+                CreatedAt = new DateTimeOffset(Utc(reader.GetDateTime(2))),
+            });
+        }
+        return list;
+    }
+
     private List<ReencryptJob> Query(DbConnection connection, DbTransaction? transaction, string where, string orderBy, int limit, Action<DbCommand> bind)
     {
         using var command = connection.CreateCommand();

@@ -58,6 +58,7 @@ public sealed class ReencryptJob
         Message = job.Message;
         Provider = job.Provider;
         ConnectionString = job.ConnectionString;
+        JobTable = job.JobTable;
     }
 
     public long Id { get; init; }
@@ -108,4 +109,10 @@ public sealed class ReencryptJob
     public string? ConnectionString { get; set; }
 
     public override string ToString() => $"{Id} {Target} {Status}";
+
+    /// <summary>The job table the job is a row of (its error table is named after it); set by the cmdlet, null from the library.</summary>
+    public string? JobTable { get; set; }
+
+    /// <summary>Message in the user's language; Message itself stays as stored (English), since tools read it (CountsAtFinish).</summary>
+    public string? MessageText => StoredText.Display(Message);
 }

@@ -99,8 +99,8 @@ public sealed class ReencryptionEngine
         catch (Exception e) when (e is DbException or IOException or InvalidOperationException or System.Net.Sockets.SocketException or TimeoutException)
         {
             var failed = MarkFailed(store, job.Id, _dialect.IsConnectionFailure(e)
-                ? "The database connection was lost; run again with -Resume."
-                : $"Stopped by a database error ({e.GetType().Name}); run again with -Resume once it is fixed.");
+                ? StoredText.Store(nameof(Messages.JobMessageConnectionLost))
+                : StoredText.Store(nameof(Messages.JobMessageDatabaseError), e.GetType().Name));
             if (_dialect.IsConnectionFailure(e)) throw Unavailable(e);
             throw new SecretsPSException(ErrorIds.DatabaseError, ErrorKind.InvalidOperation,
                 Localized.Format(Messages.JobDatabaseError, job.Id, DatabaseErrorText.Describe(e), failed ? "failed" : "running"),
@@ -110,7 +110,7 @@ public sealed class ReencryptionEngine
         {
             // Whatever stopped the loop (the host stopping the pipeline, an error the caller turned terminating),
             // the uncommitted batch is rolled back and the job must not claim to be running.
-            MarkFailed(store, job.Id, e is SecretsPSException s ? $"{s.ErrorId}; run again with -Resume once it is fixed." : $"Interrupted ({e.GetType().Name}); run again with -Resume.",
+            MarkFailed(store, job.Id, e is SecretsPSException s ? StoredText.Store(nameof(Messages.JobMessageFailedWith), s.ErrorId) : StoredText.Store(nameof(Messages.JobMessageInterrupted), e.GetType().Name),
                 e is SecretsPSException ? JobStatus.Failed : JobStatus.Paused);
             throw;
         }
@@ -254,7 +254,7 @@ public sealed class ReencryptionEngine
                 Owner = Owner,
                 BatchSize = options.BatchSize,
                 CommitEvery = options.CommitEvery,
-                Message = $"resumed from {(resumed.LastKey is null ? "the start" : "key " + resumed.LastKey)}",
+                Message = resumed.LastKey is null ? StoredText.Store(nameof(Messages.JobMessageResumedAtStart)) : StoredText.Store(nameof(Messages.JobMessageResumedAtKey), resumed.LastKey),
             };
             store.Save(connection, transaction, job);
             transaction.Commit();
@@ -267,6 +267,12 @@ public sealed class ReencryptionEngine
         fresh = new ReencryptJob(fresh) { Id = store.Insert(connection, transaction, fresh) };
         transaction.Commit();
         observer.Info(Localized.Format(Messages.JobStarting, fresh.Id, fresh.TotalRows, target.Name, fresh.TargetVersion));
+        // A run without -Resume or -JobId starts over; the unfinished jobs of the target stay as they were, and the
+        // operator is told which, and how to continue or remove them, instead of finding them months later.
+        var leftBehind = jobs.Where(j => !j.StatusKind.HasEnded()) // a running one is stale here: a live one was refused above
+            .Select(j => j.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        if (leftBehind.Count > 0)
+            observer.Warning(Localized.Format(Messages.UnfinishedJobsNotContinued, MessageText.List(leftBehind), target.Name, fresh.Id, string.Join(",", leftBehind.Take(20))));
         return fresh;
     }
 
@@ -312,11 +318,11 @@ public sealed class ReencryptionEngine
         // Null when the run stops before this page or the column has no more rows.
         List<(object Key, string? Value)>? ReadNext(object? after)
         {
-            if (cancellation.IsCancellationRequested) { stopReason = "stopped (Ctrl+C or SIGTERM)"; return null; }
+            if (cancellation.IsCancellationRequested) { stopReason = StoredText.Store(nameof(Messages.JobMessageStopped)); return null; }
             // Any time limit above zero gets at least one page done, however slow the start: a runbook whose limit is too
             // tight for a loaded machine still moves forward each time it runs.
-            if (options.MaxDuration is { } d && clock.Elapsed >= d && (d == TimeSpan.Zero || runRead > 0)) { stopReason = $"-MaxDuration {d} reached"; return null; }
-            if (options.MaxRows is { } m && runRead >= m) { stopReason = $"-MaxRows {m} reached"; return null; }
+            if (options.MaxDuration is { } d && clock.Elapsed >= d && (d == TimeSpan.Zero || runRead > 0)) { stopReason = StoredText.Store(nameof(Messages.JobMessageMaxDuration), d); return null; }
+            if (options.MaxRows is { } m && runRead >= m) { stopReason = StoredText.Store(nameof(Messages.JobMessageMaxRows), m); return null; }
             int limit = options.MaxRows is { } mr ? (int)Math.Min(options.BatchSize, mr - runRead) : options.BatchSize;
             transaction ??= _dialect.BeginWrite(connection);
             List<(object Key, string? Value)> page;
@@ -326,7 +332,7 @@ public sealed class ReencryptionEngine
             }
             catch (Exception e) when (cancellation.IsCancellationRequested && e is OperationCanceledException or DbException)
             {
-                stopReason = "stopped (Ctrl+C or SIGTERM)";
+                stopReason = StoredText.Store(nameof(Messages.JobMessageStopped));
                 return null;
             }
             runRead += page.Count;
@@ -336,7 +342,7 @@ public sealed class ReencryptionEngine
         ReencryptJob FailOnErrors(long maxErrors)
         {
             transaction = Commit(connection, transaction, store, new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow }, pendingErrors);
-            return Finish(connection, store, job, JobStatus.Failed, $"more than {maxErrors} row errors (-MaxErrors)");
+            return Finish(connection, store, job, JobStatus.Failed, StoredText.Store(nameof(Messages.JobMessageTooManyErrors), maxErrors));
         }
 
         try
@@ -355,7 +361,7 @@ public sealed class ReencryptionEngine
                 {
                     // Ctrl+C or SIGTERM: what was written is committed below; a page read ahead is dropped unwritten,
                     // and the cursor stays before it.
-                    stopReason = "stopped (Ctrl+C or SIGTERM)";
+                    stopReason = StoredText.Store(nameof(Messages.JobMessageStopped));
                     break;
                 }
 
@@ -403,15 +409,20 @@ public sealed class ReencryptionEngine
             {
                 // Every row was read: now the database, not this run's counters, says whether the job is done.
                 var proof = CompletionProof.Count(_dialect, connection, target, _ring, job.TargetVersion, cancellation);
-                var errors = job.Errors == 0 ? "" : $" with {job.Errors} row error(s)";
-                job = proof.Complete
-                    ? Finish(connection, store, job, JobStatus.Finished, $"complete{errors}; {proof.ToText()}")
-                    : Finish(connection, store, job, JobStatus.Incomplete,
-                        $"incomplete{errors}: {proof.BelowTarget} value(s) below '{job.TargetVersion}' remain ({proof.OlderVersionsText}); run again; {proof.ToText()}");
+                job = (proof.Complete, job.Errors == 0) switch
+                {
+                    (true, true) => Finish(connection, store, job, JobStatus.Finished, StoredText.Store(nameof(Messages.JobMessageComplete), proof.ToText())),
+                    (true, false) => Finish(connection, store, job, JobStatus.Finished,
+                        StoredText.Store(nameof(Messages.JobMessageCompleteWithErrors), job.Errors, proof.ToText())),
+                    (false, true) => Finish(connection, store, job, JobStatus.Incomplete,
+                        StoredText.Store(nameof(Messages.JobMessageIncomplete), proof.BelowTarget, job.TargetVersion, proof.OlderVersionsText, proof.ToText())),
+                    (false, false) => Finish(connection, store, job, JobStatus.Incomplete,
+                        StoredText.Store(nameof(Messages.JobMessageIncompleteWithErrors), job.Errors, proof.BelowTarget, job.TargetVersion, proof.OlderVersionsText, proof.ToText())),
+                };
             }
             else
             {
-                job = Finish(connection, store, job, JobStatus.Paused, stopReason + "; continue with -Resume");
+                job = Finish(connection, store, job, JobStatus.Paused, stopReason);
             }
             observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, runDone, clock.Elapsed));
             return job;
@@ -492,7 +503,7 @@ public sealed class ReencryptionEngine
     {
         if (value is not null) return transformer.Transform(value, out newValue, out reason);
         newValue = null;
-        reason = new RowError(ErrorIds.ValueNotText, "the value is not text (the column has no declared type and this row holds a number or a blob)");
+        reason = StoredText.Reason(ErrorIds.ValueNotText, nameof(Messages.RowReasonValueNotText));
         return RowOutcome.Failed;
     }
 
@@ -519,10 +530,9 @@ public sealed class ReencryptionEngine
                 if (current is null) continue; // deleted or set to NULL by the application: nothing to do
                 RowError? failure = null;
                 if (string.Equals(current, row.OldValue, StringComparison.Ordinal))
-                    failure = new RowError(ErrorIds.RowNotUpdated,
-                        $"the guarded update matched no row although the row still holds the value that was read (key column '{target.KeyColumn}' of type {target.KeyType}, column of type {target.ColumnType}); the key or the value compares differently in the database");
+                    failure = StoredText.Reason(ErrorIds.RowNotUpdated, nameof(Messages.RowReasonRowNotUpdated), target.KeyColumn, target.KeyType, target.ColumnType);
                 else if (attempt >= ConflictRetries)
-                    failure = new RowError(ErrorIds.ConcurrentUpdate, "the row kept changing while it was re-encrypted; run again to pick it up");
+                    failure = StoredText.Reason(ErrorIds.ConcurrentUpdate, nameof(Messages.RowReasonConcurrentUpdate));
                 if (failure is not null)
                 {
                     job = new ReencryptJob(job) { Errors = job.Errors + 1 };

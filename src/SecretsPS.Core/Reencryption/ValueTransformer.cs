@@ -77,7 +77,7 @@ public sealed class ValueTransformer
                 // Also under -EncryptPlaintext: a well-formed token under a version this key file lacks is ciphertext under a
                 // lost (or not yet copied) key, not plaintext. Encrypting it would bury it: the application would decrypt it
                 // to the old ciphertext's text, and nothing would say that the row had ever been ciphertext.
-                reason = new("ValueVersionUnknown", $"the value names version '{stored.Version}', which is not in the key file");
+                reason = StoredText.Reason("ValueVersionUnknown", nameof(Messages.RowReasonVersionUnknown), stored.Version);
                 return RowOutcome.Failed;
             }
             // A value already at a newer version than the target (written after a later rotation) is never moved back.
@@ -88,7 +88,7 @@ public sealed class ValueTransformer
             }
             catch (TokenInvalidException e)
             {
-                reason = new(e.ErrorId, $"the value cannot be decrypted with version '{stored.Version}'");
+                reason = StoredText.Reason(e.ErrorId, nameof(Messages.RowReasonCannotDecrypt), stored.Version);
                 return RowOutcome.Failed;
             }
         }
@@ -96,7 +96,7 @@ public sealed class ValueTransformer
         {
             // "<known version>:" and then something that is not base64url of a token (garbage, junk inside or after it,
             // a cut-off payload): damaged ciphertext, never plaintext, whatever -EncryptPlaintext says.
-            reason = new(CiphertextDamaged, $"the value starts with version '{known.Name}' and a colon but is not a well-formed stored value");
+            reason = StoredText.Reason(CiphertextDamaged, nameof(Messages.RowReasonDamagedPrefix), known.Name);
             return RowOutcome.Failed;
         }
         else if (StoredValue.HasTokenPayload(trimmed))
@@ -104,7 +104,7 @@ public sealed class ValueTransformer
             // What begins like a stored token's payload after a prefix that is no version of the ring: a well-formed one
             // under a valid name parsed above (ValueVersionUnknown), so this is a damaged prefix or a damaged payload of
             // someone's ciphertext. Not plaintext either: encrypting it would bury it.
-            reason = new(CiphertextDamaged, "the value holds what looks like a Fernet token after a prefix that is not a version in the key file, and is not a readable stored value");
+            reason = StoredText.Reason(CiphertextDamaged, nameof(Messages.RowReasonDamagedToken));
             return RowOutcome.Failed;
         }
         else if (_encryptPlaintext)
@@ -114,13 +114,13 @@ public sealed class ValueTransformer
         }
         else
         {
-            reason = new(ErrorIds.NotCiphertext, "the value is not a stored ciphertext (use -EncryptPlaintext to migrate a plaintext column)");
+            reason = StoredText.Reason(ErrorIds.NotCiphertext, nameof(Messages.RowReasonNotCiphertext));
             return RowOutcome.Failed;
         }
 
         if (_maxLength is { } max && newValue!.Length > max)
         {
-            reason = new("ValueTooLong", $"the new value is {newValue.Length} characters and the column holds {max}; widen the column");
+            reason = StoredText.Reason("ValueTooLong", nameof(Messages.RowReasonTooLong), newValue.Length, max);
             newValue = null;
             return RowOutcome.Failed;
         }

@@ -15,10 +15,12 @@ public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableCompleter))]
     public string Table { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnCompleter))]
     public string Column { get; set; } = "";
 
     private KeyConfiguration? _config;

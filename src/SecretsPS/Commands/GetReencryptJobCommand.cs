@@ -9,8 +9,9 @@ namespace SecretsPS.Commands;
 [OutputType(typeof(ReencryptJob))]
 public sealed class GetReencryptJobCommand : JobTableCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateRange(1, long.MaxValue)]
+    [ArgumentCompleter(typeof(JobIdCompleter))]
     public long? Id { get; set; }
 
     [Parameter]
@@ -19,6 +20,7 @@ public sealed class GetReencryptJobCommand : JobTableCmdlet
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableCompleter))]
     public string? Table { get; set; }
 
     [Parameter]
@@ -39,7 +41,7 @@ public sealed class GetReencryptJobCommand : JobTableCmdlet
         }
         var statuses = Status?.Select(JobStatusText.Parse).ToList();
         var jobs = store.List(connection, Id, statuses, Table, First);
-        foreach (var job in jobs) WriteObject(job);
+        foreach (var job in jobs) WriteObject(Located(job, connectionString));
         // A job asked for by id that does not exist is an error, as Get-Process -Id is; one filtered out by -Status or -Table is not.
         if (Id is { } id && jobs.Count == 0 && store.Get(connection, null, id) is null) Error(JobNotFound(id), id);
     }

@@ -42,9 +42,17 @@ public sealed class InvokeKeyRotationCommand : KeyFileCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>The key files this command has rotated: a pipeline of a file's versions (Get-EncryptionKey | …) rotates it once.</summary>
+    private readonly HashSet<string> _rotated = new(OperatingSystem.IsWindows() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
+
     protected override void Process()
     {
         var path = ResolveKeyFile(mustExist: true);
+        if (!_rotated.Add(System.IO.Path.GetFullPath(path)))
+        {
+            Verbose(Core.Localized.Format(CommandMessages.AlreadyRotatedInPipeline, path));
+            return;
+        }
         ParseKdfArgument(Kdf);
         // Everything the rotation checks is checked before -WhatIf answers or a confirmation is asked.
         var name = KeyFileOperations.CheckRotatable(path, NewVersion);
@@ -74,8 +82,9 @@ public sealed class InvokeKeyRotationCommand : KeyFileCmdlet
         Verbose(Inactive
             ? Core.Localized.Format(CommandMessages.AddedInactive, name, result.PreviousActive)
             : Core.Localized.Format(CommandMessages.NowActive, name, result.PreviousActive));
-        if (!Inactive)
-            Warning(Core.Localized.Format(CommandMessages.NextAfterRotation, name));
+        Warning(Inactive
+            ? Core.Localized.Format(CommandMessages.NextAfterInactiveRotation, name)
+            : Core.Localized.Format(CommandMessages.NextAfterRotation, name));
         if (PassThru) WriteObject(result.Version);
     }
 }

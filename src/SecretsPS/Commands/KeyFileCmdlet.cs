@@ -15,6 +15,7 @@ public abstract class KeyFileCmdlet : SecretsCmdlet
     /// <summary>Selects the per-environment file beside it, e.g. production → .env.crypto.production.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(EnvironmentCompleter))]
     public string? Environment { get; set; }
 
     /// <summary>A -Kdf from the command line is a bad argument, not bad data in a file.</summary>

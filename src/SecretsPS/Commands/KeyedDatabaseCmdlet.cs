@@ -14,6 +14,7 @@ public abstract class KeyedDatabaseCmdlet : DatabaseCmdlet
     /// <summary>Selects the per-environment key file, e.g. production → .env.crypto.production.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(EnvironmentCompleter))]
     public string? Environment { get; set; }
 
     protected override bool ResolvesKeyFile => true;

@@ -22,6 +22,7 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
     /// <summary>Jobs to remove, e.g. piped from Get-ReencryptJob.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "ById", ValueFromPipelineByPropertyName = true)]
     [ValidateRange(1, long.MaxValue)]
+    [ArgumentCompleter(typeof(JobIdCompleter))]
     public long[] Id { get; set; } = Array.Empty<long>();
 
     /// <summary>
@@ -80,7 +81,7 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
             if (!ShouldChange(Localized.Format(CommandMessages.JobTarget, job.Id, job.Target, job.Status), CommandMessages.RemoveJobAction, Force)) continue;
             store.Delete(connection, job.Id);
             Verbose(Localized.Format(CommandMessages.RemovedJob, job.Id, job.Target, job.Status));
-            if (PassThru) WriteObject(job);
+            if (PassThru) WriteObject(Located(job, connectionString));
         }
     }
 }

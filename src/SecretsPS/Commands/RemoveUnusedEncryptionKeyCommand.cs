@@ -17,10 +17,12 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
     /// <summary>A table whose column holds encrypted values (one or more targets; pipeline by property name).</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableCompleter))]
     public string? Table { get; set; }
 
     [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnCompleter))]
     public string? Column { get; set; }
 
     /// <summary>How many of the newest versions are always kept.</summary>

@@ -28,7 +28,13 @@ public sealed class SetActiveEncryptionKeyCommand : KeyFileCmdlet
         if (!ShouldChange(path, Core.Localized.Format(CommandMessages.ActivateAction, Version), Force)) return;
         var result = KeyFileOperations.SetActive(path, Version);
         if (result.BackupPath is null) Verbose(Core.Localized.Format(CommandMessages.AlreadyActive, Version, path));
-        else Verbose(Core.Localized.Format(CommandMessages.Activated, result.BackupPath, Version, result.PreviousActive));
+        else
+        {
+            Verbose(Core.Localized.Format(CommandMessages.Activated, result.BackupPath, Version, result.PreviousActive));
+            // The second phase of a rotation: what one-phase rotation says next, it says too (data still at older versions);
+            // not while the environment keeps another version active, which re-encryption would move the data to.
+            if (!result.ActiveOverriddenByEnvironment) Warning(Core.Localized.Format(CommandMessages.NextAfterRotation, Version));
+        }
         if (result.ActiveOverriddenByEnvironment)
             Warning(CommandMessages.ActiveOverriddenByEnvironment);
         if (PassThru)

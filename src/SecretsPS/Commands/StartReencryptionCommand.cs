@@ -26,16 +26,19 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableCompleter))]
     public string Table { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnCompleter))]
     public string Column { get; set; } = "";
 
     /// <summary>A unique, non-NULL column to page by; default: the table's single-column primary key.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [AllowEmptyString]
     [AllowNull]
+    [ArgumentCompleter(typeof(ColumnCompleter))]
     public string? KeyColumn { get; set; }
 
     [Parameter]
@@ -53,6 +56,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     /// <summary>Continue this job.</summary>
     [Parameter]
     [ValidateRange(1, long.MaxValue)]
+    [ArgumentCompleter(typeof(JobIdCompleter))]
     public long? JobId { get; set; }
 
     /// <summary>Stop cleanly (job paused) after this long: fits a runbook's time limit.</summary>
@@ -125,7 +129,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             {
                 if (!IsWhatIf) return;
                 var preview = engine.Preview(options, observer, _stop.Token);
-                observer.WriteRowErrors(0);
+                observer.WriteRowErrors(null);
                 Verbose(Localized.Format(CommandMessages.ReencryptPreview, preview.WouldReencrypt, preview.TargetVersion, preview.AlreadyAtTarget, preview.Errors));
                 WriteObject(preview);
                 return;
@@ -135,11 +139,19 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             try { job = engine.Run(options, observer, _stop.Token); }
             finally { _running = false; }
             observer.WriteRowErrors(job.Id);
-            var summary = Localized.Format(CommandMessages.JobSummary, job.Id, job.Status, job.Processed, job.Skipped, job.TargetVersion, job.Errors, job.Message);
+            var summary = Localized.Format(CommandMessages.JobSummary, job.Id, job.Status, job.Processed, job.Skipped, job.TargetVersion, job.Errors, StoredText.Display(job.Message));
+            // The job is saved (paused): a stopped pipeline ends as stopped, so the host sees Ctrl+C took effect. The
+            // pipeline's streams are closed by then; the host still shows where the job was left.
+            if (Stopping)
+            {
+                TellStoppedHost(Localized.Format(CommandMessages.StoppedJobPaused, job.Id, job.Status));
+                throw new PipelineStoppedException();
+            }
             if (job.StatusKind == JobStatus.Finished && job.Errors == 0) Verbose(summary);
             else Warning(summary);
-            // The job is saved (paused): a stopped pipeline ends as stopped, so the host sees Ctrl+C took effect.
-            if (Stopping) throw new PipelineStoppedException();
+            job.Provider = Dialect.Provider.ToString();
+            job.ConnectionString = Core.Data.ConnectionStringWithoutSecrets.From(connectionString);
+            job.JobTable = JobTable;
             WriteObject(job);
             // The count at the end found values below the target: the next step of a rotation (removing the old key) would
             // destroy them, so a runbook with -ErrorAction Stop must stop here.
@@ -171,6 +183,14 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     }
 
     protected override void StopProcessing() => _stop.Cancel();
+
+    /// <summary>Ctrl+C has closed the command's streams: the line goes to the log and straight to the host.</summary>
+    private void TellStoppedHost(string message)
+    {
+        Log(Core.Audit.LogLevel.Warning, message);
+        try { Host.UI.WriteWarningLine(message); }
+        catch (Exception e) when (e is System.Management.Automation.Host.HostException or NotImplementedException or PSInvalidOperationException or IOException) { }
+    }
 
     /// <summary>
     /// Whether SIGTERM, once the job is saved, ends the process (exit code 143). Only where the process is pwsh itself
@@ -235,21 +255,39 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
         {
             _failedRows++;
             if (_rowErrors.Count < MaxHeldRowErrors) _rowErrors.Add((target, rowKey, error));
-            if (!_cmdlet.Stopping) _cmdlet.Log(Core.Audit.LogLevel.Error, Localized.Format(CommandMessages.RowFailed, target, rowKey, error));
+            if (!_cmdlet.Stopping) _cmdlet.Log(Core.Audit.LogLevel.Error, Localized.Format(CommandMessages.RowFailed, target, rowKey, Shown(error)));
         }
 
-        private const int MaxHeldRowErrors = 1000;
+        /// <summary>A row error in the user's language; a column of bad rows repeats a few reasons, translated once each.</summary>
+        private string Shown(RowError error)
+        {
+            if (!_translated.TryGetValue(error.Reason, out var reason))
+            {
+                reason = StoredText.Display(error.Reason)!;
+                if (_translated.Count < 1000) _translated[error.Reason] = reason;
+            }
+            return error.ErrorId + ": " + reason;
+        }
+
+        private readonly Dictionary<string, string> _translated = new(StringComparer.Ordinal);
+
+        /// <summary>The first rows are errors; the rest are one summary, since a column of bad rows must not bury the console.</summary>
+        internal const int MaxHeldRowErrors = 10;
         private readonly List<(string Target, string RowKey, RowError Error)> _rowErrors = new();
         private long _failedRows;
 
-        public void WriteRowErrors(long jobId)
+        /// <param name="jobId">The job whose error table holds every row, or null for -WhatIf, which records nothing.</param>
+        public void WriteRowErrors(long? jobId)
         {
             if (_cmdlet.Stopping) return;
             foreach (var (target, rowKey, error) in _rowErrors)
-                _cmdlet.WriteError(ToErrorRecord(new SecretsPSException(error.ErrorId, ErrorKind.InvalidData, Localized.Format(CommandMessages.RowFailed, target, rowKey, error), target: rowKey), rowKey));
+                _cmdlet.WriteError(ToErrorRecord(new SecretsPSException(error.ErrorId, ErrorKind.InvalidData, Localized.Format(CommandMessages.RowFailed, target, rowKey, Shown(error)), target: rowKey), rowKey));
             if (_failedRows > _rowErrors.Count)
-                _cmdlet.Warning(Localized.Format(CommandMessages.MoreRowErrors, _failedRows - _rowErrors.Count, jobId));
+                _cmdlet.Warning(jobId is { } id
+                    ? Localized.Format(CommandMessages.MoreRowErrorsRecorded, _failedRows - _rowErrors.Count, _failedRows, id)
+                    : Localized.Format(CommandMessages.MoreRowErrorsRehearsed, _failedRows - _rowErrors.Count, _failedRows));
             _rowErrors.Clear();
+            _failedRows = 0;
         }
 
         public void Info(string message)

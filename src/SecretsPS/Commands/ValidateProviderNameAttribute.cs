@@ -1,0 +1,14 @@
+using System.Management.Automation;
+
+namespace SecretsPS.Commands;
+
+/// <summary>A -Provider that names one of <see cref="Core.Data.DatabaseProvider"/>, whatever providers the library has.</summary>
+public sealed class ValidateProviderNameAttribute : ValidateEnumeratedArgumentsAttribute
+{
+    protected override void ValidateElement(object element)
+    {
+        if (element is not string name || !Enum.GetNames<Core.Data.DatabaseProvider>().Contains(name, StringComparer.OrdinalIgnoreCase))
+            throw new ValidationMetadataException(Core.Localized.Format(CommandMessages.ProviderNameInvalid, element,
+                string.Join(", ", Enum.GetNames<Core.Data.DatabaseProvider>())));
+    }
+}
