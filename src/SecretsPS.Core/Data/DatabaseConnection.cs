@@ -26,7 +26,7 @@ public static class DatabaseConnection
 
     /// <summary>
     /// The error for a connection that failed, by its kind; <paramref name="unreachableMessage"/> (a format of the
-    /// target and the error's code) replaces the generic text for an unreachable server, e.g. to mention -Resume.
+    /// target and the error's code) replaces the generic text for a server that refuses or cannot be reached, e.g. to mention -Resume mid-run.
     /// Only the error's type and code are quoted: a driver's text may hold the user name or parts of the string.
     /// </summary>
     public static SecretsPSException Failure(ISqlDialect dialect, string connectionString, Exception e, string? unreachableMessage = null)
@@ -36,7 +36,7 @@ public static class DatabaseConnection
         return dialect.ClassifyConnectionFailure(e) switch
         {
             ConnectionFailureKind.Refused => new SecretsPSException(ErrorIds.DatabaseUnavailable, ErrorKind.ResourceUnavailable,
-                Localized.Format(Messages.DatabaseRefused, target, code), e),
+                Localized.Format(unreachableMessage ?? Messages.DatabaseRefused, target, code), e),
             ConnectionFailureKind.Tls => new SecretsPSException(ErrorIds.DatabaseTlsFailed, ErrorKind.SecurityError,
                 Localized.Format(Messages.DatabaseTlsFailed, target, code), e),
             ConnectionFailureKind.Authentication => new SecretsPSException(ErrorIds.DatabaseAuthenticationFailed, ErrorKind.SecurityError,
