@@ -7,8 +7,8 @@ namespace SecretsPS.Core.Tests;
 
 /// <summary>
 /// A fresh database on the collection's MariaDB (utf8mb4 with the case- and accent-insensitive utf8mb4_general_ci, as
-/// applications create them). The test's own connections run with ANSI_QUOTES, so the shared tests' double-quoted names
-/// mean what they mean elsewhere; the engine's connections never do (its dialect quotes with backticks).
+/// applications create them). The test's own connections run with ANSI_QUOTES and PIPES_AS_CONCAT, so the shared tests'
+/// double-quoted names and || mean what they mean elsewhere; the engine's connections never do (its dialect quotes with backticks).
 /// </summary>
 internal sealed class MySqlTestDatabase : TestDatabase
 {
@@ -34,7 +34,7 @@ internal sealed class MySqlTestDatabase : TestDatabase
     {
         var connection = new MySqlConnection(connectionString);
         connection.Open();
-        using var command = new MySqlCommand("SET SESSION sql_mode = 'ANSI_QUOTES,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", connection);
+        using var command = new MySqlCommand("SET SESSION sql_mode = 'ANSI_QUOTES,PIPES_AS_CONCAT,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", connection);
         command.ExecuteNonQuery();
         return connection;
     }
