@@ -287,6 +287,35 @@ public sealed class ReencryptionOnMariaDbTests : ReencryptionEngineTests
         Assert.Equal(200L, db.Count("SELECT COUNT(*) FROM secrets WHERE secret LIKE 'v2:%'"));
     }
 
+    [Fact]
+    public void A_database_error_that_quotes_the_value_reaches_neither_the_exception_nor_the_job_row()
+    {
+        Unavailable();
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewMySql();
+        db.CreateTable(Standard, columnType: "varchar(500)");
+        Seed(db, Standard, keys, 20, _ => "v1");
+        // A trigger that fails with both values in its message, as an application's validation trigger might.
+        db.Execute("CREATE TRIGGER refuse BEFORE UPDATE ON secrets FOR EACH ROW BEGIN DECLARE m VARCHAR(1000) DEFAULT CONCAT('refused ', OLD.secret, ' -> ', NEW.secret); " +
+                   "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = m; END");
+        var stored = db.Read(Standard).Values.OfType<string>().ToList();
+
+        var error = Assert.Throws<SecretsPSException>(() => db.Engine(keys.Ring).Run(Options(Standard), new RecordingObserver(), CancellationToken.None));
+
+        Output.WriteLine($"{error.ErrorId}: {error.Message}");
+        Assert.Equal("DatabaseError", error.ErrorId);
+        Assert.Contains("SQLSTATE 45000", error.Message);
+        var job = db.Jobs().Single();
+        Assert.Equal(JobStatus.Failed, job.Status);
+        foreach (var value in stored)
+        {
+            Assert.DoesNotContain(value[3..20], error.Message);
+            Assert.DoesNotContain(value[3..20], job.Message ?? "");
+        }
+        Assert.DoesNotContain("refused", error.Message);
+        Assert.Equal(stored, db.Read(Standard).Values.OfType<string>().ToList());
+    }
+
     private static void KillSession(MySqlTestDatabase db, int id)
     {
         using var connection = db.Open();
