@@ -11,8 +11,9 @@ namespace SecretsPS.Core.Data;
 /// <summary>
 /// MySQL and MariaDB through MySqlConnector. Their default collations are case- and accent-insensitive and PAD SPACE, so
 /// every comparison that must be exact (the guard, the prefix count) compares bytes; key comparisons use the key
-/// column's own collation, under which the key was proven unique. UPDATE has no RETURNING here: the rows written are
-/// those that hold their new value afterwards (see <see cref="UpdateGuarded"/>).
+/// column's own collation, under which the key was proven unique. UPDATE has no RETURNING here: its count of matched rows,
+/// and when that falls short the rows that hold their new value afterwards, say which rows were written (see
+/// <see cref="UpdateGuarded"/>).
 /// </summary>
 public sealed partial class MySqlDialect : SqlDialect
 {
@@ -20,8 +21,8 @@ public sealed partial class MySqlDialect : SqlDialect
     public const int MaxIdentifierLength = 64;
 
     /// <summary>
-    /// Rows per UPDATE statement: the rows go into the statement as text (twice, see <see cref="UpdateStatement"/>), which
-    /// must stay under max_allowed_packet (16 MB by default on MariaDB, 64 MB on MySQL 8).
+    /// Rows per UPDATE statement: the rows go into the statement as text, which must stay under max_allowed_packet (16 MB
+    /// by default on MariaDB, 64 MB on MySQL 8).
     /// </summary>
     public const int RowsPerStatement = 500;
 
@@ -189,38 +190,49 @@ public sealed partial class MySqlDialect : SqlDialect
     }
 
     /// <summary>
-    /// The rows of a batch as a derived table (i: the row's place in the batch, k: its key text, o: the value read, n: the
-    /// value to write): UNION ALL of one-row SELECTs, which MySQL and MariaDB both accept (their VALUES lists differ).
+    /// The rows of a batch as a derived table (k: the key text, o: the value read, n: the value to write): UNION ALL of
+    /// one-row SELECTs, which MySQL and MariaDB both accept (their VALUES lists differ).
     /// </summary>
-    private static string Rows(int count, bool withValues)
+    private static string Rows(int count)
     {
         var sql = new StringBuilder(count * 40);
         for (int i = 0; i < count; i++)
         {
             sql.Append(i == 0 ? "SELECT " : " UNION ALL SELECT ");
-            sql.Append(i.ToString(CultureInfo.InvariantCulture)).Append(i == 0 ? " AS i, " : ", ");
             sql.Append("@k").Append(i).Append(i == 0 ? " AS k" : "");
-            if (withValues) sql.Append(", @o").Append(i).Append(i == 0 ? " AS o" : "").Append(", @n").Append(i).Append(i == 0 ? " AS n" : "");
+            sql.Append(", @o").Append(i).Append(i == 0 ? " AS o" : "").Append(", @n").Append(i).Append(i == 0 ? " AS n" : "");
         }
         return sql.ToString();
     }
 
-    /// <summary>
-    /// One command per chunk of rows: the guarded UPDATE joined against the rows, then the SELECT of the rows of the chunk
-    /// that now hold exactly their new value. A new value is a fresh Fernet token (a random IV): no other writer can have
-    /// written it, and the UPDATE's locks keep it in place until commit; so the SELECT names exactly the rows this UPDATE
-    /// wrote, and their number must be the UPDATE's count of matched rows (checked).
-    /// </summary>
+    /// <summary>The guarded UPDATE of one chunk of rows: joined against the rows on the key (the key's primary or unique index), guarded byte for byte.</summary>
     public string UpdateStatement(ColumnTarget target, int rows)
     {
-        var k = Quote(target.KeyColumn);
         var c = Quote(target.Column);
-        var t = QuoteTable(target.Table);
-        var join = $"target.{k} = {KeyParameter("v.k", target.KeyType)}";
-        return $"UPDATE {t} AS target INNER JOIN ({Rows(rows, withValues: true)}) AS v ON {join} SET target.{c} = v.n WHERE {ExactlyEquals("target." + c, "v.o")}; " +
-               $"SELECT v.i FROM ({Rows(rows, withValues: true)}) AS v INNER JOIN {t} AS target ON {join} WHERE {ExactlyEquals("target." + c, "v.n")}";
+        return $"UPDATE {QuoteTable(target.Table)} AS target INNER JOIN ({Rows(rows)}) AS v ON target.{Quote(target.KeyColumn)} = {KeyParameter("v.k", target.KeyType)} " +
+               $"SET target.{c} = v.n WHERE {ExactlyEquals("target." + c, "v.o")}";
     }
 
+    /// <summary>
+    /// The keys of the chunk's rows that hold one of the chunk's new values. A new value is a fresh Fernet token (a random
+    /// IV): no other writer can have written it, and the UPDATE's row locks keep it in place until commit; so these are
+    /// exactly the rows the UPDATE wrote.
+    /// </summary>
+    public string WrittenStatement(ColumnTarget target, int rows)
+    {
+        var k = Quote(target.KeyColumn);
+        var keys = string.Join(", ", Enumerable.Range(0, rows).Select(i => KeyParameter("@k" + i, target.KeyType)));
+        var values = string.Join(", ", Enumerable.Range(0, rows).Select(i => $"CAST(@n{i} AS BINARY)"));
+        return $"SELECT {KeyAsText(k, target.KeyType)} FROM {QuoteTable(target.Table)} WHERE {k} IN ({keys}) " +
+               $"AND CAST(CONVERT({Quote(target.Column)} USING utf8mb4) AS BINARY) IN ({values})";
+    }
+
+    /// <summary>
+    /// UPDATE has no RETURNING here. Its count of matched rows says how many were written; when that is every row of the
+    /// chunk, each row was written once (a row of the chunk matches at most one row of the table: the key was proven
+    /// unique in its own collation before the run, and the chunk's keys are distinct rows' keys). Otherwise the rows that
+    /// now hold their new value are read back (<see cref="WrittenStatement"/>), and their number must be the count.
+    /// </summary>
     public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, ColumnTarget target, IReadOnlyList<RowUpdate> rows)
     {
         var written = new List<object>(rows.Count);
@@ -234,36 +246,54 @@ public sealed partial class MySqlDialect : SqlDialect
                 characters += row.OldValue.Length + row.NewValue.Length;
                 count++;
             }
-            using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = UpdateStatement(target, count);
-            for (int i = 0; i < count; i++)
-            {
-                var row = rows[start + i];
-                AddParameter(command, "@k" + i, row.Key);
-                AddParameter(command, "@o" + i, row.OldValue);
-                AddParameter(command, "@n" + i, row.NewValue);
-            }
-            var found = new List<int>(count);
             int matched;
-            using (var reader = command.ExecuteReader())
+            using (var update = Chunk(connection, transaction, UpdateStatement(target, count), rows, start, count, withOld: true))
+                matched = update.ExecuteNonQuery();
+            if (matched == count)
             {
-                do
-                {
-                    while (reader.Read()) found.Add(Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture));
-                } while (reader.NextResult());
-                matched = reader.RecordsAffected;
+                for (int i = 0; i < count; i++) written.Add(rows[start + i].Key);
             }
-            // The invariant that makes the count exact: every row matched is found written, each once. Anything else
-            // (a key that matches two rows, which the uniqueness check excludes) stops the run before its commit.
-            if (matched != found.Count || found.Distinct().Count() != found.Count)
-                throw new InvalidOperationException(
-                    $"The guarded update of {target.Name} matched {matched} row(s) but {found.Count} hold their new value; nothing of this batch is committed.");
-            foreach (var i in found) written.Add(rows[start + i].Key);
+            else
+            {
+                var sent = new Dictionary<string, object>(StringComparer.Ordinal);
+                for (int i = 0; i < count; i++) sent[CursorText(rows[start + i].Key)] = rows[start + i].Key;
+                var found = new List<object>(matched);
+                using (var select = Chunk(connection, transaction, WrittenStatement(target, count), rows, start, count, withOld: false))
+                using (var reader = select.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        var key = ReadKey(reader, 0);
+                        if (sent.Remove(CursorText(key), out var original)) found.Add(original);
+                        else throw Miscount(target, matched, "a row holding a new value has a key that was not sent, or was sent once and found twice");
+                    }
+                }
+                if (found.Count != matched) throw Miscount(target, matched, $"{found.Count} hold their new value");
+                written.AddRange(found);
+            }
             start += count;
         }
         return written;
     }
+
+    private DbCommand Chunk(DbConnection connection, DbTransaction transaction, string sql, IReadOnlyList<RowUpdate> rows, int start, int count, bool withOld)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        for (int i = 0; i < count; i++)
+        {
+            var row = rows[start + i];
+            AddParameter(command, "@k" + i, row.Key);
+            if (withOld) AddParameter(command, "@o" + i, row.OldValue);
+            AddParameter(command, "@n" + i, row.NewValue);
+        }
+        return command;
+    }
+
+    /// <summary>The accounting could not be made exact: the run stops before the batch's commit (nothing of it is kept).</summary>
+    private static InvalidOperationException Miscount(ColumnTarget target, int matched, string what) =>
+        new($"The guarded update of {target.Name} matched {matched} row(s), but {what}; nothing of this batch is committed.");
 
     public const string ColumnQuery =
         "SELECT DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH FROM information_schema.COLUMNS " +
