@@ -316,6 +316,23 @@ public sealed class ReencryptionOnMariaDbTests : ReencryptionEngineTests
         Assert.Equal(stored, db.Read(Standard).Values.OfType<string>().ToList());
     }
 
+    [Fact]
+    public void The_independent_reader_reads_the_MariaDB_table_itself_and_refuses_a_value_under_another_version()
+    {
+        Unavailable();
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewMySql();
+        db.CreateTable(Standard, columnType: "varchar(500)");
+        var expected = Seed(db, Standard, keys, 12, i => i == 5 ? null : "v1");
+
+        var all = IndependentReader.ReadAll(db, Standard, keys, "v1");
+        var refused = IndependentReader.Run(db, Standard, keys, "v2");
+
+        Assert.Equal(expected.OrderBy(e => e.Key, StringComparer.Ordinal), all);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("expected 'v2'", refused.Error);
+    }
+
     private static void KillSession(MySqlTestDatabase db, int id)
     {
         using var connection = db.Open();
