@@ -38,6 +38,9 @@ public sealed partial class MySqlDialect : SqlDialect
     /// <summary>-WhatIf: every transaction of the session, autocommitted statements too, is refused any write by the server.</summary>
     public const string SessionReadOnly = "SET SESSION TRANSACTION READ ONLY";
 
+    /// <summary>Said explicitly: with Connection Reset=false, a pooled session of a -WhatIf could otherwise come back read-only.</summary>
+    public const string SessionReadWrite = "SET SESSION TRANSACTION READ WRITE";
+
     public override DatabaseProvider Provider => DatabaseProvider.MySql;
 
     public override DbConnection CreateConnection(string connectionString, DatabaseSignIn signIn, bool readOnly)
@@ -56,7 +59,7 @@ public sealed partial class MySqlDialect : SqlDialect
         {
             if (e.CurrentState != ConnectionState.Open || e.OriginalState == ConnectionState.Open) return;
             using var command = connection.CreateCommand();
-            command.CommandText = readOnly ? SessionMode + "; " + SessionReadOnly : SessionMode;
+            command.CommandText = SessionMode + "; " + (readOnly ? SessionReadOnly : SessionReadWrite);
             command.ExecuteNonQuery();
         };
         return connection;
