@@ -120,15 +120,16 @@ Describe 'Get-EncryptedColumnStatus, Start-Reencryption, Remove-UnusedEncryption
 
 Describe 'Start-Reencryption on MariaDB killed with SIGKILL mid-run' {
     BeforeAll {
-        $f = New-MySqlFixture 6000 -NullKeys 17
+        # Small pages and commits: the run must still be going when the condition below is seen.
+        $f = New-MySqlFixture 15000 -NullKeys 17
         $command = "Start-Reencryption -Provider MySql -ConnectionString '$($f.Db.ConnectionString)' -Path '$($f.Key)' -Table usuarios -Column otp " +
-            "-BatchSize 50 -CommitEvery 50 -ErrorAction Stop | Out-Null"
+            "-BatchSize 10 -CommitEvery 10 -ErrorAction Stop | Out-Null"
         $runner = Start-TestPwshProcess -Command "Import-Module '$modulePath'; $command"
         $runners.Add($runner)
-        $null = Wait-TestCondition -TimeoutSeconds 90 -IntervalMs 50 -Because 'the runner to commit 500 rows' -Condition {
+        $null = Wait-TestCondition -TimeoutSeconds 90 -IntervalMs 50 -Because 'the runner to commit 100 rows' -Condition {
             if ($runner.Process.HasExited) { throw "The runner ended before it was killed: $($runner.StdErr.Result)" }
             $j = @(Get-TestJobRow -Database $f.Db -IfExists)
-            $j.Count -gt 0 -and [long]$j[0].processed -ge 500
+            $j.Count -gt 0 -and [long]$j[0].processed -ge 100
         }
         Stop-TestPwshProcess $runner
         $killed = @(Get-TestJobRow -Database $f.Db)[0]
@@ -160,14 +161,15 @@ Describe 'Start-Reencryption on MariaDB killed with SIGKILL mid-run' {
 
 Describe 'Start-Reencryption on MariaDB when the server restarts mid-run' {
     BeforeAll {
-        $f = New-MySqlFixture 4000
+        $f = New-MySqlFixture 10000
         $command = "Start-Reencryption -Provider MySql -ConnectionString '$($f.Db.ConnectionString)' -Path '$($f.Key)' -Table usuarios -Column otp " +
-            "-BatchSize 20 -CommitEvery 20"
+            "-BatchSize 10 -CommitEvery 10"
         $runner = Start-TestPwshProcess -Command "Import-Module '$modulePath'; try { $command -ErrorAction Stop | Out-Null; 'NOERROR' } catch { 'ERRORID=' + `$_.FullyQualifiedErrorId }"
         $runners.Add($runner)
-        $null = Wait-TestCondition -TimeoutSeconds 90 -IntervalMs 50 -Because 'the runner to commit 200 rows' -Condition {
+        $null = Wait-TestCondition -TimeoutSeconds 90 -IntervalMs 50 -Because 'the runner to commit 100 rows' -Condition {
+            if ($runner.Process.HasExited) { throw "The runner ended before the restart: $($runner.StdOut.Result)$($runner.StdErr.Result)" }
             $j = @(Get-TestJobRow -Database $f.Db -IfExists)
-            $j.Count -gt 0 -and [long]$j[0].processed -ge 200
+            $j.Count -gt 0 -and [long]$j[0].processed -ge 100
         }
         Restart-TestMariaDb -Server $my
         $null = $runner.Process.WaitForExit(60000)
