@@ -11,9 +11,8 @@ namespace SecretsPS.Core.Data;
 /// <summary>
 /// MySQL and MariaDB through MySqlConnector. Their default collations are case- and accent-insensitive and PAD SPACE, so
 /// every comparison that must be exact (the guard, the prefix count) compares bytes; key comparisons use the key
-/// column's own collation, under which the key was proven unique. UPDATE has no RETURNING here: its count of matched rows,
-/// and when that falls short the rows that hold their new value afterwards, say which rows were written (see
-/// <see cref="UpdateGuarded"/>).
+/// column's own collation, under which the key was proven unique. UPDATE has no RETURNING here: the rows written are those
+/// that hold their new value afterwards, read back in the same transaction (see <see cref="UpdateGuarded"/>).
 /// </summary>
 public sealed partial class MySqlDialect : SqlDialect
 {
@@ -257,10 +256,11 @@ public sealed partial class MySqlDialect : SqlDialect
     }
 
     /// <summary>
-    /// UPDATE has no RETURNING here. Its count of matched rows says how many were written; when that is every row of the
-    /// chunk, each row was written once (a row of the chunk matches at most one row of the table: the key was proven
-    /// unique in its own collation before the run, and the chunk's keys are distinct rows' keys). Otherwise the rows that
-    /// now hold their new value are read back (<see cref="WrittenStatement"/>), and their number must be the count.
+    /// UPDATE has no RETURNING here, and its count of matched rows is not the rows it changed (a trigger that keeps the old
+    /// value, or an unchanged value, still counts). So after each chunk's UPDATE, in the same transaction, the rows of the
+    /// chunk that now hold their new value are read back (<see cref="WrittenStatement"/>): those, and only those, were
+    /// written. Each must be a key that was sent, found once, and no more than the UPDATE matched; anything else stops the
+    /// run before the batch's commit.
     /// </summary>
     public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, ColumnTarget target, IReadOnlyList<RowUpdate> rows)
     {
@@ -276,30 +276,23 @@ public sealed partial class MySqlDialect : SqlDialect
                 count++;
             }
             int matched = Execute(connection, transaction, UpdateStatement(target, rows, start, count));
-            if (matched == count)
+            var sent = new Dictionary<string, object>(count, StringComparer.Ordinal);
+            for (int i = 0; i < count; i++) sent[CursorText(rows[start + i].Key)] = rows[start + i].Key;
+            int found = 0;
+            using (var select = connection.CreateCommand())
             {
-                for (int i = 0; i < count; i++) written.Add(rows[start + i].Key);
-            }
-            else
-            {
-                var sent = new Dictionary<string, object>(StringComparer.Ordinal);
-                for (int i = 0; i < count; i++) sent[CursorText(rows[start + i].Key)] = rows[start + i].Key;
-                var found = new List<object>(matched);
-                using (var select = connection.CreateCommand())
+                select.Transaction = transaction;
+                select.CommandText = WrittenStatement(target, rows, start, count);
+                using var reader = select.ExecuteReader();
+                while (reader.Read())
                 {
-                    select.Transaction = transaction;
-                    select.CommandText = WrittenStatement(target, rows, start, count);
-                    using var reader = select.ExecuteReader();
-                    while (reader.Read())
-                    {
-                        var key = ReadKey(reader, 0);
-                        if (sent.Remove(CursorText(key), out var original)) found.Add(original);
-                        else throw Miscount(target, matched, "a row holding a new value has a key that was not sent, or was sent once and found twice");
-                    }
+                    if (!sent.Remove(CursorText(ReadKey(reader, 0)), out var original))
+                        throw Miscount(target, matched, "a row holding a new value has a key that was not sent, or was sent once and found twice");
+                    written.Add(original);
+                    found++;
                 }
-                if (found.Count != matched) throw Miscount(target, matched, $"{found.Count} hold their new value");
-                written.AddRange(found);
             }
+            if (found > matched) throw Miscount(target, matched, $"{found} hold their new value");
             start += count;
         }
         return written;
