@@ -249,10 +249,13 @@ public sealed partial class MySqlDialect : SqlDialect
     public string WrittenStatement(ColumnTarget target, IReadOnlyList<RowUpdate> rows, int start, int count)
     {
         var k = Quote(target.KeyColumn);
-        var keys = string.Join(", ", Enumerable.Range(start, count).Select(i => KeyParameter(Text(CursorText(rows[i].Key)), target.KeyType)));
-        var values = string.Join(", ", Enumerable.Range(start, count).Select(i => Bytes(rows[i].NewValue)));
-        return $"SELECT {KeyAsText(k, target.KeyType)} FROM {QuoteTable(target.Table)} WHERE {k} IN ({keys}) " +
-               $"AND CAST(CONVERT({Quote(target.Column)} USING utf8mb4) AS BINARY) IN ({values})";
+        var sql = new StringBuilder(count * 250);
+        sql.Append($"SELECT {KeyAsText(k, target.KeyType)} FROM {QuoteTable(target.Table)} WHERE {k} IN (");
+        for (int i = 0; i < count; i++)
+            sql.Append(i == 0 ? "" : ", ").Append(KeyParameter(Text(CursorText(rows[start + i].Key)), target.KeyType));
+        sql.Append($") AND CAST(CONVERT({Quote(target.Column)} USING utf8mb4) AS BINARY) IN (");
+        for (int i = 0; i < count; i++) AppendBytes(sql.Append(i == 0 ? "" : ", "), rows[start + i].NewValue);
+        return sql.Append(')').ToString();
     }
 
     /// <summary>
