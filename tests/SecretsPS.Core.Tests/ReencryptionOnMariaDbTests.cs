@@ -333,6 +333,38 @@ public sealed class ReencryptionOnMariaDbTests : ReencryptionEngineTests
         Assert.Contains("expected 'v2'", refused.Error);
     }
 
+    [Fact]
+    public void A_connection_that_fails_is_classified_by_the_server_error_a_wrong_password_an_unknown_database_and_nothing_listening_is_unreachable()
+    {
+        Unavailable();
+        using var db = NewMySql();
+        var user = "pw_" + Guid.NewGuid().ToString("N")[..12];
+        db.Execute($"CREATE USER '{user}'@'%' IDENTIFIED BY 'right-password'");
+        var dialect = db.Dialect;
+        ConnectionFailureKind Kind(string connectionString, DatabaseSignIn signIn)
+        {
+            var e = Assert.Throws<SecretsPSException>(() => DatabaseConnection.Open(dialect, connectionString, signIn, readOnly: false).Dispose());
+            Assert.Equal("DatabaseUnavailable", e.ErrorId);
+            Assert.DoesNotContain("wrong-password", e.Message);
+            return dialect.ClassifyConnectionFailure(e.InnerException!);
+        }
+        var noPool = new MySqlConnectionStringBuilder(db.As(user)) { Pooling = false, ConnectionTimeout = 5 };
+
+        Assert.Equal(ConnectionFailureKind.Authentication, Kind(noPool.ConnectionString, new DatabaseSignIn(null, "wrong-password", null)));
+        Assert.Equal(ConnectionFailureKind.DatabaseMissing,
+            Kind(new MySqlConnectionStringBuilder(db.ConnectionString) { Database = "no_such_db", Pooling = false }.ConnectionString, DatabaseSignIn.None));
+        var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        // MySqlConnector reports every way of not reaching the host as error 1042, with no socket error inside: refused,
+        // unknown host and timeout look alike, so nothing more precise than Unreachable can be said.
+        Assert.Equal(ConnectionFailureKind.Unreachable,
+            Kind(new MySqlConnectionStringBuilder(db.ConnectionString) { Port = (uint)port, Pooling = false, ConnectionTimeout = 5 }.ConnectionString, DatabaseSignIn.None));
+        using var right = DatabaseConnection.Open(dialect, noPool.ConnectionString, new DatabaseSignIn(null, "right-password", null), readOnly: false);
+        Assert.Equal(System.Data.ConnectionState.Open, right.State);
+    }
+
     private static void KillSession(MySqlTestDatabase db, int id)
     {
         using var connection = db.Open();
