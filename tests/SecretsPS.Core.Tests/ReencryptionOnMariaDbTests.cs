@@ -340,6 +340,7 @@ public sealed class ReencryptionOnMariaDbTests : ReencryptionEngineTests
         using var db = NewMySql();
         var user = "pw_" + Guid.NewGuid().ToString("N")[..12];
         db.Execute($"CREATE USER '{user}'@'%' IDENTIFIED BY 'right-password'");
+        db.Execute($"GRANT SELECT ON \"{db.DatabaseName}\".* TO '{user}'@'%'");
         var dialect = db.Dialect;
         ConnectionFailureKind Kind(string connectionString, DatabaseSignIn signIn)
         {
