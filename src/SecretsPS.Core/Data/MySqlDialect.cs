@@ -109,7 +109,8 @@ public sealed partial class MySqlDialect : SqlDialect
 
     private static bool IsBinary(ColumnType type) => type.Base is "binary" or "varbinary";
 
-    private static bool IsCharacter(ColumnType type) => type.Base is "char" or "varchar";
+    /// <summary>Text keys, compared in their own collation; a TEXT key (MariaDB indexes it UNIQUE by a hash) pages exactly too, only without an index to order by.</summary>
+    private static bool IsCharacter(ColumnType type) => type.Base is "char" or "varchar" or "tinytext" or "text" or "mediumtext" or "longtext";
 
     /// <summary>Binary keys travel as hexadecimal text: their bytes are not text in any character set.</summary>
     protected override string KeyAsText(string quotedKey, ColumnType type) =>
@@ -372,7 +373,7 @@ public sealed partial class MySqlDialect : SqlDialect
     /// <summary>
     /// Types whose text casts back exactly and orders as the column does. Not FLOAT or DOUBLE (text rounds), TIMESTAMP
     /// (its text follows the session's time zone), TIME, YEAR, ENUM or SET (ordered by their index, not their text), BIT,
-    /// BLOB, TEXT (no full-length index order) or JSON.
+    /// BLOB or JSON.
     /// </summary>
     public override bool PagesExactly(ColumnType type) =>
         IsInteger(type) || IsBinary(type) || type.Base is "decimal" or "datetime" or "date"
