@@ -366,6 +366,25 @@ public sealed class ReencryptionOnMariaDbTests : ReencryptionEngineTests
         Assert.Equal(System.Data.ConnectionState.Open, right.State);
     }
 
+    [Fact]
+    public void A_pooled_session_kept_without_reset_after_a_read_only_use_still_writes_for_a_run()
+    {
+        Unavailable();
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewMySql();
+        db.CreateTable(Standard, columnType: "varchar(500)");
+        var expected = Seed(db, Standard, keys, 20, _ => "v1");
+        // One pool for both uses, and sessions handed on as they were left (no COM_RESET_CONNECTION).
+        var pooled = new MySqlConnectionStringBuilder(db.ConnectionString) { ConnectionReset = false, MaximumPoolSize = 1 }.ConnectionString;
+
+        var preview = db.Engine(keys.Ring, pooled).Preview(Options(Standard), new RecordingObserver(), CancellationToken.None);
+        var job = db.Engine(keys.Ring, pooled).Run(Options(Standard), new RecordingObserver(), CancellationToken.None);
+
+        Assert.Equal(20L, preview.WouldReencrypt);
+        Assert.Equal((JobStatus.Finished, 20L), (job.Status, job.Processed));
+        AssertHolds(db, Standard, keys, expected, "v2");
+    }
+
     private static void KillSession(MySqlTestDatabase db, int id)
     {
         using var connection = db.Open();
