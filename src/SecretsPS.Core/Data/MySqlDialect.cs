@@ -174,7 +174,7 @@ public sealed partial class MySqlDialect : SqlDialect
 
     /// <summary>MySQL's TRIM removes one string, not a set of characters: a regular expression does, on the UTF-8 text.</summary>
     protected override string TrimLeading(string quotedColumn) =>
-        $"REGEXP_REPLACE({quotedColumn}, CONCAT('^[', CONVERT(X'{WhitespaceUtf8}' USING utf8mb4), ']+'), '')";
+        $"REGEXP_REPLACE(CONVERT({quotedColumn} USING utf8mb4), CONCAT('^[', CONVERT(X'{WhitespaceUtf8}' USING utf8mb4), ']+'), '')";
 
     private static readonly string WhitespaceUtf8 = Convert.ToHexString(Encoding.UTF8.GetBytes(Crypto.ApplicationWhitespace.Characters));
 
@@ -366,9 +366,11 @@ public sealed partial class MySqlDialect : SqlDialect
         return command;
     }
 
-    /// <summary>Text in a character set; never binary strings, BLOB, JSON, ENUM or numbers.</summary>
-    public override bool HoldsText(ColumnType type) =>
-        type.Base is "char" or "varchar" or "tinytext" or "text" or "mediumtext" or "longtext" && type.Declared.Contains(" CHARACTER SET ", StringComparison.Ordinal);
+    /// <summary>
+    /// Text in a character set; never binary strings, BLOB, JSON, ENUM or numbers. The data type alone decides (a binary
+    /// string's is binary, varbinary or blob), so a type read from the catalog without its character set is judged the same.
+    /// </summary>
+    public override bool HoldsText(ColumnType type) => type.Base is "char" or "varchar" or "tinytext" or "text" or "mediumtext" or "longtext";
 
     /// <summary>
     /// Types whose text casts back exactly and orders as the column does. Not FLOAT or DOUBLE (text rounds), TIMESTAMP
