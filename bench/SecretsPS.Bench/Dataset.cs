@@ -106,6 +106,43 @@ public static class Dataset
         Exec(connection, "CHECKPOINT");
     }
 
+    /// <summary>Multi-row INSERTs of 1,000 rows, in one transaction; identical copies by INSERT … SELECT.</summary>
+    public static void FillMySql(string connectionString, KeyRing ring, long rows, params string[] copies)
+    {
+        using var connection = new MySqlConnector.MySqlConnection(connectionString);
+        connection.Open();
+        Exec(connection, $"CREATE TABLE {Table} (id bigint PRIMARY KEY, user_name varchar(100) NOT NULL, {Column} varchar(512)) ENGINE=InnoDB");
+        using (var transaction = connection.BeginTransaction())
+        {
+            const int perStatement = 1000;
+            for (long first = 1; first <= rows; first += Chunk)
+            {
+                int count = (int)Math.Min(Chunk, rows - first + 1);
+                var values = Values(ring, first, count);
+                for (int start = 0; start < count; start += perStatement)
+                {
+                    using var insert = connection.CreateCommand();
+                    insert.Transaction = transaction;
+                    var sql = new System.Text.StringBuilder($"INSERT INTO {Table} (id, user_name, {Column}) VALUES ");
+                    for (int k = start; k < Math.Min(count, start + perStatement); k++)
+                    {
+                        sql.Append(k == start ? "" : ", ").Append($"({first + k}, '{UserName(first + k)}', ")
+                            .Append(values[k] is { } v ? "'" + v + "'" : "NULL").Append(')');
+                    }
+                    insert.CommandText = sql.ToString();
+                    insert.ExecuteNonQuery();
+                }
+            }
+            transaction.Commit();
+        }
+        foreach (var copy in copies)
+        {
+            Exec(connection, $"CREATE TABLE {copy} LIKE {Table}");
+            Exec(connection, $"INSERT INTO {copy} SELECT * FROM {Table} ORDER BY id");
+        }
+        foreach (var t in copies.Prepend(Table)) Exec(connection, $"ANALYZE TABLE {t}");
+    }
+
     public static void FillSqlite(string path, KeyRing ring, long rows)
     {
         using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString()))

@@ -118,6 +118,27 @@ public static class Orchestrator
             Timed("stopping PostgreSQL", () => { pg.Dispose(); return 0; });
         }
 
+        // ------------------------------------------------------------ MariaDB (InnoDB, commits flushed)
+        if (!a.Has("skip-mariadb")) // --skip-mariadb: for quick experiments only
+        {
+            using var my = Timed("starting MariaDB (commits flushed to disk)", () => new BenchMariaDb());
+            var cs = my.CreateDatabase("bench");
+            machine["MariaDB"] = $"{my.Version}; InnoDB, utf8mb4_general_ci, innodb_flush_log_at_trx_commit=1 (defaults apart from address, port, socket and a 64 MB buffer pool)";
+            var copies = new List<string> { "otp_floor" };
+            for (int i = 2; i <= rounds; i++) copies.AddRange([$"otp_round{i}_floor", $"otp_round{i}_engine"]);
+            Timed($"filling MariaDB: {rows:N0} rows by multi-row INSERT, plus {copies.Count} identical copies", () => { Dataset.FillMySql(my.ConnectionString("bench", pooling: false), keys.Ring, rows, copies.ToArray()); return 0; });
+            var pid = my.ServerPid.ToString();
+            results["floor-mysql"] = Child("floor", "--provider", "mysql", "--cs", cs, "--table", "otp_floor", "--pm", pid);
+            results["engine-mysql"] = Child("engine", "--provider", "mysql", "--cs", cs, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString(), "--pm", pid);
+            for (int i = 2; i <= rounds; i++)
+            {
+                results[$"floor-mysql-{i}"] = Child("floor", "--provider", "mysql", "--cs", cs, "--table", $"otp_round{i}_floor", "--pm", pid);
+                results[$"engine-mysql-{i}"] = Child("engine", "--provider", "mysql", "--cs", cs, "--keys", keyFile, "--table", $"otp_round{i}_engine",
+                    "--expect", expected.ToString(), "--pm", pid);
+            }
+            Timed("stopping MariaDB", () => { my.Dispose(); return 0; });
+        }
+
         // ------------------------------------------------------------ SQLite (file, WAL)
         var sqlite = Path.Combine(work.Path, "bench.db");
         Timed($"filling SQLite: {rows:N0} rows, one prepared INSERT in one transaction", () => { Dataset.FillSqlite(sqlite, keys.Ring, rows); return 0; });
@@ -209,6 +230,17 @@ public static class Orchestrator
         targets.Add(($"PostgreSQL re-encryption within {TargetFloorRatio:0.0}× the floor, {Tuned}", $"{F2(tunedRatio)}× the floor ({F0(Rate(pgFloor))} rows/s)",
             tunedRatio <= TargetFloorRatio, tunedRatio <= TargetFloorRatio ? "" : $"needs {F2(tunedRatio / TargetFloorRatio)}× faster"));
 
+        var myRounds = r.ContainsKey("engine-mysql") ? Rounds(r, "mysql") : new List<(ScenarioResult Floor, ScenarioResult Engine)>();
+        if (myRounds.Count > 0)
+        {
+            var myFloor = r["floor-mysql"];
+            Row("MariaDB floor: UPDATE t SET c = CONCAT('v2', SUBSTRING(c, 3))", myFloor, myFloor, "", null);
+            Row("MariaDB Start-Reencryption (defaults)", r["engine-mysql"], myFloor, $"≤{TargetFloorRatio:0.0}× floor", Rate(myFloor) / Rate(r["engine-mysql"]) <= TargetFloorRatio);
+            double myRatio = Median(myRounds.Select(x => Rate(x.Floor) / Rate(x.Engine)));
+            targets.Add(($"MariaDB re-encryption within {TargetFloorRatio:0.0}× the floor", $"{F2(myRatio)}× the floor, {F0(Median(myRounds.Select(x => Rate(x.Engine))))} rows/s{OfRounds(myRounds, x => F2(Rate(x.Floor) / Rate(x.Engine)) + "×")}",
+                myRatio <= TargetFloorRatio, myRatio <= TargetFloorRatio ? "" : $"needs {F2(myRatio / TargetFloorRatio)}× faster"));
+        }
+
         var slFloor = r["floor-sqlite"];
         var sl = r["engine-sqlite"];
         var slTuned = r["tuned-sqlite"];
@@ -266,7 +298,7 @@ public static class Orchestrator
             Say("At the defaults, round by round (each round a floor and an engine run on fresh copies; round 1 is the table's). The defaults' targets are");
             Say("judged on the medians:");
             var byRound = new List<string[]>();
-            foreach (var (db, list) in new[] { ("PostgreSQL", pgRounds), ("SQLite", slRounds) })
+            foreach (var (db, list) in new[] { ("PostgreSQL", pgRounds), ("MariaDB", myRounds), ("SQLite", slRounds) }.Where(x => x.Item2.Count > 0))
             {
                 byRound.AddRange(list.Select((x, i) => new[] { $"{db} round {i + 1}", F0(Rate(x.Floor)), F0(Rate(x.Engine)), F2(Rate(x.Floor) / Rate(x.Engine)) + "×" }));
                 byRound.Add([$"{db} median", F0(Median(list.Select(x => Rate(x.Floor)))), F0(Median(list.Select(x => Rate(x.Engine)))),
@@ -291,6 +323,7 @@ public static class Orchestrator
         Say("CPU and allocation per run (client = the child process, all threads; server = every PostgreSQL process):");
         var cpuRows = new List<string[]>();
         foreach (var (key, label) in new[] { ("floor-postgres", "PostgreSQL floor"), ("engine-postgres", "PostgreSQL engine, defaults"), ("tuned-postgres", $"PostgreSQL engine, {Tuned}"),
+                     ("floor-mysql", "MariaDB floor"), ("engine-mysql", "MariaDB engine, defaults"),
                      ("floor-sqlite", "SQLite floor"), ("engine-sqlite", "SQLite engine, defaults"), ("tuned-sqlite", $"SQLite engine, {Tuned}"),
                      ($"memory-{MemorySmall}", "SQLite engine, defaults, 100k"), ($"memory-{MemoryLarge}", "SQLite engine, defaults, 1M") })
         {

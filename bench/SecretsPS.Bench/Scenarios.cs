@@ -27,7 +27,7 @@ public static class Scenarios
     };
 
     private static ISqlDialect Dialect(string provider) =>
-        SqlDialect.For(provider == "postgres" ? DatabaseProvider.PostgreSql : DatabaseProvider.Sqlite);
+        SqlDialect.For(provider switch { "postgres" => DatabaseProvider.PostgreSql, "mysql" => DatabaseProvider.MySql, _ => DatabaseProvider.Sqlite });
 
     /// <summary>A process that loaded the library, both providers and a key ring, and did nothing: what every scenario starts from.</summary>
     private static ScenarioResult Baseline()
@@ -221,9 +221,13 @@ public static class Scenarios
             update.CommandTimeout = 0;
             // PostgreSQL writes a new row version for SET c = c. SQLite does not: its b-tree skips an overwrite with identical
             // bytes and no page is written, so its floor changes the prefix (v1 → v2, same length: what the engine changes too).
-            update.CommandText = provider == "postgres"
-                ? $"UPDATE {table} SET {Dataset.Column} = {Dataset.Column} WHERE {Dataset.Column} IS NOT NULL"
-                : $"UPDATE {table} SET {Dataset.Column} = 'v2' || substr({Dataset.Column}, 3) WHERE {Dataset.Column} IS NOT NULL";
+            // InnoDB skips SET c = c as well (an unchanged row is matched, not written): MySQL's floor changes the prefix too.
+            update.CommandText = provider switch
+            {
+                "postgres" => $"UPDATE {table} SET {Dataset.Column} = {Dataset.Column} WHERE {Dataset.Column} IS NOT NULL",
+                "mysql" => $"UPDATE {table} SET {Dataset.Column} = CONCAT('v2', SUBSTRING({Dataset.Column}, 3)) WHERE {Dataset.Column} IS NOT NULL",
+                _ => $"UPDATE {table} SET {Dataset.Column} = 'v2' || substr({Dataset.Column}, 3) WHERE {Dataset.Column} IS NOT NULL",
+            };
             rows = update.ExecuteNonQuery();
             transaction.Commit();
         }

@@ -23,6 +23,11 @@ con.close()
             $path = Join-Path $Folder ('app-' + [guid]::NewGuid().ToString('N').Substring(0, 8) + '.db')
             return [pscustomobject]@{ Provider = 'Sqlite'; ConnectionString = $path }
         }
+        if ($Provider -eq 'MySql') {
+            # MariaDB ($script:My, from Start-TestMariaDb): without it the test fails, never skips.
+            Assert-TestMariaDb $script:My
+            return [pscustomobject]@{ Provider = 'MySql'; ConnectionString = (New-TestMariaDbDatabase -Server $script:My) }
+        }
         if (-not $script:Pg.Available) { return $null }
         [pscustomobject]@{ Provider = 'PostgreSql'; ConnectionString = (New-TestPostgresDatabase -Server $script:Pg) }
     }
@@ -36,6 +41,7 @@ con.close()
             if ($LASTEXITCODE -ne 0) { throw "python3 sqlite3 failed ($LASTEXITCODE): $stderr" }
             return $out | Where-Object { $_ -isnot [Management.Automation.ErrorRecord] }
         }
+        if ($Database.Provider -eq 'MySql') { return Invoke-TestMariaDbSql -Server $script:My -Database $Database.ConnectionString -Sql $Sql }
         Invoke-TestPsql -Server $script:Pg -Database $Database.ConnectionString -Sql $Sql
     }
 

@@ -4,16 +4,18 @@
     'incomplete' with a ReencryptionIncomplete error after the job is saved (so -ErrorAction Stop halts a runbook before
     it removes the old key); Get-ReencryptJob shows it; a key column that is the encrypted column, a column that does not
     hold text and a -Resume with another key column are refused before anything is read or written; a key file made by
-    New-EncryptionConfig with a version added by hand (no CREATED line) re-encrypts to that version. SQLite and PostgreSQL.
+    New-EncryptionConfig with a version added by hand (no CREATED line) re-encrypts to that version. SQLite, PostgreSQL and
+    MariaDB.
 #>
 
 BeforeDiscovery {
-    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' })
+    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }, @{ Provider = 'MySql' })
 }
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
+    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
     $null = Import-SecretsPSUnderTest
     $PSStyle.OutputRendering = 'PlainText'
@@ -24,14 +26,20 @@ BeforeAll {
     $script:folder = New-TestDatabaseFolder
     $script:pg = $null
     $script:pg = Start-TestPostgres
+    $script:my = $null
+    $script:my = Start-TestMariaDb
 
-    function New-Db([string] $Provider) { New-TestDatabase -Provider $Provider -Folder $script:folder -Server $script:pg }
+    function New-Db([string] $Provider) {
+        if ($Provider -eq 'MySql') { Assert-TestMariaDb $script:my; return New-TestDatabase -Provider MySql -Server $script:my }
+        New-TestDatabase -Provider $Provider -Folder $script:folder -Server $script:pg
+    }
     function Test-NoDatabase([string] $Provider) { $Provider -eq 'PostgreSql' -and -not $script:pg.Available }
     function New-RotatedKey { New-TestRotatedKeyFile -Folder (New-TestFolder -Parent $script:folder) }
 }
 
 AfterAll {
     Stop-TestPostgres -Server $script:pg
+    Stop-TestMariaDb -Server $script:my
     Remove-TestDatabaseFolder $script:folder
     Restore-KeyEnvironment $script:savedEnvironment
     $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
@@ -54,8 +62,11 @@ Describe 'Completeness on <Provider>' -ForEach $providers {
             New-TestSecretTable -Database $db -Table usuarios -Values (New-TestStoredValue $plain $key)
             # Something in the database silently drops the update of odd rows (an audit trigger gone wrong): the database
             # answers "0 rows" with the value unchanged.
+            # MySQL cannot skip a row from a trigger: it keeps the old value, and the UPDATE still counts the row as matched.
             $trigger = if ($Provider -eq 'Sqlite') {
                 'CREATE TRIGGER keep_odd BEFORE UPDATE ON usuarios WHEN OLD.id % 2 = 1 BEGIN SELECT RAISE(IGNORE); END'
+            } elseif ($Provider -eq 'MySql') {
+                'CREATE TRIGGER keep_odd BEFORE UPDATE ON usuarios FOR EACH ROW BEGIN IF OLD.id % 2 = 1 THEN SET NEW.otp = OLD.otp; END IF; END'
             } else {
                 'CREATE FUNCTION keep_odd() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF OLD.id % 2 = 1 THEN RETURN NULL; END IF; RETURN NEW; END $$; ' +
                 'CREATE TRIGGER keep_odd BEFORE UPDATE ON usuarios FOR EACH ROW EXECUTE FUNCTION keep_odd()'
@@ -118,7 +129,7 @@ Describe 'Completeness on <Provider>' -ForEach $providers {
             if (Test-NoDatabase $Provider) { return }
             $db = New-Db $Provider
             New-TestSecretTable -Database $db -Table usuarios -Values (New-TestStoredValue (New-TestPlaintext 10 'r') $key)
-            $blobType = if ($Provider -eq 'Sqlite') { 'BLOB' } else { 'bytea' }
+            $blobType = switch ($Provider) { 'Sqlite' { 'BLOB' } 'MySql' { 'blob' } default { 'bytea' } }
             $null = Invoke-TestSql -Database $db -Sql "CREATE TABLE binarios (id INTEGER PRIMARY KEY, otp $blobType)"
             $run = @{ Provider = $Provider; ConnectionString = $db.ConnectionString; Path = $key }
         }

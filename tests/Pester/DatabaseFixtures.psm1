@@ -23,6 +23,8 @@ Set-StrictMode -Version Latest
 $script:RepoRoot = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 # Invoke-TestPsql and New-TestPostgresDatabase (the same module instance as the test file's, when it is loaded).
 Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
+# Invoke-TestMariaDbSql and New-TestMariaDbDatabase, for -Provider MySql.
+Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
 $script:ReferenceScript = Join-Path $script:RepoRoot 'tests/interop/secretsps_ref.py'
 $script:FieldSeparator = [string][char]0x1F
 $script:JobColumns = @(
@@ -205,7 +207,7 @@ function New-TestDatabase {
     #>
     [CmdletBinding()]
     param(
-        [Parameter(Mandatory)][ValidateSet('Sqlite', 'PostgreSql')][string] $Provider,
+        [Parameter(Mandatory)][ValidateSet('Sqlite', 'PostgreSql', 'MySql')][string] $Provider,
         [string] $Folder,
         [object] $Server,
         [string] $Name
@@ -215,6 +217,12 @@ function New-TestDatabase {
         if (-not $Name) { $Name = 'app-' + [guid]::NewGuid().ToString('N').Substring(0, 8) + '.db' }
         $path = Join-Path $Folder $Name
         return [pscustomobject]@{ PSTypeName = 'SecretsPS.TestDatabase'; Provider = 'Sqlite'; ConnectionString = $path; Path = $path; Server = $null; Name = $Name }
+    }
+    if ($Provider -eq 'MySql') {
+        if (-not $Server) { throw 'New-TestDatabase -Provider MySql needs -Server (Start-TestMariaDb).' }
+        $cs = New-TestMariaDbDatabase -Server $Server
+        $dbName = ($cs -split ';' | Where-Object { $_ -like 'Database=*' }) -replace '^Database=', ''
+        return [pscustomobject]@{ PSTypeName = 'SecretsPS.TestDatabase'; Provider = 'MySql'; ConnectionString = $cs; Path = $null; Server = $Server; Name = $dbName }
     }
     if (-not $Server) { throw 'New-TestDatabase -Provider PostgreSql needs -Server (Start-TestPostgres).' }
     $cs = New-TestPostgresDatabase -Server $Server
@@ -256,6 +264,7 @@ function Copy-TestDatabase {
         Copy-Item -LiteralPath $Database.Path -Destination $copy.Path
         return $copy
     }
+    if ($Database.Provider -eq 'MySql') { throw 'Copy-TestDatabase does not copy MySQL databases.' }
     $name = 'test_' + [guid]::NewGuid().ToString('N')
     $null = Invoke-TestPsql -Server $Database.Server -Database 'postgres' -Sql "CREATE DATABASE `"$name`" TEMPLATE `"$($Database.Name)`""
     [pscustomobject]@{ PSTypeName = 'SecretsPS.TestDatabase'; Provider = 'PostgreSql'; ConnectionString = $Database.Server.ConnectionStringFor($name); Path = $null; Server = $Database.Server; Name = $name }
@@ -276,6 +285,8 @@ function Invoke-TestSql {
     )
     if ($Database.Provider -eq 'Sqlite') {
         Invoke-FixturePython -Arguments @('sql', $Database.Path, $FieldSeparator, $NullAs) -InputText $Sql
+    } elseif ($Database.Provider -eq 'MySql') {
+        Invoke-TestMariaDbSql -Server $Database.Server -Database $Database.Name -Sql $Sql -FieldSeparator $FieldSeparator -NullAs $NullAs
     } else {
         Invoke-TestPsql -Server $Database.Server -Database $Database.Name -Sql $Sql -FieldSeparator $FieldSeparator -NullAs $NullAs
     }
@@ -286,6 +297,8 @@ function Get-TestTableName {
     param([Parameter(Mandatory)][object] $Database)
     $sql = if ($Database.Provider -eq 'Sqlite') {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    } elseif ($Database.Provider -eq 'MySql') {
+        'SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY CAST(TABLE_NAME AS BINARY)'
     } else {
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
     }
@@ -330,6 +343,17 @@ function Add-TestRow {
     try {
         if ($Database.Provider -eq 'Sqlite') {
             $null = Invoke-FixturePython -Arguments @('load', $Database.Path, $Table, ($Columns -join ','), $file, [string]$BeforeSql)
+        } elseif ($Database.Provider -eq 'MySql') {
+            # Multi-row INSERTs of literals (values hold no tab, newline or backslash; quotes are doubled).
+            $cols = ($Columns | ForEach-Object { '"' + $_ + '"' }) -join ', '
+            $sql = [Text.StringBuilder]::new()
+            if ($BeforeSql) { $null = $sql.Append($BeforeSql.TrimEnd().TrimEnd(';')).Append(";`n") }
+            for ($start = 0; $start -lt $Rows.Count; $start += 500) {
+                $chunk = $Rows[$start..([Math]::Min($start + 500, $Rows.Count) - 1)]
+                $values = foreach ($row in $chunk) { '(' + (($row | ForEach-Object { if ($null -eq $_) { 'NULL' } else { "'" + ([string]$_).Replace("'", "''") + "'" } }) -join ', ') + ')' }
+                $null = $sql.Append("INSERT INTO `"$Table`" ($cols) VALUES ").Append($values -join ', ').Append(";`n")
+            }
+            $null = Invoke-TestSql -Database $Database -Sql $sql.ToString()
         } else {
             # The server reads the file (it runs as 'postgres'): make it readable by everyone.
             if (-not $IsWindows) { [IO.File]::SetUnixFileMode($file, [IO.UnixFileMode]'UserRead, UserWrite, GroupRead, OtherRead') }
@@ -388,6 +412,10 @@ function Get-TestDatabaseState {
         return "$hash;$($side -join ',')"
     }
     $parts = @((Get-TestTableName $Database) -join ',')
+    if ($Database.Provider -eq 'MySql') {
+        # CHECKSUM TABLE of every table: any row written, even with the same value, shows there.
+        foreach ($t in Get-TestTableName $Database) { $parts += @(Invoke-TestSql -Database $Database -Sql "CHECKSUM TABLE `"$t`" EXTENDED") -join ',' }
+    }
     foreach ($t in $Table) { $parts += @(Invoke-TestSql -Database $Database -Sql "SELECT * FROM `"$t`" ORDER BY 1") -join "`n" }
     $parts -join "`n--`n"
 }
@@ -431,8 +459,9 @@ function Get-TestJobTableText {
     <# Every field of both job tables (which must exist) as one text: for "never holds a value, a key or a password" checks. #>
     param([Parameter(Mandatory)][object] $Database)
     # One round trip: both tables as text rows (they must exist).
-    $jobs = ($script:JobColumns | ForEach-Object { "COALESCE(CAST($_ AS TEXT), '')" }) -join " || '|' || "
-    $errors = "COALESCE(CAST(job_id AS TEXT), '') || '|' || COALESCE(row_key, '') || '|' || reason || '|' || CAST(created_at AS TEXT)"
+    $text = if ($Database.Provider -eq 'MySql') { 'CHAR' } else { 'TEXT' }
+    $jobs = ($script:JobColumns | ForEach-Object { "COALESCE(CAST($_ AS $text), '')" }) -join " || '|' || "
+    $errors = "COALESCE(CAST(job_id AS $text), '') || '|' || COALESCE(row_key, '') || '|' || reason || '|' || CAST(created_at AS $text)"
     @(Invoke-TestSql -Database $Database -Sql "SELECT $jobs FROM reencrypt_jobs UNION ALL SELECT $errors FROM reencrypt_job_errors") -join "`n"
 }
 
@@ -440,7 +469,7 @@ function ConvertTo-TestSqlTime {
     <# A UTC time as a SQL literal the job table's column accepts (SQLite text; PostgreSQL timestamptz). #>
     param([Parameter(Mandatory)][object] $Database, [Parameter(Mandatory)][DateTime] $Time)
     $t = $Time.ToUniversalTime().ToString('yyyy-MM-dd HH:mm:ss.ffffff', [Globalization.CultureInfo]::InvariantCulture)
-    if ($Database.Provider -eq 'Sqlite') { "'$t'" } else { "'$t+00'::timestamptz" }
+    if ($Database.Provider -in 'Sqlite', 'MySql') { "'$t'" } else { "'$t+00'::timestamptz" }
 }
 
 function Set-TestJobRow {
@@ -561,6 +590,11 @@ function Get-TestColumnCheck {
             }
             if ($Database.Provider -eq 'Sqlite') {
                 $spec.sqlite = @{ db = $Database.Path; table = $Table; column = $Column; key = $KeyColumn }
+            } elseif ($Database.Provider -eq 'MySql') {
+                $file = Join-Path $temp ('sps-column-' + [guid]::NewGuid().ToString('N') + '.tsv'); $files += $file
+                $lines = @(Invoke-TestSql -Database $Database -Sql "SELECT `"$KeyColumn`", `"$Column`" FROM `"$Table`" ORDER BY `"$KeyColumn`"" -FieldSeparator "`t" -NullAs '\N')
+                [IO.File]::WriteAllText($file, ($lines | ForEach-Object { $_ + "`n" }) -join '', [Text.UTF8Encoding]::new($false))
+                $spec.tsv = $file
             } else {
                 # The server writes the file (as 'postgres') into the world-writable temp folder.
                 $file = Join-Path $temp ('sps-column-' + [guid]::NewGuid().ToString('N') + '.tsv'); $files += $file

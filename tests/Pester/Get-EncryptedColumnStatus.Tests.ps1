@@ -1,6 +1,6 @@
 #Requires -Version 7.4
 <#
-    Get-EncryptedColumnStatus on SQLite and PostgreSQL: per target, rows per key version, NULLs, values that are not
+    Get-EncryptedColumnStatus on SQLite, PostgreSQL and MariaDB: per target, rows per key version, NULLs, values that are not
     ciphertext, rows at the active version and IsComplete, all counted in the database (FORMATS.md §4) — the proof
     that a re-encryption is complete before Remove-UnusedEncryptionKey.
 #>
@@ -8,6 +8,7 @@
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
+    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
     $null = Import-SecretsPSUnderTest
     $PSStyle.OutputRendering = 'PlainText'
     $script:SavedEnvironment = Save-KeyEnvironment
@@ -15,6 +16,8 @@ BeforeAll {
     $script:SavedConnection = $env:SECRETSPS_CONNECTION_STRING
     Remove-Item Env:SECRETSPS_CONNECTION_STRING -ErrorAction Ignore
     $script:Pg = Start-TestPostgres
+    $script:My = $null
+    $script:My = Start-TestMariaDb
     . (Join-Path $PSScriptRoot 'CleanupFixtures.ps1')
     function New-KeyFileWithVersions {
         param([string] $Folder, [string[]] $Versions)
@@ -38,11 +41,12 @@ BeforeAll {
 
 AfterAll {
     Stop-TestPostgres -Server $script:Pg
+    Stop-TestMariaDb -Server $script:My
     Restore-KeyEnvironment $script:SavedEnvironment
     if ($script:SavedConnection) { $env:SECRETSPS_CONNECTION_STRING = $script:SavedConnection }
 }
 
-Describe 'Get-EncryptedColumnStatus on <Provider>' -ForEach @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }) {
+Describe 'Get-EncryptedColumnStatus on <Provider>' -ForEach @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }, @{ Provider = 'MySql' }) {
     BeforeAll {
         $folder = New-TestFolder
         $db = New-CleanupDatabase -Provider $Provider -Folder $folder

@@ -1,17 +1,18 @@
 #Requires -Version 7.4
 <#
-    Get-ReencryptJob on SQLite and PostgreSQL (one throwaway PostgreSQL server for the file): the jobs of a database as
+    Get-ReencryptJob on SQLite, PostgreSQL and MariaDB (one throwaway server of each for the file): the jobs of a database as
     typed objects, newest first, filtered by -Id, -Status, -Table and -First, shown by the module's default table view;
     nothing (and no error) where no re-encryption ever ran.
 #>
 
 BeforeDiscovery {
-    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' })
+    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }, @{ Provider = 'MySql' })
 }
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
+    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
     $null = Import-SecretsPSUnderTest
     $PSStyle.OutputRendering = 'PlainText'
@@ -22,12 +23,15 @@ BeforeAll {
     $script:folder = New-TestDatabaseFolder
     $script:pg = $null
     $script:pg = Start-TestPostgres
+    $script:my = $null
+    $script:my = Start-TestMariaDb
 
     function Test-NoDatabase([string] $Provider) { $Provider -eq 'PostgreSql' -and -not $script:pg.Available }
 }
 
 AfterAll {
     Stop-TestPostgres -Server $script:pg
+    Stop-TestMariaDb -Server $script:my
     Remove-TestDatabaseFolder $script:folder
     Restore-KeyEnvironment $script:savedEnvironment
     $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
@@ -36,8 +40,9 @@ AfterAll {
 Describe 'Get-ReencryptJob on <Provider>' -ForEach $providers {
     BeforeAll {
         if (Test-NoDatabase $Provider) { return }
+        if ($Provider -eq 'MySql') { Assert-TestMariaDb $my }
         $key = New-TestRotatedKeyFile -Folder (New-TestFolder -Parent $folder)
-        $db = New-TestDatabase -Provider $Provider -Folder $folder -Server $pg
+        $db = New-TestDatabase -Provider $Provider -Folder $folder -Server $(if ($Provider -eq 'MySql') { $my } else { $pg })
         $conn = @{ Provider = $Provider; ConnectionString = $db.ConnectionString }
         $run = $conn + @{ Path = $key }
         New-TestSecretTable -Database $db -Table t_a -Values (New-TestStoredValue (New-TestPlaintext 5 'a') $key)
@@ -145,7 +150,7 @@ Describe 'Get-ReencryptJob on <Provider>' -ForEach $providers {
     }
 
     It 'writes nothing, and no error, where no job table exists' {
-        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server $pg
+        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server $(if ($Provider -eq 'MySql') { $my } else { $pg })
         New-TestSecretTable -Database $fresh -Table usuarios -Values @('x')
         $out = @(Get-ReencryptJob -Provider $Provider -ConnectionString $fresh.ConnectionString -ErrorVariable e -Verbose 4>&1)
         $e.Count | Should -Be 0
@@ -155,7 +160,7 @@ Describe 'Get-ReencryptJob on <Provider>' -ForEach $providers {
     }
 
     It '-Id where no job table exists: JobNotFound (ObjectNotFound)' {
-        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server $pg
+        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server $(if ($Provider -eq 'MySql') { $my } else { $pg })
         New-TestSecretTable -Database $fresh -Table usuarios -Values @('x')
         $e = Get-ErrorRecord { Get-ReencryptJob -Provider $Provider -ConnectionString $fresh.ConnectionString -Id 7 -ErrorAction Stop }
         Assert-SecretsPSError $e 'JobNotFound' 'ObjectNotFound'

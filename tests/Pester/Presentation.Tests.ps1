@@ -506,12 +506,12 @@ Describe 'Tab completion' {
     }
 
     Context '-Provider and -Status complete from their sets' {
-        It 'offers PostgreSql, Sqlite and SqlServer for -Provider of <Command>' -ForEach @(
+        It 'offers MySql, PostgreSql, Sqlite and SqlServer for -Provider of <Command>' -ForEach @(
             @{ Command = 'Start-Reencryption' }
             @{ Command = 'Get-ReencryptJob' }
             @{ Command = 'Get-EncryptedColumnStatus' }
         ) {
-            (Get-Completion "$Command -Provider ").CompletionText | Sort-Object | Should -BeExactly @('PostgreSql', 'Sqlite', 'SqlServer')
+            (Get-Completion "$Command -Provider ").CompletionText | Sort-Object | Should -BeExactly @('MySql', 'PostgreSql', 'Sqlite', 'SqlServer')
             (Get-Completion "$Command -Provider sq").CompletionText | Sort-Object | Should -BeExactly @('Sqlite', 'SqlServer')
         }
 

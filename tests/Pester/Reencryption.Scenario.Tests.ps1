@@ -1,7 +1,7 @@
 #Requires -Version 7.4
 <#
-    The README's rotation walk-through ("Processo Completo de Rotação"), end to end, on SQLite and on PostgreSQL (one
-    throwaway PostgreSQL server for the file), the way an operator runs it: in the application's folder, where the
+    The README's rotation walk-through ("Processo Completo de Rotação"), end to end, on SQLite, on PostgreSQL and on
+    MariaDB (one throwaway server of each for the file; without MariaDB its cases fail, saying to install mariadb-server), the way an operator runs it: in the application's folder, where the
     cmdlets find ./.env.crypto by themselves.
 
         New-EncryptionConfig; the application writes encrypted values; Invoke-KeyRotation -PassThru; Get-EncryptionKey;
@@ -12,12 +12,13 @@
 #>
 
 BeforeDiscovery {
-    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' })
+    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }, @{ Provider = 'MySql' })
 }
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
+    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
     $null = Import-SecretsPSUnderTest
     $PSStyle.OutputRendering = 'PlainText'
@@ -28,10 +29,13 @@ BeforeAll {
     $script:folder = New-TestDatabaseFolder
     $script:pg = $null
     $script:pg = Start-TestPostgres
+    $script:my = $null
+    $script:my = Start-TestMariaDb
 }
 
 AfterAll {
     Stop-TestPostgres -Server $script:pg
+    Stop-TestMariaDb -Server $script:my
     Remove-TestDatabaseFolder $script:folder
     Restore-KeyEnvironment $script:savedEnvironment
     $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
@@ -43,7 +47,8 @@ Describe 'The README rotation walk-through on <Provider>' -ForEach $providers {
         $app = New-TestFolder -Parent $folder
         $keyFile = Join-Path $app '.env.crypto'
         Push-Location -LiteralPath $app
-        if (-not $skip) { $database = New-TestDatabase -Provider $Provider -Folder $app -Server $pg }
+        if ($Provider -eq 'MySql') { Assert-TestMariaDb $my }
+        if (-not $skip) { $database = New-TestDatabase -Provider $Provider -Folder $app -Server $(if ($Provider -eq 'MySql') { $my } else { $pg }) }
         # SQLite: a path relative to the current PowerShell location, as an operator in the application's folder types it.
         $connectionString = if (-not $database) { '' } elseif ($Provider -eq 'Sqlite') { Split-Path -Leaf $database.Path } else { $database.ConnectionString }
         $db = @{ Provider = $Provider; ConnectionString = $connectionString }

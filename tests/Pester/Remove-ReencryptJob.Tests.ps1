@@ -6,7 +6,7 @@
 #>
 
 BeforeDiscovery {
-    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' })
+    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }, @{ Provider = 'MySql' })
 }
 
 BeforeAll {
@@ -23,6 +23,11 @@ BeforeAll {
     $script:folder = New-TestDatabaseFolder
     $script:pg = $null
     $script:pg = Start-TestPostgres
+    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
+    $script:my = $null
+    $script:my = Start-TestMariaDb
+    # The server of a provider (MariaDB's fails the test when missing: Assert-TestMariaDb says to install it).
+    function Get-Server([string] $Provider) { if ($Provider -eq 'MySql') { Assert-TestMariaDb $script:my; $script:my } else { $script:pg } }
 
     function Test-NoDatabase([string] $Provider) { $Provider -eq 'PostgreSql' -and -not $script:pg.Available }
 
@@ -30,7 +35,7 @@ BeforeAll {
 
     # A database with table e (3 rows, row 2 not ciphertext: every run on it leaves an error row) and table p (10 rows).
     function New-JobDatabase([string] $Provider, [string] $Key) {
-        $db = New-TestDatabase -Provider $Provider -Folder $script:folder -Server $script:pg
+        $db = New-TestDatabase -Provider $Provider -Folder $script:folder -Server (Get-Server $Provider)
         $e = New-TestStoredValue (New-TestPlaintext 3 'e') $Key
         $e[1] = 'not-a-ciphertext'
         New-TestSecretTable -Database $db -Table e -Values $e
@@ -59,6 +64,7 @@ BeforeAll {
 AfterAll {
     Stop-TestPwshProcess $script:promptChild
     Stop-TestPostgres -Server $script:pg
+    Stop-TestMariaDb -Server $script:my
     Remove-TestDatabaseFolder $script:folder
     Restore-KeyEnvironment $script:savedEnvironment
     $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
@@ -199,7 +205,7 @@ Describe 'Remove-ReencryptJob on <Provider>' -ForEach $providers {
     }
 
     It 'does nothing, and reports nothing, where no job table exists' {
-        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server $pg
+        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server (Get-Server $Provider)
         New-TestSecretTable -Database $fresh -Table usuarios -Values @('x')
         $out = @(Remove-ReencryptJob -Provider $Provider -ConnectionString $fresh.ConnectionString -Force -PassThru -ErrorVariable e)
         $out.Count | Should -Be 0
@@ -208,7 +214,7 @@ Describe 'Remove-ReencryptJob on <Provider>' -ForEach $providers {
     }
 
     It '-Id where no job table exists: a JobNotFound error for each id, and no table is created' {
-        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server $pg
+        $fresh = New-TestDatabase -Provider $Provider -Folder $folder -Server (Get-Server $Provider)
         New-TestSecretTable -Database $fresh -Table usuarios -Values @('x')
         $out = @(Remove-ReencryptJob -Provider $Provider -ConnectionString $fresh.ConnectionString -Id 3, 4 -Force -PassThru -ErrorVariable e -ErrorAction SilentlyContinue)
         $out.Count | Should -Be 0
@@ -258,7 +264,11 @@ Describe 'Remove-ReencryptJob on <Provider>' -ForEach $providers {
         It '-StaleAfter decides for Remove-ReencryptJob as it does for Start-Reencryption' {
             $j = Start-Reencryption -Table e -Column otp @run -MaxRows 1 @quiet
             # A heartbeat older than the server's start is stale by the restart rule: keep it after the throwaway server started.
-            $serverAge = if ($Provider -eq 'PostgreSql') { [double](Invoke-TestSql -Database $db -Sql 'SELECT extract(epoch FROM now() - pg_postmaster_start_time())') } else { 1e9 }
+            $serverAge = switch ($Provider) {
+                'PostgreSql' { [double](Invoke-TestSql -Database $db -Sql 'SELECT extract(epoch FROM now() - pg_postmaster_start_time())') }
+                'MySql' { [double](Invoke-TestSql -Database $db -Sql "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'") }
+                default { 1e9 }
+            }
             $heartbeatAge = [Math]::Min(180, $serverAge / 2)
             Set-TestJobRow -Database $db -Id $j.Id -Status running -Owner 'otherhost:4242' -UpdatedAt ([DateTime]::UtcNow.AddSeconds(-$heartbeatAge))
             $null = Remove-ReencryptJob @conn -Id $j.Id -Force -ErrorVariable e -ErrorAction SilentlyContinue

@@ -1,6 +1,6 @@
 #Requires -Version 7.4
 <#
-    Remove-UnusedEncryptionKey (the original Flask CLI's cleanup-keys) on SQLite and PostgreSQL: a version that rows still use is
+    Remove-UnusedEncryptionKey (the original Flask CLI's cleanup-keys) on SQLite, PostgreSQL and MariaDB: a version that rows still use is
     kept and reported, an unused one is removed, the active one never; -WhatIf changes nothing; a failure after the
     write (a named target whose rows use a candidate, with -SkipUsageCheck -Force, so the sample decryption with the
     new file fails) is rolled back to a byte-identical file with a Rollback audit line; the -LogFile has one
@@ -10,6 +10,7 @@
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
+    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
     $null = Import-SecretsPSUnderTest
     $PSStyle.OutputRendering = 'PlainText'
     $script:SavedEnvironment = Save-KeyEnvironment
@@ -17,6 +18,8 @@ BeforeAll {
     $script:SavedConnection = $env:SECRETSPS_CONNECTION_STRING
     Remove-Item Env:SECRETSPS_CONNECTION_STRING -ErrorAction Ignore
     $script:Pg = Start-TestPostgres
+    $script:My = $null
+    $script:My = Start-TestMariaDb
     . (Join-Path $PSScriptRoot 'CleanupFixtures.ps1')
     $script:LogLine = '^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} - SecretsPS\.Commands\.RemoveUnusedEncryptionKey - (DEBUG|INFO|WARNING|ERROR) - \S.*$'
     $script:OperationIdPattern = '^cleanup_\d{8}_\d{6}_[0-9a-f]{4}$'
@@ -68,11 +71,12 @@ BeforeAll {
 
 AfterAll {
     Stop-TestPostgres -Server $script:Pg
+    Stop-TestMariaDb -Server $script:My
     Restore-KeyEnvironment $script:SavedEnvironment
     if ($script:SavedConnection) { $env:SECRETSPS_CONNECTION_STRING = $script:SavedConnection }
 }
 
-Describe 'Remove-UnusedEncryptionKey on <Provider>' -ForEach @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }) {
+Describe 'Remove-UnusedEncryptionKey on <Provider>' -ForEach @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }, @{ Provider = 'MySql' }) {
     BeforeAll {
         # Here, not in a Context: TestDrive files made in a Context are removed when it ends.
         $null = Get-SharedDatabase -Provider $Provider

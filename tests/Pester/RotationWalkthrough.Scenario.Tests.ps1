@@ -1,6 +1,6 @@
 #Requires -Version 7.4
 <#
-    The rotation walk-through, end to end on SQLite and PostgreSQL, as an operator runs it:
+    The rotation walk-through, end to end on SQLite, PostgreSQL and MariaDB, as an operator runs it:
     rotate (Invoke-KeyRotation) → re-encrypt (Start-Reencryption) → prove it complete (Get-EncryptedColumnStatus)
     → clean up (Remove-UnusedEncryptionKey) → and the application's own, independent reader
     (tests/interop/secretsps_ref.py) still reads every row. No log, journal line or stream holds key material.
@@ -9,6 +9,7 @@
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
+    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
     $null = Import-SecretsPSUnderTest
     $PSStyle.OutputRendering = 'PlainText'
     $script:SavedEnvironment = Save-KeyEnvironment
@@ -16,6 +17,8 @@ BeforeAll {
     $script:SavedConnection = $env:SECRETSPS_CONNECTION_STRING
     Remove-Item Env:SECRETSPS_CONNECTION_STRING -ErrorAction Ignore
     $script:Pg = Start-TestPostgres
+    $script:My = $null
+    $script:My = Start-TestMariaDb
     . (Join-Path $PSScriptRoot 'CleanupFixtures.ps1')
     function Invoke-Step {
         # Runs one step with -Verbose streams merged; keeps their text for the no-secrets check; returns the output objects.
@@ -35,11 +38,12 @@ BeforeAll {
 
 AfterAll {
     Stop-TestPostgres -Server $script:Pg
+    Stop-TestMariaDb -Server $script:My
     Restore-KeyEnvironment $script:SavedEnvironment
     if ($script:SavedConnection) { $env:SECRETSPS_CONNECTION_STRING = $script:SavedConnection }
 }
 
-Describe 'Rotation walk-through on <Provider>: rotate, re-encrypt, status complete, cleanup' -ForEach @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }) {
+Describe 'Rotation walk-through on <Provider>: rotate, re-encrypt, status complete, cleanup' -ForEach @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }, @{ Provider = 'MySql' }) {
     BeforeAll {
         $folder = New-TestFolder
         $db = New-CleanupDatabase -Provider $Provider -Folder $folder

@@ -10,7 +10,7 @@
 #>
 
 BeforeDiscovery {
-    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' })
+    $providers = @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' }, @{ Provider = 'MySql' })
 }
 
 BeforeAll {
@@ -28,8 +28,15 @@ BeforeAll {
     $script:folder = New-TestDatabaseFolder
     $script:pg = $null
     $script:pg = Start-TestPostgres
+    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
+    $script:my = $null
+    $script:my = Start-TestMariaDb
 
-    function New-Db([string] $Provider) { New-TestDatabase -Provider $Provider -Folder $script:folder -Server $script:pg }
+    function New-Db([string] $Provider) {
+        # MariaDB missing fails the test (Assert-TestMariaDb says to install mariadb-server), never skips it.
+        if ($Provider -eq 'MySql') { Assert-TestMariaDb $script:my; return New-TestDatabase -Provider MySql -Server $script:my }
+        New-TestDatabase -Provider $Provider -Folder $script:folder -Server $script:pg
+    }
 
     function Test-NoDatabase([string] $Provider) { $Provider -eq 'PostgreSql' -and -not $script:pg.Available }
 
@@ -61,6 +68,7 @@ Import-Module '$modulePath'
 AfterAll {
     foreach ($c in $script:children) { Stop-TestPwshProcess $c }
     Stop-TestPostgres -Server $script:pg
+    Stop-TestMariaDb -Server $script:my
     Remove-TestDatabaseFolder $script:folder
     Restore-KeyEnvironment $script:savedEnvironment
     $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
@@ -199,7 +207,7 @@ Describe 'Start-Reencryption on <Provider>' -ForEach $providers {
 
         It 're-encrypts both columns of both tables and leaves other columns alone' {
             $counts = "sum(CASE WHEN otp LIKE 'v2:%' THEN 1 ELSE 0 END), sum(CASE WHEN token LIKE 'v2:%' THEN 1 ELSE 0 END), count(otp), count(token), " +
-                "sum(CASE WHEN nome = 'nome ' || CAST(id - 1 AS TEXT) THEN 1 ELSE 0 END)"
+                "sum(CASE WHEN nome = 'nome ' || CAST(id - 1 AS $(if ($Provider -eq 'MySql') { 'CHAR' } else { 'TEXT' })) THEN 1 ELSE 0 END)"
             $sql = "SELECT 'usuarios', $counts FROM usuarios UNION ALL SELECT 'clientes', $counts FROM clientes"
             @(Invoke-TestSql -Database $db -Sql $sql) | Should -Be @('usuarios|11|11|11|11|12', 'clientes|11|11|11|11|12')
             # Every value of one of them, decrypted by the independent reader.

@@ -7,12 +7,14 @@ namespace SecretsPS.Core.Tests;
 /// "The application's independent reader": tests/interop/secretsps_ref.py (Python's sqlite3 and the
 /// cryptography package; no code shared with SecretsPS) reads every row after a scenario and decrypts it.
 /// SQLite: the script opens the file itself (read-sqlite). PostgreSQL: the test reads the raw rows with
-/// Npgsql and pipes them in (check-rows), as there is no psycopg here.
+/// Npgsql and pipes them in (check-rows), as there is no psycopg here. MySQL: the script reads the table itself through
+/// PyMySQL (read-mysql, with /usr/bin/python3, where Debian's python3-pymysql is), else the rows are piped in too.
 /// </summary>
 internal static class IndependentReader
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     private static readonly Lazy<string?> Python = new(FindPython);
+    private static readonly Lazy<string?> PythonWithPyMySql = new(() => FindPythonWith("/usr/bin/python3", "import cryptography.fernet, pymysql"));
 
     /// <summary>Null when python3 with cryptography is there; else why not (the C# checks still run).</summary>
     public static string? Unavailable => Python.Value is null ? "python3 with the cryptography package is not available" : null;
@@ -43,6 +45,15 @@ internal static class IndependentReader
             Assert.Null(table.Schema);
             args.AddRange(["read-sqlite", "--key-file", keys.Path, "--ignore-environment", "--db", sqlite.FilePath,
                 "--table", table.Name, "--column", table.Column, "--key-column", table.Key]);
+        }
+        else if (db is MySqlTestDatabase mysql && PythonWithPyMySql.Value is { } withPyMySql)
+        {
+            python = withPyMySql;
+            var b = new MySqlConnector.MySqlConnectionStringBuilder(mysql.ConnectionString);
+            args.AddRange(["read-mysql", "--key-file", keys.Path, "--ignore-environment", "--host", b.Server, "--port", b.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--user", b.UserID, "--database", b.Database, "--table", table.Schema is null ? table.Name : table.Schema + "." + table.Name,
+                "--column", table.Column, "--key-column", table.Key]);
+            if (table.Schema is not null) args.Add("--schema-qualified");
         }
         else
         {
@@ -142,6 +153,14 @@ internal static class IndependentReader
             throw new TimeoutException("secretsps_ref.py did not finish in time.");
         }
         return (process.ExitCode, output.GetAwaiter().GetResult(), error.GetAwaiter().GetResult());
+    }
+
+    /// <summary>This interpreter when it exists and can run <paramref name="imports"/>, else null.</summary>
+    private static string? FindPythonWith(string path, string imports)
+    {
+        if (!File.Exists(path)) return null;
+        try { return Start(path, ["-c", imports], "", script: false).Item1 == 0 ? path : null; }
+        catch (System.ComponentModel.Win32Exception) { return null; }
     }
 
     private static string? FindPython()

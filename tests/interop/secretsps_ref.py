@@ -14,12 +14,16 @@ newline convention can alter them.
     secretsps_ref.py read-sqlite --key-file F --db FILE --table T --column C --key-column K [--expect-version V]
                                                           every row of a SQLite table (Python's sqlite3), in key
                                                           order: "key<TAB>hex plaintext" or "key<TAB>NULL"
+    secretsps_ref.py read-mysql --key-file F --port P --database D --table T --column C --key-column K
+                                [--host H] [--user U] [--expect-version V]
+                                                          the same for a MySQL or MariaDB table (PyMySQL, a read-only
+                                                          session; the password, if any, from MYSQL_PWD)
     secretsps_ref.py check-rows --key-file F [--expect-version V]
                                                           the same for "key<TAB>stored value" lines on stdin
                                                           (stored value \\N = NULL), read from any database by
                                                           the caller
 
-read-sqlite and check-rows are "the application's independent reader": they fail (exit 1) if any
+read-sqlite, read-mysql and check-rows are "the application's independent reader": they fail (exit 1) if any
 non-NULL value does not decrypt or, with --expect-version, is stored under another version; the
 message names the row key and the reason, never a value.
 
@@ -292,6 +296,43 @@ def command_read_sqlite(args: argparse.Namespace) -> None:
     write_lines(out)
 
 
+def quote_mysql_identifier(name: str) -> str:
+    """A backtick-quoted MySQL identifier, embedded backticks doubled: the name is never SQL."""
+    if not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise RefError("an identifier is empty or contains a control character")
+    return "`" + name.replace("`", "``") + "`"
+
+
+def command_read_mysql(args: argparse.Namespace) -> None:
+    import pymysql
+
+    keyring = load_keyring(args.key_file, not args.ignore_environment)
+    table = ".".join(quote_mysql_identifier(part) for part in args.table.split(".", 1)) if args.schema_qualified else quote_mysql_identifier(args.table)
+    column = quote_mysql_identifier(args.column)
+    key_column = quote_mysql_identifier(args.key_column)
+    try:
+        connection = pymysql.connect(host=args.host, port=args.port, user=args.user, password=os.environ.get("MYSQL_PWD", ""),
+                                     database=args.database, charset="utf8mb4")
+    except pymysql.Error as exc:
+        raise RefError(f"cannot connect: {type(exc).__name__}") from exc
+    try:
+        with connection.cursor() as cursor:
+            # The reader never changes the database it checks.
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            cursor.execute(f"SELECT {key_column}, {column} FROM {table} ORDER BY {key_column}")
+            rows = cursor.fetchall()
+    except pymysql.Error as exc:
+        raise RefError(f"cannot read the table: {type(exc).__name__}") from exc
+    finally:
+        connection.close()
+    out = []
+    for key, stored in rows:
+        if stored is not None and not isinstance(stored, str):
+            raise RefError(f"row {str(key)!r}: the value is not text")
+        out.append(check_row(keyring, str(key), stored, args.expect_version))
+    write_lines(out)
+
+
 def command_check_rows(args: argparse.Namespace) -> None:
     keyring = load_keyring(args.key_file, not args.ignore_environment)
     out = []
@@ -333,6 +374,18 @@ def main(argv: list[str]) -> int:
     read_sqlite.add_argument("--column", required=True)
     read_sqlite.add_argument("--key-column", required=True)
     read_sqlite.add_argument("--expect-version")
+
+    read_mysql = key_file_command("read-mysql", command_read_mysql,
+                                  "every row of a MySQL or MariaDB table -> key<TAB>hex plaintext (or NULL) lines")
+    read_mysql.add_argument("--host", default="127.0.0.1")
+    read_mysql.add_argument("--port", type=int, required=True)
+    read_mysql.add_argument("--user", default="root")
+    read_mysql.add_argument("--database", required=True)
+    read_mysql.add_argument("--table", required=True)
+    read_mysql.add_argument("--schema-qualified", action="store_true", help="--table is database.table (split at the first dot)")
+    read_mysql.add_argument("--column", required=True)
+    read_mysql.add_argument("--key-column", required=True)
+    read_mysql.add_argument("--expect-version")
 
     key_file_command("check-rows", command_check_rows,
                      "key<TAB>stored value lines (\\N = NULL) on stdin -> key<TAB>hex plaintext (or NULL) lines"

@@ -14,6 +14,7 @@ public static class DatabaseErrorText
         Npgsql.PostgresException p => $"{p.GetType().Name}, SQLSTATE {p.SqlState}",
         Microsoft.Data.SqlClient.SqlException s => $"{s.GetType().Name}, error {s.Number}",
         Microsoft.Data.Sqlite.SqliteException q => $"{q.GetType().Name}, error {q.SqliteErrorCode}",
+        MySqlConnector.MySqlException m => $"{m.GetType().Name}, error {m.Number}, SQLSTATE {m.SqlState}",
         DbException { SqlState: { Length: > 0 } state } d => $"{d.GetType().Name}, SQLSTATE {state}",
         _ => e.GetType().Name,
     };

@@ -6,4 +6,6 @@ public enum DatabaseProvider
     Sqlite,
     PostgreSql,
     SqlServer,
+    /// <summary>MySQL and MariaDB, through MySqlConnector.</summary>
+    MySql,
 }

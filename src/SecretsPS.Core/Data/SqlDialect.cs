@@ -211,6 +211,7 @@ public abstract class SqlDialect : ISqlDialect
         DatabaseProvider.Sqlite => new SqliteDialect(),
         DatabaseProvider.PostgreSql => new PostgreSqlDialect(),
         DatabaseProvider.SqlServer => new SqlServerDialect(),
+        DatabaseProvider.MySql => new MySqlDialect(),
         _ => throw new ArgumentOutOfRangeException(nameof(provider)),
     };
 

@@ -11,7 +11,7 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
 
     /// <summary>Sqlite (the embedded default), PostgreSql or SqlServer.</summary>
     [Parameter]
-    [ValidateSet("Sqlite", "PostgreSql", "SqlServer", IgnoreCase = true)]
+    [ValidateSet("Sqlite", "PostgreSql", "SqlServer", "MySql", IgnoreCase = true)]
     public string Provider { get; set; } = "Sqlite";
 
     /// <summary>The database; for Sqlite a file path is enough. Default: $env:SECRETSPS_CONNECTION_STRING.</summary>

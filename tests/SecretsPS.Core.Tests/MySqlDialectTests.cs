@@ -1,0 +1,83 @@
+using SecretsPS.Core.Data;
+
+namespace SecretsPS.Core.Tests;
+
+/// <summary>The MySQL dialect's SQL without a server: quoting, names MySQL would refuse or cut, literals no value can leave, type judgments.</summary>
+public sealed class MySqlDialectTests
+{
+    private static readonly MySqlDialect Dialect = new();
+
+    [Theory]
+    [InlineData("users", "`users`")]
+    [InlineData("us`ers", "`us``ers`")]
+    [InlineData("a\"b'; DROP TABLE x; --", "`a\"b'; DROP TABLE x; --`")]
+    [InlineData("ünïcödé", "`ünïcödé`")]
+    public void Names_are_quoted_with_backticks_and_an_embedded_backtick_is_doubled(string name, string quoted) =>
+        Assert.Equal(quoted, Dialect.Quote(name));
+
+    [Theory]
+    [InlineData("a", true)]
+    [InlineData("a ", false)]
+    [InlineData("key🔑", false)]
+    public void A_name_MySQL_would_refuse_is_IdentifierInvalid(string name, bool accepted)
+    {
+        if (accepted) { Assert.Equal("`a`", Dialect.Quote(name)); return; }
+        Assert.Equal("IdentifierInvalid", Assert.Throws<SecretsPSException>(() => Dialect.Quote(name)).ErrorId);
+    }
+
+    [Fact]
+    public void A_name_of_64_characters_is_quoted_and_one_of_65_is_refused_naming_the_limit()
+    {
+        Assert.Equal("`" + new string('é', 64) + "`", Dialect.Quote(new string('é', 64)));
+        var e = Assert.Throws<SecretsPSException>(() => Dialect.QuoteTable(new TableName(null, new string('t', 65))));
+        Assert.Equal("IdentifierInvalid", e.ErrorId);
+        Assert.Contains("64", e.Message);
+    }
+
+    [Fact]
+    public void Every_text_becomes_a_hexadecimal_literal_that_nothing_in_it_can_end()
+    {
+        var gen = new Random(20261205);
+        for (int n = 0; n < 2000; n++)
+        {
+            var chars = Enumerable.Range(0, gen.Next(0, 40)).Select(_ => gen.Next(5) == 0 ? (char)gen.Next(0x80, 0xD7FF) : (char)gen.Next(0, 0x80)).ToArray();
+            var text = new string(chars);
+            var literal = MySqlDialect.Text(text);
+            Assert.StartsWith("CONVERT(X'", literal);
+            Assert.EndsWith("' USING utf8mb4)", literal);
+            var hex = literal["CONVERT(X'".Length..^"' USING utf8mb4)".Length];
+            Assert.Matches("^([0-9A-F]{2})*$", hex);
+            Assert.Equal(text, System.Text.Encoding.UTF8.GetString(Convert.FromHexString(hex)));
+        }
+    }
+
+    [Fact]
+    public void Column_names_that_MySQL_takes_for_the_same_column_are_the_same_identifier()
+    {
+        Assert.True(Dialect.SameIdentifier("Secret", "secret"));
+        Assert.True(Dialect.SameIdentifier("sécret", "SECRET"));
+        Assert.False(Dialect.SameIdentifier("secret", "secrets"));
+    }
+
+    [Theory]
+    [InlineData("varchar(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci", "varchar", true)]
+    [InlineData("text CHARACTER SET latin1 COLLATE latin1_swedish_ci", "text", true)]
+    [InlineData("varbinary(100)", "varbinary", false)]
+    [InlineData("blob", "blob", false)]
+    [InlineData("json", "json", false)]
+    [InlineData("int(11)", "int", false)]
+    public void Only_text_in_a_character_set_holds_a_stored_value(string declared, string baseType, bool holds) =>
+        Assert.Equal(holds, Dialect.HoldsText(new ColumnType(declared, baseType)));
+
+    [Fact]
+    public void The_update_guards_bytes_and_joins_on_the_key_in_its_own_type()
+    {
+        var target = ColumnTarget.Declared(new TableName("app", "t"), "c", "id", new ColumnType("bigint(20) unsigned", "bigint"),
+            new ColumnType("varchar(500) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci", "varchar"));
+        var sql = Dialect.UpdateStatement(target, [new RowUpdate("18446744073709551615", "v1:a'", "v2:b")], 0, 1);
+
+        Assert.Equal("UPDATE `app`.`t` AS target INNER JOIN (SELECT CONVERT(X'3138343436373434303733373039353531363135' USING utf8mb4) AS k, X'76313A6127' AS o, " +
+                     "CONVERT(X'76323A62' USING utf8mb4) AS n) AS v ON target.`id` = CAST(v.k AS UNSIGNED) SET target.`c` = v.n " +
+                     "WHERE CAST(CONVERT(target.`c` USING utf8mb4) AS BINARY) = v.o", sql);
+    }
+}
