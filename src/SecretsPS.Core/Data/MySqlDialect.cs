@@ -499,6 +499,13 @@ public sealed partial class MySqlDialect : SqlDialect
         _ => exception.InnerException is not null && IsConnectionFailure(exception.InnerException),
     };
 
+    /// <summary>
+    /// A lost connection, and a batch InnoDB rolled back to break a deadlock (1213) or after waiting out a lock (1205) with
+    /// the application's own writes: the batch was undone, so it runs again from the last committed row.
+    /// </summary>
+    public override bool IsTransient(Exception exception) =>
+        IsConnectionFailure(exception) || exception is MySqlException { Number: 1205 or 1213 };
+
     public override ConnectionFailureKind ClassifyConnectionFailure(Exception exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)

@@ -293,6 +293,10 @@ public sealed class PostgreSqlDialect : SqlDialect
     public override DateTime? ServerStartTime(DbConnection connection, DbTransaction? transaction) =>
         QueryTime(connection, transaction, "SELECT pg_postmaster_start_time()");
 
+    /// <summary>A lost connection, and a batch the server rolled back to break a deadlock with the application's writes (40P01).</summary>
+    public override bool IsTransient(Exception exception) =>
+        IsConnectionFailure(exception) || exception is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected };
+
     public override bool IsConnectionFailure(Exception exception) => exception switch
     {
         PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("57P", StringComparison.Ordinal),
