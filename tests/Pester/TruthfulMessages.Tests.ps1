@@ -225,16 +225,17 @@ Describe 'A missing table or column on <Provider> says which, with the nearest n
         $e.Exception.Message | Should -BeLike "Table 'usuarios' has no column 'idd'. Nearest: 'id'*"
     }
 
-    It 'Get-EncryptedColumnStatus says the same (PostgreSQL: the generic message, see below)' {
+    It 'Get-EncryptedColumnStatus says the same (on PostgreSQL inside its READ ONLY transaction too)' {
         $status = Get-EncryptedColumnStatus -Table usuarioz -Column otp_secret @run -ErrorVariable e -ErrorAction SilentlyContinue
         $e | Should -HaveCount 1
         Assert-SecretsPSError $e[0] 'TargetNotFound' 'ObjectNotFound'
-        if ($Provider -eq 'PostgreSql') {
-            # A read-only command runs in one READ ONLY transaction, which the failed probe ends: the catalog cannot be
-            # asked afterwards, and the message stays the one that names both possibilities.
-            $e[0].Exception.Message | Should -BeLike "Table 'usuarioz' was not found, or it has no column 'otp_secret'.*"
-        }
-        else { $e[0].Exception.Message | Should -BeLike "Table 'usuarioz' was not found. Nearest: 'usuarios'*" }
+        $e[0].Exception.Message | Should -BeLike "Table 'usuarioz' was not found. Nearest: 'usuarios'*"
+    }
+
+    It 'Start-Reencryption -WhatIf says the same' {
+        $e = { Start-Reencryption -Table usuarios -Column otp @run -WhatIf -ErrorAction Stop } | Should -Throw -PassThru
+        Assert-SecretsPSError $e 'TargetNotFound' 'ObjectNotFound'
+        $e.Exception.Message | Should -BeLike "Table 'usuarios' has no column 'otp'. Nearest: 'otp_secret'.*"
     }
 
     It 'a name nothing resembles gets no "Nearest"' {

@@ -45,6 +45,7 @@ public static class CatalogNames
         }
         catch (DbException e) when (!dialect.IsConnectionFailure(e))
         {
+            dialect.ReadAgainAfterFailure(connection); // no such table: the catalog is asked next
             return null;
         }
     }

@@ -137,6 +137,7 @@ public sealed class ColumnTarget
     {
         try
         {
+            dialect.ReadAgainAfterFailure(connection);
             if (CatalogNames.Columns(dialect, connection, table) is { } present)
             {
                 var missing = columns.FirstOrDefault(c => !present.Any(p => dialect.SameIdentifier(p, c)));

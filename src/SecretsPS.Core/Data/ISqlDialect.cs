@@ -128,4 +128,10 @@ public interface ISqlDialect
     /// permission, a constraint).
     /// </summary>
     bool IsTransient(Exception exception);
+
+    /// <summary>
+    /// After a statement failed on a read-only connection: lets the connection read again (PostgreSQL ends a transaction at
+    /// its first error, and a read-only connection lives in one), so that the failure can still be explained from the catalog.
+    /// </summary>
+    void ReadAgainAfterFailure(DbConnection connection);
 }

@@ -59,6 +59,14 @@ public sealed class PostgreSqlDialect : SqlDialect
         }
     }
 
+    /// <summary>The held READ ONLY transaction, aborted by the failed statement, is rolled back and a new one held in its place.</summary>
+    public override void ReadAgainAfterFailure(DbConnection connection)
+    {
+        if (!ReadOnlyTransactions.TryGetValue(connection, out var held) || !IsOpen(held)) return;
+        held.Rollback();
+        ReadOnlyTransactions.AddOrUpdate(connection, BeginReadOnly(connection));
+    }
+
     /// <summary>True while the connection is inside the READ ONLY transaction it was opened in.</summary>
     public static bool IsInReadOnlyTransaction(DbConnection connection) =>
         ReadOnlyTransactions.TryGetValue(connection, out var transaction) && IsOpen(transaction);

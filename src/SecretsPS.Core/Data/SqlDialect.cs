@@ -274,4 +274,9 @@ public abstract class SqlDialect : ISqlDialect
 
     /// <summary>A lost connection; a dialect adds its server's own transient errors.</summary>
     public virtual bool IsTransient(Exception exception) => IsConnectionFailure(exception);
+
+    /// <summary>Nothing where a failed statement leaves the transaction usable (SQLite, SQL Server, MySQL).</summary>
+    public virtual void ReadAgainAfterFailure(DbConnection connection)
+    {
+    }
 }
