@@ -10,18 +10,13 @@
 
 Set-StrictMode -Version Latest
 
-$script:ServerScript = Join-Path (Split-Path -Parent $PSScriptRoot) 'servers/pgbouncer.sh'
+Import-Module (Join-Path $PSScriptRoot 'ServerScript.psm1')
+
 $script:Started = [System.Collections.Generic.List[object]]::new()
 
-# tests/servers/pgbouncer.sh with these arguments: @{ Code; Output; Error }.
+# tests/servers/pgbouncer.sh with these arguments: @{ Code; Output; Error }, whatever the exit code.
 function Invoke-PoolerScript([string[]] $Arguments) {
-    $errorFile = [IO.Path]::GetTempFileName()
-    try {
-        $output = & bash $script:ServerScript @Arguments 2>$errorFile
-        [pscustomobject]@{ Code = $LASTEXITCODE; Output = ($output -join "`n"); Error = (Get-Content -LiteralPath $errorFile -Raw) }
-    } finally {
-        Remove-Item -LiteralPath $errorFile -Force -ErrorAction Ignore
-    }
+    Invoke-TestServerScript -Name 'pgbouncer.sh' -Arguments $Arguments -MayFail
 }
 
 <#
