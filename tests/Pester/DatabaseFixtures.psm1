@@ -27,6 +27,8 @@ Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
 Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
 # Invoke-TestProcess, for the python3 helper.
 Import-Module (Join-Path $PSScriptRoot 'ServerScript.psm1')
+# Import-SecretsPSUnderTest and the key environment, for Enter-DatabaseTestFile (the instance the test file loaded, if any).
+Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1')
 $script:ReferenceScript = Join-Path $script:RepoRoot 'tests/interop/secretsps_ref.py'
 $script:FieldSeparator = [string][char]0x1F
 $script:JobColumns = @(
@@ -751,7 +753,51 @@ function Get-TestProviderCases {
     @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' })
 }
 
+function Enter-DatabaseTestFile {
+    <#
+        What a re-encryption test file's BeforeAll sets up: the module under test imported, plain-text output, no key
+        variables and no SECRETSPS_CONNECTION_STRING from the caller's session, a folder for SQLite files and one
+        throwaway PostgreSQL. Returns { Folder; Postgres; ... } for Exit-DatabaseTestFile in AfterAll. When PostgreSQL
+        fails to start, the environment is put back before the error is thrown (AfterAll gets no object to undo).
+    #>
+    [CmdletBinding()]
+    param()
+    $null = Import-SecretsPSUnderTest
+    $PSStyle.OutputRendering = 'PlainText'
+    $file = [pscustomobject]@{
+        PSTypeName        = 'SecretsPS.DatabaseTestFile'
+        SavedEnvironment  = Save-KeyEnvironment
+        SavedConnection   = $env:SECRETSPS_CONNECTION_STRING
+        Folder            = $null
+        Postgres          = $null
+    }
+    Clear-KeyEnvironment
+    $env:SECRETSPS_CONNECTION_STRING = $null
+    $file.Folder = New-TestDatabaseFolder
+    try { $file.Postgres = Start-TestPostgres }
+    catch {
+        Exit-DatabaseTestFile $file
+        throw
+    }
+    $file
+}
+
+function Exit-DatabaseTestFile {
+    <# Undoes Enter-DatabaseTestFile: stops PostgreSQL, removes the folder, puts the environment back. Safe with $null. #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][AllowNull()][object] $File)
+    if ($null -eq $File) { return }
+    try {
+        Stop-TestPostgres -Server $File.Postgres
+        Remove-TestDatabaseFolder $File.Folder
+    } finally {
+        Restore-KeyEnvironment $File.SavedEnvironment
+        $env:SECRETSPS_CONNECTION_STRING = $File.SavedConnection
+    }
+}
+
 Export-ModuleMember -Function New-TestDatabaseFolder, Remove-TestDatabaseFolder, New-TestDatabase, Copy-TestDatabase, Invoke-TestSql, Get-TestTableName, Add-TestRow, New-TestSecretTable,
     Get-TestColumnValue, Get-TestDatabaseState, Get-TestJobRow, Get-TestJobErrorRow, Get-TestJobTableText, ConvertTo-TestSqlTime,
     Set-TestJobRow, New-TestPlaintext, New-TestStoredValue, New-TestRotatedKeyFile, Get-TestColumnCheck, Test-ReferenceReader, ConvertTo-TestRecordText,
-    Invoke-TestCapture, Start-TestPwshProcess, Stop-TestPwshProcess, Wait-TestCondition, Get-TestProviderCases
+    Invoke-TestCapture, Start-TestPwshProcess, Stop-TestPwshProcess, Wait-TestCondition, Get-TestProviderCases,
+    Enter-DatabaseTestFile, Exit-DatabaseTestFile
