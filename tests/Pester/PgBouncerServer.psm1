@@ -84,16 +84,10 @@ function Stop-TestPgBouncer {
     }
 }
 
-$cleanup = {
+Register-TestServerCleanup -Module $ExecutionContext.SessionState.Module -Cleanup {
     foreach ($server in @($script:Started)) {
         try { Stop-TestPgBouncer -Server $server } catch { }
     }
 }
-$script:ExitingEvent = Register-EngineEvent -SourceIdentifier PowerShell.Exiting -Action $cleanup
-$ExecutionContext.SessionState.Module.OnRemove = {
-    & $cleanup
-    Unregister-Event -SubscriptionId $script:ExitingEvent.Id -ErrorAction SilentlyContinue
-    Remove-Job -Id $script:ExitingEvent.Id -Force -ErrorAction SilentlyContinue
-}.GetNewClosure()
 
 Export-ModuleMember -Function Start-TestPgBouncer, Stop-TestPgBouncer

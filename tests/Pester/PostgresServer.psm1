@@ -269,16 +269,10 @@ function Stop-TestPostgres {
 }
 
 # A session that ends or removes the module without Stop-TestPostgres does not leave servers running.
-$cleanup = {
+Register-TestServerCleanup -Module $ExecutionContext.SessionState.Module -Cleanup {
     foreach ($server in @($script:Started)) {
         try { Stop-TestPostgres -Server $server } catch { }
     }
 }
-$script:ExitingEvent = Register-EngineEvent -SourceIdentifier PowerShell.Exiting -Action $cleanup
-$ExecutionContext.SessionState.Module.OnRemove = {
-    & $cleanup
-    Unregister-Event -SubscriptionId $script:ExitingEvent.Id -ErrorAction SilentlyContinue
-    Remove-Job -Id $script:ExitingEvent.Id -Force -ErrorAction SilentlyContinue
-}.GetNewClosure()
 
 Export-ModuleMember -Function Start-TestPostgres, New-TestPostgresDatabase, Invoke-TestPsql, Restart-TestPostgres, Stop-TestPostgres, New-TestPostgresRole

@@ -5,6 +5,7 @@
 #   $port = (Invoke-TestServerScript -Name postgres.sh -Arguments 'start', $folder, 'auto').Output.Trim()
 #   $r = Invoke-TestServerScript -Name pgbouncer.sh -Arguments 'bin' -MayFail                  # exit 3: not installed
 #   ConvertTo-TestLines $r.Output                                                               # one string per line
+#   Register-TestServerCleanup -Module $ExecutionContext.SessionState.Module -Cleanup { ... }    # at session end or Remove-Module
 
 Set-StrictMode -Version Latest
 
@@ -108,4 +109,22 @@ function ConvertTo-TestLines {
     $lines
 }
 
-Export-ModuleMember -Function Invoke-TestProcess, Invoke-TestServerScript, ConvertTo-TestLines
+<#
+.SYNOPSIS
+Runs -Cleanup (stop whatever servers are left) when the PowerShell session ends or when -Module is removed, so a test
+run cut short does not leave servers running.
+#>
+function Register-TestServerCleanup {
+    param(
+        [Parameter(Mandatory)] [psmoduleinfo] $Module,
+        [Parameter(Mandatory)] [scriptblock] $Cleanup
+    )
+    $exiting = Register-EngineEvent -SourceIdentifier PowerShell.Exiting -Action $Cleanup
+    $Module.OnRemove = {
+        & $Cleanup
+        Unregister-Event -SubscriptionId $exiting.Id -ErrorAction SilentlyContinue
+        Remove-Job -Id $exiting.Id -Force -ErrorAction SilentlyContinue
+    }.GetNewClosure()
+}
+
+Export-ModuleMember -Function Invoke-TestProcess, Invoke-TestServerScript, ConvertTo-TestLines, Register-TestServerCleanup
