@@ -1,6 +1,5 @@
-using System.Diagnostics;
-using System.Text;
 using MySqlConnector;
+using SecretsPS.Core.Tests;
 
 namespace SecretsPS.Bench;
 
@@ -12,18 +11,17 @@ namespace SecretsPS.Bench;
 public sealed class BenchMariaDb : IDisposable
 {
     private readonly DirectoryInfo _folder;
-    private readonly string _script;
+    private readonly ServerScript _script = new("mariadb.sh", TimeSpan.FromSeconds(200));
     private bool _running;
 
     public BenchMariaDb()
     {
-        _script = FindScript();
-        Version = Run("version").Trim();
+        Version = _script.Output("version");
         _folder = Directory.CreateTempSubdirectory("secretsps-bench-mariadb-");
         try
         {
-            Run("create", _folder.FullName);
-            Port = int.Parse(Run("start", _folder.FullName, "auto").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            _script.Run(["create", _folder.FullName]);
+            Port = int.Parse(_script.Output("start", _folder.FullName, "auto"), System.Globalization.CultureInfo.InvariantCulture);
             _running = true;
             ServerPid = int.Parse(File.ReadAllText(Path.Combine(_folder.FullName, "pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         }
@@ -66,48 +64,10 @@ public sealed class BenchMariaDb : IDisposable
             MySqlConnection.ClearAllPools();
             if (_running)
             {
-                try { Run("stop", _folder.FullName); }
-                catch (Exception) { }
+                _script.TryStop(_folder);
                 _running = false;
             }
-            try { if (_folder.Exists) _folder.Delete(recursive: true); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
+            ServerScript.RemoveFolder(_folder);
         }
-    }
-
-    private static string FindScript()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var script = Path.Combine(dir.FullName, "tests", "servers", "mariadb.sh");
-            if (File.Exists(script)) return script;
-        }
-        throw new InvalidOperationException($"No tests/servers/mariadb.sh above {AppContext.BaseDirectory}: run the benchmark from a build inside the repository.");
-    }
-
-    private string Run(params string[] arguments)
-    {
-        var start = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false),
-            StandardErrorEncoding = new UTF8Encoding(false),
-        };
-        start.ArgumentList.Add(_script);
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        var line = "mariadb.sh " + string.Join(' ', arguments);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start: {line}");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(200)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"Timed out: {line}");
-        }
-        if (process.ExitCode != 0) throw new InvalidOperationException($"Exit code {process.ExitCode}: {line}\n{error.Result}{output.Result}");
-        return output.Result;
     }
 }

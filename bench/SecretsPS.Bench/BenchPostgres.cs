@@ -1,6 +1,5 @@
-using System.Diagnostics;
-using System.Text;
 using Npgsql;
+using SecretsPS.Core.Tests;
 
 namespace SecretsPS.Bench;
 
@@ -13,18 +12,17 @@ namespace SecretsPS.Bench;
 public sealed class BenchPostgres : IDisposable
 {
     private readonly DirectoryInfo _folder;
-    private readonly string _script;
+    private readonly ServerScript _script = new("postgres.sh", TimeSpan.FromSeconds(200));
     private bool _running;
 
     public BenchPostgres()
     {
-        _script = FindScript();
-        Bin = Run("bin").Trim();
+        Bin = _script.Output("bin");
         _folder = Directory.CreateTempSubdirectory("secretsps-bench-pg-");
         try
         {
-            Run("create", _folder.FullName);
-            Port = int.Parse(Run("start", _folder.FullName, "auto").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            _script.Run(["create", _folder.FullName]);
+            Port = int.Parse(_script.Output("start", _folder.FullName, "auto"), System.Globalization.CultureInfo.InvariantCulture);
             _running = true;
             PostmasterPid = int.Parse(File.ReadLines(Path.Combine(DataFolder, "postmaster.pid")).First().Trim());
         }
@@ -67,49 +65,10 @@ public sealed class BenchPostgres : IDisposable
             NpgsqlConnection.ClearAllPools();
             if (_running || File.Exists(Path.Combine(DataFolder, "postmaster.pid")))
             {
-                try { Run("stop", _folder.FullName); }
-                catch (Exception) { }
+                _script.TryStop(_folder);
                 _running = false;
             }
-            try { if (_folder.Exists) _folder.Delete(recursive: true); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
+            ServerScript.RemoveFolder(_folder);
         }
-    }
-
-    /// <summary>tests/servers/postgres.sh in the repository the benchmark was built in.</summary>
-    private static string FindScript()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var script = Path.Combine(dir.FullName, "tests", "servers", "postgres.sh");
-            if (File.Exists(script)) return script;
-        }
-        throw new InvalidOperationException($"No tests/servers/postgres.sh above {AppContext.BaseDirectory}: run the benchmark from a build inside the repository.");
-    }
-
-    private string Run(params string[] arguments)
-    {
-        var start = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false),
-            StandardErrorEncoding = new UTF8Encoding(false),
-        };
-        start.ArgumentList.Add(_script);
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        var line = "postgres.sh " + string.Join(' ', arguments);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start: {line}");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(200)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"Timed out: {line}");
-        }
-        if (process.ExitCode != 0) throw new InvalidOperationException($"Exit code {process.ExitCode}: {line}\n{error.Result}{output.Result}");
-        return output.Result;
     }
 }

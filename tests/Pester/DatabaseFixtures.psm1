@@ -25,6 +25,10 @@ $script:RepoRoot = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
 # Invoke-TestMariaDbSql and New-TestMariaDbDatabase, for -Provider MySql.
 Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
+# Invoke-TestProcess, for the python3 helper.
+Import-Module (Join-Path $PSScriptRoot 'ServerScript.psm1')
+# Import-SecretsPSUnderTest and the key environment, for Enter-DatabaseTestFile (the instance the test file loaded, if any).
+Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1')
 $script:ReferenceScript = Join-Path $script:RepoRoot 'tests/interop/secretsps_ref.py'
 $script:FieldSeparator = [string][char]0x1F
 $script:JobColumns = @(
@@ -166,33 +170,10 @@ function Invoke-FixturePython {
     <# Runs the helper above with arguments (and stdin text); returns its stdout lines; throws on failure. #>
     param([Parameter(Mandatory)][AllowEmptyString()][string[]] $Arguments, [string] $InputText = '')
     if (-not $script:Python) { throw 'python3 is needed by the database fixtures (sqlite3 module) and was not found.' }
-    $utf8 = [Text.UTF8Encoding]::new($false)
-    $psi = [Diagnostics.ProcessStartInfo]::new($script:Python)
-    $psi.ArgumentList.Add('-c')
-    $psi.ArgumentList.Add($script:PythonHelper)
-    foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.StandardInputEncoding = $utf8
-    $psi.StandardOutputEncoding = $utf8
-    $psi.StandardErrorEncoding = $utf8
-    $process = [Diagnostics.Process]::Start($psi)
-    try {
-        $stdout = $process.StandardOutput.ReadToEndAsync()
-        $stderr = $process.StandardError.ReadToEndAsync()
-        $process.StandardInput.Write($InputText)
-        $process.StandardInput.Close()
-        if (-not $process.WaitForExit(120000)) { $process.Kill($true); throw "python3 helper '$($Arguments[0])' timed out." }
-        $process.WaitForExit()
-        if ($process.ExitCode -ne 0) { throw "python3 helper '$($Arguments[0])' failed ($($process.ExitCode)): $($stderr.Result)" }
-        $text = $stdout.Result
-    } finally { $process.Dispose() }
-    if ($text.Length -eq 0) { return }
-    $lines = $text -split "`n"
-    if ($lines[-1] -eq '') { $lines = $lines[0..($lines.Count - 2)] }
-    $lines
+    $result = Invoke-TestProcess -FilePath $script:Python -Arguments (@('-c', $script:PythonHelper) + $Arguments) -InputText $InputText `
+        -TimeoutSeconds 120 -Description "python3 helper '$($Arguments[0])'" -MayFail
+    if ($result.Code -ne 0) { throw "python3 helper '$($Arguments[0])' failed ($($result.Code)): $($result.Error)" }
+    ConvertTo-TestLines $result.Output
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -772,7 +753,51 @@ function Get-TestProviderCases {
     @(@{ Provider = 'Sqlite' }, @{ Provider = 'PostgreSql' })
 }
 
+function Enter-DatabaseTestFile {
+    <#
+        What a re-encryption test file's BeforeAll sets up: the module under test imported, plain-text output, no key
+        variables and no SECRETSPS_CONNECTION_STRING from the caller's session, a folder for SQLite files and one
+        throwaway PostgreSQL. Returns { Folder; Postgres; ... } for Exit-DatabaseTestFile in AfterAll. When PostgreSQL
+        fails to start, the environment is put back before the error is thrown (AfterAll gets no object to undo).
+    #>
+    [CmdletBinding()]
+    param()
+    $null = Import-SecretsPSUnderTest
+    $PSStyle.OutputRendering = 'PlainText'
+    $file = [pscustomobject]@{
+        PSTypeName        = 'SecretsPS.DatabaseTestFile'
+        SavedEnvironment  = Save-KeyEnvironment
+        SavedConnection   = $env:SECRETSPS_CONNECTION_STRING
+        Folder            = $null
+        Postgres          = $null
+    }
+    Clear-KeyEnvironment
+    $env:SECRETSPS_CONNECTION_STRING = $null
+    $file.Folder = New-TestDatabaseFolder
+    try { $file.Postgres = Start-TestPostgres }
+    catch {
+        Exit-DatabaseTestFile $file
+        throw
+    }
+    $file
+}
+
+function Exit-DatabaseTestFile {
+    <# Undoes Enter-DatabaseTestFile: stops PostgreSQL, removes the folder, puts the environment back. Safe with $null. #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][AllowNull()][object] $File)
+    if ($null -eq $File) { return }
+    try {
+        Stop-TestPostgres -Server $File.Postgres
+        Remove-TestDatabaseFolder $File.Folder
+    } finally {
+        Restore-KeyEnvironment $File.SavedEnvironment
+        $env:SECRETSPS_CONNECTION_STRING = $File.SavedConnection
+    }
+}
+
 Export-ModuleMember -Function New-TestDatabaseFolder, Remove-TestDatabaseFolder, New-TestDatabase, Copy-TestDatabase, Invoke-TestSql, Get-TestTableName, Add-TestRow, New-TestSecretTable,
     Get-TestColumnValue, Get-TestDatabaseState, Get-TestJobRow, Get-TestJobErrorRow, Get-TestJobTableText, ConvertTo-TestSqlTime,
     Set-TestJobRow, New-TestPlaintext, New-TestStoredValue, New-TestRotatedKeyFile, Get-TestColumnCheck, Test-ReferenceReader, ConvertTo-TestRecordText,
-    Invoke-TestCapture, Start-TestPwshProcess, Stop-TestPwshProcess, Wait-TestCondition, Get-TestProviderCases
+    Invoke-TestCapture, Start-TestPwshProcess, Stop-TestPwshProcess, Wait-TestCondition, Get-TestProviderCases,
+    Enter-DatabaseTestFile, Exit-DatabaseTestFile

@@ -14,14 +14,9 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
-    $null = Import-SecretsPSUnderTest
-    $PSStyle.OutputRendering = 'PlainText'
-    $script:savedEnvironment = Save-KeyEnvironment
-    Clear-KeyEnvironment
-    $script:savedConnection = $env:SECRETSPS_CONNECTION_STRING
-    $env:SECRETSPS_CONNECTION_STRING = $null
-    $script:folder = New-TestDatabaseFolder
-    $script:pg = Start-TestPostgres
+    $script:databaseTestFile = Enter-DatabaseTestFile
+    $script:folder = $databaseTestFile.Folder
+    $script:pg = $databaseTestFile.Postgres
     # The test server trusts its clients: a password in the string is accepted and ignored, and must never come back out.
     $script:password = 'Pw-' + [guid]::NewGuid().ToString('N')
 
@@ -29,10 +24,7 @@ BeforeAll {
 }
 
 AfterAll {
-    Stop-TestPostgres -Server $script:pg
-    Remove-TestDatabaseFolder $script:folder
-    Restore-KeyEnvironment $script:savedEnvironment
-    $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
+    Exit-DatabaseTestFile $script:databaseTestFile
 }
 
 Describe 'Job objects bind to the job cmdlets on <Provider>' -ForEach $providers {

@@ -14,7 +14,8 @@
 
 Set-StrictMode -Version Latest
 
-$script:ServerScript = Join-Path (Split-Path -Parent $PSScriptRoot) 'servers/mariadb.sh'
+Import-Module (Join-Path $PSScriptRoot 'ServerScript.psm1')
+
 $script:Python = '/usr/bin/python3'
 
 $script:SqlHelper = @'
@@ -41,22 +42,9 @@ def text(v):
 sys.stdout.buffer.write("".join(sep.join(text(v) for v in row) + "\n" for row in rows or []).encode("utf-8"))
 '@
 
+# tests/servers/mariadb.sh with these arguments; returns its stdout, throws with what it said on failure.
 function Invoke-ServerScript([string[]] $Arguments) {
-    $psi = [Diagnostics.ProcessStartInfo]::new('bash')
-    $psi.ArgumentList.Add($script:ServerScript)
-    foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $process = [Diagnostics.Process]::Start($psi)
-    try {
-        $out = $process.StandardOutput.ReadToEndAsync()
-        $err = $process.StandardError.ReadToEndAsync()
-        if (-not $process.WaitForExit(200000)) { $process.Kill($true); throw "Timed out: mariadb.sh $($Arguments -join ' ')" }
-        $process.WaitForExit()
-        if ($process.ExitCode -ne 0) { throw "Exit code $($process.ExitCode): mariadb.sh $($Arguments -join ' ')`n$($err.Result)$($out.Result)" }
-        return $out.Result
-    } finally { $process.Dispose() }
+    (Invoke-TestServerScript -Name 'mariadb.sh' -Arguments $Arguments).Output
 }
 
 function Resolve-DatabaseName([string] $Database) {
@@ -93,9 +81,9 @@ function Start-TestMariaDb {
     $server | Add-Member -MemberType ScriptMethod -Name ConnectionStringFor -Value {
         param([string] $Database, [string] $User = 'test') "Server=127.0.0.1;Port=$($this.Port);User ID=$User;Database=$Database"
     }
-    try { $null = Invoke-ServerScript @('bin') }
-    catch {
-        $server.Reason = ($_.Exception.Message -split "`n", 2)[-1].Trim()
+    $found = Invoke-TestServerScript -Name 'mariadb.sh' -Arguments 'bin' -MayFail
+    if ($found.Code -ne 0) {
+        $server.Reason = ($found.Error + $found.Output).Trim()
         return $server
     }
     if (-not (Test-Path -LiteralPath $script:Python)) { $server.Reason = "$($script:Python) is needed (with python3-pymysql)."; return $server }
@@ -144,31 +132,10 @@ function Invoke-TestMariaDbSql {
         [string] $NullAs = '\N'
     )
     Assert-TestMariaDb $Server
-    $utf8 = [Text.UTF8Encoding]::new($false)
-    $psi = [Diagnostics.ProcessStartInfo]::new($script:Python)
-    foreach ($a in @('-c', $script:SqlHelper, "$($Server.Port)", (Resolve-DatabaseName $Database), $FieldSeparator, $NullAs)) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.StandardInputEncoding = $utf8
-    $psi.StandardOutputEncoding = $utf8
-    $psi.StandardErrorEncoding = $utf8
-    $process = [Diagnostics.Process]::Start($psi)
-    try {
-        $stdout = $process.StandardOutput.ReadToEndAsync()
-        $stderr = $process.StandardError.ReadToEndAsync()
-        $process.StandardInput.Write($Sql)
-        $process.StandardInput.Close()
-        if (-not $process.WaitForExit(120000)) { $process.Kill($true); throw 'MariaDB SQL timed out.' }
-        $process.WaitForExit()
-        if ($process.ExitCode -ne 0) { throw "MariaDB SQL failed: $($stderr.Result)" }
-        $text = $stdout.Result
-    } finally { $process.Dispose() }
-    if ($text.Length -eq 0) { return }
-    $lines = $text -split "`n"
-    if ($lines[-1] -eq '') { $lines = $lines[0..($lines.Count - 2)] }
-    $lines
+    $arguments = @('-c', $script:SqlHelper, "$($Server.Port)", (Resolve-DatabaseName $Database), $FieldSeparator, $NullAs)
+    $result = Invoke-TestProcess -FilePath $script:Python -Arguments $arguments -InputText $Sql -TimeoutSeconds 120 -Description 'MariaDB SQL' -MayFail
+    if ($result.Code -ne 0) { throw "MariaDB SQL failed: $($result.Error)" }
+    ConvertTo-TestLines $result.Output
 }
 
 <#

@@ -10,18 +10,13 @@
 
 Set-StrictMode -Version Latest
 
-$script:ServerScript = Join-Path (Split-Path -Parent $PSScriptRoot) 'servers/pgbouncer.sh'
+Import-Module (Join-Path $PSScriptRoot 'ServerScript.psm1')
+
 $script:Started = [System.Collections.Generic.List[object]]::new()
 
-# tests/servers/pgbouncer.sh with these arguments: @{ Code; Output; Error }.
+# tests/servers/pgbouncer.sh with these arguments: @{ Code; Output; Error }, whatever the exit code.
 function Invoke-PoolerScript([string[]] $Arguments) {
-    $errorFile = [IO.Path]::GetTempFileName()
-    try {
-        $output = & bash $script:ServerScript @Arguments 2>$errorFile
-        [pscustomobject]@{ Code = $LASTEXITCODE; Output = ($output -join "`n"); Error = (Get-Content -LiteralPath $errorFile -Raw) }
-    } finally {
-        Remove-Item -LiteralPath $errorFile -Force -ErrorAction Ignore
-    }
+    Invoke-TestServerScript -Name 'pgbouncer.sh' -Arguments $Arguments -MayFail
 }
 
 <#
@@ -89,16 +84,10 @@ function Stop-TestPgBouncer {
     }
 }
 
-$cleanup = {
+Register-TestServerCleanup -Module $ExecutionContext.SessionState.Module -Cleanup {
     foreach ($server in @($script:Started)) {
         try { Stop-TestPgBouncer -Server $server } catch { }
     }
 }
-$script:ExitingEvent = Register-EngineEvent -SourceIdentifier PowerShell.Exiting -Action $cleanup
-$ExecutionContext.SessionState.Module.OnRemove = {
-    & $cleanup
-    Unregister-Event -SubscriptionId $script:ExitingEvent.Id -ErrorAction SilentlyContinue
-    Remove-Job -Id $script:ExitingEvent.Id -Force -ErrorAction SilentlyContinue
-}.GetNewClosure()
 
 Export-ModuleMember -Function Start-TestPgBouncer, Stop-TestPgBouncer

@@ -16,14 +16,14 @@
 
 Set-StrictMode -Version Latest
 
-$script:ServerScript = Join-Path (Split-Path -Parent $PSScriptRoot) 'servers/postgres.sh'
+Import-Module (Join-Path $PSScriptRoot 'ServerScript.psm1')
+
 $script:ServiceUser = 'postgres'
-$script:ToolTimeoutMs = 200000
 $script:Started = [System.Collections.Generic.List[object]]::new()
 
 # tests/servers/postgres.sh with these arguments; returns its stdout, throws with what it said on failure.
 function Invoke-ServerScript([string[]] $Arguments) {
-    Invoke-PgTool -Tool 'bash' -Arguments (@($script:ServerScript) + $Arguments)
+    (Invoke-TestServerScript -Name 'postgres.sh' -Arguments $Arguments).Output
 }
 
 function Test-IsRoot {
@@ -38,42 +38,14 @@ function Invoke-PgTool {
         [string[]] $Arguments = @(),
         [bool] $AsServiceUser
     )
-    $utf8 = [System.Text.UTF8Encoding]::new($false)
-    $start = [System.Diagnostics.ProcessStartInfo]::new()
-    $start.UseShellExecute = $false
-    $start.RedirectStandardOutput = $true
-    $start.RedirectStandardError = $true
-    $start.StandardOutputEncoding = $utf8
-    $start.StandardErrorEncoding = $utf8
-    $start.WorkingDirectory = '/'
-    $start.Environment['PGCLIENTENCODING'] = 'UTF8'
+    $file = $Tool
+    $toolArguments = $Arguments
     if ($AsServiceUser) {
-        $start.FileName = 'runuser'
-        foreach ($a in @('-u', $script:ServiceUser, '--', $Tool)) { $start.ArgumentList.Add($a) }
-    } else {
-        $start.FileName = $Tool
+        $file = 'runuser'
+        $toolArguments = @('-u', $script:ServiceUser, '--', $Tool) + $Arguments
     }
-    foreach ($a in $Arguments) { $start.ArgumentList.Add($a) }
-
-    $commandLine = (@($start.FileName) + @($start.ArgumentList)) -join ' '
-    $process = [System.Diagnostics.Process]::Start($start)
-    try {
-        # pg_ctl start hands the server's output to its -l log, so these pipes close when pg_ctl exits.
-        $out = $process.StandardOutput.ReadToEndAsync()
-        $err = $process.StandardError.ReadToEndAsync()
-        if (-not $process.WaitForExit($script:ToolTimeoutMs)) {
-            $process.Kill($true)
-            throw "Timed out after $($script:ToolTimeoutMs / 1000) s: $commandLine"
-        }
-        $stdout = $out.GetAwaiter().GetResult()
-        $stderr = $err.GetAwaiter().GetResult()
-        if ($process.ExitCode -ne 0) {
-            throw "Exit code $($process.ExitCode): $commandLine`n$stderr$stdout"
-        }
-        return $stdout
-    } finally {
-        $process.Dispose()
-    }
+    # From '/', which the postgres user may read (the caller's folder it may not).
+    (Invoke-TestProcess -FilePath $file -Arguments $toolArguments -WorkingDirectory '/' -Environment @{ PGCLIENTENCODING = 'UTF8' }).Output
 }
 
 function Invoke-ServerTool([object] $Server, [string] $Tool, [string[]] $Arguments) {
@@ -125,8 +97,12 @@ function Start-TestPostgres {
 
     $bin = $null
     $reason = $null
-    try { $bin = (Invoke-ServerScript @('bin')).Trim() }
-    catch { if ($_.Exception.Message -match '^Exit code 3:') { $reason = ($_.Exception.Message -split "`n", 2)[1].Trim() } else { throw } }
+    $found = Invoke-TestServerScript -Name 'postgres.sh' -Arguments 'bin' -MayFail
+    switch ($found.Code) {
+        0 { $bin = $found.Output.Trim() }
+        3 { $reason = ($found.Error + $found.Output).Trim() }
+        default { throw "Exit code $($found.Code): postgres.sh bin`n$($found.Error)$($found.Output)" }
+    }
     $server = [pscustomobject]@{
         PSTypeName       = 'SecretsPS.TestPostgres'
         Available        = $false
@@ -233,10 +209,7 @@ function Invoke-TestPsql {
         '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
         '-h', '127.0.0.1', '-p', "$($Server.Port)", '-U', 'postgres', '-d', $name,
         '-F', $FieldSeparator, '-P', "null=$NullAs", '-c', $Sql)
-    if ($stdout.Length -eq 0) { return }
-    $lines = $stdout -split '\r?\n'
-    if ($lines[-1] -eq '') { $lines = $lines[0..($lines.Count - 2)] }
-    foreach ($line in $lines) { $line }
+    ConvertTo-TestLines $stdout -LineBreak '\r?\n'
 }
 
 <#
@@ -296,16 +269,10 @@ function Stop-TestPostgres {
 }
 
 # A session that ends or removes the module without Stop-TestPostgres does not leave servers running.
-$cleanup = {
+Register-TestServerCleanup -Module $ExecutionContext.SessionState.Module -Cleanup {
     foreach ($server in @($script:Started)) {
         try { Stop-TestPostgres -Server $server } catch { }
     }
 }
-$script:ExitingEvent = Register-EngineEvent -SourceIdentifier PowerShell.Exiting -Action $cleanup
-$ExecutionContext.SessionState.Module.OnRemove = {
-    & $cleanup
-    Unregister-Event -SubscriptionId $script:ExitingEvent.Id -ErrorAction SilentlyContinue
-    Remove-Job -Id $script:ExitingEvent.Id -Force -ErrorAction SilentlyContinue
-}.GetNewClosure()
 
 Export-ModuleMember -Function Start-TestPostgres, New-TestPostgresDatabase, Invoke-TestPsql, Restart-TestPostgres, Stop-TestPostgres, New-TestPostgresRole

@@ -13,16 +13,10 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
-    $null = Import-SecretsPSUnderTest
-    $PSStyle.OutputRendering = 'PlainText'
-    $script:savedEnvironment = Save-KeyEnvironment
-    Clear-KeyEnvironment
-    $script:savedConnection = $env:SECRETSPS_CONNECTION_STRING
-    $env:SECRETSPS_CONNECTION_STRING = $null
+    $script:databaseTestFile = Enter-DatabaseTestFile
+    $script:folder = $databaseTestFile.Folder
+    $script:pg = $databaseTestFile.Postgres
     $script:modulePath = (Get-Module SecretsPS).Path
-    $script:folder = New-TestDatabaseFolder
-    $script:pg = $null
-    $script:pg = Start-TestPostgres
     Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
     $script:my = $null
     $script:my = Start-TestMariaDb
@@ -63,11 +57,8 @@ BeforeAll {
 
 AfterAll {
     Stop-TestPwshProcess $script:promptChild
-    Stop-TestPostgres -Server $script:pg
     Stop-TestMariaDb -Server $script:my
-    Remove-TestDatabaseFolder $script:folder
-    Restore-KeyEnvironment $script:savedEnvironment
-    $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
+    Exit-DatabaseTestFile $script:databaseTestFile
 }
 
 Describe 'Remove-ReencryptJob on <Provider>' -ForEach $providers {

@@ -16,23 +16,15 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'FaultHelpers.psm1') -Force
-    $null = Import-SecretsPSUnderTest
-    $PSStyle.OutputRendering = 'PlainText'
-    $script:savedEnvironment = Save-KeyEnvironment
-    Clear-KeyEnvironment
-    $script:savedConnection = $env:SECRETSPS_CONNECTION_STRING
-    $env:SECRETSPS_CONNECTION_STRING = $null
-    $script:folder = New-TestDatabaseFolder
-    $script:pg = Start-TestPostgres
+    $script:databaseTestFile = Enter-DatabaseTestFile
+    $script:folder = $databaseTestFile.Folder
+    $script:pg = $databaseTestFile.Postgres
 
     function Test-NoDatabase([string] $Provider) { $Provider -eq 'PostgreSql' -and -not $script:pg.Available }
 }
 
 AfterAll {
-    Stop-TestPostgres -Server $script:pg
-    Remove-TestDatabaseFolder $script:folder
-    Restore-KeyEnvironment $script:savedEnvironment
-    $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
+    Exit-DatabaseTestFile $script:databaseTestFile
 }
 
 Describe 'A column of bad rows on <Provider>' -ForEach $providers {

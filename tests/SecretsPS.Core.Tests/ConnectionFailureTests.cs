@@ -13,36 +13,15 @@ namespace SecretsPS.Core.Tests;
 /// server enforces.
 /// </summary>
 [Collection("postgres")]
-public sealed class ConnectionFailureTests
+public sealed class ConnectionFailureTests(PostgresServer server, ITestOutputHelper output)
+    : PostgresConnectionTests<PostgresServer>(server, output)
 {
-    private readonly PostgresServer _server;
-    private readonly ITestOutputHelper _output;
-
-    public ConnectionFailureTests(PostgresServer server, ITestOutputHelper output)
-    {
-        _server = server;
-        _output = output;
-    }
-
-    private bool Unavailable()
-    {
-        if (_server.Available) return false;
-        _output.WriteLine($"NOT RUN: {_server.Reason}");
-        return true;
-    }
-
-    private SecretsPSException OpenFails(string connectionString, DatabaseSignIn? signIn = null)
-    {
-        var error = Assert.Throws<SecretsPSException>(() => DatabaseConnection.Open(new PostgreSqlDialect(), connectionString, signIn ?? DatabaseSignIn.None, readOnly: false));
-        _output.WriteLine($"{error.ErrorId}: {error.Message}");
-        return error;
-    }
 
     [Fact]
     public void A_database_the_server_does_not_have_is_DatabaseNotFound_not_cannot_reach()
     {
         if (Unavailable()) return;
-        var error = OpenFails(_server.ConnectionString("no_such_database_here"));
+        var error = OpenFails(Server.ConnectionString("no_such_database_here"));
 
         Assert.Equal(ErrorIds.DatabaseNotFound, error.ErrorId);
         Assert.Equal(ErrorKind.ObjectNotFound, error.Kind);
@@ -84,7 +63,7 @@ public sealed class ConnectionFailureTests
     public void A_read_only_connection_is_one_READ_ONLY_transaction_in_which_the_server_refuses_every_write(string write)
     {
         if (Unavailable()) return;
-        var cs = _server.CreateDatabase();
+        var cs = Server.CreateDatabase();
         var dialect = new PostgreSqlDialect();
         using (var connection = DatabaseConnection.Open(dialect, cs, DatabaseSignIn.None, readOnly: true))
         {
@@ -109,7 +88,7 @@ public sealed class ConnectionFailureTests
     public void Every_connection_goes_without_startup_options_server_side_prepares_or_pool_resets_whatever_the_string_asks()
     {
         if (Unavailable()) return;
-        var cs = new NpgsqlConnectionStringBuilder(_server.CreateDatabase()) { MaxAutoPrepare = 20 }.ConnectionString;
+        var cs = new NpgsqlConnectionStringBuilder(Server.CreateDatabase()) { MaxAutoPrepare = 20 }.ConnectionString;
         using var connection = (NpgsqlConnection)new PostgreSqlDialect().CreateConnection(cs, DatabaseSignIn.None, readOnly: true);
         var settings = new NpgsqlConnectionStringBuilder(connection.ConnectionString);
 
@@ -134,34 +113,19 @@ public sealed class ConnectionFailureTests
 /// nothing written and the token in no message.
 /// </summary>
 [Collection("postgres-tls")]
-public sealed class TlsAndTokenTests
+public sealed class TlsAndTokenTests(TlsPostgresServer server, ITestOutputHelper output)
+    : PostgresConnectionTests<TlsPostgresServer>(server, output)
 {
     private static readonly TestTable Standard = new(null, "secrets", "id", "secret");
-
-    private readonly TlsPostgresServer _server;
-    private readonly ITestOutputHelper _output;
-
-    public TlsAndTokenTests(TlsPostgresServer server, ITestOutputHelper output)
-    {
-        _server = server;
-        _output = output;
-    }
-
-    private bool Unavailable()
-    {
-        if (_server.Available) return false;
-        _output.WriteLine($"NOT RUN: {_server.Reason}");
-        return true;
-    }
 
     /// <summary>A fresh database owned by a fresh role signed in with a fresh 900-character token; the secrets table seeded with v1 values.</summary>
     private (PostgreSqlTestDatabase Db, string Role, string Token, Dictionary<string, string?> Expected) Setup(TestKeys keys, int rows = 60)
     {
-        var db = new PostgreSqlTestDatabase(_server);
+        var db = new PostgreSqlTestDatabase(Server);
         var role = "token_" + Guid.NewGuid().ToString("N")[..12];
         var token = NewToken();
         var database = new NpgsqlConnectionStringBuilder(db.ConnectionString).Database!;
-        _server.CreateRole(role, token, database);
+        Server.CreateRole(role, token, database);
         db.CreateTable(Standard);
         var expected = ReencryptionEngineTests.Seed(db, Standard, keys, rows, i => i % 9 == 0 ? null : "v1");
         db.Execute($"ALTER TABLE secrets OWNER TO \"{role}\"");
@@ -192,7 +156,7 @@ public sealed class TlsAndTokenTests
         using var keys = TestKeys.Create("v1", "v2");
         var (db, role, token, expected) = Setup(keys);
         using var _ = db;
-        var cs = _server.VerifyFullConnectionString(new NpgsqlConnectionStringBuilder(db.ConnectionString).Database!, role);
+        var cs = Server.VerifyFullConnectionString(new NpgsqlConnectionStringBuilder(db.ConnectionString).Database!, role);
         var engine = new ReencryptionEngine(new PostgreSqlDialect(), cs, new DatabaseSignIn(null, null, token), keys.Ring);
 
         var preview = engine.Preview(ReencryptionEngineTests.Options(Standard), new RecordingObserver(), CancellationToken.None);
@@ -203,7 +167,7 @@ public sealed class TlsAndTokenTests
         Assert.Equal(JobStatus.Paused, paused.StatusKind);
         Assert.Equal(JobStatus.Finished, job.StatusKind);
         Assert.Equal(paused.Id, job.Id);
-        IndependentReader.AssertTableHolds(db, Standard, keys, expected, "v2", _output);
+        IndependentReader.AssertTableHolds(db, Standard, keys, expected, "v2", Output);
         using var check = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Password = token }.ConnectionString);
         check.Open();
         using var ssl = new NpgsqlCommand("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", check);
@@ -218,12 +182,11 @@ public sealed class TlsAndTokenTests
         var (db, role, token, _) = Setup(keys, rows: 10);
         using var _ = db;
         var before = db.Fingerprint(Standard);
-        var cs = _server.VerifyFullConnectionString(new NpgsqlConnectionStringBuilder(db.ConnectionString).Database!, role, _server.OtherCaCertificate);
+        var cs = Server.VerifyFullConnectionString(new NpgsqlConnectionStringBuilder(db.ConnectionString).Database!, role, Server.OtherCaCertificate);
         var engine = new ReencryptionEngine(new PostgreSqlDialect(), cs, new DatabaseSignIn(null, null, token), keys.Ring);
 
-        var error = Assert.Throws<SecretsPSException>(() => engine.Run(ReencryptionEngineTests.Options(Standard), new RecordingObserver(), CancellationToken.None));
+        var error = Fails(() => engine.Run(ReencryptionEngineTests.Options(Standard), new RecordingObserver(), CancellationToken.None));
 
-        _output.WriteLine($"{error.ErrorId}: {error.Message}");
         Assert.Equal(ErrorIds.DatabaseTlsFailed, error.ErrorId);
         Assert.Equal(ErrorKind.SecurityError, error.Kind);
         Assert.Contains("TLS", error.Message, StringComparison.Ordinal);
@@ -242,9 +205,8 @@ public sealed class TlsAndTokenTests
         using var _ = db;
         var cs = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = role, SslMode = SslMode.Disable }.ConnectionString;
 
-        var error = Assert.Throws<SecretsPSException>(() => DatabaseConnection.Open(new PostgreSqlDialect(), cs, new DatabaseSignIn(null, null, token), readOnly: true));
+        var error = OpenFails(cs, new DatabaseSignIn(null, null, token), readOnly: true);
 
-        _output.WriteLine($"{error.ErrorId}: {error.Message}");
         Assert.Equal(ErrorIds.DatabaseTlsFailed, error.ErrorId);
         AssertNoToken(error, token);
     }
@@ -257,11 +219,10 @@ public sealed class TlsAndTokenTests
         var (db, role, token, _) = Setup(keys, rows: 1);
         using var _ = db;
         var wrong = NewToken();
-        var cs = _server.VerifyFullConnectionString(new NpgsqlConnectionStringBuilder(db.ConnectionString).Database!, role);
+        var cs = Server.VerifyFullConnectionString(new NpgsqlConnectionStringBuilder(db.ConnectionString).Database!, role);
 
-        var error = Assert.Throws<SecretsPSException>(() => DatabaseConnection.Open(new PostgreSqlDialect(), cs, new DatabaseSignIn(null, null, wrong), readOnly: true));
+        var error = OpenFails(cs, new DatabaseSignIn(null, null, wrong), readOnly: true);
 
-        _output.WriteLine($"{error.ErrorId}: {error.Message}");
         Assert.Equal(ErrorIds.DatabaseAuthenticationFailed, error.ErrorId);
         Assert.Equal(ErrorKind.SecurityError, error.Kind);
         Assert.Contains("28P01", error.Message, StringComparison.Ordinal);
@@ -277,13 +238,41 @@ public sealed class TlsAndTokenTests
         using var keys = TestKeys.Create("v1");
         var (db, role, _, _) = Setup(keys, rows: 1);
         using var _ = db;
-        var cs = _server.VerifyFullConnectionString(new NpgsqlConnectionStringBuilder(db.ConnectionString).Database!, role);
+        var cs = Server.VerifyFullConnectionString(new NpgsqlConnectionStringBuilder(db.ConnectionString).Database!, role);
 
-        var error = Assert.Throws<SecretsPSException>(() => DatabaseConnection.Open(new PostgreSqlDialect(), cs, DatabaseSignIn.None, readOnly: true));
+        var error = OpenFails(cs, DatabaseSignIn.None, readOnly: true);
 
-        _output.WriteLine($"{error.ErrorId}: {error.Message}");
         Assert.Equal(ErrorIds.DatabaseAuthenticationFailed, error.ErrorId);
     }
+}
+
+/// <summary>
+/// What the connection-failure tests on each PostgreSQL fixture share: a pass with a note when the machine has no
+/// PostgreSQL, and the failure an action must end in, written to the test's output for whoever reads a red run.
+/// </summary>
+public abstract class PostgresConnectionTests<TServer>(TServer server, ITestOutputHelper output)
+    where TServer : PostgresServer
+{
+    protected TServer Server { get; } = server;
+
+    protected ITestOutputHelper Output { get; } = output;
+
+    protected bool Unavailable()
+    {
+        if (Server.Available) return false;
+        Output.WriteLine($"NOT RUN: {Server.Reason}");
+        return true;
+    }
+
+    protected SecretsPSException Fails(Action action)
+    {
+        var error = Assert.Throws<SecretsPSException>(action);
+        Output.WriteLine($"{error.ErrorId}: {error.Message}");
+        return error;
+    }
+
+    protected SecretsPSException OpenFails(string connectionString, DatabaseSignIn? signIn = null, bool readOnly = false) =>
+        Fails(() => DatabaseConnection.Open(new PostgreSqlDialect(), connectionString, signIn ?? DatabaseSignIn.None, readOnly));
 }
 
 /// <summary>

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text;
 using MySqlConnector;
 
 namespace SecretsPS.Core.Tests;
@@ -13,28 +11,22 @@ namespace SecretsPS.Core.Tests;
 /// Unlike PostgreSQL's, a missing MariaDB is not a reason to pass: <see cref="Reason"/> says to install mariadb-server
 /// (.ci/run does), and every MariaDB test fails with it. Connections sign in over TCP as 'test' (every right, no password).
 /// </remarks>
-public sealed class MariaDbServer : IDisposable
+public sealed class MariaDbServer : ScriptedServer
 {
-    private static readonly TimeSpan ScriptTimeout = TimeSpan.FromSeconds(200);
-
-    private readonly object _gate = new();
-    private DirectoryInfo? _folder;
-    private bool _running;
-    private bool _disposed;
-
     public MariaDbServer()
+        : base("mariadb.sh", TimeSpan.FromSeconds(200))
     {
-        var (code, _, why) = RunScript(["bin"], mayFail: true);
+        var (code, _, why) = Script.Run(["bin"], mayFail: true);
         if (code != 0)
         {
             Reason = why.Trim();
             return;
         }
-        Version = RunScript(["version"]).Output.Trim();
+        Version = Script.Output("version");
         try
         {
-            _folder = Directory.CreateTempSubdirectory("secretsps-mariadb-");
-            RunScript(["create", _folder.FullName]);
+            ServerFolder = Directory.CreateTempSubdirectory("secretsps-mariadb-");
+            Script.Run(["create", ServerFolder.FullName]);
             // Commits are written to the OS at once but flushed about once a second: the tests' many small
             // transactions do not wait for the disk (the benchmark keeps the defaults).
             StartOn("auto");
@@ -44,7 +36,7 @@ public sealed class MariaDbServer : IDisposable
             Dispose();
             throw;
         }
-        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+        StopAtProcessExit();
         Available = true;
     }
 
@@ -59,7 +51,7 @@ public sealed class MariaDbServer : IDisposable
     public int Port { get; private set; }
 
     /// <summary>The folder of the data directory, socket, pid file and error log.</summary>
-    public string Folder => _folder?.FullName ?? throw new InvalidOperationException(Reason);
+    public string Folder => ServerFolder?.FullName ?? throw new InvalidOperationException(Reason);
 
     /// <summary><c>Server=127.0.0.1;Port=&lt;port&gt;;User ID=test;Database=&lt;database&gt;</c> (pooling on).</summary>
     public string ConnectionString(string database, string user = "test") => new MySqlConnectionStringBuilder
@@ -92,13 +84,13 @@ public sealed class MariaDbServer : IDisposable
     public void Stop(bool kill = false)
     {
         EnsureAvailable();
-        lock (_gate)
+        lock (Gate)
         {
             MySqlConnection.ClearAllPools();
-            if (_running)
+            if (Running)
             {
-                RunScript(["stop", _folder!.FullName, kill ? "kill" : "fast"]);
-                _running = false;
+                Script.Run(["stop", ServerFolder!.FullName, kill ? "kill" : "fast"]);
+                Running = false;
             }
         }
     }
@@ -107,70 +99,25 @@ public sealed class MariaDbServer : IDisposable
     public void Start()
     {
         EnsureAvailable();
-        lock (_gate)
+        lock (Gate)
         {
-            if (!_running) StartOn(Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (!Running) StartOn(Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
     }
 
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
-            MySqlConnection.ClearAllPools();
-            if (_folder is null) return;
-            try { RunScript(["stop", _folder.FullName]); }
-            catch (Exception) { /* best effort: the folder is removed below all the same */ }
-            _running = false;
-            try { _folder.Delete(recursive: true); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-        }
-    }
-
-    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
+    protected override void ClearPools() => MySqlConnection.ClearAllPools();
 
     /// <summary>Fails the calling test with the reason (how to install mariadb-server) when there is no server.</summary>
     public void EnsureAvailable()
     {
-        if (!Available && !_disposed) throw new InvalidOperationException($"MariaDB is not available: {Reason}");
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!Available && !IsDisposed) throw new InvalidOperationException($"MariaDB is not available: {Reason}");
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
     }
 
     private void StartOn(string port)
     {
-        Port = int.Parse(RunScript(["start", _folder!.FullName, port, "--innodb-flush-log-at-trx-commit=2"]).Output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        _running = true;
-    }
-
-    private static (int Code, string Output, string Error) RunScript(IReadOnlyList<string> arguments, bool mayFail = false)
-    {
-        var start = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false),
-            StandardErrorEncoding = new UTF8Encoding(false),
-        };
-        start.ArgumentList.Add(Path.Combine(RepoPaths.RepoRoot, "tests", "servers", "mariadb.sh"));
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        var commandLine = "mariadb.sh " + string.Join(' ', arguments);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start: {commandLine}");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(ScriptTimeout))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"Timed out after {ScriptTimeout.TotalSeconds} s: {commandLine}");
-        }
-        var stdout = output.GetAwaiter().GetResult();
-        var stderr = error.GetAwaiter().GetResult();
-        if (process.ExitCode != 0 && !mayFail) throw new InvalidOperationException($"Exit code {process.ExitCode}: {commandLine}\n{stderr}{stdout}");
-        return (process.ExitCode, stdout, stderr);
+        Port = int.Parse(Script.Output("start", ServerFolder!.FullName, port, "--innodb-flush-log-at-trx-commit=2"), System.Globalization.CultureInfo.InvariantCulture);
+        Running = true;
     }
 }
 

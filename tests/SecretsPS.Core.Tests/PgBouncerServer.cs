@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text;
 using Npgsql;
 
 namespace SecretsPS.Core.Tests;
@@ -14,15 +12,10 @@ namespace SecretsPS.Core.Tests;
 /// <see cref="Available"/> is false (with <see cref="Reason"/>) only when the machine has no PostgreSQL or no pgbouncer;
 /// any other failure throws from the constructor, with the log's tail.
 /// </remarks>
-public sealed class PgBouncerServer : IDisposable
+public sealed class PgBouncerServer : ScriptedServer
 {
-    private static readonly TimeSpan ScriptTimeout = TimeSpan.FromSeconds(120);
-
-    private readonly object _gate = new();
-    private DirectoryInfo? _folder;
-    private bool _disposed;
-
     public PgBouncerServer()
+        : base("pgbouncer.sh", TimeSpan.FromSeconds(120))
     {
         Postgres = new PostgresServer();
         if (!Postgres.Available)
@@ -30,7 +23,7 @@ public sealed class PgBouncerServer : IDisposable
             Reason = Postgres.Reason;
             return;
         }
-        var (code, _, why) = RunScript(["bin"], mayFail: true);
+        var (code, _, why) = Script.Run(["bin"], mayFail: true);
         if (code == 3)
         {
             Reason = why.Trim();
@@ -38,8 +31,8 @@ public sealed class PgBouncerServer : IDisposable
         }
         try
         {
-            _folder = Directory.CreateTempSubdirectory("secretsps-pgbouncer-");
-            Port = int.Parse(RunScript(["start", _folder.FullName, Postgres.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "auto"]).Output.Trim(),
+            ServerFolder = Directory.CreateTempSubdirectory("secretsps-pgbouncer-");
+            Port = int.Parse(Script.Output("start", ServerFolder.FullName, Postgres.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "auto"),
                 System.Globalization.CultureInfo.InvariantCulture);
         }
         catch
@@ -47,7 +40,7 @@ public sealed class PgBouncerServer : IDisposable
             Dispose();
             throw;
         }
-        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+        StopAtProcessExit();
         Available = true;
     }
 
@@ -62,61 +55,15 @@ public sealed class PgBouncerServer : IDisposable
     public int Port { get; }
 
     /// <summary>The log PgBouncer writes (what it rejected, and why).</summary>
-    public string LogFile => Path.Combine(_folder!.FullName, "pgbouncer.log");
+    public string LogFile => Path.Combine(ServerFolder!.FullName, "pgbouncer.log");
 
     /// <summary>A connection string that reaches <paramref name="directConnectionString"/>'s database through the pooler.</summary>
     public string Through(string directConnectionString) =>
         new NpgsqlConnectionStringBuilder(directConnectionString) { Host = "127.0.0.1", Port = Port }.ConnectionString;
 
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
-            NpgsqlConnection.ClearAllPools();
-            if (_folder is not null)
-            {
-                try { RunScript(["stop", _folder.FullName]); }
-                catch (Exception) { /* best effort: the folder goes all the same */ }
-                try { _folder.Delete(recursive: true); }
-                catch (IOException) { }
-                catch (UnauthorizedAccessException) { }
-            }
-            Postgres.Dispose();
-        }
-    }
+    protected override void ClearPools() => NpgsqlConnection.ClearAllPools();
 
-    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
-
-    private static (int Code, string Output, string Error) RunScript(IReadOnlyList<string> arguments, bool mayFail = false)
-    {
-        var start = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false),
-            StandardErrorEncoding = new UTF8Encoding(false),
-        };
-        start.ArgumentList.Add(Path.Combine(RepoPaths.RepoRoot, "tests", "servers", "pgbouncer.sh"));
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        var commandLine = "pgbouncer.sh " + string.Join(' ', arguments);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start: {commandLine}");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(ScriptTimeout))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"Timed out after {ScriptTimeout.TotalSeconds} s: {commandLine}");
-        }
-        var stdout = output.GetAwaiter().GetResult();
-        var stderr = error.GetAwaiter().GetResult();
-        if (process.ExitCode != 0 && !mayFail)
-            throw new InvalidOperationException($"Exit code {process.ExitCode}: {commandLine}\n{stderr}{stdout}");
-        return (process.ExitCode, stdout, stderr);
-    }
+    protected override void DisposeBackends() => Postgres.Dispose();
 }
 
 /// <summary>Tests that go through PgBouncer join this collection: one pooler (and its PostgreSQL) for them all.</summary>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using Npgsql;
 
 namespace SecretsPS.Core.Tests;
@@ -17,15 +16,9 @@ namespace SecretsPS.Core.Tests;
 /// <c>Pooling=false</c>, and <see cref="Stop"/> and <see cref="Dispose"/> clear all Npgsql pools, so no idle
 /// connection outlives the server it pointed at.</para>
 /// </remarks>
-public class PostgresServer : IDisposable
+public class PostgresServer : ScriptedServer
 {
-    private static readonly TimeSpan ScriptTimeout = TimeSpan.FromSeconds(200);
-
     private readonly string? _bin;
-    private readonly object _gate = new();
-    private DirectoryInfo? _folder;
-    private bool _running;
-    private bool _disposed;
 
     public PostgresServer()
         : this(tlsOnly: false)
@@ -34,22 +27,23 @@ public class PostgresServer : IDisposable
 
     /// <summary>With <paramref name="tlsOnly"/>, the cluster takes TCP connections over TLS only (postgres.sh tls): see <see cref="TlsPostgresServer"/>.</summary>
     protected PostgresServer(bool tlsOnly)
+        : base("postgres.sh", TimeSpan.FromSeconds(200))
     {
-        var (code, bin, why) = RunScript(["bin"], mayFail: true);
+        var (code, bin, why) = Script.Run(["bin"], mayFail: true);
         if (code == 3)
         {
             Reason = why.Trim();
             return;
         }
         _bin = bin.Trim();
-        MajorVersion = int.Parse(RunScript(["version"]).Output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        MajorVersion = int.Parse(Script.Output("version"), System.Globalization.CultureInfo.InvariantCulture);
 
         try
         {
-            _folder = Directory.CreateTempSubdirectory("secretsps-pg-");
+            ServerFolder = Directory.CreateTempSubdirectory("secretsps-pg-");
             var clock = Stopwatch.StartNew();
-            RunScript(["create", _folder.FullName]);
-            if (tlsOnly) RunScript(["tls", _folder.FullName]);
+            Script.Run(["create", ServerFolder.FullName]);
+            if (tlsOnly) Script.Run(["tls", ServerFolder.FullName]);
             InitDbDuration = clock.Elapsed;
 
             clock.Restart();
@@ -62,7 +56,7 @@ public class PostgresServer : IDisposable
             throw;
         }
 
-        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+        StopAtProcessExit();
         Available = true;
     }
 
@@ -87,7 +81,7 @@ public class PostgresServer : IDisposable
     public TimeSpan StartDuration { get; }
 
     /// <summary>The folder holding the cluster (data/, log, and tls/ for a TLS-only one).</summary>
-    public string? Folder => _folder?.FullName;
+    public string? Folder => ServerFolder?.FullName;
 
     /// <summary><c>Host=127.0.0.1;Port=&lt;port&gt;;Username=postgres;Database=&lt;database&gt;</c> (pooling on).</summary>
     public string ConnectionString(string database)
@@ -121,13 +115,13 @@ public class PostgresServer : IDisposable
     public void Stop()
     {
         EnsureAvailable();
-        lock (_gate)
+        lock (Gate)
         {
             NpgsqlConnection.ClearAllPools();
-            if (_running)
+            if (Running)
             {
-                RunScript(["stop", _folder!.FullName]);
-                _running = false;
+                Script.Run(["stop", ServerFolder!.FullName]);
+                Running = false;
             }
         }
     }
@@ -136,56 +130,16 @@ public class PostgresServer : IDisposable
     public void Start()
     {
         EnsureAvailable();
-        lock (_gate)
+        lock (Gate)
         {
-            if (!_running)
+            if (!Running)
             {
                 StartOn(Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
         }
     }
 
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
-            NpgsqlConnection.ClearAllPools();
-            if (_folder is null)
-            {
-                return;
-            }
-
-            try
-            {
-                RunScript(["stop", _folder.FullName]);
-            }
-            catch (Exception)
-            {
-                // Best effort: the folder is removed below all the same.
-            }
-
-            _running = false;
-            try
-            {
-                _folder.Delete(recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
-    }
-
-    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
+    protected override void ClearPools() => NpgsqlConnection.ClearAllPools();
 
     /// <summary>Runs SQL as the cluster's superuser (no pooling): roles, grants, settings a test needs.</summary>
     public void ExecuteAsAdmin(string sql)
@@ -208,51 +162,14 @@ public class PostgresServer : IDisposable
             throw new InvalidOperationException($"PostgreSQL is not available: {Reason}");
         }
 
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
     }
 
     /// <summary>Starts the cluster on a port, or on a free one ("auto"; the script retries if another process takes it first).</summary>
     private void StartOn(string port)
     {
-        Port = int.Parse(RunScript(["start", _folder!.FullName, port, "-c", "fsync=off"]).Output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        _running = true;
-    }
-
-    /// <summary>tests/servers/postgres.sh with these arguments; a failure throws with what the script said (the server log's tail).</summary>
-    private static (int Code, string Output, string Error) RunScript(IReadOnlyList<string> arguments, bool mayFail = false)
-    {
-        var start = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false),
-            StandardErrorEncoding = new UTF8Encoding(false),
-        };
-        start.ArgumentList.Add(Path.Combine(RepoPaths.RepoRoot, "tests", "servers", "postgres.sh"));
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        string commandLine = "postgres.sh " + string.Join(' ', arguments);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start: {commandLine}");
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(ScriptTimeout))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"Timed out after {ScriptTimeout.TotalSeconds} s: {commandLine}");
-        }
-
-        string stdout = output.GetAwaiter().GetResult();
-        string stderr = error.GetAwaiter().GetResult();
-        if (process.ExitCode != 0 && !mayFail)
-        {
-            throw new InvalidOperationException($"Exit code {process.ExitCode}: {commandLine}\n{stderr}{stdout}");
-        }
-
-        return (process.ExitCode, stdout, stderr);
+        Port = int.Parse(Script.Output("start", ServerFolder!.FullName, port, "-c", "fsync=off"), System.Globalization.CultureInfo.InvariantCulture);
+        Running = true;
     }
 }
 
