@@ -102,6 +102,10 @@ $r = foreach ($c in Get-Command -Module SecretsPS) {
         ($help | Where-Object Name -EQ 'Get-ReencryptJobError').FirstParameter | Should -BeLike 'Um token para entrar*'
     }
 
+    It 'every cmdlet the module exports has a pt-BR page (a new cmdlet comes with its translation)' {
+        @($help | Where-Object Name -NotIn $names | ForEach-Object Name) | Should -BeNullOrEmpty
+    }
+
     It 'every other cmdlet falls back to its complete English help' {
         foreach ($h in $help | Where-Object Name -NotIn $names) {
             $h.Synopsis | Should -Be (Get-PageParts (Join-Path $docs "$($h.Name).md")).Synopsis -Because $h.Name
