@@ -9,7 +9,7 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
 {
     public const string ConnectionVariable = "SECRETSPS_CONNECTION_STRING";
 
-    /// <summary>Sqlite (the embedded default), PostgreSql or SqlServer.</summary>
+    /// <summary>Sqlite (the embedded default), PostgreSql, SqlServer or MySql (MySQL and MariaDB).</summary>
     [Parameter]
     [ValidateSet("Sqlite", "PostgreSql", "SqlServer", "MySql", IgnoreCase = true)]
     public string Provider { get; set; } = "Sqlite";
@@ -26,7 +26,7 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
 
     /// <summary>
     /// A token to sign in with instead of a password (a managed identity's, from Get-AzAccessToken -AsSecureString): SQL
-    /// Server takes it as SqlConnection.AccessToken; PostgreSQL takes it as the password, as Azure and AWS IAM sign-in expect.
+    /// Server takes it as SqlConnection.AccessToken; PostgreSQL and MySQL take it as the password, as Azure and AWS IAM sign-in expect.
     /// </summary>
     [Parameter]
     public System.Security.SecureString? AccessToken { get; set; }
