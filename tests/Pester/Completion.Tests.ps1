@@ -10,13 +10,9 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
-    $null = Import-SecretsPSUnderTest
-    $script:savedEnvironment = Save-KeyEnvironment
-    Clear-KeyEnvironment
-    $script:savedConnection = $env:SECRETSPS_CONNECTION_STRING
-    $env:SECRETSPS_CONNECTION_STRING = $null
-    $script:folder = New-TestDatabaseFolder
-    $script:pg = Start-TestPostgres
+    $script:databaseTestFile = Enter-DatabaseTestFile
+    $script:folder = $databaseTestFile.Folder
+    $script:pg = $databaseTestFile.Postgres
 
     $work = New-TestFolder -Parent $folder
     $script:key = New-TestRotatedKeyFile -Folder $work
@@ -92,10 +88,7 @@ BeforeAll {
 }
 
 AfterAll {
-    Stop-TestPostgres -Server $script:pg
-    Remove-TestDatabaseFolder $script:folder
-    Restore-KeyEnvironment $script:savedEnvironment
-    $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
+    Exit-DatabaseTestFile $script:databaseTestFile
 }
 
 Describe 'Completion of -Table and -Column from the database' {

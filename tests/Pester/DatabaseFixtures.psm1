@@ -757,11 +757,12 @@ function Enter-DatabaseTestFile {
     <#
         What a re-encryption test file's BeforeAll sets up: the module under test imported, plain-text output, no key
         variables and no SECRETSPS_CONNECTION_STRING from the caller's session, a folder for SQLite files and one
-        throwaway PostgreSQL. Returns { Folder; Postgres; ... } for Exit-DatabaseTestFile in AfterAll. When PostgreSQL
-        fails to start, the environment is put back before the error is thrown (AfterAll gets no object to undo).
+        throwaway PostgreSQL (and, with -MariaDb, one MariaDB). Returns { Folder; Postgres; MariaDb; ... } for
+        Exit-DatabaseTestFile in AfterAll. When a server fails to start, what was set up is undone before the error is
+        thrown (AfterAll gets no object to undo).
     #>
     [CmdletBinding()]
-    param()
+    param([switch] $MariaDb)
     $null = Import-SecretsPSUnderTest
     $PSStyle.OutputRendering = 'PlainText'
     $file = [pscustomobject]@{
@@ -770,11 +771,15 @@ function Enter-DatabaseTestFile {
         SavedConnection   = $env:SECRETSPS_CONNECTION_STRING
         Folder            = $null
         Postgres          = $null
+        MariaDb           = $null
     }
     Clear-KeyEnvironment
     $env:SECRETSPS_CONNECTION_STRING = $null
     $file.Folder = New-TestDatabaseFolder
-    try { $file.Postgres = Start-TestPostgres }
+    try {
+        $file.Postgres = Start-TestPostgres
+        if ($MariaDb) { $file.MariaDb = Start-TestMariaDb }
+    }
     catch {
         Exit-DatabaseTestFile $file
         throw
@@ -783,12 +788,13 @@ function Enter-DatabaseTestFile {
 }
 
 function Exit-DatabaseTestFile {
-    <# Undoes Enter-DatabaseTestFile: stops PostgreSQL, removes the folder, puts the environment back. Safe with $null. #>
+    <# Undoes Enter-DatabaseTestFile: stops its servers, removes the folder, puts the environment back. Safe with $null. #>
     [CmdletBinding()]
     param([Parameter(Mandatory)][AllowNull()][object] $File)
     if ($null -eq $File) { return }
     try {
         Stop-TestPostgres -Server $File.Postgres
+        Stop-TestMariaDb -Server $File.MariaDb
         Remove-TestDatabaseFolder $File.Folder
     } finally {
         Restore-KeyEnvironment $File.SavedEnvironment

@@ -20,18 +20,12 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'FaultHelpers.psm1') -Force
-    $null = Import-SecretsPSUnderTest
-    $PSStyle.OutputRendering = 'PlainText'
-    $script:savedEnvironment = Save-KeyEnvironment
-    Clear-KeyEnvironment
-    $script:savedConnection = $env:SECRETSPS_CONNECTION_STRING
-    $env:SECRETSPS_CONNECTION_STRING = $null
+    $script:databaseTestFile = Enter-DatabaseTestFile
+    $script:folder = $databaseTestFile.Folder
+    $script:pg = $databaseTestFile.Postgres
     $script:modulePath = (Get-Module SecretsPS).Path
     $script:me = "$([Environment]::MachineName):$PID"
-    $script:folder = New-TestDatabaseFolder
     $script:runners = [Collections.Generic.List[object]]::new()
-    $script:pg = $null
-    $script:pg = Start-TestPostgres
 
     $script:key = New-TestRotatedKeyFile -Folder (Join-Path $folder 'keys')
 
@@ -78,10 +72,7 @@ BeforeAll {
 
 AfterAll {
     foreach ($r in $script:runners) { Stop-TestPwshProcess $r }
-    Stop-TestPostgres -Server $script:pg
-    Remove-TestDatabaseFolder $script:folder
-    Restore-KeyEnvironment $script:savedEnvironment
-    $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
+    Exit-DatabaseTestFile $script:databaseTestFile
 }
 
 Describe 'The database goes away in the middle of Start-Reencryption (PostgreSQL)' {

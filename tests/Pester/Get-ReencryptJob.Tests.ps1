@@ -14,27 +14,16 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
-    $null = Import-SecretsPSUnderTest
-    $PSStyle.OutputRendering = 'PlainText'
-    $script:savedEnvironment = Save-KeyEnvironment
-    Clear-KeyEnvironment
-    $script:savedConnection = $env:SECRETSPS_CONNECTION_STRING
-    $env:SECRETSPS_CONNECTION_STRING = $null
-    $script:folder = New-TestDatabaseFolder
-    $script:pg = $null
-    $script:pg = Start-TestPostgres
-    $script:my = $null
-    $script:my = Start-TestMariaDb
+    $script:databaseTestFile = Enter-DatabaseTestFile -MariaDb
+    $script:folder = $databaseTestFile.Folder
+    $script:pg = $databaseTestFile.Postgres
+    $script:my = $databaseTestFile.MariaDb
 
     function Test-NoDatabase([string] $Provider) { $Provider -eq 'PostgreSql' -and -not $script:pg.Available }
 }
 
 AfterAll {
-    Stop-TestPostgres -Server $script:pg
-    Stop-TestMariaDb -Server $script:my
-    Remove-TestDatabaseFolder $script:folder
-    Restore-KeyEnvironment $script:savedEnvironment
-    $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
+    Exit-DatabaseTestFile $script:databaseTestFile
 }
 
 Describe 'Get-ReencryptJob on <Provider>' -ForEach $providers {

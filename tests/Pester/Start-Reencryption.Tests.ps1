@@ -17,20 +17,13 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
-    $null = Import-SecretsPSUnderTest
-    $PSStyle.OutputRendering = 'PlainText'
-    $script:savedEnvironment = Save-KeyEnvironment
-    Clear-KeyEnvironment
-    $script:savedConnection = $env:SECRETSPS_CONNECTION_STRING
-    $env:SECRETSPS_CONNECTION_STRING = $null
+    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
+    $script:databaseTestFile = Enter-DatabaseTestFile -MariaDb
+    $script:folder = $databaseTestFile.Folder
+    $script:pg = $databaseTestFile.Postgres
+    $script:my = $databaseTestFile.MariaDb
     $script:modulePath = (Get-Module SecretsPS).Path
     $script:me = "$([Environment]::MachineName):$PID"
-    $script:folder = New-TestDatabaseFolder
-    $script:pg = $null
-    $script:pg = Start-TestPostgres
-    Import-Module (Join-Path $PSScriptRoot 'MariaDbServer.psm1')
-    $script:my = $null
-    $script:my = Start-TestMariaDb
 
     function New-Db([string] $Provider) {
         # MariaDB missing fails the test (Assert-TestMariaDb says to install mariadb-server), never skips it.
@@ -67,11 +60,7 @@ Import-Module '$modulePath'
 
 AfterAll {
     foreach ($c in $script:children) { Stop-TestPwshProcess $c }
-    Stop-TestPostgres -Server $script:pg
-    Stop-TestMariaDb -Server $script:my
-    Remove-TestDatabaseFolder $script:folder
-    Restore-KeyEnvironment $script:savedEnvironment
-    $env:SECRETSPS_CONNECTION_STRING = $script:savedConnection
+    Exit-DatabaseTestFile $script:databaseTestFile
 }
 
 Describe 'Start-Reencryption on <Provider>' -ForEach $providers {

@@ -36,9 +36,8 @@ as_service() {
     if [ "$(id -u)" = 0 ]; then (cd / && runuser -u "$service_user" -- "$@"); else (cd / && "$@"); fi
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # True once something accepts TCP connections on 127.0.0.1:$1.
 accepting() {
