@@ -118,4 +118,7 @@ public static class ErrorIds
     public const string BackupCertificateNotFound = nameof(BackupCertificateNotFound);
     public const string BackupForOtherKeyFile = nameof(BackupForOtherKeyFile);
     public const string NoBackupFound = nameof(NoBackupFound);
+    public const string ThrottleLimitNotSupported = nameof(ThrottleLimitNotSupported);
+    public const string ChunkSettingsInvalid = nameof(ChunkSettingsInvalid);
+    public const string JobChunkTableMissing = nameof(JobChunkTableMissing);
 }

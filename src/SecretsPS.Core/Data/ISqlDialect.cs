@@ -134,4 +134,25 @@ public interface ISqlDialect
     /// its first error, and a read-only connection lives in one), so that the failure can still be explained from the catalog.
     /// </summary>
     void ReadAgainAfterFailure(DbConnection connection);
+
+    /// <summary>The chunk table of a job table (FORMATS.md §5): one row per key range of a job, created when missing.</summary>
+    string CreateChunkTable(TableName chunks);
+
+    /// <summary>
+    /// <see cref="SelectPage"/> within one chunk: after @after (unless <paramref name="fromStart"/>) and, unless
+    /// <paramref name="toEnd"/>, up to and including @high, compared in the key column's own type and collation.
+    /// </summary>
+    string SelectChunkPage(ColumnTarget target, int limit, bool fromStart, bool toEnd);
+
+    /// <summary>
+    /// Keys of the non-NULL rows in key order (as <see cref="ReadKey"/> reads them), about <paramref name="fraction"/> of
+    /// them sampled without a full sort (1: every key): the candidates for a job's chunk boundaries.
+    /// </summary>
+    string SelectKeySample(ColumnTarget target, double fraction);
+
+    /// <summary>
+    /// SELECT <paramref name="columns"/> of the rows matching <paramref name="where"/> in <paramref name="orderBy"/> order,
+    /// each locked for the rest of the transaction, rows another transaction holds skipped (SKIP LOCKED, READPAST).
+    /// </summary>
+    string SelectForClaim(TableName table, string columns, string where, string orderBy);
 }

@@ -518,4 +518,12 @@ public sealed partial class MySqlDialect : SqlDialect
         }
         return base.ClassifyConnectionFailure(exception);
     }
+
+    public override string CreateChunkTable(TableName chunks) =>
+        $"CREATE TABLE IF NOT EXISTS {QuoteTable(chunks)} (job_id BIGINT NOT NULL, chunk INT NOT NULL, low_key TEXT NULL, high_key TEXT NULL, last_key TEXT NULL, " +
+        "status VARCHAR(16) NOT NULL, processed BIGINT NOT NULL DEFAULT 0, skipped BIGINT NOT NULL DEFAULT 0, errors BIGINT NOT NULL DEFAULT 0, owner VARCHAR(255) NULL, " +
+        "updated_at DATETIME(6) NULL, PRIMARY KEY (job_id, chunk))" + TableOptions;
+
+    /// <summary>MySQL and MariaDB have no TABLESAMPLE: a filter on RAND() still reads every key once, but sorts only the sample.</summary>
+    protected override string? RandomFilter(double fraction) => $"RAND() < {Number(fraction)}";
 }

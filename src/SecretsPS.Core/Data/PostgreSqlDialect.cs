@@ -378,4 +378,12 @@ public sealed class PostgreSqlDialect : SqlDialect
         // Anything else a pooler says at sign-in (no free connection, cannot reach its server, a wait timed out).
         _ => ConnectionFailureKind.Unreachable,
     };
+
+    public override string CreateChunkTable(TableName chunks) =>
+        $"CREATE TABLE IF NOT EXISTS {QuoteTable(chunks)} (job_id bigint NOT NULL, chunk integer NOT NULL, low_key text, high_key text, last_key text, " +
+        "status text NOT NULL, processed bigint NOT NULL DEFAULT 0, skipped bigint NOT NULL DEFAULT 0, errors bigint NOT NULL DEFAULT 0, owner text, " +
+        "updated_at timestamptz, PRIMARY KEY (job_id, chunk))";
+
+    /// <summary>Whole pages at random: a large table's sample costs the pages read, not a scan and sort of every key.</summary>
+    protected override string TableSample(double fraction) => $" TABLESAMPLE SYSTEM ({Number(fraction * 100)})";
 }

@@ -279,4 +279,43 @@ public abstract class SqlDialect : ISqlDialect
     public virtual void ReadAgainAfterFailure(DbConnection connection)
     {
     }
+
+    public abstract string CreateChunkTable(TableName chunks);
+
+    public virtual string SelectChunkPage(ColumnTarget target, int limit, bool fromStart, bool toEnd)
+    {
+        var k = Quote(target.KeyColumn);
+        var c = Quote(target.Column);
+        return $"SELECT {KeyAsText(k, target.KeyType)}, {ValueAsText(c)} FROM {QuoteTable(target.Table)} WHERE {c} IS NOT NULL{ChunkBounds(target, fromStart, toEnd)} " +
+               $"ORDER BY {QuoteTable(target.Table)}.{k} LIMIT {limit}";
+    }
+
+    /// <summary>The chunk's range as conditions on the key: after @after, up to and including @high.</summary>
+    protected string ChunkBounds(ColumnTarget target, bool fromStart, bool toEnd)
+    {
+        var k = Quote(target.KeyColumn);
+        return (fromStart ? "" : $" AND {k} > {KeyParameter("@after", target.KeyType)}") + (toEnd ? "" : $" AND {k} <= {KeyParameter("@high", target.KeyType)}");
+    }
+
+    public virtual string SelectKeySample(ColumnTarget target, double fraction)
+    {
+        var k = Quote(target.KeyColumn);
+        var c = Quote(target.Column);
+        var sampled = fraction < 1;
+        var filter = sampled && RandomFilter(fraction) is { } f ? " AND " + f : "";
+        return $"SELECT {KeyAsText(k, target.KeyType)} FROM {QuoteTable(target.Table)}{(sampled ? TableSample(fraction) : "")} WHERE {c} IS NOT NULL{filter} " +
+               $"ORDER BY {QuoteTable(target.Table)}.{k}";
+    }
+
+    /// <summary>A sampling clause after the table's name (TABLESAMPLE), reading only some of its pages; none by default.</summary>
+    protected virtual string TableSample(double fraction) => "";
+
+    /// <summary>A row filter keeping about <paramref name="fraction"/> of the rows, where the database has no TABLESAMPLE.</summary>
+    protected virtual string? RandomFilter(double fraction) => null;
+
+    /// <summary>A sample's fraction as a SQL number literal, whatever the culture.</summary>
+    protected static string Number(double value) => value.ToString("0.##########", System.Globalization.CultureInfo.InvariantCulture);
+
+    public virtual string SelectForClaim(TableName table, string columns, string where, string orderBy) =>
+        $"SELECT {columns} FROM {QuoteTable(table)} WHERE {where} ORDER BY {orderBy} FOR UPDATE SKIP LOCKED";
 }

@@ -417,4 +417,28 @@ public sealed class SqlServerDialect : SqlDialect
 
     public override string SelectWithPrefix(TableName table, string column, int limit) =>
         $"SELECT TOP ({limit}) {Quote(column)} FROM {QuoteTable(table)} WHERE {VersionPrefixOf(Quote(column))} = @prefix";
+
+    public override string CreateChunkTable(TableName chunks) =>
+        $"IF OBJECT_ID(N'{QuoteTable(chunks).Replace("'", "''")}', N'U') IS NULL CREATE TABLE {QuoteTable(chunks)} (job_id BIGINT NOT NULL, chunk INT NOT NULL, " +
+        "low_key NVARCHAR(900) NULL, high_key NVARCHAR(900) NULL, last_key NVARCHAR(900) NULL, status NVARCHAR(16) NOT NULL, processed BIGINT NOT NULL DEFAULT 0, " +
+        "skipped BIGINT NOT NULL DEFAULT 0, errors BIGINT NOT NULL DEFAULT 0, owner NVARCHAR(200) NULL, updated_at DATETIME2 NULL, PRIMARY KEY (job_id, chunk))";
+
+    public override string SelectChunkPage(ColumnTarget target, int limit, bool fromStart, bool toEnd)
+    {
+        var k = Quote(target.KeyColumn);
+        var c = Quote(target.Column);
+        return $"SELECT TOP ({limit}) {KeyAsText(k, target.KeyType)}, {c} FROM {QuoteTable(target.Table)} WHERE {c} IS NOT NULL{ChunkBounds(target, fromStart, toEnd)} ORDER BY {k}";
+    }
+
+    public override string SelectKeySample(ColumnTarget target, double fraction)
+    {
+        var k = Quote(target.KeyColumn);
+        var c = Quote(target.Column);
+        var sample = fraction < 1 ? $" TABLESAMPLE SYSTEM ({Number(fraction * 100)} PERCENT)" : "";
+        return $"SELECT {KeyAsText(k, target.KeyType)} FROM {QuoteTable(target.Table)}{sample} WHERE {c} IS NOT NULL ORDER BY {k}";
+    }
+
+    /// <summary>UPDLOCK holds the rows read until the transaction ends; READPAST skips the rows another claim or batch holds.</summary>
+    public override string SelectForClaim(TableName table, string columns, string where, string orderBy) =>
+        $"SELECT {columns} FROM {QuoteTable(table)} WITH (UPDLOCK, READPAST, ROWLOCK) WHERE {where} ORDER BY {orderBy}";
 }

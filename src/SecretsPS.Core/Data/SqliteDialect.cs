@@ -192,4 +192,15 @@ public sealed class SqliteDialect : SqlDialect
     /// database), which do not pass by waiting; a run stops on them at once, to be resumed once they are fixed.
     /// </summary>
     public override bool IsTransient(Exception exception) => false;
+
+    public override string CreateChunkTable(TableName chunks) =>
+        $"CREATE TABLE IF NOT EXISTS {QuoteTable(chunks)} (job_id INTEGER NOT NULL, chunk INTEGER NOT NULL, low_key TEXT, high_key TEXT, last_key TEXT, " +
+        "status TEXT NOT NULL, processed INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0, owner TEXT, " +
+        "updated_at TEXT, PRIMARY KEY (job_id, chunk))";
+
+    protected override string? RandomFilter(double fraction) => $"(abs(random()) % 1000000) < {(long)Math.Ceiling(fraction * 1_000_000)}";
+
+    /// <summary>No row locks: BEGIN IMMEDIATE already gives the claim the database's one write lock.</summary>
+    public override string SelectForClaim(TableName table, string columns, string where, string orderBy) =>
+        $"SELECT {columns} FROM {QuoteTable(table)} WHERE {where} ORDER BY {orderBy}";
 }

@@ -25,19 +25,25 @@ public static class JobStaleness
     /// For a job owned by this process: whether it is running in this process now. Null when the caller cannot tell: this
     /// process is alive, so only the heartbeat and the server's start decide.
     /// </param>
-    public static bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter, DateTime? serverStarted, Func<bool>? runningHere = null)
+    public static bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter, DateTime? serverStarted, Func<bool>? runningHere = null) =>
+        IsStale(job.UpdatedAt, job.Owner, now, staleAfter, serverStarted, runningHere);
+
+    /// <summary>The same rule for anything with a heartbeat and an owner: a job row, or one chunk of a job.</summary>
+    public static bool IsStale(DateTimeOffset? heartbeat, string? owner, DateTime now, TimeSpan staleAfter, DateTime? serverStarted, Func<bool>? runningHere = null)
     {
-        if (job.UpdatedAt is null || now - job.UpdatedAt.Value.UtcDateTime > staleAfter) return true;
-        if (serverStarted is { } started && started > job.UpdatedAt.Value.UtcDateTime) return true;
-        if (job.Owner == ReencryptionEngine.Owner) return runningHere is not null && !runningHere();
-        return OwnerProcessGone(job.Owner);
+        if (heartbeat is null || now - heartbeat.Value.UtcDateTime > staleAfter) return true;
+        if (serverStarted is { } started && started > heartbeat.Value.UtcDateTime) return true;
+        if (RunnerOwner.IsThisProcess(owner)) return runningHere is not null && !runningHere();
+        return OwnerProcessGone(owner);
     }
 
-    /// <summary>Whether the owner <c>host:pid</c> names a process of this machine (not this one) that no longer exists.</summary>
+    /// <summary>
+    /// Whether the owner (<c>host:pid</c>, or a worker's <c>host:pid:w…</c>) names a process of this machine (not this one)
+    /// that no longer exists.
+    /// </summary>
     public static bool OwnerProcessGone(string? owner)
     {
-        var parts = owner?.Split(':');
-        if (parts is not { Length: 2 } || parts[0] != Environment.MachineName || !int.TryParse(parts[1], out var pid) || pid == Environment.ProcessId)
+        if (!RunnerOwner.TryParse(owner, out var host, out var pid) || host != Environment.MachineName || pid == Environment.ProcessId)
             return false;
         try
         {

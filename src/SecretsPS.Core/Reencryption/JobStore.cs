@@ -25,12 +25,24 @@ public sealed class JobStore
         // reencrypt_jobs → reencrypt_job_errors (the documented name); any other name gets _errors appended.
         var errorsName = Jobs.Name.EndsWith("jobs", StringComparison.Ordinal) ? Jobs.Name[..^4] + "job_errors" : Jobs.Name + "_errors";
         Errors = Jobs with { Name = errorsName };
+        // The chunk table is named as the errors table is: reencrypt_jobs → reencrypt_job_chunks, otherwise _chunks appended.
+        var chunksName = Jobs.Name.EndsWith("jobs", StringComparison.Ordinal) ? Jobs.Name[..^4] + "job_chunks" : Jobs.Name + "_chunks";
+        ChunksTable = Jobs with { Name = chunksName };
         // Every statement is built (and every name checked) before the first one runs: nothing half created.
         _createStatements = _dialect.CreateJobTables(Jobs, Errors).ToList();
+        _createChunks = _dialect.CreateChunkTable(ChunksTable);
+        Chunks = new ChunkStore(_dialect, Jobs, ChunksTable);
     }
 
     public TableName Jobs { get; }
     public TableName Errors { get; }
+
+    /// <summary>The chunk table: a job's key ranges with their cursors, counters and runners.</summary>
+    public TableName ChunksTable { get; }
+
+    internal ChunkStore Chunks { get; }
+
+    private readonly string _createChunks;
 
     private readonly List<string> _createStatements;
 
@@ -38,11 +50,28 @@ public sealed class JobStore
     {
         // Tables that exist are left as they are, without a statement: CREATE … IF NOT EXISTS still needs the right to
         // create in the schema (PostgreSQL checks it first), which a runner with data rights only does not have.
-        if (Exists(Jobs) && Exists(Errors)) return;
         bool Exists(TableName table) => TableExists(connection, table);
+        if (Exists(Jobs) && Exists(Errors))
+        {
+            if (Exists(ChunksTable)) return;
+            // The tables of an older version: only the chunk table is added, and an account that may not create it is told
+            // which table is missing and what to run, rather than which right it lacks.
+            try
+            {
+                Execute(connection, null, _createChunks);
+                return;
+            }
+            catch (DbException e) when (!_dialect.IsConnectionFailure(e))
+            {
+                throw new SecretsPSException(ErrorIds.JobChunkTableMissing, ErrorKind.InvalidOperation,
+                    Localized.Format(Messages.JobChunkTableMissing, Jobs, ChunksTable, e.GetType().Name, _createChunks),
+                    e, ChunksTable.ToString());
+            }
+        }
         try
         {
             foreach (var sql in _createStatements) Execute(connection, null, sql);
+            Execute(connection, null, _createChunks);
         }
         catch (DbException e) when (!_dialect.IsConnectionFailure(e))
         {
@@ -53,6 +82,9 @@ public sealed class JobStore
     }
 
     public bool TablesExist(DbConnection connection) => TableExists(connection, Jobs);
+
+    /// <summary>False for the job tables of an older version, which have no chunk table yet.</summary>
+    public bool ChunkTableExists(DbConnection connection) => TableExists(connection, ChunksTable);
 
     /// <summary>Outside a transaction only: on PostgreSQL the probe's error would end one.</summary>
     private bool TableExists(DbConnection connection, TableName table)
@@ -180,7 +212,9 @@ public sealed class JobStore
 
     public int Delete(DbConnection connection, long id)
     {
+        var hasChunks = ChunkTableExists(connection);
         using var transaction = _dialect.BeginWrite(connection);
+        if (hasChunks) Chunks.Delete(connection, transaction, id);
         Execute(connection, transaction, $"DELETE FROM {_dialect.QuoteTable(Errors)} WHERE job_id = @id", c => Add(c, "@id", id));
         var n = Execute(connection, transaction, $"DELETE FROM {_dialect.QuoteTable(Jobs)} WHERE id = @id", c => Add(c, "@id", id));
         transaction.Commit();
@@ -254,6 +288,38 @@ public sealed class JobStore
         }
         return list;
     }
+
+    /// <summary>
+    /// Writes the job's state (status, times, owner, message, settings) and never its counters or cursor: with several
+    /// runners, those are only ever added to, each in the transaction of the rows they count.
+    /// </summary>
+    public void SaveState(DbConnection connection, DbTransaction transaction, ReencryptJob job)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText =
+            $"UPDATE {_dialect.QuoteTable(Jobs)} SET status = @status, batch_size = @batch_size, commit_every = @commit_every, started_at = @started_at, " +
+            "updated_at = @updated_at, finished_at = @finished_at, owner = @owner, message = @message WHERE id = @id";
+        Add(command, "@status", job.StatusKind.ToText());
+        Add(command, "@batch_size", job.BatchSize);
+        Add(command, "@commit_every", job.CommitEvery);
+        Add(command, "@started_at", job.StartedAt?.UtcDateTime);
+        Add(command, "@updated_at", job.UpdatedAt?.UtcDateTime);
+        Add(command, "@finished_at", job.FinishedAt?.UtcDateTime);
+        Add(command, "@owner", job.Owner);
+        Add(command, "@message", job.Message);
+        Add(command, "@id", job.Id);
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>The job's heartbeat and owner, renewed by a runner that holds no chunk (the one counting the column at the end).</summary>
+    public void Beat(DbConnection connection, DbTransaction transaction, long id, string owner, DateTime now) =>
+        Execute(connection, transaction, $"UPDATE {_dialect.QuoteTable(Jobs)} SET updated_at = @now, owner = @owner WHERE id = @id", c =>
+        {
+            Add(c, "@now", now);
+            Add(c, "@owner", owner);
+            Add(c, "@id", id);
+        });
 
     private static DateTime Utc(DateTime t) => t.Kind == DateTimeKind.Utc ? t : DateTime.SpecifyKind(t, DateTimeKind.Utc);
 

@@ -29,7 +29,8 @@ public sealed class ReencryptionEngine
         _ring = ring;
     }
 
-    public static string Owner => $"{Environment.MachineName}:{Environment.ProcessId}";
+    /// <summary>This process as a job's owner names it (<see cref="RunnerOwner"/>; each worker adds its own tag).</summary>
+    public static string Owner => RunnerOwner.Process;
 
     private DbConnection Open(bool readOnly) => DatabaseConnection.Open(_dialect, _connectionString, _signIn, readOnly);
 
@@ -39,7 +40,7 @@ public sealed class ReencryptionEngine
     /// <summary>-WhatIf: reads and decrypts every value, writes nothing (read-only connection; no job row).</summary>
     public ReencryptionPreview Preview(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
     {
-        options.Validate();
+        options.Validate(_dialect.Provider);
         using var connection = Open(readOnly: true);
         var target = ColumnTarget.Resolve(_dialect, connection, options.Table, options.Column, options.KeyColumn);
         using var transaction = _dialect.BeginRead(connection);
@@ -51,7 +52,7 @@ public sealed class ReencryptionEngine
         var clock = Stopwatch.StartNew();
         while (!cancellation.IsCancellationRequested)
         {
-            var page = ReadPage(connection, transaction, target, cursor, options.BatchSize, cancellation);
+            var page = ReadPage(connection, transaction, target, cursor, null, options.BatchSize, cancellation);
             if (page.Count == 0) break;
             foreach (var (key, value) in page)
             {
@@ -75,30 +76,85 @@ public sealed class ReencryptionEngine
 
     public ReencryptJob Run(ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
     {
-        options.Validate();
+        options.Validate(_dialect.Provider);
         var store = new JobStore(_dialect, options.JobTable);
-        using var connection = Open(readOnly: false);
-        ColumnTarget target;
-        ReencryptJob job;
+        var tag = RunnerOwner.NewRunnerTag();
+        var owners = Enumerable.Range(0, options.ThrottleLimit).Select(i => RunnerOwner.Worker(tag, i)).ToArray();
+        lock (RunningHere) foreach (var o in owners) RunningHere.Add(o);
         try
         {
-            target = ColumnTarget.Resolve(_dialect, connection, options.Table, options.Column, options.KeyColumn);
-            store.EnsureTables(connection);
-            job = Claim(connection, store, target, options, observer);
+            using var connection = Open(readOnly: false);
+            ColumnTarget target;
+            JobClaim claim;
+            try
+            {
+                target = ColumnTarget.Resolve(_dialect, connection, options.Table, options.Column, options.KeyColumn);
+                store.EnsureTables(connection);
+                claim = ClaimJob(connection, store, target, options, owners[0], observer);
+            }
+            catch (DbException e) when (_dialect.IsConnectionFailure(e))
+            {
+                throw Unavailable(e);
+            }
+            return RunWorkers(connection, store, target, claim, options, owners, observer, cancellation);
         }
-        catch (DbException e) when (_dialect.IsConnectionFailure(e))
+        finally
         {
-            throw Unavailable(e);
+            lock (RunningHere) foreach (var o in owners) RunningHere.Remove(o);
         }
+    }
 
-        lock (RunningHere) RunningHere.Add(RunKey(job.Id));
+    /// <summary>The job a run works on: the chunks it has, and whether it only needs its proof (every chunk done).</summary>
+    private sealed record JobClaim(ReencryptJob Job, int Chunks, bool FinishNow);
+
+    /// <summary>
+    /// The run's workers, each on its own thread with its own connection (the first on the run's), claim chunks until none
+    /// is left or the run stops; this thread hands their events to the observer meanwhile, then ends the run: the proof and
+    /// the job's end when one of them marked the last chunk done, the job paused when it stopped and no other runner works
+    /// on the job, or the job as it stands when others still hold chunks.
+    /// </summary>
+    private ReencryptJob RunWorkers(DbConnection connection, JobStore store, ColumnTarget target, JobClaim claim, ReencryptionOptions options,
+        string[] owners, IReencryptionObserver observer, CancellationToken cancellation)
+    {
+        var job = claim.Job;
+        using var run = new RunState(options, cancellation) { JobErrors = job.Errors };
         try
         {
-            return ProcessRetryingTransientFailures(connection, store, target, job, options, observer, cancellation);
+            if (options.MaxErrors is { } me0 && job.Errors > me0)
+                run.FailJob(StoredText.Store(nameof(Messages.JobMessageTooManyErrors), me0));
+            else if (claim.FinishNow)
+                run.RequestFinish();
+            else
+            {
+                var threads = new List<Thread>();
+                for (int i = 0; i < owners.Length; i++)
+                {
+                    var worker = new Worker(owners[i], i == 0 ? connection : null, store, target, job.Id, job.TargetVersion, claim.Chunks == 1, run);
+                    var thread = new Thread(() => Work(worker)) { IsBackground = true, Name = "SecretsPS worker " + i };
+                    threads.Add(thread);
+                    thread.Start();
+                }
+                try
+                {
+                    run.Events.Drain(observer, () => threads.All(t => !t.IsAlive));
+                }
+                catch (Exception)
+                {
+                    // The observer threw (the host stopping the pipeline, an error the caller turned terminating): the workers
+                    // give their chunks back at their committed cursors before the error goes on.
+                    run.Stop(StoredText.Store(nameof(Messages.JobMessageStopped)), interrupt: true);
+                    foreach (var t in threads) t.Join();
+                    throw;
+                }
+            }
+
+            if (run.Failure is { } failure) failure.Throw();
+            if (run.FinishRequested) return FinishJob(store, target, job, owners[0], run, observer);
+            return EndRun(store, target, job, owners, run, observer);
         }
         catch (Exception e) when (e is DbException or IOException or InvalidOperationException or System.Net.Sockets.SocketException or TimeoutException)
         {
-            var failed = MarkFailed(store, job.Id, _dialect.IsConnectionFailure(e)
+            var failed = MarkFailed(store, target, job.Id, owners, options.StaleAfter, _dialect.IsConnectionFailure(e)
                 ? StoredText.Store(nameof(Messages.JobMessageConnectionLost))
                 : StoredText.Store(nameof(Messages.JobMessageDatabaseError), e.GetType().Name));
             if (_dialect.IsConnectionFailure(e)) throw Unavailable(e);
@@ -108,16 +164,241 @@ public sealed class ReencryptionEngine
         }
         catch (Exception e)
         {
-            // Whatever stopped the loop (the host stopping the pipeline, an error the caller turned terminating),
-            // the uncommitted batch is rolled back and the job must not claim to be running.
-            MarkFailed(store, job.Id, e is SecretsPSException s ? StoredText.Store(nameof(Messages.JobMessageFailedWith), s.ErrorId) : StoredText.Store(nameof(Messages.JobMessageInterrupted), e.GetType().Name),
+            // Whatever stopped the run, the uncommitted batches are rolled back and the job must not claim to be running
+            // (unless other runners still work on it).
+            MarkFailed(store, target, job.Id, owners, options.StaleAfter,
+                e is SecretsPSException s ? StoredText.Store(nameof(Messages.JobMessageFailedWith), s.ErrorId) : StoredText.Store(nameof(Messages.JobMessageInterrupted), e.GetType().Name),
                 e is SecretsPSException ? JobStatus.Failed : JobStatus.Paused);
             throw;
         }
+    }
+
+    /// <summary>One worker of a run: its owner text, and the connection it starts on (null: it opens its own).</summary>
+    private sealed record Worker(string Owner, DbConnection? Connection, JobStore Store, ColumnTarget Target, long JobId, string TargetVersion,
+        bool SingleChunk, RunState Run);
+
+    private enum ChunkOutcome { Done, Lost, Stopped, JobEnded }
+
+    private enum ClaimKind { Claimed, Finish, NoneFree, JobEnded }
+
+    private sealed record ChunkClaim(ClaimKind Kind, ReencryptJobChunk? Chunk = null);
+
+    /// <summary>
+    /// A worker's life: claim a chunk, work it to its end, mark it done while claiming the next, until none is free. A
+    /// transient failure (the dialect says which) drops only the uncommitted batch: the worker waits, opens a new
+    /// connection, takes its chunk back at its committed cursor (unless another runner took it over meanwhile) and goes
+    /// on, a bounded number of times. Anything else stops the whole run.
+    /// </summary>
+    private void Work(Worker w)
+    {
+        var run = w.Run;
+        var connection = w.Connection;
+        bool own = connection is null;
+        ReencryptJobChunk? current = null, finished = null;
+        bool takeBack = false;
+        var transformer = new ValueTransformer(_ring, _ring.Get(w.TargetVersion), run.Options.EncryptPlaintext, w.Target.MaxLength);
+        try
+        {
+            for (int attempt = 0; ; )
+            {
+                try
+                {
+                    if (connection is null)
+                    {
+                        try { connection = Open(readOnly: false); }
+                        catch (SecretsPSException s) when (s.ErrorId == ErrorIds.DatabaseUnavailable && s.InnerException is { } lost)
+                        {
+                            throw Unavailable(lost); // the run's own message, which says to -Resume
+                        }
+                        own = true;
+                    }
+                    if (takeBack && current is not null)
+                    {
+                        var committed = w.Store.Chunks.Get(connection, null, w.JobId, current.Chunk);
+                        current = committed is { Status: ChunkStatus.Running } && committed.Owner == w.Owner ? committed : null;
+                    }
+                    takeBack = false;
+                    if (current is null)
+                    {
+                        var next = ClaimNext(connection, w, finished, claimAnother: !run.Token.IsCancellationRequested);
+                        finished = null;
+                        if (next.Kind == ClaimKind.Finish) run.RequestFinish();
+                        if (next.Kind != ClaimKind.Claimed) return;
+                        current = next.Chunk;
+                    }
+                    var outcome = ProcessChunk(connection, w, current!, transformer);
+                    if (outcome == ChunkOutcome.Done) finished = current;
+                    current = null;
+                    if (outcome is ChunkOutcome.Stopped or ChunkOutcome.JobEnded && finished is null) return;
+                }
+                catch (Exception e) when (attempt < TransientRetries && !run.Token.IsCancellationRequested && IsTransient(e))
+                {
+                    attempt++;
+                    if (own) connection?.Dispose();
+                    connection = null;
+                    takeBack = true;
+                    var delay = TransientRetryDelay(attempt);
+                    run.Events.Warning(Localized.Format(Messages.TransientFailureRetrying, w.JobId, w.Target.Name,
+                        e is SecretsPSException s ? s.ErrorId : DatabaseErrorText.Describe(e), (int)delay.TotalSeconds, attempt, TransientRetries));
+                    if (run.Token.WaitHandle.WaitOne(delay)) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            run.Fail(e);
+            if (current is not null) ReleaseBestEffort(w, current.Chunk);
+        }
         finally
         {
-            lock (RunningHere) RunningHere.Remove(RunKey(job.Id));
+            if (own) connection?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Under the target's lock: marks the chunk just worked done, then claims the first chunk that is pending or whose runner
+    /// is gone (stale, as a job is: heartbeat, server restart, process gone), skipping chunks another transaction holds.
+    /// The worker whose marking leaves no chunk undone is the one that finishes the job: decided under the lock, so
+    /// exactly one runner sees "none left".
+    /// </summary>
+    private ChunkClaim ClaimNext(DbConnection connection, Worker w, ReencryptJobChunk? finished, bool claimAnother)
+    {
+        var chunks = w.Store.Chunks;
+        using var transaction = _dialect.BeginWrite(connection);
+        _dialect.LockTarget(connection, transaction, w.Target.Name);
+        var now = DateTime.UtcNow;
+        bool marked = finished is not null && chunks.MarkDone(connection, transaction, w.JobId, finished.Chunk, w.Owner, now);
+        if (chunks.JobCounters(connection, transaction, w.JobId).Status != JobStatus.Running)
+        {
+            transaction.Commit();
+            return new ChunkClaim(ClaimKind.JobEnded);
+        }
+        if (claimAnother)
+        {
+            foreach (var c in chunks.Candidates(connection, transaction, w.JobId))
+            {
+                bool stale = c.Status == ChunkStatus.Running && IsChunkStale(c, now, w.Run.Options.StaleAfter);
+                if (c.Status != ChunkStatus.Pending && !stale) continue;
+                chunks.Claim(connection, transaction, w.JobId, c.Chunk, w.Owner, now);
+                transaction.Commit();
+                if (stale) w.Run.Events.Info(Localized.Format(Messages.ChunkTakenOver, w.JobId, c.Chunk, c.Owner, c.UpdatedAt));
+                return new ChunkClaim(ClaimKind.Claimed, new ReencryptJobChunk
+                {
+                    JobId = c.JobId, Chunk = c.Chunk, LowKey = c.LowKey, HighKey = c.HighKey, LastKey = c.LastKey, Status = ChunkStatus.Running,
+                    Processed = c.Processed, Skipped = c.Skipped, Errors = c.Errors, Owner = w.Owner, UpdatedAt = now,
+                });
+            }
+        }
+        if (marked && chunks.All(connection, transaction, w.JobId).All(c => c.Status == ChunkStatus.Done))
+        {
+            // The job's heartbeat and owner are the finisher's while it counts the column.
+            w.Store.Beat(connection, transaction, w.JobId, w.Owner, now);
+            transaction.Commit();
+            return new ChunkClaim(ClaimKind.Finish);
+        }
+        transaction.Commit();
+        return new ChunkClaim(ClaimKind.NoneFree);
+    }
+
+    /// <summary>Best effort, on a new connection: a chunk whose worker failed goes back to pending at its committed cursor.</summary>
+    private void ReleaseBestEffort(Worker w, int chunk)
+    {
+        try
+        {
+            using var connection = Open(readOnly: false);
+            using var transaction = _dialect.BeginWrite(connection);
+            w.Store.Chunks.Release(connection, transaction, w.JobId, chunk, w.Owner, DateTime.UtcNow);
+            transaction.Commit();
+        }
+        catch (Exception)
+        {
+            // The chunk stays running under this owner: stale once its heartbeat is old, or at once on this machine when the process is gone.
+        }
+    }
+
+    private bool IsChunkStale(ReencryptJobChunk chunk, DateTime now, TimeSpan staleAfter) =>
+        JobStaleness.IsStale(chunk.UpdatedAt, chunk.Owner, now, staleAfter, _serverStarted, () =>
+        {
+            lock (RunningHere) return chunk.Owner is not null && RunningHere.Contains(chunk.Owner);
+        });
+
+    /// <summary>
+    /// A running job is alive while any of its running chunks is (heartbeat, server, process); with no chunk running (between
+    /// the job's creation and its first claim, during its proof, a job of an older version), by the job row's own heartbeat.
+    /// </summary>
+    private bool IsJobStale(DbConnection connection, DbTransaction transaction, JobStore store, ReencryptJob job, DateTime now, TimeSpan staleAfter)
+    {
+        var running = store.Chunks.All(connection, transaction, job.Id).Where(c => c.Status == ChunkStatus.Running).ToList();
+        if (running.Count > 0) return running.All(c => IsChunkStale(c, now, staleAfter));
+        return JobStaleness.IsStale(job, now, staleAfter, _serverStarted, () =>
+        {
+            lock (RunningHere) return job.Owner is not null && RunningHere.Contains(job.Owner);
+        });
+    }
+
+    /// <summary>Every chunk is done: the column counted in the database (the job's one proof) decides how the job ends.</summary>
+    private ReencryptJob FinishJob(JobStore store, ColumnTarget target, ReencryptJob claimed, string owner, RunState run, IReencryptionObserver observer)
+    {
+        using var connection = Open(readOnly: false);
+        var proof = CompletionProof.Count(_dialect, connection, target, _ring, claimed.TargetVersion, run.Outer);
+        using var transaction = _dialect.BeginWrite(connection);
+        var job = store.Get(connection, transaction, claimed.Id)!;
+        var message = (proof.Complete, job.Errors == 0) switch
+        {
+            (true, true) => StoredText.Store(nameof(Messages.JobMessageComplete), proof.ToText()),
+            (true, false) => StoredText.Store(nameof(Messages.JobMessageCompleteWithErrors), job.Errors, proof.ToText()),
+            (false, true) => StoredText.Store(nameof(Messages.JobMessageIncomplete), proof.BelowTarget, job.TargetVersion, proof.OlderVersionsText, proof.ToText()),
+            (false, false) => StoredText.Store(nameof(Messages.JobMessageIncompleteWithErrors), job.Errors, proof.BelowTarget, job.TargetVersion, proof.OlderVersionsText, proof.ToText()),
+        };
+        var now = DateTime.UtcNow;
+        job = new ReencryptJob(job)
+        {
+            StatusKind = proof.Complete ? JobStatus.Finished : JobStatus.Incomplete,
+            UpdatedAt = now,
+            FinishedAt = now,
+            Owner = owner,
+            Message = message,
+        };
+        store.SaveState(connection, transaction, job);
+        transaction.Commit();
+        observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, run.Done, run.Clock.Elapsed));
+        return job;
+    }
+
+    /// <summary>
+    /// The run ended without finishing the job: failed on purpose (-MaxErrors), paused when it stopped and no other runner
+    /// holds a chunk, or left running, as it stands, for the runners that still do.
+    /// </summary>
+    private ReencryptJob EndRun(JobStore store, ColumnTarget target, ReencryptJob claimed, string[] owners, RunState run, IReencryptionObserver observer)
+    {
+        using var connection = Open(readOnly: false);
+        using var transaction = _dialect.BeginWrite(connection);
+        _dialect.LockTarget(connection, transaction, target.Name);
+        var now = DateTime.UtcNow;
+        var job = store.Get(connection, transaction, claimed.Id)!;
+        var others = store.Chunks.All(connection, transaction, job.Id)
+            .Count(c => c.Status == ChunkStatus.Running && !owners.Contains(c.Owner) && !IsChunkStale(c, now, run.Options.StaleAfter));
+        if (run.FailMessage is { } failMessage && job.StatusKind == JobStatus.Running)
+        {
+            job = new ReencryptJob(job) { StatusKind = JobStatus.Failed, UpdatedAt = now, Owner = owners[0], Message = failMessage };
+            store.SaveState(connection, transaction, job);
+        }
+        else if (job.StatusKind == JobStatus.Running && run.StopReason is { } reason)
+        {
+            if (others == 0)
+            {
+                job = new ReencryptJob(job) { StatusKind = JobStatus.Paused, UpdatedAt = now, Owner = owners[0], Message = reason };
+                store.SaveState(connection, transaction, job);
+            }
+            else observer.Info(Localized.Format(Messages.RunnerStoppedOthersRunning, job.Id, others));
+        }
+        else if (job.StatusKind == JobStatus.Running)
+        {
+            observer.Info(Localized.Format(Messages.RunnerPartDone, job.Id, others));
+        }
+        transaction.Commit();
+        observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, run.Done, run.Clock.Elapsed));
+        return job;
     }
 
     /// <summary>How often one run continues after a transient database failure before it stops with the error.</summary>
@@ -126,60 +407,6 @@ public sealed class ReencryptionEngine
     /// <summary>The wait before each retry: 2, 4, 8 seconds (a failover of a managed database usually takes under 30).</summary>
     public static TimeSpan TransientRetryDelay(int attempt) => TimeSpan.FromSeconds(Math.Pow(2, attempt));
 
-    /// <summary>
-    /// Runs the job; when a transient failure stops it (the dialect says which: a lost connection, a failover, a
-    /// throttled or deadlocked batch), the uncommitted batch is gone with its transaction, so the run waits, opens a
-    /// new connection, takes the job back at its committed cursor and counters, and continues, a bounded number of
-    /// times, telling the observer each time. Anything else, or a failure past the last retry, ends the run as before.
-    /// </summary>
-    private ReencryptJob ProcessRetryingTransientFailures(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job,
-        ReencryptionOptions options, IReencryptionObserver observer, CancellationToken cancellation)
-    {
-        var current = connection;
-        var clock = Stopwatch.StartNew();
-        var first = job;
-        try
-        {
-            for (int attempt = 0; ; attempt++)
-            {
-                try
-                {
-                    var limits = options;
-                    if (attempt > 0)
-                    {
-                        try { current = Open(readOnly: false); }
-                        catch (SecretsPSException s) when (s.ErrorId == ErrorIds.DatabaseUnavailable && s.InnerException is { } lost)
-                        {
-                            throw Unavailable(lost); // the run's own message, which says to -Resume
-                        }
-                        job = TakeBack(current, store, target, job);
-                        // -MaxDuration and -MaxRows bound the whole invocation, retries included.
-                        long done = job.Processed + job.Skipped + job.Errors - (first.Processed + first.Skipped + first.Errors);
-                        limits = options with
-                        {
-                            MaxDuration = options.MaxDuration is { } d ? (d > clock.Elapsed ? d - clock.Elapsed : TimeSpan.Zero) : null,
-                            MaxRows = options.MaxRows is { } m ? Math.Max(0, m - done) : null,
-                        };
-                    }
-                    return Process(current, store, target, job, limits, observer, cancellation);
-                }
-                catch (Exception e) when (attempt < TransientRetries && !cancellation.IsCancellationRequested && IsTransient(e))
-                {
-                    if (!ReferenceEquals(current, connection)) current.Dispose();
-                    current = connection;
-                    var delay = TransientRetryDelay(attempt + 1);
-                    observer.Warning(Localized.Format(Messages.TransientFailureRetrying, job.Id, target.Name,
-                        e is SecretsPSException s ? s.ErrorId : DatabaseErrorText.Describe(e), (int)delay.TotalSeconds, attempt + 1, TransientRetries));
-                    if (cancellation.WaitHandle.WaitOne(delay)) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
-                }
-            }
-        }
-        finally
-        {
-            if (!ReferenceEquals(current, connection)) current.Dispose();
-        }
-    }
-
     private bool IsTransient(Exception e) => e switch
     {
         SecretsPSException s => s.ErrorId == ErrorIds.DatabaseUnavailable, // the new connection did not open (yet)
@@ -187,39 +414,23 @@ public sealed class ReencryptionEngine
         _ => false,
     };
 
-    /// <summary>
-    /// The job as its last commit left it (the rows before its cursor written, its counters true), claimed again under
-    /// the target's lock: if another runner took it over meanwhile (its heartbeat looked stale), this run stops.
-    /// </summary>
-    private ReencryptJob TakeBack(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job)
-    {
-        using var transaction = _dialect.BeginWrite(connection);
-        _dialect.LockTarget(connection, transaction, target.Name);
-        var committed = store.Get(connection, transaction, job.Id);
-        if (committed is null || committed.StatusKind != JobStatus.Running || committed.Owner != Owner)
-            throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
-                Localized.Format(Messages.JobAlreadyRunning, job.Id, committed?.Owner, committed?.UpdatedAt), target: target.Name);
-        committed = new ReencryptJob(committed) { UpdatedAt = DateTime.UtcNow };
-        store.Save(connection, transaction, committed);
-        transaction.Commit();
-        return committed;
-    }
-
     /// <summary>Job ids are per database: the key includes where the job table is.</summary>
-    private long RunKey(long jobId) => HashCode.Combine(_dialect.Describe(_connectionString), jobId);
-
-    private ReencryptJob Claim(DbConnection connection, JobStore store, ColumnTarget target, ReencryptionOptions options, IReencryptionObserver observer)
+    private JobClaim ClaimJob(DbConnection connection, JobStore store, ColumnTarget target, ReencryptionOptions options, string owner, IReencryptionObserver observer)
     {
         using var transaction = _dialect.BeginWrite(connection);
         _dialect.LockTarget(connection, transaction, target.Name);
         var now = DateTime.UtcNow;
         _serverStarted = _dialect.ServerStartTime(connection, transaction);
         var jobs = store.ForTarget(connection, transaction, target.Table.ToString(), target.Column);
-        var running = jobs.FirstOrDefault(j => j.StatusKind == JobStatus.Running && !IsStale(j, now, options.StaleAfter) && j.Id != options.JobId);
+        bool Live(ReencryptJob j) => j.StatusKind == JobStatus.Running && !IsJobStale(connection, transaction, store, j, now, options.StaleAfter);
+        var running = jobs.FirstOrDefault(j => j.Id != options.JobId && Live(j));
         if (running is not null)
+        {
+            if (options.Join && options.JobId is null) return Join(running);
             throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
                 Localized.Format(Messages.JobAlreadyRunningOn, running.Id, target.Name, running.Owner, running.UpdatedAt),
                 target: target.Name);
+        }
 
         ReencryptJob? resumed = null;
         if (options.JobId is { } id)
@@ -232,9 +443,12 @@ public sealed class ReencryptionEngine
             if (resumed.StatusKind.HasEnded())
                 throw new SecretsPSException(ErrorIds.JobFinished, ErrorKind.InvalidOperation,
                     Localized.Format(Messages.JobFinished, id), target: id.ToString());
-            if (resumed.StatusKind == JobStatus.Running && !IsStale(resumed, now, options.StaleAfter))
+            if (Live(resumed))
+            {
+                if (options.Join) return Join(resumed);
                 throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
                     Localized.Format(Messages.JobAlreadyRunning, id, resumed.Owner, resumed.UpdatedAt), target: id.ToString());
+            }
         }
         else if (options.Resume)
         {
@@ -243,38 +457,73 @@ public sealed class ReencryptionEngine
             if (resumed is null) observer.Info(Localized.Format(Messages.NoUnfinishedJob, target.Name));
             else RequireSameJob(resumed, target);
         }
+        else if (options.Join)
+        {
+            // A running job whose runners are all gone: -Join takes its chunks over rather than leave it behind.
+            resumed = jobs.FirstOrDefault(j => j.StatusKind == JobStatus.Running && IsSameJob(j, target));
+        }
 
         if (resumed is not null)
         {
+            var chunks = store.Chunks.All(connection, transaction, resumed.Id);
+            if (chunks.Count == 0)
+            {
+                // A job of an older version: one chunk from its cursor, with its counters.
+                store.Chunks.InsertWhole(connection, transaction, resumed, now);
+                chunks = store.Chunks.All(connection, transaction, resumed.Id);
+            }
+            int notDone = chunks.Count(c => c.Status != ChunkStatus.Done);
             var job = new ReencryptJob(resumed)
             {
                 StatusKind = JobStatus.Running,
                 StartedAt = resumed.StartedAt ?? now,
                 UpdatedAt = now,
-                Owner = Owner,
+                Owner = owner,
                 BatchSize = options.BatchSize,
                 CommitEvery = options.CommitEvery,
-                Message = resumed.LastKey is null ? StoredText.Store(nameof(Messages.JobMessageResumedAtStart)) : StoredText.Store(nameof(Messages.JobMessageResumedAtKey), resumed.LastKey),
+                Message = chunks.Count > 1 ? StoredText.Store(nameof(Messages.JobMessageResumedChunks), notDone, chunks.Count)
+                    : resumed.LastKey is null ? StoredText.Store(nameof(Messages.JobMessageResumedAtStart)) : StoredText.Store(nameof(Messages.JobMessageResumedAtKey), resumed.LastKey),
             };
-            store.Save(connection, transaction, job);
+            store.SaveState(connection, transaction, job);
             transaction.Commit();
             observer.Info(resumed.LastKey is null ? Localized.Format(Messages.ResumingJobAtStart, job.Id, resumed.StatusKind.ToText(), target.Name) : Localized.Format(Messages.ResumingJobAtKey, job.Id, resumed.StatusKind.ToText(), target.Name, resumed.LastKey));
-            return job;
+            if (chunks.Count > 1) observer.Info(Localized.Format(Messages.JoiningJob, job.Id, target.Name, notDone, chunks.Count));
+            return new JobClaim(job, chunks.Count, FinishNow: notDone == 0);
         }
 
+        long total = Count(connection, transaction, target);
+        var boundaries = ChunkPlan.Boundaries(_dialect, connection, transaction, target, total, options.ChunkRows);
         var fresh = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, _ring.Active.Name, JobStatus.Running,
-            Count(connection, transaction, target), 0, 0, 0, null, options.BatchSize, options.CommitEvery, now, now, now, null, Owner, null);
+            total, 0, 0, 0, null, options.BatchSize, options.CommitEvery, now, now, now, null, owner, null);
         fresh = new ReencryptJob(fresh) { Id = store.Insert(connection, transaction, fresh) };
+        store.Chunks.Insert(connection, transaction, fresh.Id, boundaries, now);
         transaction.Commit();
         observer.Info(Localized.Format(Messages.JobStarting, fresh.Id, fresh.TotalRows, target.Name, fresh.TargetVersion));
+        if (boundaries.Count > 0) observer.Info(Localized.Format(Messages.JobChunksPlanned, fresh.Id, boundaries.Count + 1, total / (boundaries.Count + 1)));
         // A run without -Resume or -JobId starts over; the unfinished jobs of the target stay as they were, and the
         // operator is told which, and how to continue or remove them, instead of finding them months later.
         var leftBehind = jobs.Where(j => !j.StatusKind.HasEnded()) // a running one is stale here: a live one was refused above
             .Select(j => j.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
         if (leftBehind.Count > 0)
             observer.Warning(Localized.Format(Messages.UnfinishedJobsNotContinued, MessageText.List(leftBehind), target.Name, fresh.Id, string.Join(",", leftBehind.Take(20))));
-        return fresh;
+        return new JobClaim(fresh, boundaries.Count + 1, FinishNow: false);
+
+        // A live job is joined as it is: its row is not written (its runners own its counters and state).
+        JobClaim Join(ReencryptJob live)
+        {
+            RequireSameJob(live, target);
+            var chunks = store.Chunks.All(connection, transaction, live.Id);
+            if (chunks.Count == 0)
+                throw new SecretsPSException(ErrorIds.JobAlreadyRunning, ErrorKind.ResourceUnavailable,
+                    Localized.Format(Messages.JobAlreadyRunningOn, live.Id, target.Name, live.Owner, live.UpdatedAt), target: target.Name);
+            transaction.Commit();
+            observer.Info(Localized.Format(Messages.JoiningJob, live.Id, target.Name, chunks.Count(c => c.Status != ChunkStatus.Done), chunks.Count));
+            return new JobClaim(live, chunks.Count, FinishNow: false);
+        }
     }
+
+    private bool IsSameJob(ReencryptJob job, ColumnTarget target) =>
+        job.Table == target.Table.ToString() && job.Column == target.Column && job.KeyColumn == target.KeyColumn && job.TargetVersion == _ring.Active.Name;
 
     /// <summary>
     /// A job's identity is fixed (FORMATS.md §4a): its cursor is a position in one key column's order, and its rows
@@ -282,86 +531,113 @@ public sealed class ReencryptionEngine
     /// </summary>
     private void RequireSameJob(ReencryptJob job, ColumnTarget target)
     {
-        if (job.Table == target.Table.ToString() && job.Column == target.Column && job.KeyColumn == target.KeyColumn && job.TargetVersion == _ring.Active.Name)
-            return;
+        if (IsSameJob(job, target)) return;
         throw new SecretsPSException(ErrorIds.JobOptionsMismatch, ErrorKind.InvalidArgument,
             Localized.Format(Messages.JobOptionsMismatch, job.Id, job.Target, job.KeyColumn, job.TargetVersion, target.Name, target.KeyColumn, _ring.Active.Name),
             target: job.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    // Jobs this process is running right now; a job that names this process as owner but is not here was
+    // The owners (workers) running in this process right now; a job or chunk that names this process but none of these was
     // left behind by a run that ended without being able to update it (a database restart).
-    private static readonly HashSet<long> RunningHere = new();
+    private static readonly HashSet<string> RunningHere = new(StringComparer.Ordinal);
 
     private DateTime? _serverStarted;
 
-    private bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter) =>
-        JobStaleness.IsStale(job, now, staleAfter, _serverStarted, () =>
-        {
-            lock (RunningHere) return RunningHere.Contains(RunKey(job.Id));
-        });
-
-    private ReencryptJob Process(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job, ReencryptionOptions options,
-        IReencryptionObserver observer, CancellationToken cancellation)
+    /// <summary>
+    /// Works one claimed chunk from its committed cursor to its upper bound: keyset pages in key order, each row written
+    /// only if it still holds what was read, the chunk's cursor and counters (and their deltas on the job row) committed
+    /// with the rows they describe, guarded by this worker's ownership of the chunk.
+    /// </summary>
+    private ChunkOutcome ProcessChunk(DbConnection connection, Worker w, ReencryptJobChunk chunk, ValueTransformer transformer)
     {
-        var version = _ring.Get(job.TargetVersion);
-        var transformer = new ValueTransformer(_ring, version, options.EncryptPlaintext, target.MaxLength);
-        var clock = Stopwatch.StartNew();
-        long runDone = 0, runRead = 0, sinceCommit = 0;
+        var run = w.Run;
+        var options = run.Options;
+        var target = w.Target;
+        var tally = new ChunkTally(chunk);
+        var high = chunk.HighKey is null ? null : _dialect.KeyFromCursor(chunk.HighKey);
+        long sinceCommit = 0;
         var updates = new List<RowUpdate>(options.BatchSize);
         var pendingErrors = new List<(string, string)>();
         DbTransaction? transaction = null;
-        string? stopReason = null;
+        bool stopping = false;
         using var transforming = new OverlapThread<TransformedPage>("SecretsPS re-encryption");
         bool inFlight = false;
 
-        // Null when the run stops before this page or the column has no more rows.
+        // Null when the run stops before this page or the chunk has no more rows.
         List<(object Key, string? Value)>? ReadNext(object? after)
         {
-            if (cancellation.IsCancellationRequested) { stopReason = StoredText.Store(nameof(Messages.JobMessageStopped)); return null; }
-            // Any time limit above zero gets at least one page done, however slow the start: a runbook whose limit is too
-            // tight for a loaded machine still moves forward each time it runs.
-            if (options.MaxDuration is { } d && clock.Elapsed >= d && (d == TimeSpan.Zero || runRead > 0)) { stopReason = StoredText.Store(nameof(Messages.JobMessageMaxDuration), d); return null; }
-            if (options.MaxRows is { } m && runRead >= m) { stopReason = StoredText.Store(nameof(Messages.JobMessageMaxRows), m); return null; }
-            int limit = options.MaxRows is { } mr ? (int)Math.Min(options.BatchSize, mr - runRead) : options.BatchSize;
+            int limit = run.Reserve(options.BatchSize);
+            if (limit == 0) { stopping = true; return null; }
             transaction ??= _dialect.BeginWrite(connection);
             List<(object Key, string? Value)> page;
             try
             {
-                page = ReadPage(connection, transaction, target, after, limit, cancellation);
+                page = ReadPage(connection, transaction, target, after, high, limit, run.Token);
             }
-            catch (Exception e) when (cancellation.IsCancellationRequested && e is OperationCanceledException or DbException)
+            catch (Exception e) when (run.Token.IsCancellationRequested && e is OperationCanceledException or DbException)
             {
-                stopReason = StoredText.Store(nameof(Messages.JobMessageStopped));
+                run.Settle(limit, 0);
+                if (run.Outer.IsCancellationRequested) run.Stop(StoredText.Store(nameof(Messages.JobMessageStopped)));
+                stopping = true;
                 return null;
             }
-            runRead += page.Count;
+            run.Settle(limit, page.Count);
             return page.Count == 0 ? null : page;
         }
 
-        ReencryptJob FailOnErrors(long maxErrors)
+        ChunkOutcome? Commit(string status)
         {
-            transaction = Commit(connection, transaction, store, new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow }, pendingErrors);
-            return Finish(connection, store, job, JobStatus.Failed, StoredText.Store(nameof(Messages.JobMessageTooManyErrors), maxErrors));
+            transaction ??= _dialect.BeginWrite(connection);
+            var now = DateTime.UtcNow;
+            var delta = tally.Delta;
+            var chunks = w.Store.Chunks;
+            if (!chunks.CommitBatch(connection, transaction, w.JobId, chunk.Chunk, w.Owner, tally.LastKey, tally.Processed, tally.Skipped, tally.Errors,
+                    delta, w.SingleChunk, status, now))
+            {
+                // Taken over by another runner (this one looked stale): nothing of the batch is kept, the chunk is theirs.
+                transaction.Rollback();
+                transaction.Dispose();
+                transaction = null;
+                pendingErrors.Clear();
+                return ChunkOutcome.Lost;
+            }
+            w.Store.AddErrors(connection, transaction, w.JobId, pendingErrors, now);
+            var job = chunks.JobCounters(connection, transaction, w.JobId);
+            transaction.Commit();
+            transaction.Dispose();
+            transaction = null;
+            pendingErrors.Clear();
+            tally.Committed();
+            run.JobErrors = job.Errors;
+            run.Events.Progress(Snapshot(w.JobId, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, run.Done, run.Clock.Elapsed));
+            return job.Status == JobStatus.Running ? null : ChunkOutcome.JobEnded;
+        }
+
+        ChunkOutcome Release(ChunkOutcome outcome)
+        {
+            using var release = _dialect.BeginWrite(connection);
+            w.Store.Chunks.Release(connection, release, w.JobId, chunk.Chunk, w.Owner, DateTime.UtcNow);
+            release.Commit();
+            return outcome;
         }
 
         try
         {
-            if (options.MaxErrors is { } me0 && job.Errors > me0) return FailOnErrors(me0);
-
-            // The database and the cores overlap: while page N is transformed on its own thread, the calling thread writes
-            // page N−1 and reads page N+1, on the one connection and in the same transaction. Reading ahead of a write
-            // is safe because every write is guarded by the value that was read; the cursor still moves only with the
-            // rows written, in the commit that covers them, and the observer is only ever called from this thread.
-            var page = ReadNext(job.LastKey is null ? null : _dialect.KeyFromCursor(job.LastKey));
+            // The database and the cores overlap: while page N is transformed on its own thread, this worker writes page
+            // N−1 and reads page N+1, on its one connection and in the same transaction. Reading ahead of a write is safe
+            // because every write is guarded by the value that was read; the cursor still moves only with the rows
+            // written, in the commit that covers them.
+            var start = chunk.LastKey ?? chunk.LowKey;
+            var page = ReadNext(start is null ? null : _dialect.KeyFromCursor(start));
             TransformedPage? ready = null;
             while (page is not null || ready is not null)
             {
-                if (cancellation.IsCancellationRequested)
+                if (run.Token.IsCancellationRequested)
                 {
-                    // Ctrl+C or SIGTERM: what was written is committed below; a page read ahead is dropped unwritten,
-                    // and the cursor stays before it.
-                    stopReason = StoredText.Store(nameof(Messages.JobMessageStopped));
+                    // Ctrl+C, SIGTERM, or another worker failed: what was written is committed below; a page read ahead is
+                    // dropped unwritten, and the cursor stays before it.
+                    if (run.Outer.IsCancellationRequested) run.Stop(StoredText.Store(nameof(Messages.JobMessageStopped)));
+                    stopping = true;
                     break;
                 }
 
@@ -374,24 +650,28 @@ public sealed class ReencryptionEngine
 
                 if (ready is not null)
                 {
-                    job = WritePage(connection, transaction ??= _dialect.BeginWrite(connection), target, transformer, ready, updates, job, pendingErrors, observer);
-                    runDone += ready.Rows.Count;
+                    WritePage(connection, transaction ??= _dialect.BeginWrite(connection), target, transformer, ready, updates, tally, pendingErrors, run.Events);
+                    run.AddDone(ready.Rows.Count);
                     sinceCommit += ready.Rows.Count;
-                    if (options.MaxErrors is { } me && job.Errors > me)
+                    if (options.MaxErrors is { } me && run.JobErrors + tally.Delta.Errors > me)
                     {
                         // The page in flight is dropped unwritten: the cursor is at the last page written.
                         if (inFlight) transforming.Collect();
                         inFlight = false;
-                        return FailOnErrors(me);
+                        run.FailJob(StoredText.Store(nameof(Messages.JobMessageTooManyErrors), me));
+                        return Commit(ChunkStatus.Pending) ?? ChunkOutcome.Stopped;
                     }
 
                     if (sinceCommit >= options.CommitEvery)
                     {
-                        job = new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow };
-                        transaction = Commit(connection, transaction, store, job, pendingErrors);
+                        if (Commit(ChunkStatus.Running) is { } ended)
+                        {
+                            if (inFlight) transforming.Collect();
+                            inFlight = false;
+                            return ended == ChunkOutcome.JobEnded ? Release(ended) : ended;
+                        }
                         sinceCommit = 0;
                     }
-                    observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, runDone, clock.Elapsed));
                     ready = null;
                 }
 
@@ -403,29 +683,13 @@ public sealed class ReencryptionEngine
                 }
             }
 
-            job = new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow };
-            transaction = Commit(connection, transaction, store, job, pendingErrors);
-            if (stopReason is null)
+            if (stopping) return Commit(ChunkStatus.Pending) is { } lost && lost == ChunkOutcome.Lost ? lost : ChunkOutcome.Stopped;
+            return Commit(ChunkStatus.Running) switch
             {
-                // Every row was read: now the database, not this run's counters, says whether the job is done.
-                var proof = CompletionProof.Count(_dialect, connection, target, _ring, job.TargetVersion, cancellation);
-                job = (proof.Complete, job.Errors == 0) switch
-                {
-                    (true, true) => Finish(connection, store, job, JobStatus.Finished, StoredText.Store(nameof(Messages.JobMessageComplete), proof.ToText())),
-                    (true, false) => Finish(connection, store, job, JobStatus.Finished,
-                        StoredText.Store(nameof(Messages.JobMessageCompleteWithErrors), job.Errors, proof.ToText())),
-                    (false, true) => Finish(connection, store, job, JobStatus.Incomplete,
-                        StoredText.Store(nameof(Messages.JobMessageIncomplete), proof.BelowTarget, job.TargetVersion, proof.OlderVersionsText, proof.ToText())),
-                    (false, false) => Finish(connection, store, job, JobStatus.Incomplete,
-                        StoredText.Store(nameof(Messages.JobMessageIncompleteWithErrors), job.Errors, proof.BelowTarget, job.TargetVersion, proof.OlderVersionsText, proof.ToText())),
-                };
-            }
-            else
-            {
-                job = Finish(connection, store, job, JobStatus.Paused, stopReason);
-            }
-            observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, runDone, clock.Elapsed));
-            return job;
+                null => ChunkOutcome.Done,
+                ChunkOutcome.JobEnded => Release(ChunkOutcome.JobEnded),
+                var other => other.Value,
+            };
         }
         finally
         {
@@ -439,15 +703,38 @@ public sealed class ReencryptionEngine
         }
     }
 
+    /// <summary>A chunk's cursor and counters as this worker has them, and what of them its last commit already wrote.</summary>
+    private sealed class ChunkTally
+    {
+        private long _committedProcessed, _committedSkipped, _committedErrors;
+
+        public ChunkTally(ReencryptJobChunk chunk)
+        {
+            LastKey = chunk.LastKey;
+            Processed = _committedProcessed = chunk.Processed;
+            Skipped = _committedSkipped = chunk.Skipped;
+            Errors = _committedErrors = chunk.Errors;
+        }
+
+        public string? LastKey { get; set; }
+        public long Processed { get; set; }
+        public long Skipped { get; set; }
+        public long Errors { get; set; }
+
+        /// <summary>What the job row's counters gain with the next commit.</summary>
+        public (long Processed, long Skipped, long Errors) Delta => (Processed - _committedProcessed, Skipped - _committedSkipped, Errors - _committedErrors);
+
+        public void Committed() => (_committedProcessed, _committedSkipped, _committedErrors) = (Processed, Skipped, Errors);
+    }
+
     /// <summary>A page read and transformed, in key order, waiting to be written.</summary>
     private sealed record TransformedPage(List<(object Key, string? Value)> Rows, (RowOutcome Outcome, string? NewValue, RowError? Error)[] Results);
 
-    /// <summary>Counts a transformed page's skips and errors, writes its updates, and moves the cursor past it.</summary>
-    private ReencryptJob WritePage(DbConnection connection, DbTransaction transaction, ColumnTarget target, ValueTransformer transformer,
-        TransformedPage page, List<RowUpdate> updates, ReencryptJob job, List<(string, string)> pendingErrors, IReencryptionObserver observer)
+    /// <summary>Counts a transformed page's skips and errors, writes its updates, and moves the chunk's cursor past it.</summary>
+    private void WritePage(DbConnection connection, DbTransaction transaction, ColumnTarget target, ValueTransformer transformer,
+        TransformedPage page, List<RowUpdate> updates, ChunkTally tally, List<(string, string)> pendingErrors, IReencryptionObserver observer)
     {
         updates.Clear();
-        long pageSkipped = 0, pageErrors = 0; // counted here, applied to the job once per page
         for (int i = 0; i < page.Rows.Count; i++)
         {
             var (key, value) = page.Rows[i];
@@ -455,18 +742,17 @@ public sealed class ReencryptionEngine
             switch (outcome)
             {
                 case RowOutcome.Reencrypted: updates.Add(new RowUpdate(key, value!, newValue!)); break;
-                case RowOutcome.AlreadyAtTarget: pageSkipped++; break;
+                case RowOutcome.AlreadyAtTarget: tally.Skipped++; break;
                 default:
-                    pageErrors++;
+                    tally.Errors++;
                     var keyText = _dialect.CursorText(key);
                     pendingErrors.Add((keyText, reason!.ToString()));
                     observer.RowFailed(target.Name, keyText, reason);
                     break;
             }
         }
-        job = new ReencryptJob(job) { Skipped = job.Skipped + pageSkipped, Errors = job.Errors + pageErrors };
-        job = Write(connection, transaction, target, transformer, updates, job, pendingErrors, observer);
-        return new ReencryptJob(job) { LastKey = _dialect.CursorText(page.Rows[^1].Key) };
+        Write(connection, transaction, target, transformer, updates, tally, pendingErrors, observer);
+        tally.LastKey = _dialect.CursorText(page.Rows[^1].Key);
     }
 
     /// <summary>Below this many rows a page is transformed by one thread: spreading it costs more than it saves.</summary>
@@ -508,14 +794,14 @@ public sealed class ReencryptionEngine
     }
 
     /// <summary>The guarded batch update; rows someone else changed since they were read are re-read and handled again.</summary>
-    private ReencryptJob Write(DbConnection connection, DbTransaction transaction, ColumnTarget target, ValueTransformer transformer,
-        List<RowUpdate> updates, ReencryptJob job, List<(string, string)> pendingErrors, IReencryptionObserver observer)
+    private void Write(DbConnection connection, DbTransaction transaction, ColumnTarget target, ValueTransformer transformer,
+        List<RowUpdate> updates, ChunkTally tally, List<(string, string)> pendingErrors, IReencryptionObserver observer)
     {
         var todo = updates;
         for (int attempt = 0; todo.Count > 0; attempt++)
         {
             var written = _dialect.UpdateGuarded(connection, transaction, target, todo);
-            job = new ReencryptJob(job) { Processed = job.Processed + written.Count };
+            tally.Processed += written.Count;
             if (written.Count == todo.Count) break;
 
             // Every row sent and not written is accounted for: re-read, it was deleted or changed by someone else (handled
@@ -535,7 +821,7 @@ public sealed class ReencryptionEngine
                     failure = StoredText.Reason(ErrorIds.ConcurrentUpdate, nameof(Messages.RowReasonConcurrentUpdate));
                 if (failure is not null)
                 {
-                    job = new ReencryptJob(job) { Errors = job.Errors + 1 };
+                    tally.Errors++;
                     pendingErrors.Add((keyText, failure.ToString()));
                     observer.RowFailed(target.Name, keyText, failure);
                     continue;
@@ -543,9 +829,9 @@ public sealed class ReencryptionEngine
                 switch (TransformOne(transformer, current, out var newValue, out var why))
                 {
                     case RowOutcome.Reencrypted: retry.Add(new RowUpdate(row.Key, current, newValue!)); break;
-                    case RowOutcome.AlreadyAtTarget: job = new ReencryptJob(job) { Skipped = job.Skipped + 1 }; break;
+                    case RowOutcome.AlreadyAtTarget: tally.Skipped++; break;
                     default:
-                        job = new ReencryptJob(job) { Errors = job.Errors + 1 };
+                        tally.Errors++;
                         pendingErrors.Add((keyText, why!.ToString()));
                         observer.RowFailed(target.Name, keyText, why);
                         break;
@@ -553,38 +839,13 @@ public sealed class ReencryptionEngine
             }
             todo = retry;
         }
-        return job;
     }
 
-    private DbTransaction? Commit(DbConnection connection, DbTransaction? transaction, JobStore store, ReencryptJob job, List<(string, string)> pendingErrors)
-    {
-        transaction ??= _dialect.BeginWrite(connection);
-        store.AddErrors(connection, transaction, job.Id, pendingErrors, DateTime.UtcNow);
-        store.Save(connection, transaction, job);
-        transaction.Commit();
-        transaction.Dispose();
-        pendingErrors.Clear();
-        return null;
-    }
-
-    private ReencryptJob Finish(DbConnection connection, JobStore store, ReencryptJob job, JobStatus status, string message)
-    {
-        var now = DateTime.UtcNow;
-        job = new ReencryptJob(job)
-        {
-            StatusKind = status,
-            UpdatedAt = now,
-            FinishedAt = status.HasEnded() ? now : null,
-            Message = message,
-        };
-        using var transaction = _dialect.BeginWrite(connection);
-        store.Save(connection, transaction, job);
-        transaction.Commit();
-        return job;
-    }
-
-    /// <summary>Best effort, on a new connection: a job must not stay 'running' after its runner gave up.</summary>
-    private bool MarkFailed(JobStore store, long jobId, string message, JobStatus status = JobStatus.Failed)
+    /// <summary>
+    /// Best effort, on a new connection: the chunks this run's workers still hold go back to pending, and the job, unless
+    /// other runners still work on it, is marked so that it does not claim to be running after its runner gave up.
+    /// </summary>
+    private bool MarkFailed(JobStore store, ColumnTarget target, long jobId, string[] owners, TimeSpan staleAfter, string message, JobStatus status = JobStatus.Failed)
     {
         var deadline = DateTime.UtcNow.AddSeconds(5);
         while (true)
@@ -593,9 +854,19 @@ public sealed class ReencryptionEngine
             {
                 using var connection = Open(readOnly: false);
                 using var transaction = _dialect.BeginWrite(connection);
+                _dialect.LockTarget(connection, transaction, target.Name);
+                var now = DateTime.UtcNow;
                 var job = store.Get(connection, transaction, jobId);
-                if (job is null || job.Owner != Owner) return false; // taken over by another runner meanwhile: its job now
-                store.Save(connection, transaction, new ReencryptJob(job) { StatusKind = status, UpdatedAt = DateTime.UtcNow, Message = message });
+                if (job is null || job.StatusKind != JobStatus.Running) return false;
+                var chunks = store.Chunks.All(connection, transaction, jobId);
+                foreach (var c in chunks.Where(c => c.Status == ChunkStatus.Running && owners.Contains(c.Owner)))
+                    store.Chunks.Release(connection, transaction, jobId, c.Chunk, c.Owner!, now);
+                if (chunks.Any(c => c.Status == ChunkStatus.Running && !owners.Contains(c.Owner) && !IsChunkStale(c, now, staleAfter)))
+                {
+                    transaction.Commit();
+                    return false; // other runners go on with the job
+                }
+                store.SaveState(connection, transaction, new ReencryptJob(job) { StatusKind = status, UpdatedAt = now, Owner = owners[0], Message = message });
                 transaction.Commit();
                 return true;
             }
@@ -619,13 +890,14 @@ public sealed class ReencryptionEngine
         return Convert.ToInt64(command.ExecuteScalar());
     }
 
-    private List<(object Key, string? Value)> ReadPage(DbConnection connection, DbTransaction? transaction, ColumnTarget target, object? after, int limit,
-        CancellationToken cancellation)
+    private List<(object Key, string? Value)> ReadPage(DbConnection connection, DbTransaction? transaction, ColumnTarget target, object? after, object? high,
+        int limit, CancellationToken cancellation)
     {
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = _dialect.SelectPage(target, limit, fromStart: after is null);
+        command.CommandText = _dialect.SelectChunkPage(target, limit, fromStart: after is null, toEnd: high is null);
         if (after is not null) _dialect.AddKeyParameter(command, "@after", after, target);
+        if (high is not null) _dialect.AddKeyParameter(command, "@high", high, target);
         var page = new List<(object, string?)>(limit);
         using var reader = command.ExecuteReader();
         while (reader.Read())

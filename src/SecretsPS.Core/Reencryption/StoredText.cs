@@ -23,7 +23,7 @@ public static class StoredText
         nameof(Messages.JobMessageMaxDuration), nameof(Messages.JobMessageMaxRows), nameof(Messages.JobMessageTooManyErrors),
         nameof(Messages.JobMessageComplete), nameof(Messages.JobMessageCompleteWithErrors), nameof(Messages.JobMessageIncomplete),
         nameof(Messages.JobMessageIncompleteWithErrors), nameof(Messages.JobMessageConnectionLost), nameof(Messages.JobMessageDatabaseError),
-        nameof(Messages.JobMessageFailedWith), nameof(Messages.JobMessageInterrupted),
+        nameof(Messages.JobMessageFailedWith), nameof(Messages.JobMessageInterrupted), nameof(Messages.JobMessageResumedChunks),
     };
 
     /// <summary>The English text to store: the template's invariant form, its numbers formatted invariantly.</summary>

@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+
+namespace SecretsPS.Core.Reencryption;
+
+/// <summary>
+/// What the workers of one run share: the limits of the whole invocation (-MaxDuration, -MaxRows), why it stopped, the
+/// first failure, whether one of them marked the job's last chunk done, and the observer's queue.
+/// </summary>
+internal sealed class RunState : IDisposable
+{
+    private readonly CancellationTokenSource _stop;
+    private long _reserved;
+    private long _read;
+    private long _done;
+    private string? _stopReason;
+    private ExceptionDispatchInfo? _failure;
+
+    public RunState(ReencryptionOptions options, CancellationToken outer)
+    {
+        Options = options;
+        Outer = outer;
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(outer);
+    }
+
+    public ReencryptionOptions Options { get; }
+
+    /// <summary>The caller's token: Ctrl+C, SIGTERM, the host stopping the pipeline.</summary>
+    public CancellationToken Outer { get; }
+
+    /// <summary>Cancelled when the caller stops the run or when one worker failed: every worker stops at its next page.</summary>
+    public CancellationToken Token => _stop.Token;
+
+    public Stopwatch Clock { get; } = Stopwatch.StartNew();
+
+    public ObserverQueue Events { get; } = new();
+
+    /// <summary>The stored reason this run paused (a limit, Ctrl+C), null while it runs or when it ended otherwise.</summary>
+    public string? StopReason => Volatile.Read(ref _stopReason);
+
+    /// <summary>Set by the worker that marked the job's last chunk done: the run proves and finishes the job.</summary>
+    public bool FinishRequested { get; private set; }
+
+    /// <summary>The stored message of a job this run failed on purpose (-MaxErrors passed).</summary>
+    public string? FailMessage { get; private set; }
+
+    public ExceptionDispatchInfo? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>Rows this run has settled (written, skipped or failed), for its rate.</summary>
+    public long Done => Interlocked.Read(ref _done);
+
+    /// <summary>The job's errors as of the last commit any worker of this run saw, for -MaxErrors.</summary>
+    public long JobErrors
+    {
+        get => Interlocked.Read(ref _jobErrors);
+        set => Interlocked.Exchange(ref _jobErrors, value);
+    }
+
+    private long _jobErrors;
+
+    public void AddDone(long rows) => Interlocked.Add(ref _done, rows);
+
+    /// <summary>
+    /// The run pauses for <paramref name="reason"/>: a limit lets each worker write what it has read; an interruption
+    /// (<paramref name="interrupt"/>) drops the pages read ahead at once.
+    /// </summary>
+    public void Stop(string reason, bool interrupt = false)
+    {
+        Interlocked.CompareExchange(ref _stopReason, reason, null);
+        if (interrupt) _stop.Cancel();
+    }
+
+    public void RequestFinish() => FinishRequested = true;
+
+    public void FailJob(string message)
+    {
+        FailMessage ??= message;
+        _stop.Cancel();
+    }
+
+    public void Fail(Exception e)
+    {
+        Interlocked.CompareExchange(ref _failure, ExceptionDispatchInfo.Capture(e), null);
+        _stop.Cancel();
+    }
+
+    /// <summary>
+    /// The rows the next page may read, or 0 when the run must stop (the reason set): any time limit above zero gets at
+    /// least one page done, however slow the start, so a runbook whose limit is too tight still moves forward each time.
+    /// </summary>
+    public int Reserve(int batch)
+    {
+        if (Outer.IsCancellationRequested) { Stop(StoredText.Store(nameof(Messages.JobMessageStopped))); return 0; }
+        if (Token.IsCancellationRequested || StopReason is not null) return 0;
+        if (Options.MaxDuration is { } d && Clock.Elapsed >= d && (d == TimeSpan.Zero || Interlocked.Read(ref _read) > 0))
+        {
+            Stop(StoredText.Store(nameof(Messages.JobMessageMaxDuration), d));
+            return 0;
+        }
+        if (Options.MaxRows is not { } max) return batch;
+        while (true)
+        {
+            long reserved = Interlocked.Read(ref _reserved);
+            long take = Math.Min(batch, max - reserved);
+            if (take <= 0)
+            {
+                Stop(StoredText.Store(nameof(Messages.JobMessageMaxRows), max));
+                return 0;
+            }
+            if (Interlocked.CompareExchange(ref _reserved, reserved + take, reserved) == reserved) return (int)take;
+        }
+    }
+
+    /// <summary>A page read <paramref name="read"/> of the <paramref name="reserved"/> rows it was allowed.</summary>
+    public void Settle(int reserved, int read)
+    {
+        Interlocked.Add(ref _read, read);
+        if (Options.MaxRows is not null) Interlocked.Add(ref _reserved, read - reserved);
+    }
+
+    public void Dispose() => _stop.Dispose();
+}
