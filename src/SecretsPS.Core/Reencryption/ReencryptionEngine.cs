@@ -117,7 +117,7 @@ public sealed class ReencryptionEngine
         string[] owners, IReencryptionObserver observer, CancellationToken cancellation)
     {
         var job = claim.Job;
-        using var run = new RunState(options, cancellation) { JobErrors = job.Errors };
+        using var run = new RunState(options, cancellation) { Job = (job.TotalRows, job.Processed, job.Skipped, job.Errors) };
         try
         {
             if (options.MaxErrors is { } me0 && job.Errors > me0)
@@ -126,25 +126,34 @@ public sealed class ReencryptionEngine
                 run.RequestFinish();
             else
             {
-                var threads = new List<Thread>();
-                for (int i = 0; i < owners.Length; i++)
+                if (owners.Length == 1)
                 {
-                    var worker = new Worker(owners[i], i == 0 ? connection : null, store, target, job.Id, job.TargetVersion, claim.Chunks == 1, run);
-                    var thread = new Thread(() => Work(worker)) { IsBackground = true, Name = "SecretsPS worker " + i };
-                    threads.Add(thread);
-                    thread.Start();
+                    // One worker works on the calling thread, and tells the observer itself, at once: what it reports is
+                    // what it has done, and a cancellation from the observer stops it before its next page.
+                    Work(new Worker(owners[0], connection, store, target, job.Id, job.TargetVersion, claim.Chunks == 1, run, observer));
                 }
-                try
+                else
                 {
-                    run.Events.Drain(observer, () => threads.All(t => !t.IsAlive));
-                }
-                catch (Exception)
-                {
-                    // The observer threw (the host stopping the pipeline, an error the caller turned terminating): the workers
-                    // give their chunks back at their committed cursors before the error goes on.
-                    run.Stop(StoredText.Store(nameof(Messages.JobMessageStopped)), interrupt: true);
-                    foreach (var t in threads) t.Join();
-                    throw;
+                    var threads = new List<Thread>();
+                    for (int i = 0; i < owners.Length; i++)
+                    {
+                        var worker = new Worker(owners[i], i == 0 ? connection : null, store, target, job.Id, job.TargetVersion, claim.Chunks == 1, run, run.Events);
+                        var thread = new Thread(() => Work(worker)) { IsBackground = true, Name = "SecretsPS worker " + i };
+                        threads.Add(thread);
+                        thread.Start();
+                    }
+                    try
+                    {
+                        run.Events.Drain(observer, () => threads.All(t => !t.IsAlive));
+                    }
+                    catch (Exception)
+                    {
+                        // The observer threw (the host stopping the pipeline, an error the caller turned terminating): the
+                        // workers give their chunks back at their committed cursors before the error goes on.
+                        run.Stop(StoredText.Store(nameof(Messages.JobMessageStopped)), interrupt: true);
+                        foreach (var t in threads) t.Join();
+                        throw;
+                    }
                 }
             }
 
@@ -174,8 +183,9 @@ public sealed class ReencryptionEngine
     }
 
     /// <summary>One worker of a run: its owner text, and the connection it starts on (null: it opens its own).</summary>
+    /// <param name="Events">The caller's observer for the one worker on its thread, the run's queue for workers on their own.</param>
     private sealed record Worker(string Owner, DbConnection? Connection, JobStore Store, ColumnTarget Target, long JobId, string TargetVersion,
-        bool SingleChunk, RunState Run);
+        bool SingleChunk, RunState Run, IReencryptionObserver Events);
 
     private enum ChunkOutcome { Done, Lost, Stopped, JobEnded }
 
@@ -238,7 +248,7 @@ public sealed class ReencryptionEngine
                     connection = null;
                     takeBack = true;
                     var delay = TransientRetryDelay(attempt);
-                    run.Events.Warning(Localized.Format(Messages.TransientFailureRetrying, w.JobId, w.Target.Name,
+                    w.Events.Warning(Localized.Format(Messages.TransientFailureRetrying, w.JobId, w.Target.Name,
                         e is SecretsPSException s ? s.ErrorId : DatabaseErrorText.Describe(e), (int)delay.TotalSeconds, attempt, TransientRetries));
                     if (run.Token.WaitHandle.WaitOne(delay)) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
                 }
@@ -281,7 +291,7 @@ public sealed class ReencryptionEngine
                 if (c.Status != ChunkStatus.Pending && !stale) continue;
                 chunks.Claim(connection, transaction, w.JobId, c.Chunk, w.Owner, now);
                 transaction.Commit();
-                if (stale) w.Run.Events.Info(Localized.Format(Messages.ChunkTakenOver, w.JobId, c.Chunk, c.Owner, c.UpdatedAt));
+                if (stale) w.Events.Info(Localized.Format(Messages.ChunkTakenOver, w.JobId, c.Chunk, c.Owner, c.UpdatedAt));
                 return new ChunkClaim(ClaimKind.Claimed, new ReencryptJobChunk
                 {
                     JobId = c.JobId, Chunk = c.Chunk, LowKey = c.LowKey, HighKey = c.HighKey, LastKey = c.LastKey, Status = ChunkStatus.Running,
@@ -608,8 +618,7 @@ public sealed class ReencryptionEngine
             transaction = null;
             pendingErrors.Clear();
             tally.Committed();
-            run.JobErrors = job.Errors;
-            run.Events.Progress(Snapshot(w.JobId, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, run.Done, run.Clock.Elapsed));
+            run.Job = (job.TotalRows, job.Processed, job.Skipped, job.Errors);
             return job.Status == JobStatus.Running ? null : ChunkOutcome.JobEnded;
         }
 
@@ -650,10 +659,10 @@ public sealed class ReencryptionEngine
 
                 if (ready is not null)
                 {
-                    WritePage(connection, transaction ??= _dialect.BeginWrite(connection), target, transformer, ready, updates, tally, pendingErrors, run.Events);
+                    WritePage(connection, transaction ??= _dialect.BeginWrite(connection), target, transformer, ready, updates, tally, pendingErrors, w.Events);
                     run.AddDone(ready.Rows.Count);
                     sinceCommit += ready.Rows.Count;
-                    if (options.MaxErrors is { } me && run.JobErrors + tally.Delta.Errors > me)
+                    if (options.MaxErrors is { } me && run.Job.Errors + tally.Delta.Errors > me)
                     {
                         // The page in flight is dropped unwritten: the cursor is at the last page written.
                         if (inFlight) transforming.Collect();
@@ -672,6 +681,11 @@ public sealed class ReencryptionEngine
                         }
                         sinceCommit = 0;
                     }
+                    // The whole job as this worker knows it: its last commit's counters (all runners), and its own rows since.
+                    var (total, processed, skipped, errors) = run.Job;
+                    var uncommitted = tally.Delta;
+                    w.Events.Progress(Snapshot(w.JobId, target.Name, total, processed + uncommitted.Processed, skipped + uncommitted.Skipped,
+                        errors + uncommitted.Errors, run.Done, run.Clock.Elapsed));
                     ready = null;
                 }
 

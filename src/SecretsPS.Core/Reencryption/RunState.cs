@@ -49,14 +49,15 @@ internal sealed class RunState : IDisposable
     /// <summary>Rows this run has settled (written, skipped or failed), for its rate.</summary>
     public long Done => Interlocked.Read(ref _done);
 
-    /// <summary>The job's errors as of the last commit any worker of this run saw, for -MaxErrors.</summary>
-    public long JobErrors
+    /// <summary>The job row's counters (all runners) as of the last commit any worker of this run made: for progress and -MaxErrors.</summary>
+    public (long TotalRows, long Processed, long Skipped, long Errors) Job
     {
-        get => Interlocked.Read(ref _jobErrors);
-        set => Interlocked.Exchange(ref _jobErrors, value);
+        get { lock (_gate) return _job; }
+        set { lock (_gate) _job = value; }
     }
 
-    private long _jobErrors;
+    private readonly object _gate = new();
+    private (long, long, long, long) _job;
 
     public void AddDone(long rows) => Interlocked.Add(ref _done, rows);
 
