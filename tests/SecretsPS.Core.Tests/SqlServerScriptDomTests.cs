@@ -85,6 +85,11 @@ public sealed class SqlServerScriptDomTests
             ("CountNonNull", Dialect.CountNonNull(table, c.Column)),
             ("CountByPrefix", Dialect.CountByPrefix(table, c.Column)),
             ("SelectSample", Dialect.SelectSample(table, c.Column, 20)),
+            ("SelectChunkPage, first chunk", Dialect.SelectChunkPage(target, 500, fromStart: true, toEnd: false)),
+            ("SelectChunkPage, middle chunk", Dialect.SelectChunkPage(target, 500, fromStart: false, toEnd: false)),
+            ("SelectChunkPage, last chunk", Dialect.SelectChunkPage(target, 500, fromStart: false, toEnd: true)),
+            ("SelectKeySample, every key", Dialect.SelectKeySample(target, 1)),
+            ("SelectKeySample, sampled", Dialect.SelectKeySample(target, 0.0125)),
         };
         if (withLargeUpdate) list.Add(("guarded update, 600 rows", Dialect.UpdateStatement(target, SqlServerDialect.RowsPerStatement)));
         list.AddRange(JobStoreStatements(HostileNames.Option(c.JobTable)).Select(s => ("job store: " + s, s)));
@@ -310,6 +315,20 @@ public sealed class SqlServerScriptDomTests
             store.AddErrors(connection, transaction, id, [("1", "reason one"), ("2", "reason two")], DateTime.UtcNow);
             store.Get(connection, transaction, id);
             store.ForTarget(connection, transaction, "dbo.secrets", "secret");
+            // The chunk table's statements: creation of a job's chunks, the claim (UPDLOCK, READPAST), a batch's bookkeeping.
+            store.Chunks.Insert(connection, transaction, id, ["10", "20"], DateTime.UtcNow);
+            store.Chunks.InsertWhole(connection, transaction, new ReencryptJob(job) { Id = id, LastKey = "42" }, DateTime.UtcNow);
+            store.Chunks.Candidates(connection, transaction, id);
+            store.Chunks.All(connection, transaction, id);
+            store.Chunks.Get(connection, transaction, id, 1);
+            store.Chunks.Claim(connection, transaction, id, 1, "host:1:w0-0123abcd", DateTime.UtcNow);
+            store.Chunks.CommitBatch(connection, transaction, id, 1, "host:1:w0-0123abcd", "15", 5, 1, 0, (5, 1, 0), true, ChunkStatus.Running, DateTime.UtcNow);
+            store.Chunks.CommitBatch(connection, transaction, id, 1, "host:1:w0-0123abcd", "15", 5, 1, 0, (0, 0, 0), false, ChunkStatus.Pending, DateTime.UtcNow);
+            store.Chunks.JobCounters(connection, transaction, id);
+            store.Chunks.MarkDone(connection, transaction, id, 1, "host:1:w0-0123abcd", DateTime.UtcNow);
+            store.Chunks.Release(connection, transaction, id, 1, "host:1:w0-0123abcd", DateTime.UtcNow);
+            store.SaveState(connection, transaction, new ReencryptJob(job) { Id = id });
+            store.Beat(connection, transaction, id, "host:1:w0-0123abcd", DateTime.UtcNow);
         }
         store.List(connection, null, null, null, 10);
         store.List(connection, 7, [JobStatus.Running, JobStatus.Paused], "dbo.secrets", 10);

@@ -298,6 +298,7 @@ internal sealed class PostgreSqlTestDatabase : TestDatabase
             decimal => list.Select(r => (decimal)r.Key).ToArray(),
             string => list.Select(r => (string)r.Key).ToArray(),
             Guid => list.Select(r => (Guid)r.Key).ToArray(),
+            DateTime => list.Select(r => (DateTime)r.Key).ToArray(),
             _ => throw new ArgumentException("key type"),
         };
         using var connection = Open();

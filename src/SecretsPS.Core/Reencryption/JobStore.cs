@@ -68,16 +68,30 @@ public sealed class JobStore
                     e, ChunksTable.ToString());
             }
         }
-        try
+        for (int attempt = 1; ; attempt++)
         {
-            foreach (var sql in _createStatements) Execute(connection, null, sql);
-            Execute(connection, null, _createChunks);
-        }
-        catch (DbException e) when (!_dialect.IsConnectionFailure(e))
-        {
-            throw new SecretsPSException(ErrorIds.JobTableInvalid, ErrorKind.InvalidOperation,
-                Localized.Format(Messages.JobTableInvalid, Jobs, Errors, e.GetType().Name),
-                e, Jobs.ToString());
+            try
+            {
+                foreach (var sql in _createStatements) Execute(connection, null, sql);
+                Execute(connection, null, _createChunks);
+                return;
+            }
+            catch (DbException) when (attempt < 3 && !Exists(ChunksTable))
+            {
+                // Runners started at once on a new database: PostgreSQL's IF NOT EXISTS can still fail on the catalog's unique
+                // index when two create the same table at the same moment. Once the other one is done, every statement passes.
+                Thread.Sleep(250 * attempt);
+            }
+            catch (DbException) when (Exists(Jobs) && Exists(Errors) && Exists(ChunksTable))
+            {
+                return; // another runner created them meanwhile
+            }
+            catch (DbException e) when (!_dialect.IsConnectionFailure(e))
+            {
+                throw new SecretsPSException(ErrorIds.JobTableInvalid, ErrorKind.InvalidOperation,
+                    Localized.Format(Messages.JobTableInvalid, Jobs, Errors, e.GetType().Name),
+                    e, Jobs.ToString());
+            }
         }
     }
 

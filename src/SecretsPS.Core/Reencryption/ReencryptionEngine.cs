@@ -565,7 +565,7 @@ public sealed class ReencryptionEngine
         var target = w.Target;
         var tally = new ChunkTally(chunk);
         var high = chunk.HighKey is null ? null : _dialect.KeyFromCursor(chunk.HighKey);
-        long sinceCommit = 0;
+        long sinceCommit = 0, readSinceCommit = 0;
         var updates = new List<RowUpdate>(options.BatchSize);
         var pendingErrors = new List<(string, string)>();
         DbTransaction? transaction = null;
@@ -592,6 +592,7 @@ public sealed class ReencryptionEngine
                 return null;
             }
             run.Settle(limit, page.Count);
+            readSinceCommit += page.Count;
             return page.Count == 0 ? null : page;
         }
 
@@ -679,6 +680,7 @@ public sealed class ReencryptionEngine
                             inFlight = false;
                             return ended == ChunkOutcome.JobEnded ? Release(ended) : ended;
                         }
+                        readSinceCommit -= sinceCommit;
                         sinceCommit = 0;
                     }
                     // The whole job as this worker knows it: its last commit's counters (all runners), and its own rows since.
@@ -704,6 +706,12 @@ public sealed class ReencryptionEngine
                 ChunkOutcome.JobEnded => Release(ChunkOutcome.JobEnded),
                 var other => other.Value,
             };
+        }
+        catch (Exception) when (!run.Token.IsCancellationRequested)
+        {
+            // The rows read since the last commit are read again after a retry: -MaxRows counts them once.
+            run.Unread(readSinceCommit);
+            throw;
         }
         finally
         {

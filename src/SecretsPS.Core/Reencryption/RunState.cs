@@ -119,5 +119,12 @@ internal sealed class RunState : IDisposable
         if (Options.MaxRows is not null) Interlocked.Add(ref _reserved, read - reserved);
     }
 
+    /// <summary>Rows read but rolled back with their batch (a transient failure): read again, they count once.</summary>
+    public void Unread(long rows)
+    {
+        Interlocked.Add(ref _read, -rows);
+        if (Options.MaxRows is not null) Interlocked.Add(ref _reserved, -rows);
+    }
+
     public void Dispose() => _stop.Dispose();
 }
