@@ -66,7 +66,7 @@ public abstract class ChunkedReencryptionTests
         Assert.Null(chunks[0].LowKey);
         Assert.Null(chunks[^1].HighKey);
         Assert.All(chunks.Skip(1), c => Assert.Equal(chunks[c.Chunk - 1].HighKey, c.LowKey));
-        Assert.Null(db.Job(job.Id)!.LastKey); // a job of several chunks has its cursors in its chunks
+        Assert.Equal(chunks[^1].LastKey, db.Job(job.Id)!.LastKey); // one runner works the chunks in key order: the job's cursor is the last
         AssertCountersAddUp(db, job, nonNull, atTarget);
         AssertHolds(db, Standard, keys, expected, "v2");
     }

@@ -322,8 +322,8 @@ public sealed class SqlServerScriptDomTests
             store.Chunks.All(connection, transaction, id);
             store.Chunks.Get(connection, transaction, id, 1);
             store.Chunks.Claim(connection, transaction, id, 1, "host:1:w0-0123abcd", DateTime.UtcNow);
-            store.Chunks.CommitBatch(connection, transaction, id, 1, "host:1:w0-0123abcd", "15", 5, 1, 0, (5, 1, 0), true, ChunkStatus.Running, DateTime.UtcNow);
-            store.Chunks.CommitBatch(connection, transaction, id, 1, "host:1:w0-0123abcd", "15", 5, 1, 0, (0, 0, 0), false, ChunkStatus.Pending, DateTime.UtcNow);
+            store.Chunks.CommitBatch(connection, transaction, id, 1, "host:1:w0-0123abcd", "15", 5, 1, 0, (5, 1, 0), ChunkStatus.Running, DateTime.UtcNow);
+            store.Chunks.CommitBatch(connection, transaction, id, 1, "host:1:w0-0123abcd", "15", 5, 1, 0, (0, 0, 0), ChunkStatus.Pending, DateTime.UtcNow);
             store.Chunks.JobCounters(connection, transaction, id);
             store.Chunks.MarkDone(connection, transaction, id, 1, "host:1:w0-0123abcd", DateTime.UtcNow);
             store.Chunks.Release(connection, transaction, id, 1, "host:1:w0-0123abcd", DateTime.UtcNow);

@@ -95,10 +95,11 @@ internal sealed class ChunkStore
     /// A batch's bookkeeping, in the transaction of its rows, always the chunk row first and then the job row (so two runners
     /// never wait on each other in opposite orders): the chunk's cursor and counters, guarded by its owner, then the chunk's
     /// deltas added to the job's counters and the job's heartbeat. False, with nothing written, when the chunk is no longer
-    /// this owner's: the caller rolls back. <paramref name="jobLastKey"/>: the job row's cursor, for a job of one chunk.
+    /// this owner's: the caller rolls back. The job row's last_key becomes the chunk's cursor: the job's resume cursor for a
+    /// job of one chunk (or one runner, which works the chunks in key order), the last cursor committed otherwise.
     /// </summary>
     public bool CommitBatch(DbConnection connection, DbTransaction transaction, long jobId, int chunk, string owner, string? lastKey,
-        long processed, long skipped, long errors, (long Processed, long Skipped, long Errors) delta, bool jobLastKey, string newStatus, DateTime now)
+        long processed, long skipped, long errors, (long Processed, long Skipped, long Errors) delta, string newStatus, DateTime now)
     {
         using (var command = Command(connection, transaction,
                    $"UPDATE {_dialect.QuoteTable(Table)} SET last_key = @last_key, processed = @processed, skipped = @skipped, errors = @errors, " +
@@ -119,14 +120,14 @@ internal sealed class ChunkStore
         }
         using (var command = Command(connection, transaction,
                    $"UPDATE {_dialect.QuoteTable(_jobs)} SET processed = processed + @dp, skipped = skipped + @ds, errors = errors + @de, " +
-                   $"updated_at = @now, owner = @owner{(jobLastKey ? ", last_key = @last_key" : "")} WHERE id = @job"))
+                   "updated_at = @now, owner = @owner, last_key = @last_key WHERE id = @job"))
         {
             Add(command, "@dp", delta.Processed);
             Add(command, "@ds", delta.Skipped);
             Add(command, "@de", delta.Errors);
             Add(command, "@now", now);
             Add(command, "@owner", owner);
-            if (jobLastKey) Add(command, "@last_key", lastKey);
+            Add(command, "@last_key", lastKey);
             Add(command, "@job", jobId);
             command.ExecuteNonQuery();
         }

@@ -130,14 +130,14 @@ public sealed class ReencryptionEngine
                 {
                     // One worker works on the calling thread, and tells the observer itself, at once: what it reports is
                     // what it has done, and a cancellation from the observer stops it before its next page.
-                    Work(new Worker(owners[0], connection, store, target, job.Id, job.TargetVersion, claim.Chunks == 1, run, observer));
+                    Work(new Worker(owners[0], connection, store, target, job.Id, job.TargetVersion, run, observer));
                 }
                 else
                 {
                     var threads = new List<Thread>();
                     for (int i = 0; i < owners.Length; i++)
                     {
-                        var worker = new Worker(owners[i], i == 0 ? connection : null, store, target, job.Id, job.TargetVersion, claim.Chunks == 1, run, run.Events);
+                        var worker = new Worker(owners[i], i == 0 ? connection : null, store, target, job.Id, job.TargetVersion, run, run.Events);
                         var thread = new Thread(() => Work(worker)) { IsBackground = true, Name = "SecretsPS worker " + i };
                         threads.Add(thread);
                         thread.Start();
@@ -158,8 +158,11 @@ public sealed class ReencryptionEngine
             }
 
             if (run.Failure is { } failure) failure.Throw();
-            if (run.FinishRequested) return FinishJob(store, target, job, owners[0], run, observer);
-            return EndRun(store, target, job, owners, run, observer);
+            // The run's own connection when its first worker left it open (a pool of one connection is enough for one worker).
+            using var reopened = connection.State == System.Data.ConnectionState.Open ? null : Open(readOnly: false);
+            var end = reopened ?? connection;
+            if (run.FinishRequested) return FinishJob(end, store, target, job, owners[0], run, observer);
+            return EndRun(end, store, target, job, owners, run, observer);
         }
         catch (Exception e) when (e is DbException or IOException or InvalidOperationException or System.Net.Sockets.SocketException or TimeoutException)
         {
@@ -185,7 +188,7 @@ public sealed class ReencryptionEngine
     /// <summary>One worker of a run: its owner text, and the connection it starts on (null: it opens its own).</summary>
     /// <param name="Events">The caller's observer for the one worker on its thread, the run's queue for workers on their own.</param>
     private sealed record Worker(string Owner, DbConnection? Connection, JobStore Store, ColumnTarget Target, long JobId, string TargetVersion,
-        bool SingleChunk, RunState Run, IReencryptionObserver Events);
+        RunState Run, IReencryptionObserver Events);
 
     private enum ChunkOutcome { Done, Lost, Stopped, JobEnded }
 
@@ -244,7 +247,7 @@ public sealed class ReencryptionEngine
                 catch (Exception e) when (attempt < TransientRetries && !run.Token.IsCancellationRequested && IsTransient(e))
                 {
                     attempt++;
-                    if (own) connection?.Dispose();
+                    connection?.Dispose(); // the run's own too: closed, the run's end opens a new one
                     connection = null;
                     takeBack = true;
                     var delay = TransientRetryDelay(attempt);
@@ -347,9 +350,8 @@ public sealed class ReencryptionEngine
     }
 
     /// <summary>Every chunk is done: the column counted in the database (the job's one proof) decides how the job ends.</summary>
-    private ReencryptJob FinishJob(JobStore store, ColumnTarget target, ReencryptJob claimed, string owner, RunState run, IReencryptionObserver observer)
+    private ReencryptJob FinishJob(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob claimed, string owner, RunState run, IReencryptionObserver observer)
     {
-        using var connection = Open(readOnly: false);
         var proof = CompletionProof.Count(_dialect, connection, target, _ring, claimed.TargetVersion, run.Outer);
         using var transaction = _dialect.BeginWrite(connection);
         var job = store.Get(connection, transaction, claimed.Id)!;
@@ -379,9 +381,8 @@ public sealed class ReencryptionEngine
     /// The run ended without finishing the job: failed on purpose (-MaxErrors), paused when it stopped and no other runner
     /// holds a chunk, or left running, as it stands, for the runners that still do.
     /// </summary>
-    private ReencryptJob EndRun(JobStore store, ColumnTarget target, ReencryptJob claimed, string[] owners, RunState run, IReencryptionObserver observer)
+    private ReencryptJob EndRun(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob claimed, string[] owners, RunState run, IReencryptionObserver observer)
     {
-        using var connection = Open(readOnly: false);
         using var transaction = _dialect.BeginWrite(connection);
         _dialect.LockTarget(connection, transaction, target.Name);
         var now = DateTime.UtcNow;
@@ -603,7 +604,7 @@ public sealed class ReencryptionEngine
             var delta = tally.Delta;
             var chunks = w.Store.Chunks;
             if (!chunks.CommitBatch(connection, transaction, w.JobId, chunk.Chunk, w.Owner, tally.LastKey, tally.Processed, tally.Skipped, tally.Errors,
-                    delta, w.SingleChunk, status, now))
+                    delta, status, now))
             {
                 // Taken over by another runner (this one looked stale): nothing of the batch is kept, the chunk is theirs.
                 transaction.Rollback();

@@ -7,6 +7,7 @@ namespace SecretsPS.Commands;
 /// <summary>flask secrets list-jobs: the re-encryption jobs of a database, newest first.</summary>
 [Cmdlet(VerbsCommon.Get, "ReencryptJob")]
 [OutputType(typeof(ReencryptJob))]
+[OutputType(typeof(ReencryptJobChunk))]
 public sealed class GetReencryptJobCommand : JobTableCmdlet
 {
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -27,6 +28,10 @@ public sealed class GetReencryptJobCommand : JobTableCmdlet
     [ValidateRange(1, 100000)]
     public int First { get; set; } = 20;
 
+    /// <summary>The chunks of the jobs instead of the jobs: each key range with its cursor, counters, state and runner.</summary>
+    [Parameter]
+    public SwitchParameter Detailed { get; set; }
+
     protected override void Process()
     {
         var connectionString = ResolveConnectionString();
@@ -41,7 +46,21 @@ public sealed class GetReencryptJobCommand : JobTableCmdlet
         }
         var statuses = Status?.Select(JobStatusText.Parse).ToList();
         var jobs = store.List(connection, Id, statuses, Table, First);
-        foreach (var job in jobs) WriteObject(Located(job, connectionString));
+        if (Detailed)
+        {
+            // Job tables of an older version have no chunk table: their jobs have no chunks to show.
+            if (store.ChunkTableExists(connection))
+            {
+                foreach (var job in jobs)
+                foreach (var chunk in store.Chunks.All(connection, null, job.Id))
+                    WriteObject(chunk);
+            }
+            else dialect.ReadAgainAfterFailure(connection); // the failed probe ended PostgreSQL's read-only transaction
+        }
+        else
+        {
+            foreach (var job in jobs) WriteObject(Located(job, connectionString));
+        }
         // A job asked for by id that does not exist is an error, as Get-Process -Id is; one filtered out by -Status or -Table is not.
         if (Id is { } id && jobs.Count == 0 && store.Get(connection, null, id) is null) Error(JobNotFound(id), id);
     }

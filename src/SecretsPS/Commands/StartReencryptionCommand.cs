@@ -87,6 +87,20 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
     [Parameter]
     public TimeSpan StaleAfter { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>Workers in this process, each with its own connection, each claiming the next free chunk of the job.</summary>
+    [Parameter]
+    [ValidateRange(1, ReencryptionOptions.MaxThrottleLimit)]
+    public int ThrottleLimit { get; set; } = 1;
+
+    /// <summary>Take part in the target's running job (its free or stale chunks) instead of failing with JobAlreadyRunning.</summary>
+    [Parameter]
+    public SwitchParameter Join { get; set; }
+
+    /// <summary>Rows per chunk of a new job (at most 1,000 chunks): the unit of work that runners claim.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int ChunkSize { get; set; } = ChunkPlan.DefaultChunkRows;
+
     protected override void Begin()
     {
         _config = KeyConfiguration.Load(ResolveKeyFile());
@@ -119,12 +133,15 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             EncryptPlaintext = EncryptPlaintext,
             StaleAfter = StaleAfter,
             JobTable = JobTable,
+            ThrottleLimit = ThrottleLimit,
+            Join = Join,
+            ChunkRows = ChunkSize,
         };
         var target = Localized.Format(CommandMessages.ReencryptTarget, Table + "." + Column, Dialect.Describe(connectionString));
         var observer = new CmdletObserver(this, Table + "." + Column);
         try
         {
-            options.Validate(); // before "What if" or a confirmation: a rehearsal refuses what the run refuses
+            options.Validate(Dialect.Provider); // before "What if" or a confirmation: a rehearsal refuses what the run refuses
             if (!ShouldChange(target, Localized.Format(CommandMessages.ReencryptAction, _config.Ring.Active.Name), force: false))
             {
                 if (!IsWhatIf) return;
@@ -147,7 +164,8 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
                 TellStoppedHost(Localized.Format(CommandMessages.StoppedJobPaused, job.Id, job.Status));
                 throw new PipelineStoppedException();
             }
-            if (job.StatusKind == JobStatus.Finished && job.Errors == 0) Verbose(summary);
+            // A job left running is one whose other runners still work on it: this run's part is done (the engine said so).
+            if (job.StatusKind is JobStatus.Finished or JobStatus.Running && job.Errors == 0) Verbose(summary);
             else Warning(summary);
             job.Provider = Dialect.Provider.ToString();
             job.ConnectionString = Core.Data.ConnectionStringWithoutSecrets.From(connectionString);
