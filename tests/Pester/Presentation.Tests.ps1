@@ -239,6 +239,9 @@ Describe 'Default views' {
             )
             $jobs = @(Get-ReencryptJob -Provider Sqlite -ConnectionString $db.ConnectionString)
             $jobType = $jobs[0].PSObject.TypeNames[0]
+            # t_big again in chunks of 700 rows, and its owner as long as a worker's owner gets on a long host name.
+            $chunked = Start-Reencryption -Table t_big -Column otp @run -ChunkSize 700
+            $chunks = @(Get-ReencryptJob -Id $chunked.Id -Provider Sqlite -ConnectionString $db.ConnectionString -Detailed)
             $statuses = @('t_big', 't_mix', 't_part', 't_usuarios_com_nome_longo' | ForEach-Object { Get-EncryptedColumnStatus -Table $_ -Column otp @run -WarningAction SilentlyContinue })
             $statusType = $statuses[0].PSObject.TypeNames[0]
         }
@@ -251,6 +254,22 @@ Describe 'Default views' {
             $view.Kind | Should -Be 'TableControl'
             $view.Labels | Should -Be @('Id', 'Target', 'Status', 'Processed', 'Skipped', 'Errors', 'UpdatedAt')
             (ConvertFrom-TableText ($started | Out-String -Width 80) $jobType).Headers | Should -Be $view.Labels
+        }
+
+        It 'Get-ReencryptJob -Detailed has a table view of the chunks that fits <Width> columns with no count or time cut' -ForEach @(@{ Width = 80 }, @{ Width = 120 }) {
+            $chunkType = $chunks[0].PSObject.TypeNames[0]
+            $chunkType | Should -Be 'SecretsPS.Core.Reencryption.ReencryptJobChunk'
+            $view = Get-ViewLabels $chunkType
+            $view.Kind | Should -Be 'TableControl'
+            $view.Labels | Should -Be @('JobId', 'Chunk', 'Status', 'Processed', 'Errors', 'UpdatedAt', 'Owner')
+            $chunks.Count | Should -Be 5
+            $text = $chunks | Out-String -Width $Width
+            $table = ConvertFrom-TableText $text $chunkType -Key Chunk
+            Assert-FitsWidth $text $Width -Rows $table.Rows -NameColumn Owner
+            $table.Rows.Chunk | Should -Be @('0', '1', '2', '3', '4')
+            $table.Rows.Status | Should -Be @('done', 'done', 'done', 'done', 'done')
+            ($table.Rows.Processed | ForEach-Object { [long]$_ } | Measure-Object -Sum).Sum | Should -Be 0 # t_big was already at v2
+            $table.Rows | ForEach-Object { $_.UpdatedAt | Should -Match '^\d{4}-\d\d-\d\d \d\d:\d\dZ$' }
         }
 
         It 'at width <Width> fits, with no count or time cut, and shows what each count is' -ForEach @(@{ Width = 80 }, @{ Width = 120 }) {

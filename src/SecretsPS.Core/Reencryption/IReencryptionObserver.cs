@@ -5,8 +5,10 @@ public sealed record ReencryptionProgress(long JobId, string Target, long TotalR
     double RowsPerSecond, TimeSpan? TimeLeft);
 
 /// <summary>
-/// What the engine tells its caller, synchronously on the caller's thread (a cmdlet can only write to
-/// its streams from the pipeline thread). Never receives a value or a key: row keys and reasons only.
+/// What the engine tells its caller, on the caller's thread only (a cmdlet can only write to its streams from the
+/// pipeline thread): one worker calls it at once, from the caller's thread it runs on; the workers of -ThrottleLimit
+/// post to a queue that the caller's thread drains while they work. Never receives a value or a key: row keys and
+/// reasons only.
 /// </summary>
 public interface IReencryptionObserver
 {
