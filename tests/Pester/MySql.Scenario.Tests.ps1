@@ -111,7 +111,7 @@ Describe 'Get-EncryptedColumnStatus, Start-Reencryption, Remove-UnusedEncryption
     It 'the job tables are InnoDB in utf8mb4 and hold no value' {
         $engines = @(Invoke-TestSql -Database $f.Db -Sql "SELECT TABLE_NAME, ENGINE, TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'reencrypt%'")
         [Array]::Sort($engines, [StringComparer]::Ordinal)
-        $engines | Should -Be @('reencrypt_job_errors|InnoDB|utf8mb4_bin', 'reencrypt_jobs_lock|InnoDB|utf8mb4_bin', 'reencrypt_jobs|InnoDB|utf8mb4_bin')
+        $engines | Should -Be @('reencrypt_job_chunks|InnoDB|utf8mb4_bin', 'reencrypt_job_errors|InnoDB|utf8mb4_bin', 'reencrypt_jobs_lock|InnoDB|utf8mb4_bin', 'reencrypt_jobs|InnoDB|utf8mb4_bin')
         $text = Get-TestJobTableText -Database $f.Db
         $text | Should -Match 'usuarios'
         $text | Should -Not -Match 'gAAAAA|Z0FBQUFB'

@@ -50,4 +50,35 @@ public class JobStalenessTests
         Assert.False(JobStaleness.IsStale(parent, DateTime.UtcNow, TimeSpan.FromMinutes(10), null, () => true));
         Assert.True(JobStaleness.IsStale(parent, DateTime.UtcNow, TimeSpan.FromMinutes(10), null, () => false));
     }
+
+    private static ReencryptJobChunk Chunk(int n, string status, string? owner, DateTime? heartbeat) =>
+        new() { JobId = 1, Chunk = n, Status = status, Owner = owner, UpdatedAt = heartbeat };
+
+    [Fact]
+    public void A_worker_owner_names_its_process_and_a_gone_worker_process_is_stale_at_once()
+    {
+        var gone = $"{Environment.MachineName}:{ExitedProcessId()}:w3-0badcafe";
+        Assert.True(RunnerOwner.TryParse(gone, out var host, out _));
+        Assert.Equal(Environment.MachineName, host);
+        Assert.True(JobStaleness.OwnerProcessGone(gone));
+        Assert.True(RunnerOwner.IsThisProcess(RunnerOwner.Worker(RunnerOwner.NewRunnerTag(), 0)));
+        Assert.StartsWith(RunnerOwner.Process + ":w7-", RunnerOwner.Worker("0badcafe", 7));
+    }
+
+    [Fact]
+    public void A_job_in_chunks_lives_while_one_of_its_running_chunks_does_whatever_its_own_row_says()
+    {
+        var gone = $"{Environment.MachineName}:{ExitedProcessId()}:w0-0badcafe";
+        // The job row's last writer died; another host's worker still beats on its chunk.
+        var job = Running(gone, Now.AddMinutes(-1));
+        var chunks = new[] { Chunk(0, ChunkStatus.Done, gone, Now.AddMinutes(-5)), Chunk(1, ChunkStatus.Running, "otherhost:7:w1-12345678", Now.AddMinutes(-1)) };
+        Assert.False(JobStaleness.IsStale(job, chunks, Now, TimeSpan.FromMinutes(10), null));
+        // Every running chunk's runner gone: stale, though the job row's heartbeat is fresh.
+        var dead = new[] { Chunk(0, ChunkStatus.Running, gone, Now.AddMinutes(-1)), Chunk(1, ChunkStatus.Running, "otherhost:7:w1-12345678", Now.AddMinutes(-30)) };
+        Assert.True(JobStaleness.IsStale(Running("otherhost:7:w1-12345678", Now.AddMinutes(-1)), dead, Now, TimeSpan.FromMinutes(10), null));
+        // No chunk running (created, not yet claimed; or counting at the end): the job row decides.
+        var idle = new[] { Chunk(0, ChunkStatus.Pending, null, Now.AddMinutes(-30)) };
+        Assert.False(JobStaleness.IsStale(Running("otherhost:7:w0-12345678", Now.AddMinutes(-1)), idle, Now, TimeSpan.FromMinutes(10), null));
+        Assert.True(JobStaleness.IsStale(Running("otherhost:7:w0-12345678", Now.AddMinutes(-11)), idle, Now, TimeSpan.FromMinutes(10), null));
+    }
 }

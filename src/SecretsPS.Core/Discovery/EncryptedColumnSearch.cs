@@ -21,7 +21,7 @@ public sealed record EncryptedColumnSearch
     /// Tables never searched, in any schema: the job tables (their cursors and reasons are no stored values, and reading
     /// them would take locks a running job needs).
     /// </summary>
-    public IReadOnlyCollection<string> SkipTables { get; init; } = new[] { Reencryption.JobStore.DefaultTable, "reencrypt_job_errors" };
+    public IReadOnlyCollection<string> SkipTables { get; init; } = new[] { Reencryption.JobStore.DefaultTable, "reencrypt_job_errors", "reencrypt_job_chunks" };
 
     /// <summary>Called before each column is read.</summary>
     public Action<EncryptedColumnSearchProgress>? Progress { get; init; }

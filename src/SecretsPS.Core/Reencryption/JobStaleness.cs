@@ -28,6 +28,20 @@ public static class JobStaleness
     public static bool IsStale(ReencryptJob job, DateTime now, TimeSpan staleAfter, DateTime? serverStarted, Func<bool>? runningHere = null) =>
         IsStale(job.UpdatedAt, job.Owner, now, staleAfter, serverStarted, runningHere);
 
+    /// <summary>
+    /// A job worked in chunks (FORMATS.md §5) is alive while any of its running chunks is; with no chunk running (between
+    /// its creation and its first claim, during its proof, a job of an older version), its own row decides.
+    /// </summary>
+    /// <param name="runningHere">For an owner of this process: whether that owner is running here now (null: cannot tell).</param>
+    public static bool IsStale(ReencryptJob job, IReadOnlyCollection<ReencryptJobChunk> chunks, DateTime now, TimeSpan staleAfter, DateTime? serverStarted,
+        Func<string?, bool>? runningHere = null)
+    {
+        Func<bool>? Here(string? owner) => runningHere is null ? null : () => runningHere(owner);
+        var running = chunks.Where(c => c.Status == ChunkStatus.Running).ToList();
+        if (running.Count > 0) return running.All(c => IsStale(c.UpdatedAt, c.Owner, now, staleAfter, serverStarted, Here(c.Owner)));
+        return IsStale(job.UpdatedAt, job.Owner, now, staleAfter, serverStarted, Here(job.Owner));
+    }
+
     /// <summary>The same rule for anything with a heartbeat and an owner: a job row, or one chunk of a job.</summary>
     public static bool IsStale(DateTimeOffset? heartbeat, string? owner, DateTime now, TimeSpan staleAfter, DateTime? serverStarted, Func<bool>? runningHere = null)
     {

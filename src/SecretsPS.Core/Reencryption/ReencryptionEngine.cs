@@ -233,7 +233,7 @@ public sealed class ReencryptionEngine
                     takeBack = false;
                     if (current is null)
                     {
-                        var next = ClaimNext(connection, w, finished, claimAnother: !run.Token.IsCancellationRequested);
+                        var next = ClaimNext(connection, w, finished, claimAnother: !run.ShouldStop());
                         finished = null;
                         if (next.Kind == ClaimKind.Finish) run.RequestFinish();
                         if (next.Kind != ClaimKind.Claimed) return;
@@ -335,19 +335,11 @@ public sealed class ReencryptionEngine
             lock (RunningHere) return chunk.Owner is not null && RunningHere.Contains(chunk.Owner);
         });
 
-    /// <summary>
-    /// A running job is alive while any of its running chunks is (heartbeat, server, process); with no chunk running (between
-    /// the job's creation and its first claim, during its proof, a job of an older version), by the job row's own heartbeat.
-    /// </summary>
-    private bool IsJobStale(DbConnection connection, DbTransaction transaction, JobStore store, ReencryptJob job, DateTime now, TimeSpan staleAfter)
-    {
-        var running = store.Chunks.All(connection, transaction, job.Id).Where(c => c.Status == ChunkStatus.Running).ToList();
-        if (running.Count > 0) return running.All(c => IsChunkStale(c, now, staleAfter));
-        return JobStaleness.IsStale(job, now, staleAfter, _serverStarted, () =>
+    private bool IsJobStale(DbConnection connection, DbTransaction transaction, JobStore store, ReencryptJob job, DateTime now, TimeSpan staleAfter) =>
+        JobStaleness.IsStale(job, store.Chunks.All(connection, transaction, job.Id), now, staleAfter, _serverStarted, owner =>
         {
-            lock (RunningHere) return job.Owner is not null && RunningHere.Contains(job.Owner);
+            lock (RunningHere) return owner is not null && RunningHere.Contains(owner);
         });
-    }
 
     /// <summary>Every chunk is done: the column counted in the database (the job's one proof) decides how the job ends.</summary>
     private ReencryptJob FinishJob(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob claimed, string owner, RunState run, IReencryptionObserver observer)

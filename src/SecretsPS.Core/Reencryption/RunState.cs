@@ -112,6 +112,23 @@ internal sealed class RunState : IDisposable
         }
     }
 
+    /// <summary>Whether the run stops (the reason set when a limit is what stops it): no new chunk is claimed then.</summary>
+    public bool ShouldStop()
+    {
+        if (Token.IsCancellationRequested || StopReason is not null) return true;
+        if (Options.MaxRows is { } max && Interlocked.Read(ref _reserved) >= max)
+        {
+            Stop(StoredText.Store(nameof(Messages.JobMessageMaxRows), max));
+            return true;
+        }
+        if (Options.MaxDuration is { } d && Clock.Elapsed >= d && (d == TimeSpan.Zero || Interlocked.Read(ref _read) > 0))
+        {
+            Stop(StoredText.Store(nameof(Messages.JobMessageMaxDuration), d));
+            return true;
+        }
+        return false;
+    }
+
     /// <summary>A page read <paramref name="read"/> of the <paramref name="reserved"/> rows it was allowed.</summary>
     public void Settle(int reserved, int read)
     {

@@ -69,10 +69,13 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
         }
 
         var serverStarted = dialect.ServerStartTime(connection, null);
+        bool hasChunks = tablesExist && store.ChunkTableExists(connection);
         foreach (var job in candidates.ToList())
         {
-            // The engine's rule (JobStaleness): what Start-Reencryption would take over may be removed, nothing else that runs.
-            if (job.StatusKind == JobStatus.Running && !JobStaleness.IsStale(job, DateTime.UtcNow, StaleAfter, serverStarted))
+            // The engine's rule (JobStaleness): what Start-Reencryption would take over may be removed, nothing else that runs;
+            // a job worked in chunks runs while any of its chunks' runners does.
+            var chunks = hasChunks && job.StatusKind == JobStatus.Running ? store.Chunks.All(connection, null, job.Id) : Array.Empty<ReencryptJobChunk>();
+            if (job.StatusKind == JobStatus.Running && !JobStaleness.IsStale(job, chunks, DateTime.UtcNow, StaleAfter, serverStarted))
             {
                 Error(new SecretsPSException(ErrorIds.JobRunning, ErrorKind.InvalidOperation,
                     Localized.Format(CommandMessages.JobRunning, job.Id, job.UpdatedAt), target: job.Id.ToString()), job.Id);
