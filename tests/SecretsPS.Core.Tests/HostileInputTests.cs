@@ -59,6 +59,9 @@ internal static class HostileNames
 
     /// <summary>The errors table JobStore derives from a job table name (FORMATS.md §5).</summary>
     public static string ErrorsTable(string jobs) => jobs.EndsWith("jobs", StringComparison.Ordinal) ? jobs[..^4] + "job_errors" : jobs + "_errors";
+
+    /// <summary>The chunk table JobStore derives from a job table name, as the errors table (FORMATS.md §5).</summary>
+    public static string ChunksTable(string jobs) => jobs.EndsWith("jobs", StringComparison.Ordinal) ? jobs[..^4] + "job_chunks" : jobs + "_chunks";
 }
 
 /// <summary>
@@ -173,7 +176,7 @@ public abstract class HostileInputTests
 
         // The decoys keep every byte; the only new tables are the job tables, under exactly the names given.
         foreach (var d in decoys) Assert.Equal(decoyRows[d.Name], db.Read(d));
-        var expectedTables = new SortedSet<string>(tablesBefore, StringComparer.Ordinal) { c.JobTable, HostileNames.ErrorsTable(c.JobTable) };
+        var expectedTables = new SortedSet<string>(tablesBefore, StringComparer.Ordinal) { c.JobTable, HostileNames.ErrorsTable(c.JobTable), HostileNames.ChunksTable(c.JobTable) };
         Assert.Equal(expectedTables, UserTables(db));
 
         // The status reader counts the hostile column.
@@ -409,7 +412,7 @@ public sealed class HostileInputOnPostgreSqlTests : HostileInputTests, IClassFix
     }
 
     /// <summary>
-    /// The same limit on the job tables: a long job table name and its "_errors" sibling must be two tables, or be refused
+    /// The same limit on the job tables: a long job table name and its "_errors" and "_chunks" siblings must be three tables, or be refused
     /// with IdentifierInvalid; the run must not fail with a raw database exception.
     /// </summary>
     [Fact]
@@ -440,7 +443,7 @@ public sealed class HostileInputOnPostgreSqlTests : HostileInputTests, IClassFix
         if (failure is null)
         {
             Assert.Equal(JobStatus.Finished, job!.StatusKind);
-            Assert.Equal(2, created.Count);
+            Assert.Equal(3, created.Count); // the job, errors and chunk tables
             return;
         }
         Assert.True(failure is SecretsPSException { ErrorId: "IdentifierInvalid" },
