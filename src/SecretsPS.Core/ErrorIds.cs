@@ -118,4 +118,6 @@ public static class ErrorIds
     public const string BackupCertificateNotFound = nameof(BackupCertificateNotFound);
     public const string BackupForOtherKeyFile = nameof(BackupForOtherKeyFile);
     public const string NoBackupFound = nameof(NoBackupFound);
+    public const string RecordDatabaseConflict = nameof(RecordDatabaseConflict);
+    public const string CleanupDatabaseUnreadable = nameof(CleanupDatabaseUnreadable);
 }

@@ -9,10 +9,14 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
 {
     public const string ConnectionVariable = "SECRETSPS_CONNECTION_STRING";
 
-    /// <summary>Sqlite (the embedded default), PostgreSql, SqlServer or MySql (MySQL and MariaDB).</summary>
+    /// <summary>
+    /// Sqlite (the embedded default), PostgreSql, SqlServer or MySql (MySQL and MariaDB). Null or empty (a CSV's empty cell)
+    /// when not given: the connection string decides. Read as a value, never through BoundParameters, which keeps a
+    /// parameter bound by an earlier pipeline record whose property the next record lacks.
+    /// </summary>
     [Parameter]
     [ValidateSet("Sqlite", "PostgreSql", "SqlServer", "MySql", IgnoreCase = true)]
-    public string Provider { get; set; } = "Sqlite";
+    public string? Provider { get; set; }
 
     /// <summary>The database; for Sqlite a file path is enough. Default: $env:SECRETSPS_CONNECTION_STRING.</summary>
     [Parameter]
@@ -34,30 +38,34 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
     protected ISqlDialect Dialect => SqlDialect.For(ProviderOf(RawConnectionString()));
 
     /// <summary>
-    /// -Provider when given (it always wins, also from $PSDefaultParameterValues), else what the connection string says
-    /// beyond doubt (<see cref="ProviderInference"/>: a path is SQLite, Host= is PostgreSQL; otherwise ProviderRequired).
+    /// -Provider when given (it always wins, also from $PSDefaultParameterValues or a pipeline record), else what the
+    /// connection string says beyond doubt (<see cref="ProviderInference"/>: a path is SQLite, Host= is PostgreSQL;
+    /// otherwise ProviderRequired).
     /// </summary>
     private DatabaseProvider ProviderOf(string? connectionString)
     {
-        if (MyInvocation.BoundParameters.ContainsKey(nameof(Provider))) return Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true);
+        if (!string.IsNullOrEmpty(Provider)) return Enum.Parse<DatabaseProvider>(Provider, ignoreCase: true);
         if (string.IsNullOrWhiteSpace(connectionString)) return DatabaseProvider.Sqlite;
         var inferred = ProviderInference.Infer(connectionString);
-        // A path is SQLite, the default since the first version: only another inference is worth a line.
-        if (inferred != DatabaseProvider.Sqlite && !_inferenceShown)
+        // A path is SQLite, the default since the first version: only another inference is worth a line, once per database
+        // (records of a pipeline can each name another one).
+        if (inferred != DatabaseProvider.Sqlite && _inferenceShownFor != connectionString)
         {
-            _inferenceShown = true;
+            _inferenceShownFor = connectionString;
             Verbose(Localized.Format(CommandMessages.ProviderInferred, inferred));
         }
         return inferred;
     }
 
-    private bool _inferenceShown;
+    private string? _inferenceShownFor;
 
     private string? RawConnectionString() => ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
 
-    protected string ResolveConnectionString()
+    protected string ResolveConnectionString() => ResolveConnectionString(RawConnectionString());
+
+    /// <summary>A connection string as this command would use it (a SQLite path made absolute), or ConnectionStringMissing.</summary>
+    protected string ResolveConnectionString(string? text)
     {
-        var text = RawConnectionString();
         if (string.IsNullOrWhiteSpace(text))
             throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Localized.Format(CommandMessages.ConnectionStringMissing, ConnectionVariable));
@@ -80,6 +88,23 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
                 throw new SecretsPSException(ErrorIds.CredentialNotSupported, ErrorKind.InvalidArgument,
                     CommandMessages.AccessTokenWithPassword);
             return new DatabaseSignIn(Credential?.UserName, Credential?.GetNetworkCredential().Password is { Length: > 0 } p ? p : null, token);
+        }
+    }
+
+    /// <summary>
+    /// The database a connection string names, as a message may show it: server and database (SQLite: the file), never a
+    /// user or password; a connection string that names no provider beyond doubt shows without its secrets.
+    /// </summary>
+    protected string DescribeDatabase(string? connectionString)
+    {
+        try
+        {
+            var resolved = ResolveConnectionString(connectionString);
+            return SqlDialect.For(ProviderOf(resolved)).Describe(resolved);
+        }
+        catch (SecretsPSException)
+        {
+            return string.IsNullOrWhiteSpace(connectionString) ? "" : ConnectionStringWithoutSecrets.From(connectionString);
         }
     }
 }

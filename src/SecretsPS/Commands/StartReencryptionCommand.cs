@@ -12,7 +12,7 @@ namespace SecretsPS.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "Reencryption", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(ReencryptJob), typeof(ReencryptionPreview))]
-public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
+public sealed class StartReencryptionCommand : PipedDatabaseCmdlet
 {
     private const int ProgressActivityId = 7411;
     private readonly CancellationTokenSource _stop = new();
@@ -102,6 +102,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
 
     protected override void Process()
     {
+        RefuseRecordOfOtherDatabase();
         var connectionString = ResolveConnectionString();
         var engine = new Core.Reencryption.ReencryptionEngine(Dialect, connectionString, SignIn, _config!.Ring);
         var options = new ReencryptionOptions
