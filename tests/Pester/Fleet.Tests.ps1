@@ -50,11 +50,11 @@ AfterAll {
 
 Describe 'Import-Csv fleet.csv | Start-Reencryption, Get-EncryptedColumnStatus, Remove-UnusedEncryptionKey' {
     It 'a version still used by one database of the fleet is kept, naming that database' {
-        $op = Import-Csv -LiteralPath (New-FleetCsv) | Remove-UnusedEncryptionKey -Path $script:Key -Keep 1 -Force -SkipDiscovery
+        $op = Import-Csv -LiteralPath (New-FleetCsv) | Remove-UnusedEncryptionKey -Path $script:Key -Keep 1 -Force -SkipDiscovery -WarningAction SilentlyContinue
         $op.Removed | Should -BeNullOrEmpty
         $op.Targets.Count | Should -Be 3
         @($op.Targets.Database | Sort-Object -Unique).Count | Should -Be 3 -Because 'each target is counted in its own database'
-        (Get-Content -LiteralPath $script:Key -Raw) | Should -Match 'ENCRYPTION_KEY_v1='
+        (Get-Content -LiteralPath $script:Key -Raw) | Should -Match 'ENCRYPTION_KEYS__v1='
     }
 
     It 're-encrypts each row''s database; the missing one is one error naming it, and the rows after it still run' {
@@ -113,18 +113,18 @@ Describe 'Import-Csv fleet.csv | Start-Reencryption, Get-EncryptedColumnStatus, 
         $errors.FullyQualifiedErrorId | Should -Be 'CleanupDatabaseUnreadable,SecretsPS.Commands.RemoveUnusedEncryptionKeyCommand'
         $errors[0].ToString() | Should -BeLike '*fleet_missing_db*'
         $capture.Text | Should -Not -BeLike "*$script:Secret*"
-        (Get-Content -LiteralPath $script:Key -Raw) | Should -Match 'ENCRYPTION_KEY_v1='
+        (Get-Content -LiteralPath $script:Key -Raw) | Should -Match 'ENCRYPTION_KEYS__v1='
     }
 
     It 'Remove-UnusedEncryptionKey -WhatIf, then for real, removes v1 once no database uses it; every database still reads' {
         $csv = New-FleetCsv
         $rehearsal = Import-Csv -LiteralPath $csv | Remove-UnusedEncryptionKey -Path $script:Key -Keep 1 -WhatIf
         $rehearsal.Outcome | Should -Be 'NotConfirmed'
-        (Get-Content -LiteralPath $script:Key -Raw) | Should -Match 'ENCRYPTION_KEY_v1='
+        (Get-Content -LiteralPath $script:Key -Raw) | Should -Match 'ENCRYPTION_KEYS__v1='
         $op = Import-Csv -LiteralPath $csv | Remove-UnusedEncryptionKey -Path $script:Key -Keep 1 -Force
         $op.Outcome | Should -Be 'Succeeded'
         $op.Removed | Should -Be @('v1')
-        (Get-Content -LiteralPath $script:Key -Raw) | Should -Not -Match 'ENCRYPTION_KEY_v1='
+        (Get-Content -LiteralPath $script:Key -Raw) | Should -Not -Match 'ENCRYPTION_KEYS__v1='
         foreach ($db in $script:Databases) {
             (Get-TestColumnCheck -Database $db -Table 'accounts' -KeyFile $script:Key -Expected $script:Plain[$db.ConnectionString]).Mismatches | Should -Be 0
         }
