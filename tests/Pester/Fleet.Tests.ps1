@@ -8,6 +8,7 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'DatabaseFixtures.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'PostgresServer.psm1')
     $script:TestFile = Enter-DatabaseTestFile
     $script:Folder = $script:TestFile.Folder
     $script:Key = New-TestRotatedKeyFile -Folder (Join-Path $script:Folder 'keys')   # v1, then v2 active
@@ -150,5 +151,35 @@ Describe 'a typed -ConnectionString with piped records' {
         $job = [pscustomobject]@{ Table = 'accounts'; Column = 'otp'; Provider = 'Sqlite'; ConnectionString = $sqliteA.Path }
         ($job | Get-EncryptedColumnStatus -Path $script:Key -ConnectionString $sqliteA.Path).IsComplete | Should -BeTrue
         ([pscustomobject]@{ Table = 'accounts'; Column = 'otp' } | Get-EncryptedColumnStatus -Path $script:Key -ConnectionString $sqliteA.Path).IsComplete | Should -BeTrue
+    }
+}
+
+Describe 'a piped job of the database $env:SECRETSPS_CONNECTION_STRING names' {
+    BeforeAll {
+        # A server that signs roles in by password (TCP over TLS only), so that the password visibly matters.
+        $script:Tls = Start-TestPostgres -Tls
+        if ($script:Tls.Available) {
+            $db = New-TestDatabase -Provider PostgreSql -Server $script:Tls
+            New-TestSecretTable -Database $db -Table 'accounts' -Values (New-TestStoredValue -Plaintext (New-TestPlaintext -Count 5 -Tag env) -KeyFile $script:Key -Version v2)
+            $role = 'fleet_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+            $script:RolePassword = 'Pw-' + [guid]::NewGuid().ToString('N')
+            New-TestPostgresRole -Server $script:Tls -Name $role -Password $script:RolePassword -Database $db.Name
+            $null = Invoke-TestSql -Database $db -Sql "ALTER TABLE accounts OWNER TO `"$role`""
+            $script:WithPassword = $script:Tls.VerifyFullConnectionStringFor($db.Name, $role) + ";Password=$script:RolePassword"
+        }
+    }
+
+    AfterAll {
+        $env:SECRETSPS_CONNECTION_STRING = $null
+        Stop-TestPostgres -Server $script:Tls
+    }
+
+    It 'signs in with that connection string''s password, which the job does not carry' {
+        if (-not $script:Tls.Available) { Set-ItResult -Skipped -Because "PostgreSQL is not available: $($script:Tls.Reason)"; return }
+        $env:SECRETSPS_CONNECTION_STRING = $script:WithPassword
+        $job = Start-Reencryption -Path $script:Key -Table accounts -Column otp -ErrorAction Stop
+        $job.ConnectionString | Should -Not -BeLike "*$script:RolePassword*"
+        ($job | Get-EncryptedColumnStatus -Path $script:Key -ErrorAction Stop).IsComplete | Should -BeTrue
+        ($job | Start-Reencryption -Path $script:Key -ErrorAction Stop).Status | Should -Be 'Finished'
     }
 }

@@ -59,7 +59,17 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
 
     private string? _inferenceShownFor;
 
-    private string? RawConnectionString() => ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable);
+    private string? RawConnectionString()
+    {
+        var session = System.Environment.GetEnvironmentVariable(ConnectionVariable);
+        if (ConnectionString is null) return session;
+        // A piped job's connection string is $env:SECRETSPS_CONNECTION_STRING's without its secrets when the job was run
+        // with it: it signs in as that does (password included), as it did before records could name their database.
+        if (!string.IsNullOrWhiteSpace(session) && !CommandLineParameters.Contains(nameof(ConnectionString))
+            && ConnectionString != session && ConnectionString == ConnectionStringWithoutSecrets.From(session))
+            return session;
+        return ConnectionString;
+    }
 
     protected string ResolveConnectionString() => ResolveConnectionString(RawConnectionString());
 
