@@ -85,8 +85,11 @@ public abstract class PipedDatabaseCmdlet : KeyedDatabaseCmdlet
     protected override ErrorRecord ForThisRecord(ErrorRecord record)
     {
         if (!RecordsStandAlone || !RecordNamesDatabase) return record;
-        record.ErrorDetails = new ErrorDetails(Localized.Format(CommandMessages.RecordDatabaseFailed,
-            DescribeDatabase(ConnectionString), record.ErrorDetails?.Message ?? record.Exception.Message));
+        var database = DescribeDatabase(ConnectionString);
+        var message = record.ErrorDetails?.Message ?? record.Exception.Message;
+        // A connection error names the database already.
+        if (!message.Contains(database, StringComparison.Ordinal))
+            record.ErrorDetails = new ErrorDetails(Localized.Format(CommandMessages.RecordDatabaseFailed, database, message));
         return record;
     }
 }
