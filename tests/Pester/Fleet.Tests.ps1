@@ -146,6 +146,17 @@ Describe 'a typed -ConnectionString with piped records' {
             Should -Throw -ErrorId 'RecordDatabaseConflict,SecretsPS.Commands.GetEncryptedColumnStatusCommand'
     }
 
+    It 'Remove-ReencryptJob refuses a job of another database rather than removing the job of the same id in the typed one' {
+        $sqliteA, $sqliteB = $script:Databases[1], $script:Databases[2]
+        $jobOfA = Get-ReencryptJob -ConnectionString $sqliteA.Path -First 1
+        $idInB = @(Get-ReencryptJob -ConnectionString $sqliteB.Path -Id $jobOfA.Id)
+        $idInB.Count | Should -Be 1 -Because 'both databases have a job of that id'
+        { $jobOfA | Remove-ReencryptJob -ConnectionString $sqliteB.Path -Force } |
+            Should -Throw -ErrorId 'RecordDatabaseConflict,SecretsPS.Commands.RemoveReencryptJobCommand'
+        @(Get-ReencryptJob -ConnectionString $sqliteB.Path -Id $jobOfA.Id).Count | Should -Be 1
+        ($jobOfA | Remove-ReencryptJob -ConnectionString $sqliteA.Path -Force -PassThru).Id | Should -Be $jobOfA.Id
+    }
+
     It 'takes a piped job of the same database (its connection string has no password) and records that name no database' {
         $sqliteA = $script:Databases[1]
         $job = [pscustomobject]@{ Table = 'accounts'; Column = 'otp'; Provider = 'Sqlite'; ConnectionString = $sqliteA.Path }

@@ -117,4 +117,29 @@ public abstract class DatabaseCmdlet : SecretsCmdlet
             return string.IsNullOrWhiteSpace(connectionString) ? "" : ConnectionStringWithoutSecrets.From(connectionString);
         }
     }
+
+    /// <summary>
+    /// A pipeline record (seen through a hidden InputObject parameter: a compiled cmdlet has no other view of it) that
+    /// names a database other than the typed -ConnectionString (or a provider other than the typed
+    /// -Provider) ends the command: the operator meant one of the two, and working on the typed one would silently
+    /// redirect the record's work. The same database written otherwise (a piped job's connection string has no password)
+    /// is the same database.
+    /// </summary>
+    protected void RefuseRecordOfOtherDatabase(PSObject? record)
+    {
+        if (record is null) return;
+        if (CommandLineParameters.Contains(nameof(ConnectionString)) && RecordText(record, nameof(ConnectionString)) is { } piped
+            && DescribeDatabase(piped) != DescribeDatabase(ConnectionString))
+            throw Conflict(nameof(ConnectionString), DescribeDatabase(piped), DescribeDatabase(ConnectionString));
+        if (CommandLineParameters.Contains(nameof(Provider)) && RecordText(record, nameof(Provider)) is { } pipedProvider
+            && !string.Equals(pipedProvider, Provider, StringComparison.OrdinalIgnoreCase))
+            throw Conflict(nameof(Provider), pipedProvider, Provider!);
+    }
+
+    private static string? RecordText(PSObject record, string property) =>
+        record.Properties[property]?.Value is { } value && value.ToString() is { Length: > 0 } text ? text : null;
+
+    private static SecretsPSException Conflict(string parameter, string recordSays, string typed) =>
+        new(ErrorIds.RecordDatabaseConflict, ErrorKind.InvalidArgument,
+            Localized.Format(CommandMessages.RecordDatabaseConflict, recordSays, parameter, typed), target: recordSays);
 }

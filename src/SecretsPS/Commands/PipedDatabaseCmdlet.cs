@@ -47,29 +47,8 @@ public abstract class PipedDatabaseCmdlet : KeyedDatabaseCmdlet
     protected bool RecordNamesDatabase =>
         !string.IsNullOrEmpty(ConnectionString) && !CommandLineParameters.Contains(nameof(ConnectionString));
 
-    /// <summary>
-    /// A record that names a database other than the typed -ConnectionString (or a provider other than the typed
-    /// -Provider) ends the command: the operator meant one of the two, and working on the typed one would silently
-    /// redirect the record's work. The same database written otherwise (a piped job's connection string has no password)
-    /// is the same database.
-    /// </summary>
-    protected void RefuseRecordOfOtherDatabase()
-    {
-        if (InputObject is null) return;
-        if (CommandLineParameters.Contains(nameof(ConnectionString)) && RecordText(nameof(ConnectionString)) is { } piped
-            && DescribeDatabase(piped) != DescribeDatabase(ConnectionString))
-            throw Conflict(nameof(ConnectionString), DescribeDatabase(piped), DescribeDatabase(ConnectionString));
-        if (CommandLineParameters.Contains(nameof(Provider)) && RecordText(nameof(Provider)) is { } pipedProvider
-            && !string.Equals(pipedProvider, Provider, StringComparison.OrdinalIgnoreCase))
-            throw Conflict(nameof(Provider), pipedProvider, Provider!);
-    }
-
-    private string? RecordText(string property) =>
-        InputObject?.Properties[property]?.Value is { } value && value.ToString() is { Length: > 0 } text ? text : null;
-
-    private static SecretsPSException Conflict(string parameter, string recordSays, string typed) =>
-        new(ErrorIds.RecordDatabaseConflict, ErrorKind.InvalidArgument,
-            Localized.Format(CommandMessages.RecordDatabaseConflict, recordSays, parameter, typed), target: recordSays);
+    /// <summary>A record that names another database than a typed -ConnectionString or -Provider ends the command.</summary>
+    protected void RefuseRecordOfOtherDatabase() => RefuseRecordOfOtherDatabase(InputObject);
 
     /// <summary>A record whose own database fails (unreachable, no such table) is that record's error: the next records run.</summary>
     protected override bool FailsOnlyThisRecord(Exception e) =>
