@@ -87,6 +87,18 @@ Describe 'Import-Csv fleet.csv | Start-Reencryption, Get-EncryptedColumnStatus, 
         Get-Content -LiteralPath $log -Raw | Should -BeLike '*fleet_missing_db*'
     }
 
+    It '-MaxDuration is the whole command''s: once it has passed, the next lines are not started, each named in a warning' {
+        $before = foreach ($db in $script:Databases[1..2]) { @(Get-ReencryptJob -ConnectionString $db.Path -First 1000).Count }
+        $jobs = @(Import-Csv -LiteralPath (New-FleetCsv) | Start-Reencryption -Path $script:Key -MaxDuration 00:00:00.001 -WarningVariable late -WarningAction SilentlyContinue)
+        $jobs.Count | Should -Be 1 -Because 'the first line always runs, as a single run does'
+        $jobs[0].Provider | Should -Be 'PostgreSql'
+        $notStarted = @($late | Where-Object { "$_" -like "*$($script:Databases[1].Path)*" -or "$_" -like "*$($script:Databases[2].Path)*" })
+        $notStarted.Count | Should -Be 2
+        "$($notStarted[0])" | Should -BeLike "*$($script:Databases[1].Path)*"
+        $after = foreach ($db in $script:Databases[1..2]) { @(Get-ReencryptJob -ConnectionString $db.Path -First 1000).Count }
+        $after | Should -Be $before -Because 'nothing was written to the databases not started'
+    }
+
     It 'a runbook sees the failure: $? is false and the error is in $Error' {
         $before = $Error.Count
         Import-Csv -LiteralPath (New-FleetCsv -WithMissing) | Get-EncryptedColumnStatus -Path $script:Key -ErrorAction SilentlyContinue | Out-Null
