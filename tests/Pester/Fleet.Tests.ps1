@@ -108,6 +108,20 @@ Describe 'Import-Csv fleet.csv | Start-Reencryption, Get-EncryptedColumnStatus, 
         $Error[0].FullyQualifiedErrorId | Should -BeLike 'DatabaseNotFound*'
     }
 
+    It 'a line naming a table its database does not have is one error naming that database; the next line still runs' {
+        $sqliteA, $sqliteB = $script:Databases[1], $script:Databases[2]
+        $lines = @(
+            [pscustomobject]@{ Provider = ''; ConnectionString = $sqliteA.Path; Table = 'no_such_table'; Column = 'otp' }
+            [pscustomobject]@{ Provider = ''; ConnectionString = $sqliteB.Path; Table = 'accounts'; Column = 'otp' }
+        )
+        $status = @($lines | Get-EncryptedColumnStatus -Path $script:Key -ErrorVariable wrongTable -ErrorAction SilentlyContinue)
+        $status.Count | Should -Be 1
+        $status[0].AtActiveVersion | Should -Be $script:Plain[$sqliteB.ConnectionString].Count
+        $wrongTable.Count | Should -Be 1
+        $wrongTable[0].FullyQualifiedErrorId | Should -BeLike 'TargetNotFound*'
+        "$($wrongTable[0])" | Should -BeLike "*$($sqliteA.Path)*"
+    }
+
     It 'Get-EncryptedColumnStatus proves every database complete, each with its own counts' {
         $status = @(Import-Csv -LiteralPath (New-FleetCsv) | Get-EncryptedColumnStatus -Path $script:Key)
         $status.Count | Should -Be 3
