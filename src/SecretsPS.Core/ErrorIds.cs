@@ -118,6 +118,8 @@ public static class ErrorIds
     public const string BackupCertificateNotFound = nameof(BackupCertificateNotFound);
     public const string BackupForOtherKeyFile = nameof(BackupForOtherKeyFile);
     public const string NoBackupFound = nameof(NoBackupFound);
+    public const string RecordDatabaseConflict = nameof(RecordDatabaseConflict);
+    public const string CleanupDatabaseUnreadable = nameof(CleanupDatabaseUnreadable);
     public const string ThrottleLimitNotSupported = nameof(ThrottleLimitNotSupported);
     public const string ChunkSettingsInvalid = nameof(ChunkSettingsInvalid);
     public const string JobChunkTableMissing = nameof(JobChunkTableMissing);

@@ -14,7 +14,8 @@ BeforeDiscovery {
         Get-Command -Module SecretsPS | Sort-Object Name | ForEach-Object {
             @{
                 Name       = $_.Name
-                Parameters = @($_.Parameters.Keys | Where-Object { $_ -notin $common } | Sort-Object)
+                # A hidden parameter (DontShow) is no way to give input: Get-Help and tab completion leave it out, and so do the pages.
+                Parameters = @($_.Parameters.Values | Where-Object { $_.Name -notin $common -and -not ($_.Attributes | Where-Object DontShow) } | ForEach-Object Name | Sort-Object)
                 HasPage    = Test-Path (Join-Path $PSScriptRoot "../../docs/cmdlets/$($_.Name).md")
             }
         }
@@ -160,7 +161,7 @@ Describe 'Help of <Name>' -ForEach $cmdlets {
             $items = @($help.syntax.syntaxItem | Where-Object { $_ })
             $items.Count | Should -Be $command.ParameterSets.Count -Because "$Name has $($command.ParameterSets.Count) parameter set(s)"
             foreach ($set in $command.ParameterSets) {
-                $expected = @($set.Parameters | Where-Object { $_.Name -notin $common })
+                $expected = @($set.Parameters | Where-Object { $_.Name -notin $common -and -not ($_.Attributes | Where-Object DontShow) })
                 $names = ($expected.Name | Sort-Object) -join ' '
                 $match = @($items | Where-Object { (@($_.parameter | ForEach-Object name) | Sort-Object) -join ' ' -eq $names })
                 $match.Count | Should -BeGreaterThan 0 -Because "no syntax block lists exactly the parameters of the set '$($set.Name)': $names"

@@ -11,6 +11,7 @@ namespace SecretsPS.Core.Audit;
 /// </summary>
 public static class CleanupJournal
 {
+    // Shared by every runspace: JsonSerializerOptions is thread-safe once used, and these are never changed after.
     private static readonly JsonSerializerOptions Options = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,

@@ -9,7 +9,11 @@ using SecretsPS.Core.Discovery;
 
 namespace SecretsPS.Core.Audit;
 
-public sealed record CleanupTarget(string Table, string Column);
+public sealed record CleanupTarget(string Table, string Column)
+{
+    /// <summary>The database it is in; null: the request's (Dialect and ConnectionString).</summary>
+    public TargetDatabase? Database { get; init; }
+}
 
 public sealed record KeyCleanupRequest
 {
@@ -124,22 +128,34 @@ public sealed class KeyCleanup
             }
             else
             {
-                using var connection = OpenDatabase();
-                foreach (var t in _request.Targets)
+                foreach (var database in Databases())
                 {
-                    var status = ColumnStatusReader.Read(_request.Dialect!, connection, t.Table, t.Column, ring);
-                    usage.Add(new CleanupTargetUsage(status.Table, status.Column, status.RowsByVersion));
-                    Audit("UsageCheck", "OK", $"{status.Target}: " + (status.RowsByVersion.Count == 0 ? "no encrypted rows"
-                        : string.Join(", ", status.RowsByVersion.Select(kv => $"{kv.Key}={kv.Value}"))));
-                    foreach (var c in removable.ToList())
+                    try
                     {
-                        var rows = status.RowsUsing(c);
-                        if (rows == 0) continue;
-                        removable.Remove(c);
-                        kept.Add(new KeptVersion(c, $"still used by {rows} row(s) of {status.Target}: run Start-Reencryption -Table {status.Table} -Column {status.Column} first"));
-                        Audit("UsageCheck", "WARNING", $"Version {c} kept: {rows} row(s) of {status.Target} still use it");
+                        using var connection = OpenDatabase(database.Key);
+                        foreach (var t in database)
+                        {
+                            var status = ColumnStatusReader.Read(database.Key.Dialect, connection, t.Table, t.Column, ring);
+                            usage.Add(new CleanupTargetUsage(status.Table, status.Column, status.RowsByVersion) { Database = DatabaseName(database.Key) });
+                            var target = Where(database.Key, status.Target);
+                            Audit("UsageCheck", "OK", $"{target}: " + (status.RowsByVersion.Count == 0 ? "no encrypted rows"
+                                : string.Join(", ", status.RowsByVersion.Select(kv => $"{kv.Key}={kv.Value}"))));
+                            foreach (var c in removable.ToList())
+                            {
+                                var rows = status.RowsUsing(c);
+                                if (rows == 0) continue;
+                                removable.Remove(c);
+                                kept.Add(new KeptVersion(c, $"still used by {rows} row(s) of {target}: run Start-Reencryption -Table {status.Table} -Column {status.Column} first"));
+                                Audit("UsageCheck", "WARNING", $"Version {c} kept: {rows} row(s) of {target} still use it");
+                            }
+                        }
+                    }
+                    catch (Exception e) when (ManyDatabases && e is SecretsPSException or DbException)
+                    {
+                        Unread(database.Key, e, "UsageCheck");
                     }
                 }
+                KeepAllIfUnread(removable, kept);
             }
         }
 
@@ -249,25 +265,29 @@ public sealed class KeyCleanup
             throw new SecretsPSException(ErrorIds.RemovalNotApplied, ErrorKind.InvalidData, "a removed version is still defined");
         if (_request.Targets.Count == 0) return;
 
-        using var connection = OpenDatabase();
-        foreach (var t in _request.Targets)
+        foreach (var database in Databases())
         {
-            var table = Identifier.ParseTable(t.Table);
-            using var command = connection.CreateCommand();
-            command.CommandText = _request.Dialect!.SelectSample(table, t.Column, _request.SampleSize);
-            using var reader = command.ExecuteReader();
-            int read = 0, decrypted = 0;
-            while (reader.Read())
+            using var connection = OpenDatabase(database.Key);
+            foreach (var t in database)
             {
-                var value = reader.GetString(0);
-                read++;
-                if (!CanDecrypt(oldRing, value)) continue; // never readable: not this operation's concern
-                if (!CanDecrypt(config.Ring, value))
-                    throw new SecretsPSException(ErrorIds.SampleDecryptFailed, ErrorKind.InvalidData,
-                        $"a value of {table}.{t.Column} no longer decrypts with the new key file");
-                decrypted++;
+                var table = Identifier.ParseTable(t.Table);
+                using var command = connection.CreateCommand();
+                command.CommandText = database.Key.Dialect.SelectSample(table, t.Column, _request.SampleSize);
+                using var reader = command.ExecuteReader();
+                int read = 0, decrypted = 0;
+                var target = Where(database.Key, $"{table}.{t.Column}");
+                while (reader.Read())
+                {
+                    var value = reader.GetString(0);
+                    read++;
+                    if (!CanDecrypt(oldRing, value)) continue; // never readable: not this operation's concern
+                    if (!CanDecrypt(config.Ring, value))
+                        throw new SecretsPSException(ErrorIds.SampleDecryptFailed, ErrorKind.InvalidData,
+                            $"a value of {target} no longer decrypts with the new key file");
+                    decrypted++;
+                }
+                Audit("SampleDecrypt", "OK", $"{target}: {decrypted} of {read} sampled value(s) decrypt with the new key file");
             }
-            Audit("SampleDecrypt", "OK", $"{table}.{t.Column}: {decrypted} of {read} sampled value(s) decrypt with the new key file");
         }
     }
 
@@ -296,37 +316,52 @@ public sealed class KeyCleanup
     /// </summary>
     private void Discover(KeyRing ring, List<string> removable, List<KeptVersion> kept)
     {
-        var dialect = _request.Dialect!;
-        EncryptedColumnSearchResult result;
-        using (var connection = OpenDatabase())
-            result = EncryptedColumnFinder.Find(dialect, connection, ring, new EncryptedColumnSearch
-            {
-                SampleRows = _request.DiscoverySampleRows,
-                TimeLimit = _request.DiscoveryTimeLimit,
-            });
-        var targets = _request.Targets.Select(t => (Table: Identifier.ParseTable(t.Table), t.Column)).ToList();
-        Audit("Discovery", "OK", $"Searched {result.ColumnsSearched} text column(s) for stored values (at most {_request.DiscoverySampleRows} value(s) each) " +
-            $"in {result.Elapsed.TotalSeconds:0.0} s: {result.Found.Count} hold stored values (a version held only by rows outside the samples " +
-            "is not seen: Find-EncryptedColumn piped into this command counts every row)");
-        foreach (var found in result.Found)
+        var reasons = new List<UnsearchedReason>();
+        foreach (var database in Databases())
         {
-            bool named = targets.Any(t => Covers(dialect, t.Table, t.Column, found.Catalog));
-            _discovered.Add(new DiscoveredColumn(found.Table, found.Column, found.RowsByVersion, named, found.Sampled));
-            Audit("Discovery", named ? "OK" : "WARNING", $"{found.Target} ({(named ? "named" : "NOT named")}): {found.Versions} in a sample of {found.RowsRead} value(s)");
-            if (named) continue;
-            foreach (var c in removable.ToList())
+            var dialect = database.Key.Dialect;
+            EncryptedColumnSearchResult result;
+            try
             {
-                var rows = found.RowsUsing(c);
-                if (rows == 0) continue;
-                removable.Remove(c);
-                kept.Add(new KeptVersion(c, $"found in {rows} sampled value(s) of {found.Target}, a column not named: name it too " +
-                    $"(-Table {found.Table} -Column {found.Column}) or pipe Find-EncryptedColumn into Remove-UnusedEncryptionKey"));
-                Audit("Discovery", "WARNING", $"Version {c} kept: {rows} sampled value(s) of {found.Target}, which was not named, use it");
+                using var connection = OpenDatabase(database.Key);
+                result = EncryptedColumnFinder.Find(dialect, connection, ring, new EncryptedColumnSearch
+                {
+                    SampleRows = _request.DiscoverySampleRows,
+                    TimeLimit = _request.DiscoveryTimeLimit,
+                });
             }
+            catch (Exception e) when (ManyDatabases && e is SecretsPSException or DbException)
+            {
+                Unread(database.Key, e, "Discovery");
+                continue;
+            }
+            var targets = database.Select(t => (Table: Identifier.ParseTable(t.Table), t.Column)).ToList();
+            Audit("Discovery", "OK", $"{Where(database.Key, "Searched")} {result.ColumnsSearched} text column(s) for stored values (at most {_request.DiscoverySampleRows} value(s) each) " +
+                $"in {result.Elapsed.TotalSeconds:0.0} s: {result.Found.Count} hold stored values (a version held only by rows outside the samples " +
+                "is not seen: Find-EncryptedColumn piped into this command counts every row)");
+            foreach (var found in result.Found)
+            {
+                bool named = targets.Any(t => Covers(dialect, t.Table, t.Column, found.Catalog));
+                var where = Where(database.Key, found.Target);
+                _discovered.Add(new DiscoveredColumn(found.Table, found.Column, found.RowsByVersion, named, found.Sampled) { Database = DatabaseName(database.Key) });
+                Audit("Discovery", named ? "OK" : "WARNING", $"{where} ({(named ? "named" : "NOT named")}): {found.Versions} in a sample of {found.RowsRead} value(s)");
+                if (named) continue;
+                foreach (var c in removable.ToList())
+                {
+                    var rows = found.RowsUsing(c);
+                    if (rows == 0) continue;
+                    removable.Remove(c);
+                    kept.Add(new KeptVersion(c, $"found in {rows} sampled value(s) of {where}, a column not named: name it too " +
+                        $"(-Table {found.Table} -Column {found.Column}) or pipe Find-EncryptedColumn into Remove-UnusedEncryptionKey"));
+                    Audit("Discovery", "WARNING", $"Version {c} kept: {rows} sampled value(s) of {where}, which was not named, use it");
+                }
+            }
+            _notSearched.AddRange(result.NotSearched.Select(n => Where(database.Key, n.Target)));
+            reasons.AddRange(result.NotSearched.Select(n => n.Reason));
         }
-        if (result.Complete) return;
-        _notSearched.AddRange(result.NotSearched.Select(n => n.Target));
-        var why = string.Join(", ", result.NotSearched.Select(n => n.Reason).Distinct());
+        KeepAllIfUnread(removable, kept);
+        if (_notSearched.Count == 0) return;
+        var why = string.Join(", ", reasons.Distinct());
         Audit("Discovery", "WARNING", $"Not searched ({why}): {string.Join(", ", _notSearched.Take(10))}{(_notSearched.Count > 10 ? $" and {_notSearched.Count - 10} more" : "")}");
         foreach (var c in removable)
         {
@@ -342,13 +377,58 @@ public sealed class KeyCleanup
         dialect.SameIdentifier(column, found.Column) && dialect.SameIdentifier(table.Name, found.Table.Name) &&
         (table.Schema is null ? found.InDefaultSchema : found.Table.Schema is not null && dialect.SameIdentifier(table.Schema, found.Table.Schema));
 
-    private DbConnection OpenDatabase()
+    private static DbConnection OpenDatabase(TargetDatabase database, DatabaseSignIn signIn) =>
+        // The cleanup only reads the database (counts and samples): the server refuses any write, as for -WhatIf.
+        DatabaseConnection.Open(database.Dialect, database.ConnectionString, signIn, readOnly: true);
+
+    private DbConnection OpenDatabase(TargetDatabase database) => OpenDatabase(database, _request.SignIn);
+
+    /// <summary>The request's database, for targets that do not name their own.</summary>
+    private TargetDatabase RequestDatabase()
     {
         if (_request.Dialect is null || string.IsNullOrWhiteSpace(_request.ConnectionString))
             throw new SecretsPSException(ErrorIds.ConnectionStringMissing, ErrorKind.InvalidArgument,
                 Messages.CleanupConnectionStringMissing);
-        // The cleanup only reads the database (counts and samples): the server refuses any write, as for -WhatIf.
-        return DatabaseConnection.Open(_request.Dialect, _request.ConnectionString, _request.SignIn, readOnly: true);
+        return new TargetDatabase(_request.Dialect, _request.ConnectionString);
+    }
+
+    /// <summary>The targets by the database they are in, in the order first named.</summary>
+    private List<IGrouping<TargetDatabase, CleanupTarget>> Databases() =>
+        _databases ??= _request.Targets.GroupBy(t => t.Database ?? RequestDatabase()).ToList();
+
+    private List<IGrouping<TargetDatabase, CleanupTarget>>? _databases;
+
+    /// <summary>
+    /// Targets in several databases (a fleet sharing one key file): the audit names each target's database, and a database
+    /// that cannot be read keeps every candidate instead of ending the operation, so that the others are still counted.
+    /// </summary>
+    private bool ManyDatabases => Databases().Count > 1;
+
+    private string Where(TargetDatabase database, string target) => ManyDatabases ? $"{database.Description}: {target}" : target;
+
+    private string? DatabaseName(TargetDatabase database) => ManyDatabases ? database.Description : null;
+
+    private readonly List<UnreadDatabase> _unread = new();
+
+    private void Unread(TargetDatabase database, Exception e, string step)
+    {
+        if (_unread.Any(u => u.Database == database.Description)) return;
+        var errorId = e is SecretsPSException s ? s.ErrorId : ErrorIds.DatabaseError;
+        _unread.Add(new UnreadDatabase(database.Description, errorId));
+        Audit(step, "ERROR", $"{database.Description} could not be read ({errorId}): its use of the candidates is unknown");
+    }
+
+    /// <summary>What was not looked at cannot be shown unused: a database that could not be read keeps every candidate.</summary>
+    private void KeepAllIfUnread(List<string> removable, List<KeptVersion> kept)
+    {
+        if (_unread.Count == 0) return;
+        var names = string.Join(", ", _unread.Select(u => u.Database));
+        foreach (var c in removable)
+        {
+            kept.Add(new KeptVersion(c, $"{_unread.Count} database(s) could not be read ({names}), so its use there is unknown"));
+            Audit("UsageCheck", "WARNING", $"Version {c} kept: {_unread.Count} database(s) could not be read");
+        }
+        removable.Clear();
     }
 
     private void Audit(string step, string status, string message)
@@ -368,6 +448,7 @@ public sealed class KeyCleanup
             DiscoverySkipped = _discoverySkipped,
             Discovered = _discovered.ToList(),
             NotSearched = _notSearched.ToList(),
+            UnreadDatabases = _unread.ToList(),
         };
         _log(outcome == CleanupOutcome.RolledBack ? LogLevel.Error : LogLevel.Info,
             $"{SummaryTag} ID: {OperationId} | outcome: {outcome} | removed: {(removed.Count == 0 ? "none" : string.Join(", ", removed))} | " +

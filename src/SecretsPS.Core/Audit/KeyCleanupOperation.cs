@@ -69,7 +69,10 @@ public sealed class CleanupTargetUsage
     /// <summary>Reads as <c>v1=15000, v2=3</c>; the journal writes it as a JSON object.</summary>
     public IReadOnlyDictionary<string, long> RowsByVersion { get; }
 
-    public override string ToString() => $"{Table}.{Column}: {RowsByVersion}";
+    public override string ToString() => Database is null ? $"{Table}.{Column}: {RowsByVersion}" : $"{Database}: {Table}.{Column}: {RowsByVersion}";
+
+    /// <summary>The database it is in (server and database, no secret) when the targets named several; else null.</summary>
+    public string? Database { get; init; }
 }
 
 /// <summary>
@@ -158,6 +161,15 @@ public sealed class KeyCleanupOperation
 
     private readonly IReadOnlyList<string> _notSearched = new ReadableList<string>(null);
 
+    /// <summary>The databases of the targets that could not be read (the targets named several): candidates were kept because of them.</summary>
+    public IReadOnlyList<UnreadDatabase> UnreadDatabases
+    {
+        get => _unreadDatabases;
+        init => _unreadDatabases = new ReadableList<UnreadDatabase>(value, "; ");
+    }
+
+    private readonly IReadOnlyList<UnreadDatabase> _unreadDatabases = new ReadableList<UnreadDatabase>(null, "; ");
+
     public override string ToString() => $"{OperationId} {Outcome}";
 }
 
@@ -184,5 +196,26 @@ public sealed class DiscoveredColumn
     public bool Named { get; }
     public bool Sampled { get; }
 
-    public override string ToString() => $"{Target}: {RowsByVersion}";
+    public override string ToString() => Database is null ? $"{Target}: {RowsByVersion}" : $"{Database}: {Target}: {RowsByVersion}";
+
+    /// <summary>The database it is in (server and database, no secret) when the targets named several; else null.</summary>
+    public string? Database { get; init; }
+}
+
+/// <summary>A database of a cleanup's targets that could not be read: every candidate was kept because of it.</summary>
+public sealed class UnreadDatabase
+{
+    [JsonConstructor]
+    public UnreadDatabase(string database, string errorId)
+    {
+        Database = database;
+        ErrorId = errorId;
+    }
+
+    /// <summary>Server and database (SQLite: the file), without user or password.</summary>
+    public string Database { get; }
+
+    public string ErrorId { get; }
+
+    public override string ToString() => $"{Database} ({ErrorId})";
 }

@@ -254,7 +254,11 @@ public static class KeyFileStore
                 Localized.Format(Messages.KeyFileLinkRefused, path, keyFile), path);
     }
 
-    /// <summary>Holds an exclusive lock on <c>&lt;target&gt;.lock</c> (the final target of a link); other SecretsPS processes wait for it.</summary>
+    /// <summary>
+    /// Holds an exclusive lock on <c>&lt;target&gt;.lock</c> (the final target of a link); other SecretsPS processes wait for
+    /// it. FileShare.None is a lock per open file (flock on Unix), so another thread or runspace of this process waits too:
+    /// ForEach-Object -Parallel runspaces that rotate one key file take turns (SharedStateStressTests).
+    /// </summary>
     internal static IDisposable AcquireLock(string path, TimeSpan timeout)
     {
         var target = ResolveTarget(path);

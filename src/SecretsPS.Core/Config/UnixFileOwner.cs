@@ -17,7 +17,10 @@ internal static class UnixFileOwner
     private const uint StatxBasicStats = 0x7ff;
     private const int EPERM = 1;
 
-    /// <summary>Tests replace the chown with one that fails (as an unprivileged process would); null is the real fchown.</summary>
+    /// <summary>
+    /// Tests replace the chown with one that fails (as an unprivileged process would); null is the real fchown. The module
+    /// never sets it: a test seam, not state that runspaces could share.
+    /// </summary>
     internal static Func<SafeFileHandle, uint, uint, int>? ChownOverride { get; set; }
 
     public static bool Supported => OperatingSystem.IsLinux() || OperatingSystem.IsMacOS();

@@ -15,6 +15,7 @@ internal static class IvSource
 {
     private const int PoolSize = 4096;
 
+    // Per thread, so that the runspaces of ForEach-Object -Parallel never share a pool and no lock is needed.
     [ThreadStatic] private static byte[]? t_pool;
     [ThreadStatic] private static int t_next;
 

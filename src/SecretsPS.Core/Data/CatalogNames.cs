@@ -8,8 +8,9 @@ namespace SecretsPS.Core.Data;
 /// </summary>
 public static class CatalogNames
 {
-    /// <summary>Schemas a user never names (the default one) are left off; others are shown as schema.table.</summary>
-    private static readonly HashSet<string> DefaultSchemas = new(StringComparer.OrdinalIgnoreCase) { "public", "dbo", "main" };
+    /// <summary>Schemas a user never names (the default one) are left off; others are shown as schema.table. Frozen: shared by every runspace.</summary>
+    private static readonly System.Collections.Frozen.FrozenSet<string> DefaultSchemas =
+        System.Collections.Frozen.FrozenSet.ToFrozenSet(new[] { "public", "dbo", "main" }, StringComparer.OrdinalIgnoreCase);
 
     private static readonly string[] SystemSchemas = { "pg_catalog", "information_schema", "sys", "mysql", "performance_schema", "pg_toast" };
 

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Data.Common;
 
 namespace SecretsPS.Core.Data;
@@ -9,11 +10,11 @@ namespace SecretsPS.Core.Data;
 public static class ConnectionStringWithoutSecrets
 {
     // Every driver's spelling of a secret in a connection string (Npgsql, SqlClient, Sqlite, MySqlConnector), compared
-    // with spaces and case ignored.
-    private static readonly HashSet<string> SecretKeys = new(StringComparer.OrdinalIgnoreCase)
+    // with spaces and case ignored. Frozen: every runspace of the process reads it at once.
+    private static readonly FrozenSet<string> SecretKeys = new[]
     {
         "password", "pwd", "psw", "accesstoken", "token", "sslpassword", "sslkeypassword", "certificatepassword",
-    };
+    }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
     public static string From(string connectionString)
     {

@@ -490,7 +490,8 @@ public sealed partial class MySqlDialect : SqlDialect
     }
 
     /// <summary>Server and client error numbers that mean the server cannot be reached, is going away or cut the session.</summary>
-    private static readonly HashSet<int> ConnectionErrors = new() { 1040, 1042, 1053, 1077, 1152, 1927, 2002, 2003, 2006, 2013, 2055, 4031 };
+    private static readonly System.Collections.Frozen.FrozenSet<int> ConnectionErrors =
+        System.Collections.Frozen.FrozenSet.ToFrozenSet(new[] { 1040, 1042, 1053, 1077, 1152, 1927, 2002, 2003, 2006, 2013, 2055, 4031 });
 
     public override bool IsConnectionFailure(Exception exception) => exception switch
     {

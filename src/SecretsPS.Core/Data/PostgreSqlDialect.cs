@@ -25,7 +25,10 @@ public sealed class PostgreSqlDialect : SqlDialect
         return connection;
     }
 
-    /// <summary>The READ ONLY transaction a read-only connection was opened in, which every statement on it joins.</summary>
+    /// <summary>
+    /// The READ ONLY transaction a read-only connection was opened in, which every statement on it joins. Shared by every
+    /// runspace of the process: ConditionalWeakTable is thread-safe, and each entry is one connection's, used by one thread.
+    /// </summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DbConnection, DbTransaction> ReadOnlyTransactions = new();
 
     /// <summary>

@@ -10,11 +10,11 @@ namespace SecretsPS.Core.Data;
 /// </summary>
 public static class ProviderInference
 {
-    /// <summary>Microsoft.Data.Sqlite's keywords (spaces removed, lower case).</summary>
-    private static readonly HashSet<string> SqliteKeywords = new(StringComparer.Ordinal)
+    /// <summary>Microsoft.Data.Sqlite's keywords (spaces removed, lower case). Frozen: shared by every runspace.</summary>
+    private static readonly System.Collections.Frozen.FrozenSet<string> SqliteKeywords = System.Collections.Frozen.FrozenSet.ToFrozenSet(new[]
     {
         "datasource", "filename", "mode", "cache", "password", "foreignkeys", "recursivetriggers", "defaulttimeout", "pooling", "vfs",
-    };
+    }, StringComparer.Ordinal);
 
     public const int PostgreSqlPort = 5432;
 

@@ -73,6 +73,7 @@ public static class StoredText
     /// <summary>Longer than any text the engine stores (names and counts are bounded); a table edited by hand may hold anything.</summary>
     private const int MaxMatchedLength = 4000;
 
+    // Shared by every runspace: concurrent, and a template's pattern is always the same (a race only builds it twice).
     private static readonly ConcurrentDictionary<string, Regex> Patterns = new();
 
     private static Regex Pattern(string template) => Patterns.GetOrAdd(template, t =>

@@ -11,7 +11,7 @@ namespace SecretsPS.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "EncryptedColumnStatus")]
 [OutputType(typeof(EncryptedColumnStatus))]
-public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
+public sealed class GetEncryptedColumnStatusCommand : PipedDatabaseCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -30,6 +30,7 @@ public sealed class GetEncryptedColumnStatusCommand : KeyedDatabaseCmdlet
 
     protected override void Process()
     {
+        RefuseRecordOfOtherDatabase();
         var connectionString = ResolveConnectionString();
         var dialect = Dialect;
         try

@@ -11,13 +11,13 @@ public abstract class JobTableCmdlet : DatabaseCmdlet
     public string JobTable { get; set; } = Core.Reencryption.JobStore.DefaultTable;
 
     /// <summary>
-    /// DatabaseCmdlet's -Provider, here also bound from a piped job's Provider (Get-ReencryptJob | Remove-ReencryptJob). Only
-    /// the job cmdlets take the database from the pipeline: each of their records is handled on its own connection.
+    /// DatabaseCmdlet's -Provider, here also bound from a piped job's Provider (Get-ReencryptJob | Remove-ReencryptJob). Each
+    /// record of the job cmdlets is handled on its own connection (as in <see cref="PipedDatabaseCmdlet"/>'s cmdlets).
     /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateProviderName]
     [ArgumentCompleter(typeof(ProviderCompleter))]
-    public new string Provider
+    public new string? Provider
     {
         get => base.Provider;
         set => base.Provider = value;

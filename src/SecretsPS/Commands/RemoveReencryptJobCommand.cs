@@ -35,11 +35,19 @@ public sealed class RemoveReencryptJobCommand : JobTableCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>
+    /// The piped job itself, only to see the database it names when a typed -ConnectionString kept PowerShell from binding
+    /// it: removing job 7 of another database than the job's own would be silent and wrong. Hidden: not a way to name a job.
+    /// </summary>
+    [Parameter(ParameterSetName = "ById", ValueFromPipeline = true, DontShow = true)]
+    public PSObject? InputObject { get; set; }
+
     [Parameter]
     public SwitchParameter Force { get; set; }
 
     protected override void Process()
     {
+        RefuseRecordOfOtherDatabase(InputObject);
         var connectionString = ResolveConnectionString();
         var dialect = Dialect;
         var store = new JobStore(dialect, JobTable);

@@ -10,7 +10,7 @@ namespace SecretsPS.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "UnusedEncryptionKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(KeyCleanupOperation))]
-public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
+public sealed class RemoveUnusedEncryptionKeyCommand : PipedDatabaseCmdlet
 {
     private readonly List<CleanupTarget> _targets = new();
 
@@ -46,18 +46,25 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
     [Parameter]
     public SwitchParameter SkipDiscovery { get; set; }
 
+    /// <summary>
+    /// Each target is in the database its record names (or the typed one), resolved now: the next record rebinds -Provider
+    /// and -ConnectionString. One key file serves all of them, so a version goes only if no database uses it.
+    /// </summary>
     protected override void Process()
     {
         if (Table is null && Column is null) return;
         if (Table is null || Column is null)
             throw new SecretsPSException(ErrorIds.TargetIncomplete, ErrorKind.InvalidArgument, CommandMessages.TargetIncomplete);
-        _targets.Add(new CleanupTarget(Table, Column));
+        RefuseRecordOfOtherDatabase();
+        _targets.Add(new CleanupTarget(Table, Column) { Database = new TargetDatabase(Dialect, ResolveConnectionString()) });
     }
+
+    /// <summary>The records make one operation: a record that cannot be a target (its database named twice, a half target) ends it, removing nothing.</summary>
+    protected override bool RecordsStandAlone => false;
 
     protected override void End()
     {
         var keyFile = ResolveKeyFile();
-        bool needsDatabase = _targets.Count > 0;
         var request = new KeyCleanupRequest
         {
             KeyFile = keyFile,
@@ -66,8 +73,6 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
             SkipUsageCheck = SkipUsageCheck,
             Force = Force,
             SampleSize = SampleSize,
-            Dialect = needsDatabase ? Dialect : null,
-            ConnectionString = needsDatabase ? ResolveConnectionString() : null,
             SignIn = SignIn,
             WhatIf = IsWhatIf,
             SkipDiscovery = SkipDiscovery,
@@ -84,6 +89,9 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
         var operation = cleanup.Run(versions =>
             ShouldChange(keyFile, Localized.Format(CommandMessages.RemoveUnusedAction, string.Join(", ", versions), cleanup.OperationId), Force));
         ReportDiscovery(operation, keyFile);
+        foreach (var unread in operation.UnreadDatabases)
+            Error(new SecretsPSException(ErrorIds.CleanupDatabaseUnreadable, ErrorKind.ResourceUnavailable,
+                Localized.Format(CommandMessages.CleanupDatabaseUnreadable, unread.Database, unread.ErrorId), target: unread.Database), unread.Database);
         if (operation.OutcomeKind == CleanupOutcome.RolledBack)
             Error(new SecretsPSException(ErrorIds.CleanupRolledBack, ErrorKind.InvalidData,
                 Localized.Format(CommandMessages.CleanupRolledBack, operation.OperationId, operation.Message, operation.BackupPath),
@@ -101,19 +109,22 @@ public sealed class RemoveUnusedEncryptionKeyCommand : KeyedDatabaseCmdlet
             foreach (var d in operation.Discovered)
                 WithoutPrompt(() => WriteInformation(new HostInformationMessage
                 {
-                    Message = Localized.Format(CommandMessages.WhatIfDiscovered, d.Target, string.Join(", ", d.RowsByVersion.Select(kv => $"{kv.Key}={kv.Value}")),
+                    Message = Localized.Format(CommandMessages.WhatIfDiscovered, Shown(d), string.Join(", ", d.RowsByVersion.Select(kv => $"{kv.Key}={kv.Value}")),
                         d.Named ? CommandMessages.DiscoveredNamed : CommandMessages.DiscoveredNotNamed),
                 }, new[] { "PSHOST" }));
         var notRemoved = operation.Candidates.Except(operation.Removed).ToList();
         foreach (var d in operation.Discovered.Where(d => !d.Named))
             foreach (var version in notRemoved.Where(v => d.RowsByVersion.ContainsKey(v)))
                 Error(new SecretsPSException(ErrorIds.VersionUsedByUnnamedColumn, ErrorKind.InvalidOperation,
-                    Localized.Format(CommandMessages.VersionUsedByUnnamedColumn, version, d.Target, d.RowsByVersion[version], d.Table, d.Column),
-                    target: d.Target), d.Target);
+                    Localized.Format(CommandMessages.VersionUsedByUnnamedColumn, version, Shown(d), d.RowsByVersion[version], d.Table, d.Column),
+                    target: Shown(d)), Shown(d));
         if (operation.NotSearched.Count > 0 && notRemoved.Count > 0)
             Error(new SecretsPSException(ErrorIds.ColumnDiscoveryIncomplete, ErrorKind.OperationStopped,
                 Localized.Format(CommandMessages.ColumnDiscoveryIncomplete, string.Join(", ", notRemoved), operation.NotSearched.Count,
                     string.Join(", ", operation.NotSearched.Take(5)) + (operation.NotSearched.Count > 5 ? ", …" : "")),
                 target: keyFile), keyFile);
     }
+
+    /// <summary>A column found by the search; with its database when the targets named several.</summary>
+    private static string Shown(DiscoveredColumn d) => d.Database is null ? d.Target : d.Database + ": " + d.Target;
 }

@@ -121,7 +121,8 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
         }
         catch (Exception e) when (e is not PipelineStoppedException and not ActionPreferenceStopException)
         {
-            Fail(e, null);
+            if (FailsOnlyThisRecord(e)) Error(e, null);
+            else Fail(e, null);
         }
     }
 
@@ -200,8 +201,8 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
     /// <summary>A non-terminating error for one input item: -ErrorAction decides what happens next.</summary>
     protected void Error(Exception e, object? target)
     {
-        var record = ToErrorRecord(e, target);
-        Log(LogLevel.Error, $"{record.FullyQualifiedErrorId}: {record.Exception.Message}");
+        var record = ForThisRecord(ToErrorRecord(e, target));
+        Log(LogLevel.Error, $"{record.FullyQualifiedErrorId}: {record.ErrorDetails?.Message ?? record.Exception.Message}");
         WriteError(record);
     }
 
@@ -294,6 +295,15 @@ public abstract class SecretsCmdlet : PSCmdlet, IDisposable
             _log?.Dispose();
         }
     }
+
+    /// <summary>
+    /// Whether an exception out of <see cref="Process"/> is a non-terminating error of the record in hand, after which the
+    /// next records still run; otherwise it ends the command. By default every failure ends it.
+    /// </summary>
+    protected virtual bool FailsOnlyThisRecord(Exception e) => false;
+
+    /// <summary>A non-terminating error as the record in hand shows it (a cmdlet whose records name their database names it).</summary>
+    protected virtual ErrorRecord ForThisRecord(ErrorRecord record) => record;
 }
 
 /// <summary>Carries a ready ErrorRecord through the library's exception paths to <see cref="SecretsCmdlet.Fail"/>.</summary>

@@ -12,7 +12,7 @@ namespace SecretsPS.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "Reencryption", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(ReencryptJob), typeof(ReencryptionPreview))]
-public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
+public sealed class StartReencryptionCommand : PipedDatabaseCmdlet
 {
     private const int ProgressActivityId = 7411;
     private readonly CancellationTokenSource _stop = new();
@@ -116,6 +116,8 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
 
     protected override void Process()
     {
+        RefuseRecordOfOtherDatabase();
+        if (TimeIsUp()) return;
         var connectionString = ResolveConnectionString();
         var engine = new Core.Reencryption.ReencryptionEngine(Dialect, connectionString, SignIn, _config!.Ring);
         var options = new ReencryptionOptions
@@ -127,7 +129,7 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             CommitEvery = CommitEvery,
             Resume = Resume,
             JobId = JobId,
-            MaxDuration = MaxDuration,
+            MaxDuration = TimeLeft(),
             MaxRows = MaxRows,
             MaxErrors = MaxErrors,
             EncryptPlaintext = EncryptPlaintext,
@@ -238,6 +240,29 @@ public sealed class StartReencryptionCommand : KeyedDatabaseCmdlet
             _stop.Dispose();
         }
         base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// -MaxDuration is the whole command's time, across the records of a pipeline (a fleet CSV): a runbook's window holds
+    /// the command, not each database. Each record's run gets what is left.
+    /// </summary>
+    private TimeSpan? TimeLeft() =>
+        MaxDuration is { } limit ? (limit > _sinceStart.Elapsed ? limit - _sinceStart.Elapsed : TimeSpan.Zero) : null;
+
+    private readonly Stopwatch _sinceStart = Stopwatch.StartNew();
+    private bool _recordStarted;
+
+    /// <summary>
+    /// Once -MaxDuration has passed, the next records are not started (nothing is written to their databases): a warning
+    /// names each, and the next run (-Resume) starts them. The first record always runs, as a single run does.
+    /// </summary>
+    private bool TimeIsUp()
+    {
+        var first = !_recordStarted;
+        _recordStarted = true;
+        if (first || TimeLeft() != TimeSpan.Zero) return false;
+        Warning(Localized.Format(CommandMessages.NotStartedTimeUp, Table + "." + Column, DescribeDatabase(ConnectionString ?? System.Environment.GetEnvironmentVariable(ConnectionVariable)), MaxDuration));
+        return true;
     }
 
     /// <summary>Progress at most a few times a second; row errors as non-terminating errors; nothing once the pipeline stops.</summary>

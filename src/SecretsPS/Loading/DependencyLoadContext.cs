@@ -20,6 +20,7 @@ internal sealed class DependencyLoadContext : AssemblyLoadContext
         _folder = folder;
     }
 
+    // Built once, thread-safely (Lazy's default mode), and only read after: every runspace's load asks it.
     private static readonly Lazy<HashSet<string>> FrameworkAssemblies = new(() =>
     {
         var runtimeFolder = Path.GetDirectoryName(typeof(object).Assembly.Location)!;

@@ -14,8 +14,13 @@ namespace SecretsPS.Loading;
 public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssemblyCleanup
 {
     private const string CoreAssemblyName = "SecretsPS.Core";
+
+    // One context and one hook for the whole process: SecretsPS.dll is loaded once, however many runspaces import the
+    // module (ForEach-Object -Parallel imports it in each, at once). Gate guards both; _imports counts the runspaces that
+    // imported it, so the hook goes with the last removal, never while another runspace still uses the module.
     private static readonly object Gate = new();
     private static DependencyLoadContext? _context;
+    private static int _imports;
 
     internal static DependencyLoadContext Context
     {
@@ -33,9 +38,21 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
         }
     }
 
-    public void OnImport() => AssemblyLoadContext.Default.Resolving += ResolveCore;
+    public void OnImport()
+    {
+        lock (Gate)
+        {
+            if (_imports++ == 0) AssemblyLoadContext.Default.Resolving += ResolveCore;
+        }
+    }
 
-    public void OnRemove(PSModuleInfo psModuleInfo) => AssemblyLoadContext.Default.Resolving -= ResolveCore;
+    public void OnRemove(PSModuleInfo psModuleInfo)
+    {
+        lock (Gate)
+        {
+            if (_imports > 0 && --_imports == 0) AssemblyLoadContext.Default.Resolving -= ResolveCore;
+        }
+    }
 
     private static Assembly? ResolveCore(AssemblyLoadContext defaultContext, AssemblyName name) =>
         name.Name == CoreAssemblyName ? Context.LoadFromAssemblyName(name) : null;
