@@ -211,6 +211,84 @@ public abstract class ChunkedReencryptionTests
     }
 
     [Fact]
+    public void A_worker_whose_chunk_was_taken_over_keeps_nothing_of_its_batch_and_goes_on_with_other_chunks()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        db.CreateTable(Standard);
+        var expected = ReencryptionEngineTests.Seed(db, Standard, keys, 600, _ => "v1");
+        var options = Options(Standard, chunkRows: 100, batch: 10, commit: 10);
+        // At the second page (20 rows of chunk 0 committed), another host takes chunk 0 over, as if this worker looked stale.
+        var observer = new RecordingObserver
+        {
+            OnProgress = (_, n) =>
+            {
+                if (n != 2) return;
+                db.Execute("UPDATE reencrypt_job_chunks SET owner = 'otherhost:1:w0-0badcafe', updated_at = @p0 WHERE chunk = 0", DateTime.UtcNow);
+            },
+        };
+
+        var job = db.Engine(keys.Ring).Run(options, observer, CancellationToken.None);
+
+        Assert.Equal(JobStatus.Running, job.StatusKind); // its part is done; the other host holds chunk 0
+        var chunks = Chunks(db, job.Id);
+        var stolen = chunks[0];
+        Assert.Equal((ChunkStatus.Running, "otherhost:1:w0-0badcafe", "20", 20L), (stolen.Status, stolen.Owner, stolen.LastKey, stolen.Processed));
+        Assert.All(chunks.Skip(1), c => Assert.Equal(ChunkStatus.Done, c.Status));
+        var stored = db.Read(Standard);
+        // The batch in hand when the chunk was lost was rolled back: rows 21-100 are as they were.
+        Assert.All(Enumerable.Range(1, 100), i => Assert.StartsWith(i <= 20 ? "v2:" : "v1:", stored[ReencryptionEngineTests.K(i)]));
+        var row = db.Job(job.Id)!;
+        Assert.Equal((chunks.Sum(c => c.Processed), 20L + 500L), (row.Processed, row.Processed));
+
+        // The other host's heartbeat grows old: a -Join run takes chunk 0 over at its cursor and finishes the job.
+        db.Execute("UPDATE reencrypt_job_chunks SET updated_at = @p0 WHERE chunk = 0", DateTime.UtcNow.AddHours(-1));
+        var done = db.Engine(keys.Ring).Run(options with { Join = true, StaleAfter = TimeSpan.FromMinutes(5) }, new RecordingObserver(), CancellationToken.None);
+
+        Assert.Equal((job.Id, JobStatus.Finished), (done.Id, done.StatusKind));
+        AssertCountersAddUp(db, done, 600, 0);
+        AssertHolds(db, Standard, keys, expected, "v2");
+    }
+
+    [Fact]
+    public void Ctrl_C_stops_every_worker_at_its_committed_cursor_and_an_exception_from_the_observer_too_and_Resume_finishes()
+    {
+        if (Unavailable() || Workers == 1) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        db.CreateTable(Standard);
+        var expected = ReencryptionEngineTests.Seed(db, Standard, keys, 2000, _ => "v1");
+        var options = Options(Standard, chunkRows: 100, batch: 10, commit: 30) with { ThrottleLimit = Workers };
+        using var cancel = new CancellationTokenSource();
+
+        var paused = db.Engine(keys.Ring).Run(options, new RecordingObserver { OnProgress = (_, n) => { if (n == 8) cancel.Cancel(); } }, cancel.Token);
+
+        Assert.Equal(JobStatus.Paused, paused.StatusKind);
+        AssertCommittedStateMatches(paused.Id);
+        // The host stopping the pipeline: WriteProgress throws on the caller's thread while the workers write.
+        Assert.Throws<OperationCanceledException>(() => db.Engine(keys.Ring).Run(options with { Resume = true },
+            new RecordingObserver { OnProgress = (_, n) => { if (n == 6) throw new OperationCanceledException("the pipeline is stopping"); } }, CancellationToken.None));
+        Assert.NotEqual(JobStatus.Running, db.Job(paused.Id)!.StatusKind);
+        AssertCommittedStateMatches(paused.Id);
+
+        var done = db.Engine(keys.Ring).Run(options with { Resume = true }, new RecordingObserver(), CancellationToken.None);
+
+        Assert.Equal((paused.Id, JobStatus.Finished), (done.Id, done.StatusKind));
+        AssertCountersAddUp(db, done, 2000, 0);
+        AssertHolds(db, Standard, keys, expected, "v2");
+
+        void AssertCommittedStateMatches(long jobId)
+        {
+            var chunks = Chunks(db, jobId);
+            Assert.DoesNotContain(chunks, c => c.Status == ChunkStatus.Running); // every chunk given back
+            var atTarget = db.Read(Standard).Values.Count(v => v!.StartsWith("v2:", StringComparison.Ordinal));
+            Assert.Equal(atTarget, chunks.Sum(c => c.Processed)); // what is committed is exactly what the counters say
+            Assert.Equal(atTarget, db.Job(jobId)!.Processed);
+        }
+    }
+
+    [Fact]
     public void A_job_of_an_older_version_without_chunk_rows_is_resumed_as_one_chunk_from_its_cursor()
     {
         if (Unavailable()) return;

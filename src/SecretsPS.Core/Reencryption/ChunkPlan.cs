@@ -19,7 +19,11 @@ public static class ChunkPlan
     /// <summary>Keys sampled per chunk: enough for boundaries within a few percent of an even cut.</summary>
     private const int SampledPerChunk = 64;
 
-    /// <summary>Below this many rows every key is read (an index-only scan of the key), above it a sample of about this many.</summary>
+    /// <summary>
+    /// Below this many rows every key is read (an index-only scan of the key), above it a sample of about this many.
+    /// Measured on PostgreSQL 15 on this 2-core machine, 1,000,000 rows: the 2 % TABLESAMPLE (about 20,000 keys, sorted)
+    /// took 6 ms for a bigint key and 8 ms for a text one, every key in order 213 ms and 682 ms, the job's own count 70 ms.
+    /// </summary>
     public const int DefaultSampleRows = 20_000;
 
     public static int ChunkCount(long rows, int chunkRows) =>
