@@ -189,9 +189,12 @@ public abstract class ChunkedReencryptionTests
         db.Execute("UPDATE reencrypt_jobs SET status = 'running', updated_at = @p0 WHERE id = @p1", DateTime.UtcNow, paused.Id);
         var refused = Assert.Throws<SecretsPSException>(() => db.Engine(keys.Ring).Run(options, new RecordingObserver(), CancellationToken.None));
         Assert.Equal(ErrorIds.JobAlreadyRunning, refused.ErrorId);
+        var byId = Assert.Throws<SecretsPSException>(() => db.Engine(keys.Ring).Run(options with { JobId = paused.Id }, new RecordingObserver(), CancellationToken.None));
+        Assert.Equal(ErrorIds.JobAlreadyRunning, byId.ErrorId);
 
+        // -Join with -JobId joins that job.
         var observer = new RecordingObserver();
-        var joined = db.Engine(keys.Ring).Run(options with { Join = true }, observer, CancellationToken.None);
+        var joined = db.Engine(keys.Ring).Run(options with { Join = true, JobId = paused.Id }, observer, CancellationToken.None);
 
         Assert.Equal((paused.Id, JobStatus.Running), (joined.Id, joined.StatusKind)); // its part done; the live runner finishes
         Assert.Contains(observer.Infos, i => i.Contains("held by other runners", StringComparison.Ordinal));
@@ -286,6 +289,29 @@ public abstract class ChunkedReencryptionTests
             Assert.Equal(atTarget, chunks.Sum(c => c.Processed)); // what is committed is exactly what the counters say
             Assert.Equal(atTarget, db.Job(jobId)!.Processed);
         }
+    }
+
+    [Fact]
+    public void MaxErrors_counts_the_errors_of_the_whole_job_across_workers_and_fails_it_with_every_chunk_given_back()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        db.CreateTable(Standard);
+        ReencryptionEngineTests.Seed(db, Standard, keys, 1000, _ => "v1");
+        // Every 40th row holds plaintext (NotCiphertext): 25 row errors spread over the ten chunks, at most 3 in any one.
+        db.Execute("UPDATE secrets SET secret = 'plain text' WHERE id % 40 = 0");
+        var options = Options(Standard, chunkRows: 100, batch: 10, commit: 10) with { ThrottleLimit = Workers, MaxErrors = 5 };
+
+        var job = db.Engine(keys.Ring).Run(options, new RecordingObserver(), CancellationToken.None);
+
+        Assert.Equal(JobStatus.Failed, job.StatusKind);
+        Assert.Equal("more than 5 row errors (-MaxErrors)", job.Message);
+        var chunks = Chunks(db, job.Id);
+        Assert.InRange(job.Errors, 6, 25); // more than 5 in all, though no chunk alone had more than 3
+        Assert.Equal(job.Errors, chunks.Sum(c => c.Errors));
+        Assert.DoesNotContain(chunks, c => c.Status == ChunkStatus.Running);
+        Assert.Equal(job.Errors, db.JobErrors().Count);
     }
 
     [Fact]
