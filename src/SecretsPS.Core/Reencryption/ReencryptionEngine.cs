@@ -9,7 +9,9 @@ namespace SecretsPS.Core.Reencryption;
 /// Moves every value of a column to the target key version, online: keyset pages in key order, each row
 /// written only if it still holds what was read (a concurrent write by the application wins and is
 /// re-read), and the cursor and counters committed in the same transaction as the rows they describe —
-/// so a run killed at any moment resumes without losing, skipping or double-encrypting a row.
+/// so a run killed at any moment resumes without losing, skipping or double-encrypting a row. A job is cut into
+/// chunks (key ranges with their own cursors, FORMATS.md §5) that any number of workers, in this process
+/// (-ThrottleLimit) or in others (-Join), claim with the database's row locks.
 /// </summary>
 public sealed class ReencryptionEngine
 {
@@ -417,7 +419,11 @@ public sealed class ReencryptionEngine
         _ => false,
     };
 
-    /// <summary>Job ids are per database: the key includes where the job table is.</summary>
+    /// <summary>
+    /// Under the target's lock: the job this run works on. A live running job of the target is refused (JobAlreadyRunning)
+    /// or, with -Join, joined as it is; -JobId and -Resume continue a job (its chunks; a job of an older version becomes
+    /// one chunk from its cursor); otherwise a new job, with its chunks, in the same transaction.
+    /// </summary>
     private JobClaim ClaimJob(DbConnection connection, JobStore store, ColumnTarget target, ReencryptionOptions options, string owner, IReencryptionObserver observer)
     {
         using var transaction = _dialect.BeginWrite(connection);
