@@ -505,6 +505,29 @@ public sealed class ChunkedReencryptionOnMariaDbTests : ChunkedReencryptionTests
         return false;
     }
 
+    [Fact]
+    public void The_claim_runs_with_SKIP_LOCKED_here_and_as_FOR_UPDATE_alone_as_servers_before_MariaDB_10_6_need()
+    {
+        Unavailable();
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        db.CreateTable(Standard);
+        ReencryptionEngineTests.Seed(db, Standard, keys, 300, _ => "v1");
+        var paused = db.Engine(keys.Ring).Run(Options(Standard, chunkRows: 100) with { MaxRows = 50 }, new RecordingObserver(), CancellationToken.None);
+        using var connection = db.Open();
+        Assert.True(db.Dialect.SkipsLockedRows(connection)); // MariaDB 10.11
+        foreach (var skipLocked in new[] { true, false })
+        {
+            using var transaction = connection.BeginTransaction();
+            using var command = TestDatabase.Command(connection, transaction,
+                db.Dialect.SelectForClaim(new TableName(null, "reencrypt_job_chunks"), "chunk, status", "job_id = @p0 AND status <> 'done'", "chunk", skipLocked), paused.Id);
+            using var reader = command.ExecuteReader();
+            var claimable = new List<long>();
+            while (reader.Read()) claimable.Add(Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture));
+            Assert.Equal(new long[] { 0, 1, 2 }, claimable);
+        }
+    }
+
     internal override IEnumerable<(string, Func<Random, int, List<object>>)> KeySets()
     {
         yield return ("bigint", (r, n) => Distinct(r, n, x => x.NextInt64(long.MinValue, long.MaxValue)));

@@ -80,4 +80,22 @@ public sealed class MySqlDialectTests
                      "CONVERT(X'76323A62' USING utf8mb4) AS n) AS v ON target.`id` = CAST(v.k AS UNSIGNED) SET target.`c` = v.n " +
                      "WHERE CAST(CONVERT(target.`c` USING utf8mb4) AS BINARY) = v.o", sql);
     }
+
+    [Theory]
+    [InlineData("8.0.36", true)]
+    [InlineData("8.4.0-commercial", true)]
+    [InlineData("8.0.0", false)]
+    [InlineData("5.7.44-log", false)]
+    [InlineData("10.11.19-MariaDB-0+deb12u1", true)]
+    [InlineData("5.5.5-10.6.16-MariaDB", true)]
+    [InlineData("10.5.23-MariaDB-log", false)]
+    [InlineData("11.4.2-MariaDB", true)]
+    [InlineData("", false)]
+    [InlineData("not a version", false)]
+    public void A_chunk_claim_skips_locked_rows_only_on_servers_that_can(string serverVersion, bool skips)
+    {
+        Assert.Equal(skips, MySqlDialect.SkipsLockedRows(serverVersion));
+        var sql = new MySqlDialect().SelectForClaim(new TableName(null, "reencrypt_job_chunks"), "chunk", "job_id = @job", "chunk", skips);
+        Assert.EndsWith(skips ? "FOR UPDATE SKIP LOCKED" : "ORDER BY chunk FOR UPDATE", sql);
+    }
 }

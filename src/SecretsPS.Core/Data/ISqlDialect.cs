@@ -152,7 +152,11 @@ public interface ISqlDialect
 
     /// <summary>
     /// SELECT <paramref name="columns"/> of the rows matching <paramref name="where"/> in <paramref name="orderBy"/> order,
-    /// each locked for the rest of the transaction, rows another transaction holds skipped (SKIP LOCKED, READPAST).
+    /// each locked for the rest of the transaction, rows another transaction holds skipped (SKIP LOCKED, READPAST) when
+    /// <paramref name="skipLocked"/> (otherwise waited for).
     /// </summary>
-    string SelectForClaim(TableName table, string columns, string where, string orderBy);
+    string SelectForClaim(TableName table, string columns, string where, string orderBy, bool skipLocked);
+
+    /// <summary>Whether the server behind the connection can skip locked rows (MySQL before 8, MariaDB before 10.6 cannot).</summary>
+    bool SkipsLockedRows(DbConnection connection);
 }

@@ -527,4 +527,25 @@ public sealed partial class MySqlDialect : SqlDialect
 
     /// <summary>MySQL and MariaDB have no TABLESAMPLE: a filter on RAND() still reads every key once, but sorts only the sample.</summary>
     protected override string? RandomFilter(double fraction) => $"RAND() < {Number(fraction)}";
+
+    /// <summary>
+    /// SKIP LOCKED came with MySQL 8.0.1 and MariaDB 10.6; an older server would refuse the claim's statement. There the
+    /// claim waits for a chunk row another transaction holds (a batch's bookkeeping, a moment), which the target's lock
+    /// already makes rare.
+    /// </summary>
+    public override bool SkipsLockedRows(DbConnection connection) => SkipsLockedRows(connection.ServerVersion);
+
+    /// <summary>From the server's version text ("8.0.36", "10.11.6-MariaDB-log", MariaDB's "5.5.5-10.11.6-MariaDB").</summary>
+    public static bool SkipsLockedRows(string? serverVersion)
+    {
+        if (string.IsNullOrEmpty(serverVersion)) return false;
+        bool mariaDb = serverVersion.Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
+        var text = mariaDb && serverVersion.StartsWith("5.5.5-", StringComparison.Ordinal) ? serverVersion[6..] : serverVersion;
+        var m = VersionNumber().Match(text);
+        if (!m.Success || !Version.TryParse(m.Value, out var version)) return false;
+        return mariaDb ? version >= new Version(10, 6) : version >= new Version(8, 0, 1);
+    }
+
+    [GeneratedRegex(@"^\d+\.\d+(\.\d+)?")]
+    private static partial Regex VersionNumber();
 }

@@ -316,6 +316,8 @@ public abstract class SqlDialect : ISqlDialect
     /// <summary>A sample's fraction as a SQL number literal, whatever the culture.</summary>
     protected static string Number(double value) => value.ToString("0.##########", System.Globalization.CultureInfo.InvariantCulture);
 
-    public virtual string SelectForClaim(TableName table, string columns, string where, string orderBy) =>
-        $"SELECT {columns} FROM {QuoteTable(table)} WHERE {where} ORDER BY {orderBy} FOR UPDATE SKIP LOCKED";
+    public virtual string SelectForClaim(TableName table, string columns, string where, string orderBy, bool skipLocked) =>
+        $"SELECT {columns} FROM {QuoteTable(table)} WHERE {where} ORDER BY {orderBy} FOR UPDATE{(skipLocked ? " SKIP LOCKED" : "")}";
+
+    public virtual bool SkipsLockedRows(DbConnection connection) => true;
 }

@@ -439,6 +439,6 @@ public sealed class SqlServerDialect : SqlDialect
     }
 
     /// <summary>UPDLOCK holds the rows read until the transaction ends; READPAST skips the rows another claim or batch holds.</summary>
-    public override string SelectForClaim(TableName table, string columns, string where, string orderBy) =>
-        $"SELECT {columns} FROM {QuoteTable(table)} WITH (UPDLOCK, READPAST, ROWLOCK) WHERE {where} ORDER BY {orderBy}";
+    public override string SelectForClaim(TableName table, string columns, string where, string orderBy, bool skipLocked) =>
+        $"SELECT {columns} FROM {QuoteTable(table)} WITH (UPDLOCK, {(skipLocked ? "READPAST, " : "")}ROWLOCK) WHERE {where} ORDER BY {orderBy}";
 }

@@ -201,6 +201,6 @@ public sealed class SqliteDialect : SqlDialect
     protected override string? RandomFilter(double fraction) => $"(abs(random()) % 1000000) < {(long)Math.Ceiling(fraction * 1_000_000)}";
 
     /// <summary>No row locks: BEGIN IMMEDIATE already gives the claim the database's one write lock.</summary>
-    public override string SelectForClaim(TableName table, string columns, string where, string orderBy) =>
+    public override string SelectForClaim(TableName table, string columns, string where, string orderBy, bool skipLocked) =>
         $"SELECT {columns} FROM {QuoteTable(table)} WHERE {where} ORDER BY {orderBy}";
 }

@@ -66,7 +66,8 @@ internal sealed class ChunkStore
     /// <summary>The chunks not done, each locked until the claim commits; chunks another transaction holds are skipped.</summary>
     public IReadOnlyList<ReencryptJobChunk> Candidates(DbConnection connection, DbTransaction transaction, long jobId)
     {
-        using var command = Command(connection, transaction, _dialect.SelectForClaim(Table, Columns, "job_id = @job AND status <> 'done'", "chunk"));
+        using var command = Command(connection, transaction,
+            _dialect.SelectForClaim(Table, Columns, "job_id = @job AND status <> 'done'", "chunk", _dialect.SkipsLockedRows(connection)));
         Add(command, "@job", jobId);
         return Read(command);
     }
