@@ -247,7 +247,10 @@ Describe 'Names that would be SQL on MariaDB, beside decoy tables' {
 
 Describe '-Provider MySql' {
     It 'is one of the values -Provider accepts, and tab completion offers it' {
-        (Get-Command Start-Reencryption).Parameters['Provider'].Attributes.ValidValues | Should -Contain 'MySql'
+        { Get-ReencryptJob -Provider MySequel -ConnectionString 'Server=127.0.0.1;Port=9' } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,SecretsPS.Commands.GetReencryptJobCommand'
+        $bound = try { Get-ReencryptJob -Provider MySql -ConnectionString 'Server=127.0.0.1;Port=9;Connection Timeout=1' -ErrorAction Stop } catch { $_ }
+        $bound.FullyQualifiedErrorId | Should -Not -BeLike 'ParameterArgumentValidationError*'
         $line = 'Start-Reencryption -Provider My'
         $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
         $completion.CompletionMatches.CompletionText | Should -Contain 'MySql'
