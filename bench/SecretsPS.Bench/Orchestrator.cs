@@ -53,6 +53,9 @@ public static class Orchestrator
         bool explore = a.Has("explore");
         int rounds = a.Int("rounds", DefaultRounds);
         if (rounds < 1) throw new ArgumentException("--rounds must be at least 1.");
+        // --only postgres,mariadb,sqlite: the databases to measure (quick experiments; the targets of the others are then not measured).
+        var only = a.Str("only", "postgres,mariadb,sqlite").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        if (a.Has("skip-mariadb")) only.Remove("mariadb");
         var total = Stopwatch.StartNew();
         var machine = Machine.Describe();
         var loadBefore = Machine.LoadAverage();
@@ -69,6 +72,7 @@ public static class Orchestrator
 
         // ------------------------------------------------------------ PostgreSQL
         string pgVersion;
+        if (only.Contains("postgres"))
         using (var pg = Timed("starting PostgreSQL (fsync on)", () => new BenchPostgres()))
         {
             var cs = pg.CreateDatabase("bench");
@@ -119,7 +123,7 @@ public static class Orchestrator
         }
 
         // ------------------------------------------------------------ MariaDB (InnoDB, commits flushed)
-        if (!a.Has("skip-mariadb")) // --skip-mariadb: for quick experiments only
+        if (only.Contains("mariadb")) // --skip-mariadb: for quick experiments only
         {
             using var my = Timed("starting MariaDB (commits flushed to disk)", () => new BenchMariaDb());
             var cs = my.CreateDatabase("bench");
@@ -140,6 +144,8 @@ public static class Orchestrator
         }
 
         // ------------------------------------------------------------ SQLite (file, WAL)
+        if (only.Contains("sqlite"))
+        {
         var sqlite = Path.Combine(work.Path, "bench.db");
         Timed($"filling SQLite: {rows:N0} rows, one prepared INSERT in one transaction", () => { Dataset.FillSqlite(sqlite, keys.Ring, rows); return 0; });
         machine["SQLite"] = SqliteFacts(sqlite);
@@ -168,9 +174,10 @@ public static class Orchestrator
                     "--table", Dataset.Table, "--expect", expected.ToString() }, .. extraArgs.Skip(1)]);
         }
         foreach (var f in Directory.EnumerateFiles(work.Path, "*.db*")) File.Delete(f);
+        }
 
         // ------------------------------------------------------------ memory: 100k vs 1M rows (SQLite)
-        foreach (var n in a.Has("skip-memory") ? [] : new[] { MemorySmall, MemoryLarge }) // --skip-memory: for quick experiments only
+        foreach (var n in a.Has("skip-memory") || !only.Contains("sqlite") ? [] : new[] { MemorySmall, MemoryLarge }) // --skip-memory: for quick experiments only
         {
             var path = Path.Combine(work.Path, $"memory-{n}.db");
             Timed($"filling SQLite: {n:N0} rows for the memory comparison", () => { Dataset.FillSqlite(path, keys.Ring, n); return 0; });
@@ -208,19 +215,21 @@ public static class Orchestrator
         // each judged against the same targets. The targets are listed target by target, defaults first.
         string RateDetail(ScenarioResult s) =>
             Rate(s) >= TargetRowsPerSecond ? "" : $"{F2(Rate(s) / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / Rate(s))}× faster";
-        var pgFloor = r["floor-postgres"];
-        var pg = r["engine-postgres"];
-        var pgTuned = r["tuned-postgres"];
+        var pgFloor = r.GetValueOrDefault("floor-postgres");
+        var pg = r.GetValueOrDefault("engine-postgres");
+        var pgTuned = r.GetValueOrDefault("tuned-postgres");
+        string OfRounds(List<(ScenarioResult Floor, ScenarioResult Engine)> rounds, Func<(ScenarioResult Floor, ScenarioResult Engine), string> each) =>
+            rounds.Count == 1 ? "" : $" (median of {rounds.Count} rounds: {string.Join(", ", rounds.Select(each))})";
+        var pgRounds = pg is null ? new List<(ScenarioResult Floor, ScenarioResult Engine)>() : Rounds(r, "postgres");
+        if (pgFloor is not null && pg is not null && pgTuned is not null)
+        {
         Row("PostgreSQL floor: UPDATE t SET c = c", pgFloor, pgFloor, "", null);
         foreach (var (label, s) in new[] { ("PostgreSQL Start-Reencryption (defaults)", pg), ($"PostgreSQL Start-Reencryption {Tuned}", pgTuned) })
             Row(label, s, pgFloor, $"≥{TargetRowsPerSecond:N0}/s, ≤{TargetFloorRatio:0.0}× floor", Rate(s) >= TargetRowsPerSecond && Rate(pgFloor) / Rate(s) <= TargetFloorRatio);
         // The defaults are judged on the median of the rounds (each a floor and an engine run on fresh copies), the larger
         // pages on their one run.
-        var pgRounds = Rounds(r, "postgres");
         double pgRate = Median(pgRounds.Select(x => Rate(x.Engine)));
         double pgRatio = Median(pgRounds.Select(x => Rate(x.Floor) / Rate(x.Engine)));
-        string OfRounds(List<(ScenarioResult Floor, ScenarioResult Engine)> rounds, Func<(ScenarioResult Floor, ScenarioResult Engine), string> each) =>
-            rounds.Count == 1 ? "" : $" (median of {rounds.Count} rounds: {string.Join(", ", rounds.Select(each))})";
         targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s{atRows}", $"{F0(pgRate)} rows/s{OfRounds(pgRounds, x => F0(Rate(x.Engine)))}",
             pgRate >= TargetRowsPerSecond, pgRate >= TargetRowsPerSecond ? "" : $"{F2(pgRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / pgRate)}× faster"));
         targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(pgTuned))} rows/s", Rate(pgTuned) >= TargetRowsPerSecond, RateDetail(pgTuned)));
@@ -229,6 +238,7 @@ public static class Orchestrator
         double tunedRatio = Rate(pgFloor) / Rate(pgTuned);
         targets.Add(($"PostgreSQL re-encryption within {TargetFloorRatio:0.0}× the floor, {Tuned}", $"{F2(tunedRatio)}× the floor ({F0(Rate(pgFloor))} rows/s)",
             tunedRatio <= TargetFloorRatio, tunedRatio <= TargetFloorRatio ? "" : $"needs {F2(tunedRatio / TargetFloorRatio)}× faster"));
+        }
 
         var myRounds = r.ContainsKey("engine-mysql") ? Rounds(r, "mysql") : new List<(ScenarioResult Floor, ScenarioResult Engine)>();
         if (myRounds.Count > 0)
@@ -241,18 +251,21 @@ public static class Orchestrator
                 myRatio <= TargetFloorRatio, myRatio <= TargetFloorRatio ? "" : $"needs {F2(myRatio / TargetFloorRatio)}× faster"));
         }
 
-        var slFloor = r["floor-sqlite"];
-        var sl = r["engine-sqlite"];
-        var slTuned = r["tuned-sqlite"];
+        var slFloor = r.GetValueOrDefault("floor-sqlite");
+        var sl = r.GetValueOrDefault("engine-sqlite");
+        var slTuned = r.GetValueOrDefault("tuned-sqlite");
+        var slRounds = sl is null ? new List<(ScenarioResult Floor, ScenarioResult Engine)>() : Rounds(r, "sqlite");
+        if (slFloor is not null && sl is not null && slTuned is not null)
+        {
         Row("SQLite floor: UPDATE t SET c = 'v2'||substr(c,3)", slFloor, slFloor, "", null);
         foreach (var (label, s) in new[] { ("SQLite (file, WAL) Start-Reencryption (defaults)", sl), ($"SQLite (file, WAL) Start-Reencryption {Tuned}", slTuned) })
             Row(label, s, slFloor, $"≥{TargetRowsPerSecond:N0}/s", Rate(s) >= TargetRowsPerSecond);
-        var slRounds = Rounds(r, "sqlite");
         double slRate = Median(slRounds.Select(x => Rate(x.Engine)));
         targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s", $"{F0(slRate)} rows/s{OfRounds(slRounds, x => F0(Rate(x.Engine)))}",
             slRate >= TargetRowsPerSecond, slRate >= TargetRowsPerSecond ? "" : $"{F2(slRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / slRate)}× faster"));
         targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(slTuned))} rows/s ({F2(Rate(slFloor) / Rate(slTuned))}× its floor)",
             Rate(slTuned) >= TargetRowsPerSecond, RateDetail(slTuned)));
+        }
 
         // Single-thread Fernet rates are per CPU-second of the one thread that ran them: "per core", even when another
         // process takes the core for a while (the wall-clock rates are printed below the table).
@@ -293,7 +306,7 @@ public static class Orchestrator
 
         Table(["scenario", "rows", "seconds", "rows/s", "× floor", "target", "result", "peak MB"], lines, [false, true, true, true, true, false, false, true]);
         Say();
-        if (pgRounds.Count > 1)
+        if (Math.Max(pgRounds.Count, Math.Max(myRounds.Count, slRounds.Count)) > 1)
         {
             Say("At the defaults, round by round (each round a floor and an engine run on fresh copies; round 1 is the table's). The defaults' targets are");
             Say("judged on the medians:");
@@ -390,7 +403,7 @@ public static class Orchestrator
         Say();
 
         var explored = r.Keys.Where(k => k.StartsWith("explore-", StringComparison.Ordinal)).ToList();
-        if (explored.Count > 0)
+        if (explored.Count > 0 && pgFloor is not null && pg is not null && pgTuned is not null && slFloor is not null && sl is not null && slTuned is not null)
         {
             Say("Explore (information, no target): the engine with larger pages, and commits that do not wait for fsync, on the same data:");
             var ex = new List<string[]>();

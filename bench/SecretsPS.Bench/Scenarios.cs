@@ -23,6 +23,7 @@ public static class Scenarios
         "engine" => Engine(a),
         "floor" => Floor(a),
         "profile" => Profile(a),
+        "fill" => Fill(a),
         _ => throw new ArgumentException($"Unknown scenario '{scenario}'."),
     };
 
@@ -191,6 +192,22 @@ public static class Scenarios
             if ((value is null) != (plain is null) || (value is not null && ring.UnprotectToString(value) != plain))
                 throw new InvalidOperationException($"Row {id} does not decrypt to its plaintext after the run.");
         }
+    }
+
+    /// <summary>
+    /// For experiments against a server of one's own: `fill --provider postgres|mysql --cs CS --keys FILE --rows N [--copies a,b]`
+    /// creates the key file when it is missing and fills the benchmark's table (and its copies) as the orchestrator does.
+    /// </summary>
+    private static ScenarioResult Fill(Args a)
+    {
+        var keyFile = a.Str("keys");
+        if (!File.Exists(keyFile)) Dataset.CreateKeyFile(Path.GetDirectoryName(Path.GetFullPath(keyFile))!);
+        using var keys = Dataset.LoadKeys(keyFile);
+        var copies = a.Str("copies", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        long rows = a.Long("rows", 100_000);
+        if (a.Str("provider") == "mysql") Dataset.FillMySql(a.Str("cs"), keys.Ring, rows, copies);
+        else Dataset.FillPostgres(a.Str("cs"), keys.Ring, rows, copies);
+        return new ScenarioResult { Scenario = "fill", Rows = Dataset.NonNullCount(rows) };
     }
 
     // ---------------------------------------------------------------- the floor: the database rewriting the same rows itself
