@@ -145,10 +145,29 @@ public static class Scenarios
         int pm = a.Int("pm", 0);
 
         var server = pm > 0 ? Probe.ServerCpu(pm) : null;
+        // The engine's transactions as the server sees them (PostgreSQL: pg_stat_activity.xact_start of its connections).
+        using var transactions = provider == "postgres" ? new TransactionSampler(cs) : null;
+        int port = provider switch
+        {
+            "postgres" => new NpgsqlConnectionStringBuilder(cs).Port,
+            "mysql" => (int)new MySqlConnector.MySqlConnectionStringBuilder(cs).Port,
+            _ => 0,
+        };
+        var sockets = port > 0 ? Probe.Sockets(port) : null;
         var (gen0, gen1, gen2, allocated, cpu) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes(true), Probe.OwnCpuSeconds());
         var clock = Stopwatch.StartNew();
         var job = engine.Run(options, NullObserver.Instance, CancellationToken.None);
         clock.Stop();
+        var extra = new Dictionary<string, double> { ["batch"] = options.BatchSize, ["commit-every"] = options.CommitEvery };
+        if (sockets is not null)
+        {
+            // Read while the engine's connection is still open in the pool, before Verify below uses it.
+            var (sent, received, segments) = Probe.SocketsDelta(sockets, Probe.Sockets(port));
+            extra["net.sent-bytes"] = sent;
+            extra["net.received-bytes"] = received;
+            extra["net.segments-sent"] = segments;
+        }
+        transactions?.StopInto(extra);
         var result = new ScenarioResult
         {
             Scenario = "engine-" + provider,
@@ -161,6 +180,7 @@ public static class Scenarios
             Gen1 = GC.CollectionCount(1) - gen1,
             Gen2 = GC.CollectionCount(2) - gen2,
             PeakBytes = Probe.PeakBytes(),
+            Extra = extra,
             Note = $"job {job.Id} {job.Status}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}" +
                    (whatIf.Length > 0 ? $"; what-if {whatIf}" : ""),
         };
@@ -415,6 +435,63 @@ public static class Scenarios
 /// "Client:ClientRead" is the server waiting for the client, "CPU (running)" a backend at work with no wait event,
 /// "IO:…" and "LWLock:…" waits for the disk and for shared structures (the WAL among them).
 /// </summary>
+public sealed class TransactionSampler : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Dictionary<DateTime, double> _longest = new(); // xact_start -> longest age seen, ms
+    private readonly Task _task;
+
+    /// <summary>
+    /// Every 5 ms, the age of each open writing transaction of the engine's connections (application_name SecretsPS, the one
+    /// CreateConnection gives them): a transaction's duration, and so the longest any row it wrote stayed locked, to
+    /// within the sampling interval (a transaction shorter than that may not be seen at all).
+    /// </summary>
+    public TransactionSampler(string connectionString)
+    {
+        _task = Task.Factory.StartNew(() =>
+        {
+            using var watch = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, ApplicationName = "bench-transactions" }.ConnectionString);
+            watch.Open();
+            using var query = new NpgsqlCommand(
+                "SELECT xact_start, EXTRACT(EPOCH FROM clock_timestamp() - xact_start) * 1000 FROM pg_stat_activity " +
+                "WHERE application_name = 'SecretsPS' AND xact_start IS NOT NULL AND backend_xid IS NOT NULL AND state <> 'idle'", watch);
+            query.Prepare();
+            while (!_stop.IsCancellationRequested)
+            {
+                using (var reader = query.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        var start = reader.GetDateTime(0);
+                        var age = Convert.ToDouble(reader.GetValue(1));
+                        _longest[start] = Math.Max(_longest.GetValueOrDefault(start), age);
+                    }
+                }
+                Thread.Sleep(5);
+            }
+        }, TaskCreationOptions.LongRunning);
+    }
+
+    /// <summary>Adds "tx.count", "tx.median-ms", "tx.p95-ms", "tx.max-ms" of the transactions seen.</summary>
+    public void StopInto(Dictionary<string, double> extra)
+    {
+        _stop.Cancel();
+        _task.Wait();
+        var ages = _longest.Values.Order().ToList();
+        if (ages.Count == 0) return;
+        extra["tx.count"] = ages.Count;
+        extra["tx.median-ms"] = ages[ages.Count / 2];
+        extra["tx.p95-ms"] = ages[Math.Min(ages.Count - 1, (int)(ages.Count * 0.95))];
+        extra["tx.max-ms"] = ages[^1];
+    }
+
+    public void Dispose()
+    {
+        if (!_stop.IsCancellationRequested) { _stop.Cancel(); try { _task.Wait(); } catch (AggregateException) { } }
+        _stop.Dispose();
+    }
+}
+
 public sealed class WaitSampler : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
