@@ -87,6 +87,32 @@ public sealed class MySqlGuardedUpdateOnMariaDbTests
         Assert.Equal(expected.Count, db.Count("SELECT COUNT(*) FROM g WHERE secret LIKE 'v2:%'"));
     }
 
+    [Fact]
+    public void The_JSON_rows_are_read_once_and_each_looks_up_its_row_by_key_even_when_the_table_is_large_and_the_chunk_small()
+    {
+        _server.EnsureAvailable();
+        using var db = new MySqlTestDatabase(_server);
+        db.Execute("CREATE TABLE g (id bigint PRIMARY KEY, secret varchar(200))");
+        db.Insert(Table, Enumerable.Range(1, 10000).Select(i => ((object)(long)i, (string?)$"v1:{i}")));
+        db.Execute("ANALYZE TABLE g");
+        var dialect = new MySqlDialect();
+        using var connection = DatabaseConnection.Open(dialect, db.ConnectionString, DatabaseSignIn.None, readOnly: false);
+        var target = ColumnTarget.Resolve(dialect, connection, "g", "secret", null);
+        var rows = Enumerable.Range(1, 10).Select(i => new RowUpdate(i.ToString(CultureInfo.InvariantCulture), $"v1:{i}", $"v2:{i}")).ToList();
+        var chunk = MySqlJsonRows.Write(dialect, rows, 0, rows.Count).ToArray();
+
+        foreach (var statement in new[] { dialect.JsonUpdateStatement(target), dialect.JsonWrittenStatement(target) })
+        {
+            using var explain = connection.CreateCommand();
+            explain.CommandText = "EXPLAIN " + statement;
+            SqlDialect.AddParameter(explain, "@rows", chunk);
+            var plan = new List<(string Table, string Access)>();
+            using (var reader = explain.ExecuteReader())
+                while (reader.Read()) plan.Add((reader.GetString(reader.GetOrdinal("table")), reader.GetString(reader.GetOrdinal("type"))));
+            Assert.Equal([("v", "ALL"), ("target", "eq_ref")], plan);
+        }
+    }
+
     private static IReadOnlyCollection<object> Update(MySqlTestDatabase db, bool literal, List<RowUpdate> rows)
     {
         var dialect = new MySqlDialect { LiteralRowsOnly = literal };

@@ -414,12 +414,13 @@ public sealed partial class MySqlDialect : SqlDialect
     /// <summary>
     /// The guarded UPDATE of one chunk, joined on the key (the key's primary or unique index, looked up once per row of the
     /// JSON) against the rows of <see cref="JsonRowsTable"/>. One statement text for every chunk of a target: the server
-    /// parses a few hundred bytes, not a statement the size of the chunk.
+    /// parses a few hundred bytes, not a statement the size of the chunk. STRAIGHT_JOIN keeps the JSON first: in the other
+    /// order the server reads the JSON again for every row of the table (seen after a restart, on a table of 10,000 rows).
     /// </summary>
     public string JsonUpdateStatement(ColumnTarget target)
     {
         var c = Quote(target.Column);
-        return $"UPDATE {QuoteTable(target.Table)} AS target INNER JOIN {JsonRowsTable} AS v ON target.{Quote(target.KeyColumn)} = {KeyParameter("v.k", target.KeyType)} " +
+        return $"UPDATE {JsonRowsTable} AS v STRAIGHT_JOIN {QuoteTable(target.Table)} AS target ON target.{Quote(target.KeyColumn)} = {KeyParameter("v.k", target.KeyType)} " +
                $"SET target.{c} = v.n WHERE CAST(CONVERT(target.{c} USING utf8mb4) AS BINARY) = CAST(v.o AS BINARY)";
     }
 
@@ -427,7 +428,7 @@ public sealed partial class MySqlDialect : SqlDialect
     public string JsonWrittenStatement(ColumnTarget target)
     {
         var k = Quote(target.KeyColumn);
-        return $"SELECT {KeyAsText("target." + k, target.KeyType)} FROM {QuoteTable(target.Table)} AS target INNER JOIN {JsonRowsTable} AS v " +
+        return $"SELECT {KeyAsText("target." + k, target.KeyType)} FROM {JsonRowsTable} AS v STRAIGHT_JOIN {QuoteTable(target.Table)} AS target " +
                $"ON target.{k} = {KeyParameter("v.k", target.KeyType)} WHERE CAST(CONVERT(target.{Quote(target.Column)} USING utf8mb4) AS BINARY) = CAST(v.n AS BINARY)";
     }
 
