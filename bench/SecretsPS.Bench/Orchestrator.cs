@@ -265,7 +265,7 @@ public static class Orchestrator
         for (int i = 1; i <= pgRounds.Count; i++)
             if (r.TryGetValue(i == 1 ? "python-tuned-postgres" : $"python-tuned-postgres-{i}", out var py)) pyRounds.Add((pgRounds[i - 1].Engine, py));
         if (r.TryGetValue("python-seed-postgres", out var seedLoop))
-            Row($"PostgreSQL Python, seed-style loop (row by row, {DefaultsText})", seedLoop, pgFloor, "", null);
+            Row("PostgreSQL Python, seed-style loop (row by row, 500/1000 as the original CLI)", seedLoop, pgFloor, "", null);
         if (pyRounds.Count > 0)
         {
             Row($"PostgreSQL Python, tuned loop (execute_values, {DefaultsText})", pyRounds[0].Python, pgFloor, "", null);
@@ -396,7 +396,8 @@ public static class Orchestrator
         // row, data segments the client sent per page (a round trip sends at least one; a large UPDATE several), and how long
         // the engine's writing transactions were open (PostgreSQL, sampled every 5 ms: the longest a row it wrote stayed locked).
         Say("Per-row costs, round 1 (client = the child process; server = the database server's processes; sent/received = the engine's own");
-        Say("connections, from the kernel's TCP counters; segments = data segments sent per page; transactions = the engine's writing transactions):");
+        Say("connections, from the kernel's TCP counters; segments = data segments sent per page; log = WAL or InnoDB redo written by the server;");
+        Say("transactions = the engine's writing transactions):");
         var perRow = new List<string[]>();
         string Us(double seconds, long rows) => (seconds / Math.Max(1, rows) * 1e6).ToString("N1", CultureInfo.InvariantCulture);
         foreach (var (key, label) in new[] { ("floor-postgres", "PostgreSQL floor"), ("engine-postgres", $"PostgreSQL engine, defaults ({DefaultsText})"), ("tuned-postgres", $"PostgreSQL engine, {Tuned}"),
@@ -411,10 +412,11 @@ public static class Orchestrator
                 e.TryGetValue("net.sent-bytes", out var sent) ? F0(sent / Math.Max(1, x.Rows)) : "",
                 e.TryGetValue("net.received-bytes", out var received) ? F0(received / Math.Max(1, x.Rows)) : "",
                 e.TryGetValue("net.segments-sent", out var segments) && pages > 0 ? F2(segments / pages) : "",
+                e.TryGetValue("log.bytes", out var log) ? F0(log / Math.Max(1, x.Rows)) : "",
                 e.TryGetValue("tx.count", out var txs) ? $"{txs:0}: {e["tx.median-ms"]:0} / {e["tx.p95-ms"]:0} / {e["tx.max-ms"]:0}" : ""]);
         }
-        Table(["run", "client µs/row", "server µs/row", "sent B/row", "received B/row", "segments/page", "transactions: median / p95 / max ms"], perRow,
-            [false, true, true, true, true, true, false]);
+        Table(["run", "client µs/row", "server µs/row", "sent B/row", "received B/row", "segments/page", "log B/row", "transactions: median / p95 / max ms"], perRow,
+            [false, true, true, true, true, true, true, false]);
         Say();
 
         if (r.TryGetValue("profile-postgres", out var pp) | r.TryGetValue("profile-sqlite", out var ps))
@@ -585,11 +587,13 @@ public static class Orchestrator
     }
 
     /// <summary>
-    /// bench/python_loops.py on a copy of the rows, at the engine's defaults (pages and commits); it reads its backend's CPU
+    /// bench/python_loops.py on a copy of the rows; it reads its backend's CPU
     /// itself. Null, with a line that says so, when no Python with psycopg2 is found (bench/run.ps1 installs it).
     /// </summary>
     private static ScenarioResult? PythonChild(string loop, string dsn, string keyFile, string table, long expected, string admin)
     {
+        // The seed-style loop pages and commits as the original CLI did (500/1000); the tuned one as the engine's defaults.
+        var (batch, commitEvery) = loop == "seed" ? (500, 1000) : (Defaults.BatchSize, Defaults.CommitEvery);
         if (PythonPath.Value is not { } python)
         {
             Console.WriteLine($"  python {loop}… skipped: no python3 with psycopg2 and cryptography (apt-get install python3-psycopg2 python3-cryptography)");
@@ -598,8 +602,8 @@ public static class Orchestrator
         Checkpoint(admin);
         var script = PythonScript();
         var start = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var x in new[] { script, loop, "--dsn", dsn, "--keys", keyFile, "--table", table, "--batch", Defaults.BatchSize.ToString(CultureInfo.InvariantCulture),
-                     "--commit-every", Defaults.CommitEvery.ToString(CultureInfo.InvariantCulture), "--expect", expected.ToString(CultureInfo.InvariantCulture) })
+        foreach (var x in new[] { script, loop, "--dsn", dsn, "--keys", keyFile, "--table", table, "--batch", batch.ToString(CultureInfo.InvariantCulture),
+                     "--commit-every", commitEvery.ToString(CultureInfo.InvariantCulture), "--expect", expected.ToString(CultureInfo.InvariantCulture) })
             start.ArgumentList.Add(x);
         Console.Write($"  python {loop} loop postgres… ");
         using var process = Process.Start(start)!;

@@ -154,11 +154,14 @@ public static class Scenarios
             _ => 0,
         };
         var sockets = port > 0 ? Probe.Sockets(port) : null;
+        // The server's log written during the run (PostgreSQL's WAL, InnoDB's redo log): the write bandwidth a row costs.
+        double? logBefore = LogPosition(provider, cs);
         var (gen0, gen1, gen2, allocated, cpu) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes(true), Probe.OwnCpuSeconds());
         var clock = Stopwatch.StartNew();
         var job = engine.Run(options, NullObserver.Instance, CancellationToken.None);
         clock.Stop();
         var extra = new Dictionary<string, double> { ["batch"] = options.BatchSize, ["commit-every"] = options.CommitEvery };
+        if (logBefore is { } lb && LogPosition(provider, cs) is { } la) extra["log.bytes"] = la - lb;
         if (sockets is not null)
         {
             // Read while the engine's connection is still open in the pool, before Verify below uses it.
@@ -188,6 +191,25 @@ public static class Scenarios
             throw new InvalidOperationException($"The engine did not re-encrypt every row: {result.Note}; expected {a.Str("expect")}.");
         Verify(dialect, cs, a.Str("table"), keys.Ring, job.Processed);
         return result;
+    }
+
+    /// <summary>Bytes of log the server has written so far (PostgreSQL: WAL position; MariaDB: Innodb_os_log_written), or null.</summary>
+    private static double? LogPosition(string provider, string cs)
+    {
+        string? sql = provider switch
+        {
+            "postgres" => "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')",
+            "mysql" => "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_OS_LOG_WRITTEN'",
+            _ => null,
+        };
+        if (sql is null) return null;
+        using System.Data.Common.DbConnection connection = provider == "postgres"
+            ? new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Pooling = false }.ConnectionString)
+            : new MySqlConnector.MySqlConnection(new MySqlConnector.MySqlConnectionStringBuilder(cs) { Pooling = false }.ConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToDouble(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>After the run (not timed): every non-NULL value is at v2, and a sample decrypts with the ring to the row's plaintext.</summary>
@@ -248,6 +270,7 @@ public static class Scenarios
             sampler = new WaitSampler(a.Str("cs"), Convert.ToInt32(pid.ExecuteScalar()));
         }
         var server = pm > 0 ? Probe.ServerCpu(pm) : null;
+        double? logBefore = LogPosition(provider, a.Str("cs"));
         var cpu = Probe.OwnCpuSeconds();
         var clock = Stopwatch.StartNew();
         long rows;
@@ -270,6 +293,7 @@ public static class Scenarios
         }
         clock.Stop();
         var extra = new Dictionary<string, double>();
+        if (logBefore is { } lb && LogPosition(provider, a.Str("cs")) is { } la) extra["log.bytes"] = la - lb;
         sampler?.StopInto(extra);
         sampler?.Dispose();
         return new ScenarioResult
