@@ -86,8 +86,8 @@ public static class Orchestrator
         // ------------------------------------------------------------ PostgreSQL
         string pgVersion;
         if (only.Contains("postgres"))
-        using (var pg = Timed("starting PostgreSQL (fsync on)", () => new BenchPostgres()))
         {
+            using var pg = Timed("starting PostgreSQL (fsync on)", () => new BenchPostgres());
             var cs = pg.CreateDatabase("bench");
             var admin = pg.ConnectionString("bench", pooling: false);
             pgVersion = Scalar(admin, "SELECT version()");
@@ -170,24 +170,24 @@ public static class Orchestrator
         // ------------------------------------------------------------ SQLite (file, WAL)
         if (only.Contains("sqlite"))
         {
-        var sqlite = Path.Combine(work.Path, "bench.db");
-        Timed($"filling SQLite: {rows:N0} rows, one prepared INSERT in one transaction", () => { Dataset.FillSqlite(sqlite, keys.Ring, rows); return 0; });
-        machine["SQLite"] = SqliteFacts(sqlite);
-        string Copy(string name) { var p = Path.Combine(work.Path, name + ".db"); File.Copy(sqlite, p); return p; }
-        // Copies now, while the file is as filled (checkpointed, empty WAL): after a run the WAL holds changes a file copy would miss.
-        var sqliteFloor = Copy("floor");
-        var sqliteTuned = Copy("tuned");
-        var sqliteProfile = profile ? Copy("profile") : null;
-        var sqliteExplore = explore ? Explorations.Where(e => e.Sqlite).ToDictionary(e => e.Key, e => Copy(e.Key)) : new Dictionary<string, string>();
-        var sqliteRounds = Enumerable.Range(2, rounds - 1).Select(i => (I: i, Floor: Copy($"round{i}-floor"), Engine: Copy($"round{i}-engine"))).ToList();
-        results["floor-sqlite"] = Child("floor", "--provider", "sqlite", "--cs", sqliteFloor, "--table", Dataset.Table);
-        results["engine-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqlite, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
-        results["tuned-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqliteTuned, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString(),
-            "--batch", TunedBatch, "--commit", TunedCommit);
-        foreach (var (i, floorCopy, engineCopy) in sqliteRounds)
-        {
-            results[$"floor-sqlite-{i}"] = Child("floor", "--provider", "sqlite", "--cs", floorCopy, "--table", Dataset.Table);
-            results[$"engine-sqlite-{i}"] = Child("engine", "--provider", "sqlite", "--cs", engineCopy, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
+            var sqlite = Path.Combine(work.Path, "bench.db");
+            Timed($"filling SQLite: {rows:N0} rows, one prepared INSERT in one transaction", () => { Dataset.FillSqlite(sqlite, keys.Ring, rows); return 0; });
+            machine["SQLite"] = SqliteFacts(sqlite);
+            string Copy(string name) { var p = Path.Combine(work.Path, name + ".db"); File.Copy(sqlite, p); return p; }
+            // Copies now, while the file is as filled (checkpointed, empty WAL): after a run the WAL holds changes a file copy would miss.
+            var sqliteFloor = Copy("floor");
+            var sqliteTuned = Copy("tuned");
+            var sqliteProfile = profile ? Copy("profile") : null;
+            var sqliteExplore = explore ? Explorations.Where(e => e.Sqlite).ToDictionary(e => e.Key, e => Copy(e.Key)) : new Dictionary<string, string>();
+            var sqliteRounds = Enumerable.Range(2, rounds - 1).Select(i => (I: i, Floor: Copy($"round{i}-floor"), Engine: Copy($"round{i}-engine"))).ToList();
+            results["floor-sqlite"] = Child("floor", "--provider", "sqlite", "--cs", sqliteFloor, "--table", Dataset.Table);
+            results["engine-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqlite, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
+            results["tuned-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqliteTuned, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString(),
+                "--batch", TunedBatch, "--commit", TunedCommit);
+            foreach (var (i, floorCopy, engineCopy) in sqliteRounds)
+            {
+                results[$"floor-sqlite-{i}"] = Child("floor", "--provider", "sqlite", "--cs", floorCopy, "--table", Dataset.Table);
+                results[$"engine-sqlite-{i}"] = Child("engine", "--provider", "sqlite", "--cs", engineCopy, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
         }
         if (sqliteProfile is not null)
             results["profile-sqlite"] = Child("profile", "--provider", "sqlite", "--cs", sqliteProfile, "--keys", keyFile, "--table", Dataset.Table);
@@ -247,33 +247,33 @@ public static class Orchestrator
         var pgRounds = pg is null ? new List<(ScenarioResult Floor, ScenarioResult Engine)>() : Rounds(r, "postgres");
         if (pgFloor is not null && pg is not null && pgTuned is not null)
         {
-        Row("PostgreSQL floor: UPDATE t SET c = c", pgFloor, pgFloor, "", null);
-        foreach (var (label, s) in new[] { ("PostgreSQL Start-Reencryption (defaults)", pg), ($"PostgreSQL Start-Reencryption {Tuned}", pgTuned) })
-            Row(label, s, pgFloor, $"≥{TargetRowsPerSecond:N0}/s, ≤{TargetPgFloorRatio:0.0}× floor", Rate(s) >= TargetRowsPerSecond && Rate(pgFloor) / Rate(s) <= TargetPgFloorRatio);
-        // The defaults are judged on the median of the rounds (each a floor and an engine run on fresh copies), the larger
-        // pages on their one run.
-        double pgRate = Median(pgRounds.Select(x => Rate(x.Engine)));
-        double pgRatio = Median(pgRounds.Select(x => Rate(x.Floor) / Rate(x.Engine)));
-        targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s{atRows}", $"{F0(pgRate)} rows/s{OfRounds(pgRounds, x => F0(Rate(x.Engine)))}",
-            pgRate >= TargetRowsPerSecond, pgRate >= TargetRowsPerSecond ? "" : $"{F2(pgRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / pgRate)}× faster"));
-        targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(pgTuned))} rows/s", Rate(pgTuned) >= TargetRowsPerSecond, RateDetail(pgTuned)));
-        targets.Add(($"PostgreSQL re-encryption within {TargetPgFloorRatio:0.0}× the floor (issue #15)", $"{F2(pgRatio)}× the floor{OfRounds(pgRounds, x => F2(Rate(x.Floor) / Rate(x.Engine)) + "×")}",
-            pgRatio <= TargetPgFloorRatio, pgRatio <= TargetPgFloorRatio ? "" : $"needs {F2(pgRatio / TargetPgFloorRatio)}× faster"));
-        // The tuned Python loop ran in every round on its own copy, right after that round's engine: each round's ratio is
-        // the engine's rate over the loop's, and the target is judged on their median.
-        var pyRounds = new List<(ScenarioResult Engine, ScenarioResult Python)>();
-        for (int i = 1; i <= pgRounds.Count; i++)
-            if (r.TryGetValue(i == 1 ? "python-tuned-postgres" : $"python-tuned-postgres-{i}", out var py)) pyRounds.Add((pgRounds[i - 1].Engine, py));
-        if (r.TryGetValue("python-seed-postgres", out var seedLoop))
-            Row("PostgreSQL Python, seed-style loop (row by row, 500/1000 as the original CLI)", seedLoop, pgFloor, "", null);
-        if (pyRounds.Count > 0)
-        {
-            Row($"PostgreSQL Python, tuned loop (execute_values, {DefaultsText})", pyRounds[0].Python, pgFloor, "", null);
-            double speedUp = Median(pyRounds.Select(x => Rate(x.Engine) / Rate(x.Python)));
-            targets.Add(($"PostgreSQL re-encryption ≥ {TargetPythonSpeedUp:0}× the tuned Python loop (issue #15)",
-                $"{F2(speedUp)}× its rate ({F0(Median(pyRounds.Select(x => Rate(x.Python))))} rows/s){(pyRounds.Count == 1 ? "" : $" (median of {pyRounds.Count} rounds: {string.Join(", ", pyRounds.Select(x => F2(Rate(x.Engine) / Rate(x.Python)) + "×"))})")}" +
-                (seedLoop is null ? "" : $"; the seed-style loop: {F2(Rate(pg) / Rate(seedLoop))}× its rate in round 1"),
-                speedUp >= TargetPythonSpeedUp, speedUp >= TargetPythonSpeedUp ? "" : $"needs {F2(TargetPythonSpeedUp / speedUp)}× faster"));
+            Row("PostgreSQL floor: UPDATE t SET c = c", pgFloor, pgFloor, "", null);
+            foreach (var (label, s) in new[] { ("PostgreSQL Start-Reencryption (defaults)", pg), ($"PostgreSQL Start-Reencryption {Tuned}", pgTuned) })
+                Row(label, s, pgFloor, $"≥{TargetRowsPerSecond:N0}/s, ≤{TargetPgFloorRatio:0.0}× floor", Rate(s) >= TargetRowsPerSecond && Rate(pgFloor) / Rate(s) <= TargetPgFloorRatio);
+            // The defaults are judged on the median of the rounds (each a floor and an engine run on fresh copies), the larger
+            // pages on their one run.
+            double pgRate = Median(pgRounds.Select(x => Rate(x.Engine)));
+            double pgRatio = Median(pgRounds.Select(x => Rate(x.Floor) / Rate(x.Engine)));
+            targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s{atRows}", $"{F0(pgRate)} rows/s{OfRounds(pgRounds, x => F0(Rate(x.Engine)))}",
+                pgRate >= TargetRowsPerSecond, pgRate >= TargetRowsPerSecond ? "" : $"{F2(pgRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / pgRate)}× faster"));
+            targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(pgTuned))} rows/s", Rate(pgTuned) >= TargetRowsPerSecond, RateDetail(pgTuned)));
+            targets.Add(($"PostgreSQL re-encryption within {TargetPgFloorRatio:0.0}× the floor (issue #15)", $"{F2(pgRatio)}× the floor{OfRounds(pgRounds, x => F2(Rate(x.Floor) / Rate(x.Engine)) + "×")}",
+                pgRatio <= TargetPgFloorRatio, pgRatio <= TargetPgFloorRatio ? "" : $"needs {F2(pgRatio / TargetPgFloorRatio)}× faster"));
+            // The tuned Python loop ran in every round on its own copy, right after that round's engine: each round's ratio is
+            // the engine's rate over the loop's, and the target is judged on their median.
+            var pyRounds = new List<(ScenarioResult Engine, ScenarioResult Python)>();
+            for (int i = 1; i <= pgRounds.Count; i++)
+                if (r.TryGetValue(i == 1 ? "python-tuned-postgres" : $"python-tuned-postgres-{i}", out var py)) pyRounds.Add((pgRounds[i - 1].Engine, py));
+            if (r.TryGetValue("python-seed-postgres", out var seedLoop))
+                Row("PostgreSQL Python, seed-style loop (row by row, 500/1000 as the original CLI)", seedLoop, pgFloor, "", null);
+            if (pyRounds.Count > 0)
+            {
+                Row($"PostgreSQL Python, tuned loop (execute_values, {DefaultsText})", pyRounds[0].Python, pgFloor, "", null);
+                double speedUp = Median(pyRounds.Select(x => Rate(x.Engine) / Rate(x.Python)));
+                targets.Add(($"PostgreSQL re-encryption ≥ {TargetPythonSpeedUp:0}× the tuned Python loop (issue #15)",
+                    $"{F2(speedUp)}× its rate ({F0(Median(pyRounds.Select(x => Rate(x.Python))))} rows/s){(pyRounds.Count == 1 ? "" : $" (median of {pyRounds.Count} rounds: {string.Join(", ", pyRounds.Select(x => F2(Rate(x.Engine) / Rate(x.Python)) + "×"))})")}" +
+                    (seedLoop is null ? "" : $"; the seed-style loop: {F2(Rate(pg) / Rate(seedLoop))}× its rate in round 1"),
+                    speedUp >= TargetPythonSpeedUp, speedUp >= TargetPythonSpeedUp ? "" : $"needs {F2(TargetPythonSpeedUp / speedUp)}× faster"));
         }
         else
         {
@@ -302,14 +302,14 @@ public static class Orchestrator
         var slRounds = sl is null ? new List<(ScenarioResult Floor, ScenarioResult Engine)>() : Rounds(r, "sqlite");
         if (slFloor is not null && sl is not null && slTuned is not null)
         {
-        Row("SQLite floor: UPDATE t SET c = 'v2'||substr(c,3)", slFloor, slFloor, "", null);
-        foreach (var (label, s) in new[] { ("SQLite (file, WAL) Start-Reencryption (defaults)", sl), ($"SQLite (file, WAL) Start-Reencryption {Tuned}", slTuned) })
-            Row(label, s, slFloor, $"≥{TargetRowsPerSecond:N0}/s", Rate(s) >= TargetRowsPerSecond);
-        double slRate = Median(slRounds.Select(x => Rate(x.Engine)));
-        targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s", $"{F0(slRate)} rows/s{OfRounds(slRounds, x => F0(Rate(x.Engine)))}",
-            slRate >= TargetRowsPerSecond, slRate >= TargetRowsPerSecond ? "" : $"{F2(slRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / slRate)}× faster"));
-        targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(slTuned))} rows/s ({F2(Rate(slFloor) / Rate(slTuned))}× its floor)",
-            Rate(slTuned) >= TargetRowsPerSecond, RateDetail(slTuned)));
+            Row("SQLite floor: UPDATE t SET c = 'v2'||substr(c,3)", slFloor, slFloor, "", null);
+            foreach (var (label, s) in new[] { ("SQLite (file, WAL) Start-Reencryption (defaults)", sl), ($"SQLite (file, WAL) Start-Reencryption {Tuned}", slTuned) })
+                Row(label, s, slFloor, $"≥{TargetRowsPerSecond:N0}/s", Rate(s) >= TargetRowsPerSecond);
+            double slRate = Median(slRounds.Select(x => Rate(x.Engine)));
+            targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s", $"{F0(slRate)} rows/s{OfRounds(slRounds, x => F0(Rate(x.Engine)))}",
+                slRate >= TargetRowsPerSecond, slRate >= TargetRowsPerSecond ? "" : $"{F2(slRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / slRate)}× faster"));
+            targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(slTuned))} rows/s ({F2(Rate(slFloor) / Rate(slTuned))}× its floor)",
+                Rate(slTuned) >= TargetRowsPerSecond, RateDetail(slTuned)));
         }
 
         // Single-thread Fernet rates are per CPU-second of the one thread that ran them: "per core", even when another
