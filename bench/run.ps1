@@ -5,8 +5,8 @@
     Builds bench/SecretsPS.Bench (not part of SecretsPS.sln; its own artifacts folder, so it never writes into
     src/*/bin or src/*/obj) and runs it. The benchmark starts its own PostgreSQL (fsync on), fills a table of
     -Rows encrypted OTP-style secrets, and runs each scenario in a child process of its own: Start-Reencryption's
-    engine on PostgreSQL and on SQLite (file, WAL), at its defaults (-BatchSize 500 -CommitEvery 1000) and with
-    -BatchSize 2000 -CommitEvery 10000, each on a fresh copy and judged against the same targets; the floor (the
+    engine on PostgreSQL and on SQLite (file, WAL), at its defaults (-BatchSize 2000 -CommitEvery 10000) and with
+    the original CLI's -BatchSize 500 -CommitEvery 1000, each on a fresh copy and judged against the same targets; the floor (the
     database rewriting the same rows with UPDATE t SET c = c), Fernet per core, and the engine's peak memory at
     100,000 vs 1,000,000 rows (defaults). On PostgreSQL it also runs bench/python_loops.py on the same rows: the original
     CLI's row-by-row loop once and a tuned psycopg2 execute_values loop every round, reported as ratios. It prints

@@ -6,8 +6,8 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
     Console.WriteLine("""
         SecretsPS.Bench run [--rows 300000] [--rounds 3] [--fernet-iterations 100000] [--no-profile] [--explore] [--skip-memory] [--report <file>]
           Starts a PostgreSQL of its own (fsync on), fills tables, runs each scenario in a child process, prints the table.
-          Start-Reencryption's engine is measured on each database twice, at its defaults (-BatchSize 500 -CommitEvery 1000)
-          and with the other of -BatchSize 500 -CommitEvery 1000 / 2000 10000, both judged against the targets.
+          Start-Reencryption's engine is measured on each database twice, at its defaults (ReencryptionDefaults: -BatchSize 2000 -CommitEvery 10000)
+          and with the original CLI's -BatchSize 500 -CommitEvery 1000, both judged against the targets.
           --no-profile   skip the profile: the engine's former serial loop rebuilt with a stopwatch per phase (not the
                          current engine, which overlaps the database with the transform; a phase breakdown only).
           --explore      also the engine with -BatchSize 5000 -CommitEvery 20000 on each database, and the what-if of
