@@ -5,10 +5,11 @@
     Builds bench/SecretsPS.Bench (not part of SecretsPS.sln; its own artifacts folder, so it never writes into
     src/*/bin or src/*/obj) and runs it. The benchmark starts its own PostgreSQL (fsync on), fills a table of
     -Rows encrypted OTP-style secrets, and runs each scenario in a child process of its own: Start-Reencryption's
-    engine on PostgreSQL and on SQLite (file, WAL), at its defaults (-BatchSize 500 -CommitEvery 1000) and with
-    -BatchSize 2000 -CommitEvery 10000, each on a fresh copy and judged against the same targets; the floor (the
+    engine on PostgreSQL and on SQLite (file, WAL), at its defaults (-BatchSize 2000 -CommitEvery 10000) and with
+    the original CLI's -BatchSize 500 -CommitEvery 1000, each on a fresh copy and judged against the same targets; the floor (the
     database rewriting the same rows with UPDATE t SET c = c), Fernet per core, and the engine's peak memory at
-    100,000 vs 1,000,000 rows (defaults). It prints
+    100,000 vs 1,000,000 rows (defaults). On PostgreSQL it also runs bench/python_loops.py on the same rows: the original
+    CLI's row-by-row loop once and a tuned psycopg2 execute_values loop every round, reported as ratios. It prints
     one table with each target and PASS/MISS, then where the time went. It also starts its own MariaDB
     (tests/servers/mariadb.sh, commits flushed) and judges Start-Reencryption there against 3x its floor (UPDATE t SET
     c = CONCAT('v2', SUBSTRING(c, 3)): InnoDB does not write a row that SET c = c leaves unchanged). A MISS does not fail the run (exit 0);
@@ -47,6 +48,19 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
 $env:DOTNET_NOLOGO = '1'
+
+# The Python comparison (bench/python_loops.py) needs psycopg2 and cryptography in Debian's python3: installed the way
+# .ci/run installs packages; without them the benchmark skips the Python rows and says so.
+if ($IsLinux -and (Test-Path /usr/bin/python3)) {
+    & /usr/bin/python3 -c 'import psycopg2, cryptography' 2>$null
+    if ($LASTEXITCODE -ne 0 -and (Get-Command apt-get -ErrorAction Ignore)) {
+        $aptGet = if ((id -u) -eq '0') { @('apt-get') } else { @('sudo', 'apt-get') }
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        & $aptGet[0] @($aptGet | Select-Object -Skip 1) update -qq
+        & $aptGet[0] @($aptGet | Select-Object -Skip 1) install -y -qq --no-install-recommends python3-psycopg2 python3-cryptography
+        if ($LASTEXITCODE -ne 0) { Write-Warning 'Installing python3-psycopg2 failed: the Python comparison rows will be skipped.' }
+    }
+}
 
 $project = Join-Path $PSScriptRoot 'SecretsPS.Bench/SecretsPS.Bench.csproj'
 $artifacts = Join-Path $PSScriptRoot 'SecretsPS.Bench/artifacts'

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Data.Sqlite;
 using Npgsql;
+using SecretsPS.Core.Reencryption;
 
 namespace SecretsPS.Bench;
 
@@ -26,8 +27,20 @@ public static class Orchestrator
     private static readonly StringBuilder Log = new();
 
     /// <summary>The second measured engine run of each database (main table, judged against the same targets as the defaults).</summary>
-    private const string TunedBatch = "2000", TunedCommit = "10000";
+    /// <summary>Start-Reencryption's defaults, as the library has them.</summary>
+    private static readonly ReencryptionOptions Defaults = new() { Table = "t", Column = "c" };
+    private static readonly string DefaultsText = $"-BatchSize {Defaults.BatchSize} -CommitEvery {Defaults.CommitEvery}";
+
+    /// <summary>
+    /// The second setting measured on each database: the original CLI's 500/1000 once the defaults differ from it, else
+    /// the larger pages and transactions Start-Reencryption's help suggests for a maintenance window.
+    /// </summary>
+    private static readonly (string Batch, string Commit) Other = Defaults is { BatchSize: 500, CommitEvery: 1000 } ? ("2000", "10000") : ("500", "1000");
+    private static readonly string TunedBatch = Other.Batch, TunedCommit = Other.Commit;
     private static readonly string Tuned = $"-BatchSize {TunedBatch} -CommitEvery {TunedCommit}";
+
+    /// <summary>Issue #15's targets for PostgreSQL at the defaults, on the median of the rounds.</summary>
+    private const double TargetPgFloorRatio = 2.5, TargetPythonSpeedUp = 5.0;
 
     /// <summary>
     /// --explore (information, no target): the real engine with larger pages, and one what-if — commits that do not wait
@@ -53,6 +66,9 @@ public static class Orchestrator
         bool explore = a.Has("explore");
         int rounds = a.Int("rounds", DefaultRounds);
         if (rounds < 1) throw new ArgumentException("--rounds must be at least 1.");
+        // --only postgres,mariadb,sqlite: the databases to measure (quick experiments; the targets of the others are then not measured).
+        var only = a.Str("only", "postgres,mariadb,sqlite").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        if (a.Has("skip-mariadb")) only.Remove("mariadb");
         var total = Stopwatch.StartNew();
         var machine = Machine.Describe();
         var loadBefore = Machine.LoadAverage();
@@ -69,14 +85,18 @@ public static class Orchestrator
 
         // ------------------------------------------------------------ PostgreSQL
         string pgVersion;
-        using (var pg = Timed("starting PostgreSQL (fsync on)", () => new BenchPostgres()))
+        if (only.Contains("postgres"))
         {
+            using var pg = Timed("starting PostgreSQL (fsync on)", () => new BenchPostgres());
             var cs = pg.CreateDatabase("bench");
             var admin = pg.ConnectionString("bench", pooling: false);
             pgVersion = Scalar(admin, "SELECT version()");
             machine["PostgreSQL"] = $"{pgVersion.Split(" on ")[0]}; fsync={Scalar(admin, "SHOW fsync")}, synchronous_commit={Scalar(admin, "SHOW synchronous_commit")}, " +
                                     $"shared_buffers={Scalar(admin, "SHOW shared_buffers")}, wal_sync_method={Scalar(admin, "SHOW wal_sync_method")} (defaults apart from listen address and port)";
             var copies = new List<string> { "otp_floor", "otp_tuned" };
+            bool python = !a.Has("skip-python");
+            if (python) copies.AddRange(["otp_python_seed", "otp_python"]);
+            for (int i = 2; python && i <= rounds; i++) copies.Add($"otp_round{i}_python");
             if (profile) copies.Add("otp_profile");
             if (explore) copies.AddRange(Explorations.Select(e => "otp_" + e.Key.Replace('-', '_')));
             for (int i = 2; i <= rounds; i++) copies.AddRange([$"otp_round{i}_floor", $"otp_round{i}_engine"]);
@@ -90,6 +110,13 @@ public static class Orchestrator
             Checkpoint(admin);
             results["tuned-postgres"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", "otp_tuned", "--expect", expected.ToString(), "--pm", pm,
                 "--batch", TunedBatch, "--commit", TunedCommit);
+            // The Python loops on the same rows (bench/python_loops.py): the seed-style loop once, the tuned one every round.
+            string dsn = $"host=127.0.0.1 port={new NpgsqlConnectionStringBuilder(cs).Port} user=postgres dbname=bench";
+            if (python)
+            {
+                if (PythonChild("tuned", dsn, keyFile, "otp_python", expected, admin) is { } tuned) results["python-tuned-postgres"] = tuned;
+                if (PythonChild("seed", dsn, keyFile, "otp_python_seed", expected, admin) is { } seed) results["python-seed-postgres"] = seed;
+            }
             // More rounds of the floor and the engine at its defaults, each pair on fresh copies: on a shared machine one
             // pair can land on a quiet or a busy moment, and the targets of the defaults are judged on the median round
             // (SQLite's below, likewise).
@@ -100,6 +127,7 @@ public static class Orchestrator
                 Checkpoint(admin);
                 results[$"engine-postgres-{i}"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", $"otp_round{i}_engine",
                     "--expect", expected.ToString(), "--pm", pm);
+                if (python && PythonChild("tuned", dsn, keyFile, $"otp_round{i}_python", expected, admin) is { } tuned) results[$"python-tuned-postgres-{i}"] = tuned;
             }
             if (profile)
             {
@@ -119,7 +147,7 @@ public static class Orchestrator
         }
 
         // ------------------------------------------------------------ MariaDB (InnoDB, commits flushed)
-        if (!a.Has("skip-mariadb")) // --skip-mariadb: for quick experiments only
+        if (only.Contains("mariadb")) // --skip-mariadb: for quick experiments only
         {
             using var my = Timed("starting MariaDB (commits flushed to disk)", () => new BenchMariaDb());
             var cs = my.CreateDatabase("bench");
@@ -140,24 +168,26 @@ public static class Orchestrator
         }
 
         // ------------------------------------------------------------ SQLite (file, WAL)
-        var sqlite = Path.Combine(work.Path, "bench.db");
-        Timed($"filling SQLite: {rows:N0} rows, one prepared INSERT in one transaction", () => { Dataset.FillSqlite(sqlite, keys.Ring, rows); return 0; });
-        machine["SQLite"] = SqliteFacts(sqlite);
-        string Copy(string name) { var p = Path.Combine(work.Path, name + ".db"); File.Copy(sqlite, p); return p; }
-        // Copies now, while the file is as filled (checkpointed, empty WAL): after a run the WAL holds changes a file copy would miss.
-        var sqliteFloor = Copy("floor");
-        var sqliteTuned = Copy("tuned");
-        var sqliteProfile = profile ? Copy("profile") : null;
-        var sqliteExplore = explore ? Explorations.Where(e => e.Sqlite).ToDictionary(e => e.Key, e => Copy(e.Key)) : new Dictionary<string, string>();
-        var sqliteRounds = Enumerable.Range(2, rounds - 1).Select(i => (I: i, Floor: Copy($"round{i}-floor"), Engine: Copy($"round{i}-engine"))).ToList();
-        results["floor-sqlite"] = Child("floor", "--provider", "sqlite", "--cs", sqliteFloor, "--table", Dataset.Table);
-        results["engine-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqlite, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
-        results["tuned-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqliteTuned, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString(),
-            "--batch", TunedBatch, "--commit", TunedCommit);
-        foreach (var (i, floorCopy, engineCopy) in sqliteRounds)
+        if (only.Contains("sqlite"))
         {
-            results[$"floor-sqlite-{i}"] = Child("floor", "--provider", "sqlite", "--cs", floorCopy, "--table", Dataset.Table);
-            results[$"engine-sqlite-{i}"] = Child("engine", "--provider", "sqlite", "--cs", engineCopy, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
+            var sqlite = Path.Combine(work.Path, "bench.db");
+            Timed($"filling SQLite: {rows:N0} rows, one prepared INSERT in one transaction", () => { Dataset.FillSqlite(sqlite, keys.Ring, rows); return 0; });
+            machine["SQLite"] = SqliteFacts(sqlite);
+            string Copy(string name) { var p = Path.Combine(work.Path, name + ".db"); File.Copy(sqlite, p); return p; }
+            // Copies now, while the file is as filled (checkpointed, empty WAL): after a run the WAL holds changes a file copy would miss.
+            var sqliteFloor = Copy("floor");
+            var sqliteTuned = Copy("tuned");
+            var sqliteProfile = profile ? Copy("profile") : null;
+            var sqliteExplore = explore ? Explorations.Where(e => e.Sqlite).ToDictionary(e => e.Key, e => Copy(e.Key)) : new Dictionary<string, string>();
+            var sqliteRounds = Enumerable.Range(2, rounds - 1).Select(i => (I: i, Floor: Copy($"round{i}-floor"), Engine: Copy($"round{i}-engine"))).ToList();
+            results["floor-sqlite"] = Child("floor", "--provider", "sqlite", "--cs", sqliteFloor, "--table", Dataset.Table);
+            results["engine-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqlite, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
+            results["tuned-sqlite"] = Child("engine", "--provider", "sqlite", "--cs", sqliteTuned, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString(),
+                "--batch", TunedBatch, "--commit", TunedCommit);
+            foreach (var (i, floorCopy, engineCopy) in sqliteRounds)
+            {
+                results[$"floor-sqlite-{i}"] = Child("floor", "--provider", "sqlite", "--cs", floorCopy, "--table", Dataset.Table);
+                results[$"engine-sqlite-{i}"] = Child("engine", "--provider", "sqlite", "--cs", engineCopy, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString());
         }
         if (sqliteProfile is not null)
             results["profile-sqlite"] = Child("profile", "--provider", "sqlite", "--cs", sqliteProfile, "--keys", keyFile, "--table", Dataset.Table);
@@ -168,9 +198,10 @@ public static class Orchestrator
                     "--table", Dataset.Table, "--expect", expected.ToString() }, .. extraArgs.Skip(1)]);
         }
         foreach (var f in Directory.EnumerateFiles(work.Path, "*.db*")) File.Delete(f);
+        }
 
         // ------------------------------------------------------------ memory: 100k vs 1M rows (SQLite)
-        foreach (var n in a.Has("skip-memory") ? [] : new[] { MemorySmall, MemoryLarge }) // --skip-memory: for quick experiments only
+        foreach (var n in a.Has("skip-memory") || !only.Contains("sqlite") ? [] : new[] { MemorySmall, MemoryLarge }) // --skip-memory: for quick experiments only
         {
             var path = Path.Combine(work.Path, $"memory-{n}.db");
             Timed($"filling SQLite: {n:N0} rows for the memory comparison", () => { Dataset.FillSqlite(path, keys.Ring, n); return 0; });
@@ -208,27 +239,51 @@ public static class Orchestrator
         // each judged against the same targets. The targets are listed target by target, defaults first.
         string RateDetail(ScenarioResult s) =>
             Rate(s) >= TargetRowsPerSecond ? "" : $"{F2(Rate(s) / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / Rate(s))}× faster";
-        var pgFloor = r["floor-postgres"];
-        var pg = r["engine-postgres"];
-        var pgTuned = r["tuned-postgres"];
-        Row("PostgreSQL floor: UPDATE t SET c = c", pgFloor, pgFloor, "", null);
-        foreach (var (label, s) in new[] { ("PostgreSQL Start-Reencryption (defaults)", pg), ($"PostgreSQL Start-Reencryption {Tuned}", pgTuned) })
-            Row(label, s, pgFloor, $"≥{TargetRowsPerSecond:N0}/s, ≤{TargetFloorRatio:0.0}× floor", Rate(s) >= TargetRowsPerSecond && Rate(pgFloor) / Rate(s) <= TargetFloorRatio);
-        // The defaults are judged on the median of the rounds (each a floor and an engine run on fresh copies), the larger
-        // pages on their one run.
-        var pgRounds = Rounds(r, "postgres");
-        double pgRate = Median(pgRounds.Select(x => Rate(x.Engine)));
-        double pgRatio = Median(pgRounds.Select(x => Rate(x.Floor) / Rate(x.Engine)));
+        var pgFloor = r.GetValueOrDefault("floor-postgres");
+        var pg = r.GetValueOrDefault("engine-postgres");
+        var pgTuned = r.GetValueOrDefault("tuned-postgres");
         string OfRounds(List<(ScenarioResult Floor, ScenarioResult Engine)> rounds, Func<(ScenarioResult Floor, ScenarioResult Engine), string> each) =>
             rounds.Count == 1 ? "" : $" (median of {rounds.Count} rounds: {string.Join(", ", rounds.Select(each))})";
-        targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s{atRows}", $"{F0(pgRate)} rows/s{OfRounds(pgRounds, x => F0(Rate(x.Engine)))}",
-            pgRate >= TargetRowsPerSecond, pgRate >= TargetRowsPerSecond ? "" : $"{F2(pgRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / pgRate)}× faster"));
-        targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(pgTuned))} rows/s", Rate(pgTuned) >= TargetRowsPerSecond, RateDetail(pgTuned)));
-        targets.Add(($"PostgreSQL re-encryption within {TargetFloorRatio:0.0}× the floor", $"{F2(pgRatio)}× the floor{OfRounds(pgRounds, x => F2(Rate(x.Floor) / Rate(x.Engine)) + "×")}",
-            pgRatio <= TargetFloorRatio, pgRatio <= TargetFloorRatio ? "" : $"needs {F2(pgRatio / TargetFloorRatio)}× faster"));
+        var pgRounds = pg is null ? new List<(ScenarioResult Floor, ScenarioResult Engine)>() : Rounds(r, "postgres");
+        if (pgFloor is not null && pg is not null && pgTuned is not null)
+        {
+            Row("PostgreSQL floor: UPDATE t SET c = c", pgFloor, pgFloor, "", null);
+            foreach (var (label, s) in new[] { ("PostgreSQL Start-Reencryption (defaults)", pg), ($"PostgreSQL Start-Reencryption {Tuned}", pgTuned) })
+                Row(label, s, pgFloor, $"≥{TargetRowsPerSecond:N0}/s, ≤{TargetPgFloorRatio:0.0}× floor", Rate(s) >= TargetRowsPerSecond && Rate(pgFloor) / Rate(s) <= TargetPgFloorRatio);
+            // The defaults are judged on the median of the rounds (each a floor and an engine run on fresh copies), the larger
+            // pages on their one run.
+            double pgRate = Median(pgRounds.Select(x => Rate(x.Engine)));
+            double pgRatio = Median(pgRounds.Select(x => Rate(x.Floor) / Rate(x.Engine)));
+            targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s{atRows}", $"{F0(pgRate)} rows/s{OfRounds(pgRounds, x => F0(Rate(x.Engine)))}",
+                pgRate >= TargetRowsPerSecond, pgRate >= TargetRowsPerSecond ? "" : $"{F2(pgRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / pgRate)}× faster"));
+            targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(pgTuned))} rows/s", Rate(pgTuned) >= TargetRowsPerSecond, RateDetail(pgTuned)));
+            targets.Add(($"PostgreSQL re-encryption within {TargetPgFloorRatio:0.0}× the floor (issue #15)", $"{F2(pgRatio)}× the floor{OfRounds(pgRounds, x => F2(Rate(x.Floor) / Rate(x.Engine)) + "×")}",
+                pgRatio <= TargetPgFloorRatio, pgRatio <= TargetPgFloorRatio ? "" : $"needs {F2(pgRatio / TargetPgFloorRatio)}× faster"));
+            // The tuned Python loop ran in every round on its own copy, right after that round's engine: each round's ratio is
+            // the engine's rate over the loop's, and the target is judged on their median.
+            var pyRounds = new List<(ScenarioResult Engine, ScenarioResult Python)>();
+            for (int i = 1; i <= pgRounds.Count; i++)
+                if (r.TryGetValue(i == 1 ? "python-tuned-postgres" : $"python-tuned-postgres-{i}", out var py)) pyRounds.Add((pgRounds[i - 1].Engine, py));
+            if (r.TryGetValue("python-seed-postgres", out var seedLoop))
+                Row("PostgreSQL Python, seed-style loop (row by row, 500/1000 as the original CLI)", seedLoop, pgFloor, "", null);
+            if (pyRounds.Count > 0)
+            {
+                Row($"PostgreSQL Python, tuned loop (execute_values, {DefaultsText})", pyRounds[0].Python, pgFloor, "", null);
+                double speedUp = Median(pyRounds.Select(x => Rate(x.Engine) / Rate(x.Python)));
+                targets.Add(($"PostgreSQL re-encryption ≥ {TargetPythonSpeedUp:0}× the tuned Python loop (issue #15)",
+                    $"{F2(speedUp)}× its rate ({F0(Median(pyRounds.Select(x => Rate(x.Python))))} rows/s){(pyRounds.Count == 1 ? "" : $" (median of {pyRounds.Count} rounds: {string.Join(", ", pyRounds.Select(x => F2(Rate(x.Engine) / Rate(x.Python)) + "×"))})")}" +
+                    (seedLoop is null ? "" : $"; the seed-style loop: {F2(Rate(pg) / Rate(seedLoop))}× its rate in round 1"),
+                    speedUp >= TargetPythonSpeedUp, speedUp >= TargetPythonSpeedUp ? "" : $"needs {F2(TargetPythonSpeedUp / speedUp)}× faster"));
+        }
+        else
+        {
+            targets.Add(($"PostgreSQL re-encryption ≥ {TargetPythonSpeedUp:0}× the tuned Python loop (issue #15)", "not measured (no python3 with psycopg2, or --skip-python)", null, ""));
+        }
+        targets.Add(($"PostgreSQL re-encryption within {TargetFloorRatio:0.0}× the floor (issue #6)", $"{F2(pgRatio)}× the floor", pgRatio <= TargetFloorRatio, ""));
         double tunedRatio = Rate(pgFloor) / Rate(pgTuned);
         targets.Add(($"PostgreSQL re-encryption within {TargetFloorRatio:0.0}× the floor, {Tuned}", $"{F2(tunedRatio)}× the floor ({F0(Rate(pgFloor))} rows/s)",
             tunedRatio <= TargetFloorRatio, tunedRatio <= TargetFloorRatio ? "" : $"needs {F2(tunedRatio / TargetFloorRatio)}× faster"));
+        }
 
         var myRounds = r.ContainsKey("engine-mysql") ? Rounds(r, "mysql") : new List<(ScenarioResult Floor, ScenarioResult Engine)>();
         if (myRounds.Count > 0)
@@ -241,18 +296,21 @@ public static class Orchestrator
                 myRatio <= TargetFloorRatio, myRatio <= TargetFloorRatio ? "" : $"needs {F2(myRatio / TargetFloorRatio)}× faster"));
         }
 
-        var slFloor = r["floor-sqlite"];
-        var sl = r["engine-sqlite"];
-        var slTuned = r["tuned-sqlite"];
-        Row("SQLite floor: UPDATE t SET c = 'v2'||substr(c,3)", slFloor, slFloor, "", null);
-        foreach (var (label, s) in new[] { ("SQLite (file, WAL) Start-Reencryption (defaults)", sl), ($"SQLite (file, WAL) Start-Reencryption {Tuned}", slTuned) })
-            Row(label, s, slFloor, $"≥{TargetRowsPerSecond:N0}/s", Rate(s) >= TargetRowsPerSecond);
-        var slRounds = Rounds(r, "sqlite");
-        double slRate = Median(slRounds.Select(x => Rate(x.Engine)));
-        targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s", $"{F0(slRate)} rows/s{OfRounds(slRounds, x => F0(Rate(x.Engine)))}",
-            slRate >= TargetRowsPerSecond, slRate >= TargetRowsPerSecond ? "" : $"{F2(slRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / slRate)}× faster"));
-        targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(slTuned))} rows/s ({F2(Rate(slFloor) / Rate(slTuned))}× its floor)",
-            Rate(slTuned) >= TargetRowsPerSecond, RateDetail(slTuned)));
+        var slFloor = r.GetValueOrDefault("floor-sqlite");
+        var sl = r.GetValueOrDefault("engine-sqlite");
+        var slTuned = r.GetValueOrDefault("tuned-sqlite");
+        var slRounds = sl is null ? new List<(ScenarioResult Floor, ScenarioResult Engine)>() : Rounds(r, "sqlite");
+        if (slFloor is not null && sl is not null && slTuned is not null)
+        {
+            Row("SQLite floor: UPDATE t SET c = 'v2'||substr(c,3)", slFloor, slFloor, "", null);
+            foreach (var (label, s) in new[] { ("SQLite (file, WAL) Start-Reencryption (defaults)", sl), ($"SQLite (file, WAL) Start-Reencryption {Tuned}", slTuned) })
+                Row(label, s, slFloor, $"≥{TargetRowsPerSecond:N0}/s", Rate(s) >= TargetRowsPerSecond);
+            double slRate = Median(slRounds.Select(x => Rate(x.Engine)));
+            targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s", $"{F0(slRate)} rows/s{OfRounds(slRounds, x => F0(Rate(x.Engine)))}",
+                slRate >= TargetRowsPerSecond, slRate >= TargetRowsPerSecond ? "" : $"{F2(slRate / TargetRowsPerSecond)} of the target; needs {F2(TargetRowsPerSecond / slRate)}× faster"));
+            targets.Add(($"SQLite (file, WAL) re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(slTuned))} rows/s ({F2(Rate(slFloor) / Rate(slTuned))}× its floor)",
+                Rate(slTuned) >= TargetRowsPerSecond, RateDetail(slTuned)));
+        }
 
         // Single-thread Fernet rates are per CPU-second of the one thread that ran them: "per core", even when another
         // process takes the core for a while (the wall-clock rates are printed below the table).
@@ -293,7 +351,7 @@ public static class Orchestrator
 
         Table(["scenario", "rows", "seconds", "rows/s", "× floor", "target", "result", "peak MB"], lines, [false, true, true, true, true, false, false, true]);
         Say();
-        if (pgRounds.Count > 1)
+        if (Math.Max(pgRounds.Count, Math.Max(myRounds.Count, slRounds.Count)) > 1)
         {
             Say("At the defaults, round by round (each round a floor and an engine run on fresh copies; round 1 is the table's). The defaults' targets are");
             Say("judged on the medians:");
@@ -308,7 +366,7 @@ public static class Orchestrator
             Say();
         }
         if (memOk is not null) Say($"Memory ratio (peak, {MemoryLarge:N0} vs {MemorySmall:N0} rows): {F2(memRatio)} (target ≤ {TargetMemoryRatio:0.00}) {Verdict(memOk)}");
-        Say("Start-Reencryption (defaults) is -BatchSize 500 -CommitEvery 1000; each engine run has a fresh copy of the same rows, and every value is checked at v2 " +
+        Say($"Start-Reencryption (defaults) is {DefaultsText}; each engine run has a fresh copy of the same rows, and every value is checked at v2 " +
             "(and a sample decrypted) after it.");
         if (pgRounds.Count > 1)
             Say($"The table's result column judges its one run (round 1); the targets below judge the defaults on the median of {pgRounds.Count} rounds.");
@@ -332,6 +390,33 @@ public static class Orchestrator
                 x.AllocatedBytes > 0 ? F0((double)x.AllocatedBytes / Math.Max(1, x.Rows)) : "", x.AllocatedBytes > 0 ? $"{x.Gen0}/{x.Gen1}/{x.Gen2}" : ""]);
         }
         Table(["run", "wall s", "client CPU s", "server CPU s", "cores busy", "B alloc/row", "GC 0/1/2"], cpuRows, [false, true, true, true, true, true, true]);
+        Say();
+
+        // The per-row costs the scaling model in bench/RESULTS.md rests on: CPU per row on each side, what crosses the wire per
+        // row, data segments the client sent per page (a round trip sends at least one; a large UPDATE several), and how long
+        // the engine's writing transactions were open (PostgreSQL, sampled every 5 ms: the longest a row it wrote stayed locked).
+        Say("Per-row costs, round 1 (client = the child process; server = the database server's processes; sent/received = the engine's own");
+        Say("connections, from the kernel's TCP counters; segments = data segments sent per page; log = WAL or InnoDB redo written by the server;");
+        Say("transactions = the engine's writing transactions):");
+        var perRow = new List<string[]>();
+        string Us(double seconds, long rows) => (seconds / Math.Max(1, rows) * 1e6).ToString("N1", CultureInfo.InvariantCulture);
+        foreach (var (key, label) in new[] { ("floor-postgres", "PostgreSQL floor"), ("engine-postgres", $"PostgreSQL engine, defaults ({DefaultsText})"), ("tuned-postgres", $"PostgreSQL engine, {Tuned}"),
+                     ("python-tuned-postgres", "PostgreSQL Python, tuned loop"), ("python-seed-postgres", "PostgreSQL Python, seed-style loop"),
+                     ("floor-mysql", "MariaDB floor"), ("engine-mysql", $"MariaDB engine, defaults ({DefaultsText})"),
+                     ("floor-sqlite", "SQLite floor"), ("engine-sqlite", "SQLite engine, defaults") })
+        {
+            if (!r.TryGetValue(key, out var x)) continue;
+            var e = x.Extra;
+            double pages = e.TryGetValue("batch", out var b) ? Math.Ceiling(x.Rows / b) : 0;
+            perRow.Add([label, Us(x.ClientCpuSeconds, x.Rows), x.ServerCpuSeconds is { } sc ? Us(sc, x.Rows) : "",
+                e.TryGetValue("net.sent-bytes", out var sent) ? F0(sent / Math.Max(1, x.Rows)) : "",
+                e.TryGetValue("net.received-bytes", out var received) ? F0(received / Math.Max(1, x.Rows)) : "",
+                e.TryGetValue("net.segments-sent", out var segments) && pages > 0 ? F2(segments / pages) : "",
+                e.TryGetValue("log.bytes", out var log) ? F0(log / Math.Max(1, x.Rows)) : "",
+                e.TryGetValue("tx.count", out var txs) ? $"{txs:0}: {e["tx.median-ms"]:0} / {e["tx.p95-ms"]:0} / {e["tx.max-ms"]:0}" : ""]);
+        }
+        Table(["run", "client µs/row", "server µs/row", "sent B/row", "received B/row", "segments/page", "log B/row", "transactions: median / p95 / max ms"], perRow,
+            [false, true, true, true, true, true, true, false]);
         Say();
 
         if (r.TryGetValue("profile-postgres", out var pp) | r.TryGetValue("profile-sqlite", out var ps))
@@ -390,7 +475,7 @@ public static class Orchestrator
         Say();
 
         var explored = r.Keys.Where(k => k.StartsWith("explore-", StringComparison.Ordinal)).ToList();
-        if (explored.Count > 0)
+        if (explored.Count > 0 && pgFloor is not null && pg is not null && pgTuned is not null && slFloor is not null && sl is not null && slTuned is not null)
         {
             Say("Explore (information, no target): the engine with larger pages, and commits that do not wait for fsync, on the same data:");
             var ex = new List<string[]>();
@@ -468,6 +553,67 @@ public static class Orchestrator
         if (process.ExitCode != 0 || result is null)
             throw new InvalidOperationException($"Scenario '{label}' failed (exit code {process.ExitCode}):\n{stderr.Result}{other}");
         Console.WriteLine($"{clock.Elapsed.TotalSeconds:N1} s (measured {result.Seconds:N2} s)");
+        return result;
+    }
+
+    /// <summary>Where psycopg2 and cryptography import (Debian's python3 has the packages apt-get installs), or null.</summary>
+    private static string? Python()
+    {
+        foreach (var python in new[] { "/usr/bin/python3", "python3" })
+        {
+            try
+            {
+                using var p = Process.Start(new ProcessStartInfo(python, ["-c", "import psycopg2, cryptography"]) { UseShellExecute = false, RedirectStandardError = true })!;
+                p.StandardError.ReadToEnd();
+                p.WaitForExit();
+                if (p.ExitCode == 0) return python;
+            }
+            catch (System.ComponentModel.Win32Exception) { }
+        }
+        return null;
+    }
+
+    private static readonly Lazy<string?> PythonPath = new(Python);
+
+    /// <summary>bench/python_loops.py of the repository this build is in (it imports tests/interop/secretsps_ref.py beside it).</summary>
+    private static string PythonScript()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var script = Path.Combine(dir.FullName, "bench", "python_loops.py");
+            if (File.Exists(script)) return script;
+        }
+        throw new InvalidOperationException($"No bench/python_loops.py above {AppContext.BaseDirectory}: run from a build inside the repository.");
+    }
+
+    /// <summary>
+    /// bench/python_loops.py on a copy of the rows; it reads its backend's CPU
+    /// itself. Null, with a line that says so, when no Python with psycopg2 is found (bench/run.ps1 installs it).
+    /// </summary>
+    private static ScenarioResult? PythonChild(string loop, string dsn, string keyFile, string table, long expected, string admin)
+    {
+        // The seed-style loop pages and commits as the original CLI did (500/1000); the tuned one as the engine's defaults.
+        var (batch, commitEvery) = loop == "seed" ? (500, 1000) : (Defaults.BatchSize, Defaults.CommitEvery);
+        if (PythonPath.Value is not { } python)
+        {
+            Console.WriteLine($"  python {loop}… skipped: no python3 with psycopg2 and cryptography (apt-get install python3-psycopg2 python3-cryptography)");
+            return null;
+        }
+        Checkpoint(admin);
+        var script = PythonScript();
+        var start = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var x in new[] { script, loop, "--dsn", dsn, "--keys", keyFile, "--table", table, "--batch", batch.ToString(CultureInfo.InvariantCulture),
+                     "--commit-every", commitEvery.ToString(CultureInfo.InvariantCulture), "--expect", expected.ToString(CultureInfo.InvariantCulture) })
+            start.ArgumentList.Add(x);
+        Console.Write($"  python {loop} loop postgres… ");
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        ScenarioResult? result = null;
+        while (process.StandardOutput.ReadLine() is { } line) result = ScenarioResult.FromLine(line) ?? result;
+        process.WaitForExit();
+        if (process.ExitCode != 0 || result is null)
+            throw new InvalidOperationException($"The Python {loop} loop failed (exit code {process.ExitCode}):\n{stderr.Result}");
+        Console.WriteLine($"measured {result.Seconds:N2} s");
         return result;
     }
 

@@ -57,6 +57,55 @@ public static class Probe
         return p.TotalProcessorTime.TotalSeconds;
     }
 
+    /// <summary>
+    /// The TCP counters (Linux tcp_info, read with `ss`) of this process's connections to a server port, by local port:
+    /// bytes sent, bytes received, and segments carrying data sent. A client that sends one request and waits for its
+    /// answer sends one data segment per round trip (a large request can take more than one), so the segments count the
+    /// round trips from above. Empty where `ss` is missing.
+    /// </summary>
+    public static Dictionary<string, (long Sent, long Received, long Segments)> Sockets(int serverPort)
+    {
+        var result = new Dictionary<string, (long, long, long)>();
+        try
+        {
+            var start = new ProcessStartInfo("ss", ["-tinpH", $"( dport = :{serverPort} )"]) { RedirectStandardOutput = true, UseShellExecute = false };
+            using var ss = Process.Start(start)!;
+            var lines = ss.StandardOutput.ReadToEnd().Split('\n');
+            ss.WaitForExit();
+            var me = $"pid={Environment.ProcessId},";
+            for (int i = 0; i + 1 < lines.Length; i++)
+            {
+                if (!lines[i].StartsWith("ESTAB", StringComparison.Ordinal) || !lines[i].Contains(me, StringComparison.Ordinal)) continue;
+                var local = lines[i].Split(' ', StringSplitOptions.RemoveEmptyEntries)[3];
+                long Field(string name)
+                {
+                    var at = lines[i + 1].IndexOf(" " + name + ":", StringComparison.Ordinal);
+                    if (at < 0) return 0;
+                    var digits = lines[i + 1][(at + name.Length + 2)..].TakeWhile(char.IsAsciiDigit).ToArray();
+                    return long.Parse(new string(digits));
+                }
+                result[local] = (Field("bytes_acked"), Field("bytes_received"), Field("data_segs_out"));
+            }
+        }
+        catch (System.ComponentModel.Win32Exception) { }
+        return result;
+    }
+
+    /// <summary>What the sockets to a server port carried between two readings (a connection opened in between counts from zero).</summary>
+    public static (long Sent, long Received, long Segments) SocketsDelta(Dictionary<string, (long Sent, long Received, long Segments)> before,
+        Dictionary<string, (long Sent, long Received, long Segments)> after)
+    {
+        long sent = 0, received = 0, segments = 0;
+        foreach (var (local, x) in after)
+        {
+            var b = before.GetValueOrDefault(local);
+            sent += x.Sent - b.Sent;
+            received += x.Received - b.Received;
+            segments += x.Segments - b.Segments;
+        }
+        return (sent, received, segments);
+    }
+
     // USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)).
     private const double TicksPerSecond = 100.0;
 

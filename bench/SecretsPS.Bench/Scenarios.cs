@@ -23,6 +23,7 @@ public static class Scenarios
         "engine" => Engine(a),
         "floor" => Floor(a),
         "profile" => Profile(a),
+        "fill" => Fill(a),
         _ => throw new ArgumentException($"Unknown scenario '{scenario}'."),
     };
 
@@ -144,10 +145,32 @@ public static class Scenarios
         int pm = a.Int("pm", 0);
 
         var server = pm > 0 ? Probe.ServerCpu(pm) : null;
+        // The engine's transactions as the server sees them (PostgreSQL: pg_stat_activity.xact_start of its connections).
+        using var transactions = provider == "postgres" ? new TransactionSampler(cs) : null;
+        int port = provider switch
+        {
+            "postgres" => new NpgsqlConnectionStringBuilder(cs).Port,
+            "mysql" => (int)new MySqlConnector.MySqlConnectionStringBuilder(cs).Port,
+            _ => 0,
+        };
+        var sockets = port > 0 ? Probe.Sockets(port) : null;
+        // The server's log written during the run (PostgreSQL's WAL, InnoDB's redo log): the write bandwidth a row costs.
+        double? logBefore = LogPosition(provider, cs);
         var (gen0, gen1, gen2, allocated, cpu) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes(true), Probe.OwnCpuSeconds());
         var clock = Stopwatch.StartNew();
         var job = engine.Run(options, NullObserver.Instance, CancellationToken.None);
         clock.Stop();
+        var extra = new Dictionary<string, double> { ["batch"] = options.BatchSize, ["commit-every"] = options.CommitEvery };
+        if (logBefore is { } lb && LogPosition(provider, cs) is { } la) extra["log.bytes"] = la - lb;
+        if (sockets is not null)
+        {
+            // Read while the engine's connection is still open in the pool, before Verify below uses it.
+            var (sent, received, segments) = Probe.SocketsDelta(sockets, Probe.Sockets(port));
+            extra["net.sent-bytes"] = sent;
+            extra["net.received-bytes"] = received;
+            extra["net.segments-sent"] = segments;
+        }
+        transactions?.StopInto(extra);
         var result = new ScenarioResult
         {
             Scenario = "engine-" + provider,
@@ -160,6 +183,7 @@ public static class Scenarios
             Gen1 = GC.CollectionCount(1) - gen1,
             Gen2 = GC.CollectionCount(2) - gen2,
             PeakBytes = Probe.PeakBytes(),
+            Extra = extra,
             Note = $"job {job.Id} {job.Status}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}" +
                    (whatIf.Length > 0 ? $"; what-if {whatIf}" : ""),
         };
@@ -167,6 +191,25 @@ public static class Scenarios
             throw new InvalidOperationException($"The engine did not re-encrypt every row: {result.Note}; expected {a.Str("expect")}.");
         Verify(dialect, cs, a.Str("table"), keys.Ring, job.Processed);
         return result;
+    }
+
+    /// <summary>Bytes of log the server has written so far (PostgreSQL: WAL position; MariaDB: Innodb_os_log_written), or null.</summary>
+    private static double? LogPosition(string provider, string cs)
+    {
+        string? sql = provider switch
+        {
+            "postgres" => "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')",
+            "mysql" => "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_OS_LOG_WRITTEN'",
+            _ => null,
+        };
+        if (sql is null) return null;
+        using System.Data.Common.DbConnection connection = provider == "postgres"
+            ? new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Pooling = false }.ConnectionString)
+            : new MySqlConnector.MySqlConnection(new MySqlConnector.MySqlConnectionStringBuilder(cs) { Pooling = false }.ConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToDouble(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>After the run (not timed): every non-NULL value is at v2, and a sample decrypts with the ring to the row's plaintext.</summary>
@@ -193,6 +236,22 @@ public static class Scenarios
         }
     }
 
+    /// <summary>
+    /// For experiments against a server of one's own: `fill --provider postgres|mysql --cs CS --keys FILE --rows N [--copies a,b]`
+    /// creates the key file when it is missing and fills the benchmark's table (and its copies) as the orchestrator does.
+    /// </summary>
+    private static ScenarioResult Fill(Args a)
+    {
+        var keyFile = a.Str("keys");
+        if (!File.Exists(keyFile)) Dataset.CreateKeyFile(Path.GetDirectoryName(Path.GetFullPath(keyFile))!);
+        using var keys = Dataset.LoadKeys(keyFile);
+        var copies = a.Str("copies", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        long rows = a.Long("rows", 100_000);
+        if (a.Str("provider") == "mysql") Dataset.FillMySql(a.Str("cs"), keys.Ring, rows, copies);
+        else Dataset.FillPostgres(a.Str("cs"), keys.Ring, rows, copies);
+        return new ScenarioResult { Scenario = "fill", Rows = Dataset.NonNullCount(rows) };
+    }
+
     // ---------------------------------------------------------------- the floor: the database rewriting the same rows itself
 
     private static ScenarioResult Floor(Args a)
@@ -211,6 +270,7 @@ public static class Scenarios
             sampler = new WaitSampler(a.Str("cs"), Convert.ToInt32(pid.ExecuteScalar()));
         }
         var server = pm > 0 ? Probe.ServerCpu(pm) : null;
+        double? logBefore = LogPosition(provider, a.Str("cs"));
         var cpu = Probe.OwnCpuSeconds();
         var clock = Stopwatch.StartNew();
         long rows;
@@ -233,6 +293,7 @@ public static class Scenarios
         }
         clock.Stop();
         var extra = new Dictionary<string, double>();
+        if (logBefore is { } lb && LogPosition(provider, a.Str("cs")) is { } la) extra["log.bytes"] = la - lb;
         sampler?.StopInto(extra);
         sampler?.Dispose();
         return new ScenarioResult
@@ -398,6 +459,63 @@ public static class Scenarios
 /// "Client:ClientRead" is the server waiting for the client, "CPU (running)" a backend at work with no wait event,
 /// "IO:…" and "LWLock:…" waits for the disk and for shared structures (the WAL among them).
 /// </summary>
+public sealed class TransactionSampler : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Dictionary<DateTime, double> _longest = new(); // xact_start -> longest age seen, ms
+    private readonly Task _task;
+
+    /// <summary>
+    /// Every 5 ms, the age of each open writing transaction of the engine's connections (application_name SecretsPS, the one
+    /// CreateConnection gives them): a transaction's duration, and so the longest any row it wrote stayed locked, to
+    /// within the sampling interval (a transaction shorter than that may not be seen at all).
+    /// </summary>
+    public TransactionSampler(string connectionString)
+    {
+        _task = Task.Factory.StartNew(() =>
+        {
+            using var watch = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, ApplicationName = "bench-transactions" }.ConnectionString);
+            watch.Open();
+            using var query = new NpgsqlCommand(
+                "SELECT xact_start, EXTRACT(EPOCH FROM clock_timestamp() - xact_start) * 1000 FROM pg_stat_activity " +
+                "WHERE application_name = 'SecretsPS' AND xact_start IS NOT NULL AND backend_xid IS NOT NULL AND state <> 'idle'", watch);
+            query.Prepare();
+            while (!_stop.IsCancellationRequested)
+            {
+                using (var reader = query.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        var start = reader.GetDateTime(0);
+                        var age = Convert.ToDouble(reader.GetValue(1));
+                        _longest[start] = Math.Max(_longest.GetValueOrDefault(start), age);
+                    }
+                }
+                Thread.Sleep(5);
+            }
+        }, TaskCreationOptions.LongRunning);
+    }
+
+    /// <summary>Adds "tx.count", "tx.median-ms", "tx.p95-ms", "tx.max-ms" of the transactions seen.</summary>
+    public void StopInto(Dictionary<string, double> extra)
+    {
+        _stop.Cancel();
+        _task.Wait();
+        var ages = _longest.Values.Order().ToList();
+        if (ages.Count == 0) return;
+        extra["tx.count"] = ages.Count;
+        extra["tx.median-ms"] = ages[ages.Count / 2];
+        extra["tx.p95-ms"] = ages[Math.Min(ages.Count - 1, (int)(ages.Count * 0.95))];
+        extra["tx.max-ms"] = ages[^1];
+    }
+
+    public void Dispose()
+    {
+        if (!_stop.IsCancellationRequested) { _stop.Cancel(); try { _task.Wait(); } catch (AggregateException) { } }
+        _stop.Dispose();
+    }
+}
+
 public sealed class WaitSampler : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();

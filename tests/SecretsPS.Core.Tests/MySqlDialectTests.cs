@@ -98,4 +98,52 @@ public sealed class MySqlDialectTests
         var sql = new MySqlDialect().SelectForClaim(new TableName(null, "reencrypt_job_chunks"), "chunk", "job_id = @job", "chunk", skips);
         Assert.EndsWith(skips ? "FOR UPDATE SKIP LOCKED" : "ORDER BY chunk FOR UPDATE", sql);
     }
+
+    [Theory]
+    [InlineData("10.11.19-MariaDB", true)]
+    [InlineData("10.6.0-MariaDB-1:10.6.0+maria~focal", true)]
+    [InlineData("5.5.5-10.6.12-MariaDB", true)]
+    [InlineData("10.5.22-MariaDB", false)]
+    [InlineData("5.5.5-10.5.9-MariaDB-log", false)]
+    [InlineData("8.0.4-rc-log", true)]
+    [InlineData("8.0.36", true)]
+    [InlineData("9.1.0", true)]
+    [InlineData("8.0.3-rc", false)]
+    [InlineData("5.7.44-log", false)]
+    [InlineData("", false)]
+    [InlineData(null, false)]
+    [InlineData("not a version", false)]
+    public void Rows_travel_as_JSON_only_to_servers_with_JSON_TABLE(string? serverVersion, bool json) =>
+        Assert.Equal(json, MySqlDialect.ReadsJsonRows(serverVersion));
+
+    [Fact]
+    public void Every_text_becomes_a_JSON_string_that_reads_back_as_the_same_text()
+    {
+        var gen = new Random(20261205);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        for (int n = 0; n < 5000; n++)
+        {
+            var chars = new List<char>();
+            for (int i = gen.Next(0, 30); i > 0; i--)
+            {
+                switch (gen.Next(6))
+                {
+                    case 0: chars.Add((char)gen.Next(0, 0x80)); break;
+                    case 1: chars.Add("\"\\/\b\f\n\r\t\0\u007f"[gen.Next(10)]); break;
+                    case 2: chars.Add((char)gen.Next(0x80, 0xD800)); break;
+                    case 3: chars.Add((char)gen.Next(0xE000, 0x10000)); break;
+                    case 4: var pair = char.ConvertFromUtf32(gen.Next(0x10000, 0x110000)); chars.Add(pair[0]); chars.Add(pair[1]); break;
+                    default: chars.Add((char)gen.Next(0x20, 0x7F)); break;
+                }
+            }
+            var text = new string(chars.ToArray());
+            buffer.ResetWrittenCount();
+            MySqlJsonRows.AppendString(buffer, text);
+            var json = buffer.WrittenSpan;
+            Assert.Equal(text, System.Text.Json.JsonSerializer.Deserialize<string>(json));
+            // Nothing below U+0020 travels raw: a server's JSON reader may stop at it.
+            Assert.DoesNotContain(json.ToArray(), b => b < 0x20);
+        }
+    }
 }
+

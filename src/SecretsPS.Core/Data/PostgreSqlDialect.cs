@@ -126,15 +126,26 @@ public sealed class PostgreSqlDialect : SqlDialect
         var k = Quote(target.KeyColumn);
         var c = Quote(target.Column);
         return $"UPDATE {QuoteTable(target.Table)} AS target SET {c} = v.n FROM unnest(@keys, @olds, @news) AS v(k, o, n) " +
-               $"WHERE target.{k} = {KeyParameter("v.k", target.KeyType)} AND {ExactlyEquals("target." + c, "v.o")} RETURNING {KeyAsText("target." + k, target.KeyType)}";
+               $"WHERE target.{k} = {KeyParameter("v.k", target.KeyType)} AND {ExactlyEquals("target." + c, "v.o")}";
     }
 
+    /// <summary>The keys of the batch's rows that hold their own new value (a fresh Fernet token no other writer can have written).</summary>
+    public string WrittenStatement(ColumnTarget target)
+    {
+        var k = Quote(target.KeyColumn);
+        return $"SELECT {KeyAsText("target." + k, target.KeyType)} FROM unnest(@keys, @news) AS v(k, n) JOIN {QuoteTable(target.Table)} AS target " +
+               $"ON target.{k} = {KeyParameter("v.k", target.KeyType)} WHERE {ExactlyEquals("target." + Quote(target.Column), "v.n")}";
+    }
+
+    /// <summary>
+    /// The UPDATE's count is the rows it updated, each sent once: when it equals the rows sent, every one was written and
+    /// nothing comes back (a RETURNING row per row cost the server and the driver more than the count). When it is
+    /// smaller (rows changed or deleted meanwhile, a trigger that skipped a row), the rows that hold their new value are
+    /// read back in the same transaction, under the row locks the UPDATE took.
+    /// </summary>
     public override IReadOnlyCollection<object> UpdateGuarded(DbConnection connection, DbTransaction transaction, ColumnTarget target, IReadOnlyList<RowUpdate> rows)
     {
         if (rows.Count == 0) return Array.Empty<object>();
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = UpdateStatement(target);
         var keys = new string[rows.Count];
         var olds = new string[rows.Count];
         var news = new string[rows.Count];
@@ -144,12 +155,29 @@ public sealed class PostgreSqlDialect : SqlDialect
             olds[i] = rows[i].OldValue;
             news[i] = rows[i].NewValue;
         }
-        AddParameter(command, "@keys", keys);
-        AddParameter(command, "@olds", olds);
-        AddParameter(command, "@news", news);
-        var written = new List<object>(rows.Count);
-        using var reader = command.ExecuteReader();
-        while (reader.Read()) written.Add(reader.GetString(0));
+        int updated;
+        using (var command = connection.CreateCommand())
+        {
+            command.Transaction = transaction;
+            command.CommandText = UpdateStatement(target);
+            AddParameter(command, "@keys", keys);
+            AddParameter(command, "@olds", olds);
+            AddParameter(command, "@news", news);
+            updated = command.ExecuteNonQuery();
+        }
+        if (updated == rows.Count) return keys;
+        var written = new List<object>(updated);
+        using (var select = connection.CreateCommand())
+        {
+            select.Transaction = transaction;
+            select.CommandText = WrittenStatement(target);
+            AddParameter(select, "@keys", keys);
+            AddParameter(select, "@news", news);
+            using var reader = select.ExecuteReader();
+            while (reader.Read()) written.Add(reader.GetString(0));
+        }
+        if (written.Count > updated)
+            throw new InvalidOperationException($"The guarded update of {target.Name} updated {updated} row(s), but {written.Count} hold their new value; nothing of this batch is committed.");
         return written;
     }
 

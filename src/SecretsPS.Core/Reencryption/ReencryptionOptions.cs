@@ -6,8 +6,8 @@ public sealed record ReencryptionOptions
     public required string Column { get; init; }
     /// <summary>Null: the table's single-column primary key.</summary>
     public string? KeyColumn { get; init; }
-    public int BatchSize { get; init; } = 500;
-    public int CommitEvery { get; init; } = 1000;
+    public int BatchSize { get; init; } = ReencryptionDefaults.BatchSize;
+    public int CommitEvery { get; init; } = ReencryptionDefaults.CommitEvery;
     public bool Resume { get; init; }
     public long? JobId { get; init; }
     public TimeSpan? MaxDuration { get; init; }

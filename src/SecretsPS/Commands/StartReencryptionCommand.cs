@@ -43,11 +43,11 @@ public sealed class StartReencryptionCommand : PipedDatabaseCmdlet
 
     [Parameter]
     [ValidateRange(1, 100000)]
-    public int BatchSize { get; set; } = 500;
+    public int BatchSize { get; set; } = ReencryptionDefaults.BatchSize;
 
     [Parameter]
     [ValidateRange(1, 10000000)]
-    public int CommitEvery { get; set; } = 1000;
+    public int CommitEvery { get; set; } = ReencryptionDefaults.CommitEvery;
 
     /// <summary>Continue the latest unfinished job of the same target (a new one if there is none).</summary>
     [Parameter]
