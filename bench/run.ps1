@@ -9,7 +9,8 @@
     the original CLI's -BatchSize 500 -CommitEvery 1000, each on a fresh copy and judged against the same targets; the floor (the
     database rewriting the same rows with UPDATE t SET c = c), Fernet per core, and the engine's peak memory at
     100,000 vs 1,000,000 rows (defaults). On PostgreSQL it also runs bench/python_loops.py on the same rows: the original
-    CLI's row-by-row loop once and a tuned psycopg2 execute_values loop every round, reported as ratios. It prints
+    CLI's row-by-row loop once and a tuned psycopg2 execute_values loop every round, reported as ratios, and one job
+    worked by -ThrottleLimit 1, 2 and 4 workers (the overhead of sharing a job in chunks). It prints
     one table with each target and PASS/MISS, then where the time went. It also starts its own MariaDB
     (tests/servers/mariadb.sh, commits flushed) and judges Start-Reencryption there against 3x its floor (UPDATE t SET
     c = CONCAT('v2', SUBSTRING(c, 3)): InnoDB does not write a row that SET c = c leaves unchanged). A MISS does not fail the run (exit 0);

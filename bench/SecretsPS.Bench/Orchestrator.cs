@@ -26,7 +26,6 @@ public static class Orchestrator
 
     private static readonly StringBuilder Log = new();
 
-    /// <summary>The second measured engine run of each database (main table, judged against the same targets as the defaults).</summary>
     /// <summary>Start-Reencryption's defaults, as the library has them.</summary>
     private static readonly ReencryptionOptions Defaults = new() { Table = "t", Column = "c" };
     private static readonly string DefaultsText = $"-BatchSize {Defaults.BatchSize} -CommitEvery {Defaults.CommitEvery}";
@@ -41,6 +40,13 @@ public static class Orchestrator
 
     /// <summary>Issue #15's targets for PostgreSQL at the defaults, on the median of the rounds.</summary>
     private const double TargetPgFloorRatio = 2.5, TargetPythonSpeedUp = 5.0;
+
+    /// <summary>
+    /// Issue #15's coordination overhead: -ThrottleLimit 1, 2 and 4 on the same rows (PostgreSQL, fresh copies, interleaved
+    /// in every round). On 2 cores N workers cannot be faster than one; what they may cost is the overhead of sharing a job.
+    /// </summary>
+    private static readonly int[] ThrottleSeries = [1, 2, 4];
+    private const double TargetCoordinationOverhead = 0.10;
 
     /// <summary>
     /// --explore (information, no target): the real engine with larger pages, and one what-if — commits that do not wait
@@ -100,6 +106,8 @@ public static class Orchestrator
             if (profile) copies.Add("otp_profile");
             if (explore) copies.AddRange(Explorations.Select(e => "otp_" + e.Key.Replace('-', '_')));
             for (int i = 2; i <= rounds; i++) copies.AddRange([$"otp_round{i}_floor", $"otp_round{i}_engine"]);
+            bool coordination = !a.Has("skip-coordination");
+            for (int i = 1; coordination && i <= rounds; i++) copies.AddRange(ThrottleSeries.Select(n => $"otp_tl{n}_round{i}"));
             Timed($"filling PostgreSQL: {rows:N0} rows by binary COPY, plus {copies.Count} identical copies", () => { Dataset.FillPostgres(admin, keys.Ring, rows, copies.ToArray()); return 0; });
             var pm = pg.PostmasterPid.ToString();
 
@@ -128,6 +136,16 @@ public static class Orchestrator
                 results[$"engine-postgres-{i}"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", $"otp_round{i}_engine",
                     "--expect", expected.ToString(), "--pm", pm);
                 if (python && PythonChild("tuned", dsn, keyFile, $"otp_round{i}_python", expected, admin) is { } tuned) results[$"python-tuned-postgres-{i}"] = tuned;
+            }
+            // -ThrottleLimit 1, 2, 4 interleaved in each round, so that a busy moment of the machine falls on all three alike.
+            for (int i = 1; coordination && i <= rounds; i++)
+            {
+                foreach (var n in ThrottleSeries)
+                {
+                    Checkpoint(admin);
+                    results[$"throttle{n}-postgres-{i}"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", $"otp_tl{n}_round{i}",
+                        "--expect", expected.ToString(), "--pm", pm, "--throttle", n.ToString(CultureInfo.InvariantCulture));
+                }
             }
             if (profile)
             {
@@ -225,6 +243,7 @@ public static class Orchestrator
         var targets = new List<(string What, string Measured, bool? Pass, string Detail)>(); // Pass null: not measured
         string F0(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
         string F2(double v) => v.ToString("N2", CultureInfo.InvariantCulture);
+        string F1(double v) => v.ToString("N1", CultureInfo.InvariantCulture);
         string Mb(long b) => (b / 1048576.0).ToString("N0", CultureInfo.InvariantCulture);
         double Rate(ScenarioResult s) => s.Rows / s.Seconds;
         string Verdict(bool? pass) => pass switch { true => "PASS", false => "MISS", null => "SKIP" };
@@ -363,6 +382,28 @@ public static class Orchestrator
                     F2(Median(list.Select(x => Rate(x.Floor) / Rate(x.Engine)))) + "×"]);
             }
             Table(["round", "floor rows/s", "engine rows/s", "× floor"], byRound, [false, true, true, true]);
+            Say();
+        }
+        if (r.ContainsKey("throttle1-postgres-1"))
+        {
+            Say("Coordination overhead (issue #15): PostgreSQL, defaults, one job worked by -ThrottleLimit N workers of one process, each on its");
+            Say("own connection claiming chunks (-ChunkSize default). On 2 cores N workers cannot be faster than one: the rows/s below show what");
+            Say("sharing a job costs. Fresh copies, the three settings interleaved in every round; judged on the medians:");
+            var tl = new List<string[]>();
+            // Rounds as run: 1, 2, … while the results have them.
+            var throttleRounds = Enumerable.Range(1, int.MaxValue - 1).TakeWhile(i => r.ContainsKey($"throttle1-postgres-{i}")).ToList();
+            double one = Median(throttleRounds.Select(i => Rate(r[$"throttle1-postgres-{i}"])));
+            foreach (var n in ThrottleSeries)
+            {
+                var runs = throttleRounds.Select(i => r.GetValueOrDefault($"throttle{n}-postgres-{i}")).OfType<ScenarioResult>().ToList();
+                double median = Median(runs.Select(Rate));
+                tl.Add([$"-ThrottleLimit {n}", string.Join(", ", runs.Select(x => F0(Rate(x)))), F0(median), F2(median / one) + "×",
+                    F1(Median(runs.Select(x => x.ClientCpuSeconds / Math.Max(1, x.Rows) * 1e6))), F1(Median(runs.Select(x => (x.ServerCpuSeconds ?? 0) / Math.Max(1, x.Rows) * 1e6)))]);
+                if (n == ThrottleSeries[^1])
+                    targets.Add(($"Coordination overhead at -ThrottleLimit {n} within {TargetCoordinationOverhead:P0} of -ThrottleLimit 1 (issue #15)",
+                        $"{F0(median)} vs {F0(one)} rows/s = {(1 - median / one):P1} slower", median >= one * (1 - TargetCoordinationOverhead), ""));
+            }
+            Table(["workers", "rows/s, round by round", "median rows/s", "× one worker", "client µs/row", "server µs/row"], tl, [false, false, true, true, true, true]);
             Say();
         }
         if (memOk is not null) Say($"Memory ratio (peak, {MemoryLarge:N0} vs {MemorySmall:N0} rows): {F2(memRatio)} (target ≤ {TargetMemoryRatio:0.00}) {Verdict(memOk)}");

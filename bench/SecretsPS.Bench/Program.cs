@@ -17,6 +17,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
           --skip-memory  skip the 100,000 vs 1,000,000-row memory runs (quick experiments only: its target is then not measured).
           --only LIST    the databases to measure, of postgres,mariadb,sqlite (default all; --skip-mariadb drops MariaDB).
           --skip-python  skip bench/python_loops.py on PostgreSQL (the seed-style and tuned Python loops on the same rows).
+          --skip-coordination  skip the -ThrottleLimit 1, 2, 4 runs on PostgreSQL (issue #15: the overhead of sharing one job).
         SecretsPS.Bench fill --provider postgres|mysql --cs CS --keys FILE [--rows N] [--copies a,b]
           Fills the benchmark's table (and copies) on a server of one's own, creating the key file when it is missing.
         SecretsPS.Bench <baseline|fernet|engine|floor|profile> --name value …

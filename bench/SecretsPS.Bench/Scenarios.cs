@@ -127,6 +127,7 @@ public static class Scenarios
         using var keys = Dataset.LoadKeys(a.Str("keys"));
         var options = new ReencryptionOptions { Table = a.Str("table"), Column = Dataset.Column };
         if (a.Has("batch")) options = options with { BatchSize = a.Int("batch", 500), CommitEvery = a.Int("commit", 1000) };
+        if (a.Has("throttle")) options = options with { ThrottleLimit = a.Int("throttle", 1) };
         var cs = a.Str("cs");
         var whatIf = a.Str("whatif", "");
         if (whatIf == "sync")
@@ -160,7 +161,7 @@ public static class Scenarios
         var clock = Stopwatch.StartNew();
         var job = engine.Run(options, NullObserver.Instance, CancellationToken.None);
         clock.Stop();
-        var extra = new Dictionary<string, double> { ["batch"] = options.BatchSize, ["commit-every"] = options.CommitEvery };
+        var extra = new Dictionary<string, double> { ["batch"] = options.BatchSize, ["commit-every"] = options.CommitEvery, ["throttle"] = options.ThrottleLimit };
         if (logBefore is { } lb && LogPosition(provider, cs) is { } la) extra["log.bytes"] = la - lb;
         if (sockets is not null)
         {
@@ -184,7 +185,7 @@ public static class Scenarios
             Gen2 = GC.CollectionCount(2) - gen2,
             PeakBytes = Probe.PeakBytes(),
             Extra = extra,
-            Note = $"job {job.Id} {job.Status}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}" +
+            Note = $"job {job.Id} {job.Status}: processed {job.Processed}, skipped {job.Skipped}, errors {job.Errors}; batch {options.BatchSize}, commit every {options.CommitEvery}, throttle {options.ThrottleLimit}" +
                    (whatIf.Length > 0 ? $"; what-if {whatIf}" : ""),
         };
         if (job.StatusKind != JobStatus.Finished || job.Errors != 0 || job.Processed != a.Long("expect", job.Processed))
