@@ -136,25 +136,19 @@ internal sealed class ChunkStore
     }
 
     /// <summary>Marks the owner's chunk done (its last batch is committed); false when it is no longer this owner's.</summary>
-    public bool MarkDone(DbConnection connection, DbTransaction transaction, long jobId, int chunk, string owner, DateTime now)
-    {
-        using var command = Command(connection, transaction,
-            $"UPDATE {_dialect.QuoteTable(Table)} SET status = @done, updated_at = @now WHERE job_id = @job AND chunk = @chunk AND owner = @owner AND status = @running");
-        Add(command, "@done", ChunkStatus.Done);
-        Add(command, "@now", now);
-        Add(command, "@job", jobId);
-        Add(command, "@chunk", chunk);
-        Add(command, "@owner", owner);
-        Add(command, "@running", ChunkStatus.Running);
-        return command.ExecuteNonQuery() == 1;
-    }
+    public bool MarkDone(DbConnection connection, DbTransaction transaction, long jobId, int chunk, string owner, DateTime now) =>
+        Leave(connection, transaction, jobId, chunk, owner, now, ChunkStatus.Done, "");
 
     /// <summary>Gives the owner's chunk back (pending, at its committed cursor), as a pause or a failed runner does.</summary>
-    public bool Release(DbConnection connection, DbTransaction transaction, long jobId, int chunk, string owner, DateTime now)
+    public bool Release(DbConnection connection, DbTransaction transaction, long jobId, int chunk, string owner, DateTime now) =>
+        Leave(connection, transaction, jobId, chunk, owner, now, ChunkStatus.Pending, ", owner = NULL");
+
+    /// <summary>The owner's running chunk leaves its hands (done, or back to pending); false when it is no longer this owner's.</summary>
+    private bool Leave(DbConnection connection, DbTransaction transaction, long jobId, int chunk, string owner, DateTime now, string status, string ownerChange)
     {
         using var command = Command(connection, transaction,
-            $"UPDATE {_dialect.QuoteTable(Table)} SET status = @pending, owner = NULL, updated_at = @now WHERE job_id = @job AND chunk = @chunk AND owner = @owner AND status = @running");
-        Add(command, "@pending", ChunkStatus.Pending);
+            $"UPDATE {_dialect.QuoteTable(Table)} SET status = @status{ownerChange}, updated_at = @now WHERE job_id = @job AND chunk = @chunk AND owner = @owner AND status = @running");
+        Add(command, "@status", status);
         Add(command, "@now", now);
         Add(command, "@job", jobId);
         Add(command, "@chunk", chunk);
