@@ -401,7 +401,7 @@ public static class Orchestrator
                     F1(Median(runs.Select(x => x.ClientCpuSeconds / Math.Max(1, x.Rows) * 1e6))), F1(Median(runs.Select(x => (x.ServerCpuSeconds ?? 0) / Math.Max(1, x.Rows) * 1e6)))]);
                 if (n == ThrottleSeries[^1])
                     targets.Add(($"Coordination overhead at -ThrottleLimit {n} within {TargetCoordinationOverhead:P0} of -ThrottleLimit 1 (issue #15)",
-                        $"{F0(median)} vs {F0(one)} rows/s = {(1 - median / one):P1} slower", median >= one * (1 - TargetCoordinationOverhead), ""));
+                        $"{F0(median)} vs {F0(one)} rows/s = " + (median < one ? $"{1 - median / one:P1} slower" : $"{median / one - 1:P1} faster"), median >= one * (1 - TargetCoordinationOverhead), ""));
             }
             Table(["workers", "rows/s, round by round", "median rows/s", "× one worker", "client µs/row", "server µs/row"], tl, [false, false, true, true, true, true]);
             Say();
