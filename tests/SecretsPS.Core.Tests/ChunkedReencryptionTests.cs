@@ -49,6 +49,54 @@ public abstract class ChunkedReencryptionTests
     }
 
     [Fact]
+    public void While_the_finisher_counts_the_column_the_jobs_heartbeat_is_renewed_and_a_late_beat_leaves_an_ended_job_as_it_was()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        db.CreateTable(Standard);
+        ReencryptionEngineTests.Seed(db, Standard, keys, 20, _ => "v1");
+        var engine = db.Engine(keys.Ring);
+        var job = engine.Run(Options(Standard, chunkRows: 100), new RecordingObserver(), CancellationToken.None);
+        var store = new JobStore(db.Dialect);
+        // The job as a finisher holds it while it counts: running, its last heartbeat older than -StaleAfter.
+        var old = DateTime.UtcNow.AddMinutes(-30);
+        Save(new ReencryptJob(db.Job(job.Id)!) { StatusKind = JobStatus.Running, UpdatedAt = old, FinishedAt = null, Owner = "elsewhere:1:w0-00000000" });
+
+        const string finisher = "finisher:7:w0-0badcafe";
+        using (engine.KeepAlive(store, job.Id, finisher, TimeSpan.FromSeconds(3)))
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (db.Job(job.Id)!.Owner != finisher && DateTime.UtcNow < deadline) Thread.Sleep(100);
+        }
+        var beaten = db.Job(job.Id)!;
+        Assert.Equal(finisher, beaten.Owner);
+        Assert.True(beaten.UpdatedAt!.Value.UtcDateTime > DateTime.UtcNow.AddSeconds(-20), $"heartbeat {beaten.UpdatedAt:O}");
+        Assert.False(JobStaleness.IsStale(beaten, DateTime.UtcNow, TimeSpan.FromMinutes(1), null));
+
+        // A beat that arrives after the job ended changes nothing.
+        var ended = new ReencryptJob(beaten) { StatusKind = JobStatus.Finished, UpdatedAt = old, FinishedAt = old, Owner = "elsewhere:1:w0-00000000" };
+        Save(ended);
+        using (var connection = db.Open())
+        using (var transaction = db.Dialect.BeginWrite(connection))
+        {
+            store.Beat(connection, transaction, job.Id, finisher, DateTime.UtcNow);
+            transaction.Commit();
+        }
+        var after = db.Job(job.Id)!;
+        Assert.Equal((JobStatus.Finished, "elsewhere:1:w0-00000000"), (after.StatusKind, after.Owner));
+        Assert.True(after.UpdatedAt!.Value.UtcDateTime < DateTime.UtcNow.AddMinutes(-20));
+
+        void Save(ReencryptJob state)
+        {
+            using var connection = db.Open();
+            using var transaction = db.Dialect.BeginWrite(connection);
+            store.SaveState(connection, transaction, state);
+            transaction.Commit();
+        }
+    }
+
+    [Fact]
     public void A_job_of_many_rows_is_cut_into_chunks_in_the_transaction_that_creates_it_and_one_worker_finishes_them_all()
     {
         if (Unavailable()) return;

@@ -327,12 +327,14 @@ public sealed class JobStore
     }
 
     /// <summary>The job's heartbeat and owner, renewed by a runner that holds no chunk (the one counting the column at the end).</summary>
+    /// <remarks>Only a running job's: a late beat after the job ended changes nothing.</remarks>
     public void Beat(DbConnection connection, DbTransaction transaction, long id, string owner, DateTime now) =>
-        Execute(connection, transaction, $"UPDATE {_dialect.QuoteTable(Jobs)} SET updated_at = @now, owner = @owner WHERE id = @id", c =>
+        Execute(connection, transaction, $"UPDATE {_dialect.QuoteTable(Jobs)} SET updated_at = @now, owner = @owner WHERE id = @id AND status = @running", c =>
         {
             Add(c, "@now", now);
             Add(c, "@owner", owner);
             Add(c, "@id", id);
+            Add(c, "@running", JobStatus.Running.ToText());
         });
 
     private static DateTime Utc(DateTime t) => t.Kind == DateTimeKind.Utc ? t : DateTime.SpecifyKind(t, DateTimeKind.Utc);

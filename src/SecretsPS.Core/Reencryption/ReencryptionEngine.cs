@@ -346,7 +346,9 @@ public sealed class ReencryptionEngine
     /// <summary>Every chunk is done: the column counted in the database (the job's one proof) decides how the job ends.</summary>
     private ReencryptJob FinishJob(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob claimed, string owner, RunState run, IReencryptionObserver observer)
     {
-        var proof = CompletionProof.Count(_dialect, connection, target, _ring, claimed.TargetVersion, run.Outer);
+        CompletionProof proof;
+        using (KeepAlive(store, claimed.Id, owner, run.Options.StaleAfter))
+            proof = CompletionProof.Count(_dialect, connection, target, _ring, claimed.TargetVersion, run.Outer);
         using var transaction = _dialect.BeginWrite(connection);
         var job = store.Get(connection, transaction, claimed.Id)!;
         var message = (proof.Complete, job.Errors == 0) switch
@@ -369,6 +371,37 @@ public sealed class ReencryptionEngine
         transaction.Commit();
         observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, run.Done, run.Clock.Elapsed));
         return job;
+    }
+
+    /// <summary>
+    /// The proof counts the whole column, minutes on a large table; meanwhile the job's heartbeat is renewed on a connection
+    /// of its own (a third of -StaleAfter apart), so that no other runner takes the job for one whose runners are gone, and
+    /// takes it over or starts the column again, while it is being proved. Best effort: a beat that fails is only a heartbeat
+    /// older than it could be.
+    /// </summary>
+    internal IDisposable KeepAlive(JobStore store, long jobId, string owner, TimeSpan staleAfter)
+    {
+        var every = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, staleAfter.Ticks / 3));
+        int beating = 0;
+        return new Timer(_ =>
+        {
+            if (Interlocked.Exchange(ref beating, 1) == 1) return; // the last beat is still waiting for the database
+            try
+            {
+                using var connection = Open(readOnly: false);
+                using var transaction = _dialect.BeginWrite(connection);
+                store.Beat(connection, transaction, jobId, owner, DateTime.UtcNow);
+                transaction.Commit();
+            }
+            catch (Exception)
+            {
+                // The proof goes on; the next beat tries again.
+            }
+            finally
+            {
+                Volatile.Write(ref beating, 0);
+            }
+        }, null, every, every);
     }
 
     /// <summary>
