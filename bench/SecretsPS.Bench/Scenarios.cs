@@ -397,7 +397,7 @@ public static class Scenarios
             job = new ReencryptJob(job) { Processed = done, LastKey = dialect.CursorText(lastKey) };
             if (sinceCommit >= commitEvery)
             {
-                Timed(3, () => { store.Save(connection, transaction, new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow }); transaction!.Commit(); transaction.Dispose(); transaction = null; return 0; });
+                Timed(3, () => { store.SaveState(connection, transaction!, new ReencryptJob(job) { UpdatedAt = DateTime.UtcNow }); transaction!.Commit(); transaction.Dispose(); transaction = null; return 0; });
                 sinceCommit = 0;
             }
         }
@@ -417,7 +417,7 @@ public static class Scenarios
             cursor = page[^1].Key;
             Write(updates, cursor, page.Count);
         }
-        Timed(3, () => { transaction ??= dialect.BeginWrite(connection); store.Save(connection, transaction, new ReencryptJob(job) { StatusKind = JobStatus.Finished }); transaction.Commit(); transaction.Dispose(); return 0; });
+        Timed(3, () => { transaction ??= dialect.BeginWrite(connection); store.SaveState(connection, transaction, new ReencryptJob(job) { StatusKind = JobStatus.Finished }); transaction.Commit(); transaction.Dispose(); return 0; });
         clock.Stop();
         var extra = new Dictionary<string, double> { ["pages"] = pages };
         sampler?.StopInto(extra);

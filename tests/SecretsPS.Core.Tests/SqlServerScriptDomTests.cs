@@ -311,7 +311,6 @@ public sealed class SqlServerScriptDomTests
             var job = new ReencryptJob(0, "dbo.secrets", "secret", "id", "v2", JobStatus.Running, 10, 0, 0, 0, null, 500, 1000,
                 DateTime.UtcNow, DateTime.UtcNow, DateTime.UtcNow, null, "host:1", null);
             var id = store.Insert(connection, transaction, job);
-            store.Save(connection, transaction, new ReencryptJob(job) { Id = id, LastKey = "42" });
             store.AddErrors(connection, transaction, id, [("1", "reason one"), ("2", "reason two")], DateTime.UtcNow);
             store.Get(connection, transaction, id);
             store.ForTarget(connection, transaction, "dbo.secrets", "secret");

@@ -146,32 +146,6 @@ public sealed class JobStore
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Writes the job's state, counters and cursor; in the transaction of the rows they describe.</summary>
-    public void Save(DbConnection connection, DbTransaction? transaction, ReencryptJob job)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText =
-            $"UPDATE {_dialect.QuoteTable(Jobs)} SET status = @status, total_rows = @total_rows, processed = @processed, skipped = @skipped, " +
-            "errors = @errors, last_key = @last_key, batch_size = @batch_size, commit_every = @commit_every, started_at = @started_at, " +
-            "updated_at = @updated_at, finished_at = @finished_at, owner = @owner, message = @message WHERE id = @id";
-        Add(command, "@status", job.StatusKind.ToText());
-        Add(command, "@total_rows", job.TotalRows);
-        Add(command, "@processed", job.Processed);
-        Add(command, "@skipped", job.Skipped);
-        Add(command, "@errors", job.Errors);
-        Add(command, "@last_key", job.LastKey);
-        Add(command, "@batch_size", job.BatchSize);
-        Add(command, "@commit_every", job.CommitEvery);
-        Add(command, "@started_at", job.StartedAt?.UtcDateTime);
-        Add(command, "@updated_at", job.UpdatedAt?.UtcDateTime);
-        Add(command, "@finished_at", job.FinishedAt?.UtcDateTime);
-        Add(command, "@owner", job.Owner);
-        Add(command, "@message", job.Message);
-        Add(command, "@id", job.Id);
-        command.ExecuteNonQuery();
-    }
-
     public void AddErrors(DbConnection connection, DbTransaction transaction, long jobId, IReadOnlyList<(string RowKey, string Reason)> errors, DateTime now)
     {
         if (errors.Count == 0) return;
