@@ -101,7 +101,7 @@ public sealed class MySqlGuardedUpdateOnMariaDbTests
         var rows = Enumerable.Range(1, 10).Select(i => new RowUpdate(i.ToString(CultureInfo.InvariantCulture), $"v1:{i}", $"v2:{i}")).ToList();
         var chunk = MySqlJsonRows.Write(dialect, rows, 0, rows.Count).ToArray();
 
-        foreach (var statement in new[] { dialect.JsonUpdateStatement(target), dialect.JsonWrittenStatement(target) })
+        foreach (var statement in new[] { dialect.JsonUpdateStatement(target, "PRIMARY"), dialect.JsonWrittenStatement(target, "PRIMARY") })
         {
             using var explain = connection.CreateCommand();
             explain.CommandText = "EXPLAIN " + statement;
@@ -111,6 +111,40 @@ public sealed class MySqlGuardedUpdateOnMariaDbTests
                 while (reader.Read()) plan.Add((reader.GetString(reader.GetOrdinal("table")), reader.GetString(reader.GetOrdinal("type"))));
             Assert.Equal([("v", "ALL"), ("target", "eq_ref")], plan);
         }
+    }
+
+    [Fact]
+    public void The_JSON_update_names_the_index_that_starts_with_the_key_so_no_statistics_can_turn_it_into_a_scan_per_row()
+    {
+        _server.EnsureAvailable();
+        using var db = new MySqlTestDatabase(_server);
+        db.Execute("CREATE TABLE g (id bigint PRIMARY KEY, uk varchar(20) NOT NULL, plain_key int NOT NULL, secret varchar(200), UNIQUE KEY `uk idx` (uk))");
+        db.Execute("INSERT INTO g VALUES (1, 'a', 1, 'v1:1'), (2, 'b', 2, 'v1:2')");
+        var dialect = new MySqlDialect();
+        using var connection = DatabaseConnection.Open(dialect, db.ConnectionString, DatabaseSignIn.None, readOnly: false);
+        string? IndexOf(string? keyColumn) => MySqlDialect.LookUpKeyIndex(connection, null, ColumnTarget.Resolve(dialect, connection, "g", "secret", keyColumn));
+        Assert.Equal("PRIMARY", IndexOf(null));
+        Assert.Equal("uk idx", IndexOf("uk"));
+        Assert.Null(IndexOf("plain_key")); // no index starts with it: nothing to name
+
+        var target = ColumnTarget.Resolve(dialect, connection, "g", "secret", "uk");
+        var rows = new List<RowUpdate> { new("a", "v1:1", "v2:1"), new("b", "v1:2", "v2:2") };
+        var chunk = MySqlJsonRows.Write(dialect, rows, 0, rows.Count).ToArray();
+        foreach (var statement in new[] { dialect.JsonUpdateStatement(target, "uk idx"), dialect.JsonWrittenStatement(target, "uk idx") })
+        {
+            Assert.Contains("FORCE INDEX (`uk idx`)", statement);
+            using var explain = connection.CreateCommand();
+            explain.CommandText = "EXPLAIN " + statement;
+            SqlDialect.AddParameter(explain, "@rows", chunk);
+            var plan = new List<(string Table, string Access)>();
+            using (var reader = explain.ExecuteReader())
+                while (reader.Read()) plan.Add((reader.GetString(reader.GetOrdinal("table")), reader.GetString(reader.GetOrdinal("type"))));
+            Assert.Equal([("v", "ALL"), ("target", "eq_ref")], plan);
+        }
+        using var transaction = dialect.BeginWrite(connection);
+        Assert.Equal(2, dialect.UpdateGuarded(connection, transaction, target, rows).Count);
+        transaction.Commit();
+        Assert.Equal(2, db.Count("SELECT COUNT(*) FROM g WHERE secret LIKE 'v2:%'"));
     }
 
     private static IReadOnlyCollection<object> Update(MySqlTestDatabase db, bool literal, List<RowUpdate> rows)
