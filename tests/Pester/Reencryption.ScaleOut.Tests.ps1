@@ -71,7 +71,9 @@ Describe 'One job, many workers on <Provider>' -ForEach @(@{ Provider = 'Postgre
     }
 
     It 'three -Join runners in separate processes, one killed with SIGKILL mid-run, finish the job: the survivors take its chunk over' {
-        $f = New-ScaleFixture $Provider 9000
+        # Enough rows that the survivors still have chunks to work after the kill: had they run out of free chunks while the
+        # victim was only frozen (or not yet reaped), they would have left its chunk to a later run, as designed.
+        $f = New-ScaleFixture $Provider 20000
         $extra = '-ChunkSize 500 -BatchSize 20 -CommitEvery 20'
         $three = @(1..3 | ForEach-Object { New-JoinRunner $f $extra })
         $three | ForEach-Object { Wait-FaultRunnerReady $_ -TimeoutSeconds 90 }
