@@ -103,21 +103,23 @@ function Invoke-Tests {
     Invoke-Build
     $passed = 0; $failed = 0; $skipped = 0
 
-    # xunit
-    $trx = Join-Path ([IO.Path]::GetTempPath()) "secretsps-xunit-$PID"
-    Remove-Item $trx -Recurse -Force -ErrorAction SilentlyContinue
-    dotnet test (Join-Path $root 'tests/SecretsPS.Core.Tests') -c $Configuration --no-build -nologo `
-        --logger 'trx;LogFileName=results.trx' --logger 'console;verbosity=normal' --results-directory $trx | Out-Host
-    $xunitExit = $LASTEXITCODE
-    $trxFile = Join-Path $trx 'results.trx'
-    if (Test-Path $trxFile) {
-        [xml] $doc = Get-Content -Raw $trxFile
-        $c = $doc.TestRun.ResultSummary.Counters
-        $passed += [int]$c.passed; $failed += [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
-        $skipped += [int]$c.notExecuted
-        Write-Host "xunit: $($c.passed) passed, $($c.failed) failed, $($c.notExecuted) skipped"
+    # xunit, on each runtime the test project targets: .NET 10 (PowerShell 7.6) and .NET 8 (PowerShell 7.4 LTS, self-contained).
+    foreach ($framework in 'net10.0', 'net8.0') {
+        $trx = Join-Path ([IO.Path]::GetTempPath()) "secretsps-xunit-$PID-$framework"
+        Remove-Item $trx -Recurse -Force -ErrorAction SilentlyContinue
+        dotnet test (Join-Path $root 'tests/SecretsPS.Core.Tests') -c $Configuration -f $framework --no-build -nologo `
+            --logger 'trx;LogFileName=results.trx' --logger 'console;verbosity=normal' --results-directory $trx | Out-Host
+        $xunitExit = $LASTEXITCODE
+        $trxFile = Join-Path $trx 'results.trx'
+        if (Test-Path $trxFile) {
+            [xml] $doc = Get-Content -Raw $trxFile
+            $c = $doc.TestRun.ResultSummary.Counters
+            $passed += [int]$c.passed; $failed += [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+            $skipped += [int]$c.notExecuted
+            Write-Host "xunit ($framework): $($c.passed) passed, $($c.failed) failed, $($c.notExecuted) skipped"
+        }
+        elseif ($xunitExit -ne 0) { $failed += 1; Write-Host "xunit ($framework): the run failed before producing results" }
     }
-    elseif ($xunitExit -ne 0) { $failed += 1; Write-Host 'xunit: the run failed before producing results' }
 
     # Pester, in a fresh pwsh so that it imports the module just built.
     $packages = (dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', ''
@@ -173,7 +175,7 @@ switch ($Task) {
     }
     'Fuzz' {
         $env:SECRETSPS_FUZZ_ITERATIONS = '200000'
-        dotnet test (Join-Path $root 'tests/SecretsPS.Core.Tests') -c $Configuration -nologo --filter 'FullyQualifiedName~Fuzz|FullyQualifiedName~Property' --logger 'console;verbosity=normal'
+        dotnet test (Join-Path $root 'tests/SecretsPS.Core.Tests') -c $Configuration -f net10.0 -nologo --filter 'FullyQualifiedName~Fuzz|FullyQualifiedName~Property' --logger 'console;verbosity=normal'
         if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
     }
 }

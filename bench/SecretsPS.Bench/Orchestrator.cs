@@ -99,13 +99,13 @@ public static class Orchestrator
             pgVersion = Scalar(admin, "SELECT version()");
             machine["PostgreSQL"] = $"{pgVersion.Split(" on ")[0]}; fsync={Scalar(admin, "SHOW fsync")}, synchronous_commit={Scalar(admin, "SHOW synchronous_commit")}, " +
                                     $"shared_buffers={Scalar(admin, "SHOW shared_buffers")}, wal_sync_method={Scalar(admin, "SHOW wal_sync_method")} (defaults apart from listen address and port)";
-            var copies = new List<string> { "otp_floor", "otp_tuned" };
+            var copies = new List<string> { "otp_floor", "otp_tuned", "otp_statements" };
             bool python = !a.Has("skip-python");
             if (python) copies.AddRange(["otp_python_seed", "otp_python"]);
             for (int i = 2; python && i <= rounds; i++) copies.Add($"otp_round{i}_python");
             if (profile) copies.Add("otp_profile");
             if (explore) copies.AddRange(Explorations.Select(e => "otp_" + e.Key.Replace('-', '_')));
-            for (int i = 2; i <= rounds; i++) copies.AddRange([$"otp_round{i}_floor", $"otp_round{i}_engine"]);
+            for (int i = 2; i <= rounds; i++) copies.AddRange([$"otp_round{i}_floor", $"otp_round{i}_engine", $"otp_round{i}_statements"]);
             bool coordination = !a.Has("skip-coordination");
             for (int i = 1; coordination && i <= rounds; i++) copies.AddRange(ThrottleSeries.Select(n => $"otp_tl{n}_round{i}"));
             Timed($"filling PostgreSQL: {rows:N0} rows by binary COPY, plus {copies.Count} identical copies", () => { Dataset.FillPostgres(admin, keys.Ring, rows, copies.ToArray()); return 0; });
@@ -115,6 +115,8 @@ public static class Orchestrator
             results["floor-postgres"] = Child("floor", "--provider", "postgres", "--cs", cs, "--table", "otp_floor", "--pm", pm);
             Checkpoint(admin);
             results["engine-postgres"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", Dataset.Table, "--expect", expected.ToString(), "--pm", pm);
+            Checkpoint(admin);
+            results["statements-postgres"] = Child("statements", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", "otp_statements", "--pm", pm);
             Checkpoint(admin);
             results["tuned-postgres"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", "otp_tuned", "--expect", expected.ToString(), "--pm", pm,
                 "--batch", TunedBatch, "--commit", TunedCommit);
@@ -135,6 +137,8 @@ public static class Orchestrator
                 Checkpoint(admin);
                 results[$"engine-postgres-{i}"] = Child("engine", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", $"otp_round{i}_engine",
                     "--expect", expected.ToString(), "--pm", pm);
+                Checkpoint(admin);
+                results[$"statements-postgres-{i}"] = Child("statements", "--provider", "postgres", "--cs", cs, "--keys", keyFile, "--table", $"otp_round{i}_statements", "--pm", pm);
                 if (python && PythonChild("tuned", dsn, keyFile, $"otp_round{i}_python", expected, admin) is { } tuned) results[$"python-tuned-postgres-{i}"] = tuned;
             }
             // -ThrottleLimit 1, 2, 4 interleaved in each round, so that a busy moment of the machine falls on all three alike.
@@ -241,6 +245,7 @@ public static class Orchestrator
     {
         var lines = new List<string[]>();
         var targets = new List<(string What, string Measured, bool? Pass, string Detail)>(); // Pass null: not measured
+        var bounds = new List<(string What, string Measured, string Detail)>(); // measured beside a target, to read it by
         string F0(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
         string F2(double v) => v.ToString("N2", CultureInfo.InvariantCulture);
         string F1(double v) => v.ToString("N1", CultureInfo.InvariantCulture);
@@ -278,6 +283,23 @@ public static class Orchestrator
             targets.Add(($"PostgreSQL re-encryption ≥ {TargetRowsPerSecond:N0} rows/s, {Tuned}", $"{F0(Rate(pgTuned))} rows/s", Rate(pgTuned) >= TargetRowsPerSecond, RateDetail(pgTuned)));
             targets.Add(($"PostgreSQL re-encryption within {TargetPgFloorRatio:0.0}× the floor (issue #15)", $"{F2(pgRatio)}× the floor{OfRounds(pgRounds, x => F2(Rate(x.Floor) / Rate(x.Engine)) + "×")}",
                 pgRatio <= TargetPgFloorRatio, pgRatio <= TargetPgFloorRatio ? "" : $"needs {F2(pgRatio / TargetPgFloorRatio)}× faster"));
+            // The database's share: the engine's own statements with no client work, in every round beside the floor and the
+            // engine. Its ratio to the floor is what no client can beat; the engine's ratio to it is the client's part.
+            var shares = new List<(ScenarioResult Floor, ScenarioResult Engine, ScenarioResult Statements)>();
+            for (int i = 1; i <= pgRounds.Count; i++)
+                if (r.TryGetValue(i == 1 ? "statements-postgres" : $"statements-postgres-{i}", out var st)) shares.Add((pgRounds[i - 1].Floor, pgRounds[i - 1].Engine, st));
+            if (shares.Count > 0)
+            {
+                Row("PostgreSQL the engine's statements alone (no cryptography, no client work; defaults)", shares[0].Statements, pgFloor, "", null);
+                double shareRatio = Median(shares.Select(x => Rate(x.Floor) / Rate(x.Statements)));
+                double clientPart = Median(shares.Select(x => Rate(x.Statements) / Rate(x.Engine)));
+                string Phases(ScenarioResult s) => $"count {F2(s.Extra.GetValueOrDefault("count.s"))} s, proof {F2(s.Extra.GetValueOrDefault("proof.s"))} s";
+                bounds.Add(($"PostgreSQL: the database's share alone, the bound of the {TargetPgFloorRatio:0.0}× target",
+                    $"{F2(shareRatio)}× the floor{(shares.Count == 1 ? "" : $" (median of {shares.Count} rounds: {string.Join(", ", shares.Select(x => F2(Rate(x.Floor) / Rate(x.Statements)) + "×"))})")}; " +
+                    $"the engine takes {F2(clientPart)}× the time of its statements alone; round 1: {Phases(shares[0].Statements)}, server CPU " +
+                    $"{(shares[0].Statements.ServerCpuSeconds is { } sc ? F1(sc / shares[0].Statements.Rows * 1e6) + " µs/row" : "n/a")}",
+                    $"the {TargetPgFloorRatio:0.0}× target leaves the client {F2(Math.Max(0, TargetPgFloorRatio - shareRatio))}× of the floor's time"));
+            }
             // The tuned Python loop ran in every round on its own copy, right after that round's engine: each round's ratio is
             // the engine's rate over the loop's, and the target is judged on their median.
             var pyRounds = new List<(ScenarioResult Engine, ScenarioResult Python)>();
@@ -416,12 +438,13 @@ public static class Orchestrator
         Say();
         Say("Targets:");
         foreach (var t in targets) Say($"  {Verdict(t.Pass)}  {t.What}: {t.Measured}{(t.Detail.Length > 0 ? " — " + t.Detail : "")}");
+        foreach (var b in bounds) Say($"  INFO  {b.What}: {b.Measured} — {b.Detail}");
         Say();
 
         // ---------------------------------------------------------------- where the time goes
         Say("CPU and allocation per run (client = the child process, all threads; server = every PostgreSQL process):");
         var cpuRows = new List<string[]>();
-        foreach (var (key, label) in new[] { ("floor-postgres", "PostgreSQL floor"), ("engine-postgres", "PostgreSQL engine, defaults"), ("tuned-postgres", $"PostgreSQL engine, {Tuned}"),
+        foreach (var (key, label) in new[] { ("floor-postgres", "PostgreSQL floor"), ("engine-postgres", "PostgreSQL engine, defaults"), ("statements-postgres", "PostgreSQL engine's statements alone"), ("tuned-postgres", $"PostgreSQL engine, {Tuned}"),
                      ("floor-mysql", "MariaDB floor"), ("engine-mysql", "MariaDB engine, defaults"),
                      ("floor-sqlite", "SQLite floor"), ("engine-sqlite", "SQLite engine, defaults"), ("tuned-sqlite", $"SQLite engine, {Tuned}"),
                      ($"memory-{MemorySmall}", "SQLite engine, defaults, 100k"), ($"memory-{MemoryLarge}", "SQLite engine, defaults, 1M") })

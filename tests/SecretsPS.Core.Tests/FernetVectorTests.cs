@@ -182,7 +182,7 @@ public class FernetVectorTests
         for (int length = 0; length <= 80; length++)
         {
             byte[] plaintext = RandomNumberGenerator.GetBytes(length);
-            byte[] body = [0x80, .. BitConverter.GetBytes(1_700_000_000L).Reverse(), .. iv, .. aes.EncryptCbc(plaintext, iv, PaddingMode.PKCS7)];
+            byte[] body = [0x80, .. Enumerable.Reverse(BitConverter.GetBytes(1_700_000_000L)), .. iv, .. aes.EncryptCbc(plaintext, iv, PaddingMode.PKCS7)];
             byte[] expected = [.. body, .. HMACSHA256.HashData(KeyA[..16], body)];
 
             Assert.Equal(Convert.ToBase64String(expected).Replace('+', '-').Replace('/', '_'), key.Encrypt(plaintext, 1_700_000_000, iv));

@@ -264,7 +264,7 @@ public sealed class PythonInteropTests : IDisposable
                 bool standard = version == "v1";
                 file.Append($"ENCRYPTION_KEYS__{version}=\"{Encode(keyBytes, standard)}\"\n")
                     .Append($"ENCRYPTION_SALT__{version}=\"{Encode(salt, standard)}\"\n")
-                    .Append($"ENCRYPTION_SALT_HASH__{version}=\"{Convert.ToHexStringLower(SHA256.HashData(salt))}\"\n");
+                    .Append($"ENCRYPTION_SALT_HASH__{version}=\"{Convert.ToHexString(SHA256.HashData(salt)).ToLowerInvariant()}\"\n");
                 if (!(standard && kdf.Equals(KeyDerivation.HkdfSha256)))
                 {
                     file.Append($"ENCRYPTION_KDF__{version}=\"{kdf.Name}\"\n");
