@@ -92,12 +92,14 @@ public sealed class ReencryptionEngine
             {
                 target = ColumnTarget.Resolve(_dialect, connection, options.Table, options.Column, options.KeyColumn);
                 store.EnsureTables(connection);
-                claim = ClaimJob(connection, store, target, options, owners[0], observer);
+                var counted = CountIfDone(connection, store, target, options, cancellation);
+                claim = ClaimJob(connection, store, target, options, owners[0], observer, counted);
             }
             catch (DbException e) when (_dialect.IsConnectionFailure(e))
             {
                 throw Unavailable(e);
             }
+            if (claim.Job.StatusKind.HasEnded()) return claim.Job; // recorded finished from the count: no row to read
             return RunWorkers(connection, store, target, claim, options, owners, observer, cancellation);
         }
         finally
@@ -457,7 +459,8 @@ public sealed class ReencryptionEngine
     /// or, with -Join, joined as it is; -JobId and -Resume continue a job (its chunks; a job of an older version becomes
     /// one chunk from its cursor); otherwise a new job, with its chunks, in the same transaction.
     /// </summary>
-    private JobClaim ClaimJob(DbConnection connection, JobStore store, ColumnTarget target, ReencryptionOptions options, string owner, IReencryptionObserver observer)
+    private JobClaim ClaimJob(DbConnection connection, JobStore store, ColumnTarget target, ReencryptionOptions options, string owner, IReencryptionObserver observer,
+        ColumnAlreadyDone? counted)
     {
         using var transaction = _dialect.BeginWrite(connection);
         _dialect.LockTarget(connection, transaction, target.Name);
@@ -533,6 +536,25 @@ public sealed class ReencryptionEngine
             return new JobClaim(job, chunks.Count, FinishNow: notDone == 0);
         }
 
+        // Counted before the lock: still valid when the newest job is still the finished one the count was decided on.
+        if (counted is not null && jobs.FirstOrDefault()?.Id == counted.LastJobId && jobs.All(j => j.StatusKind.HasEnded()))
+        {
+            long atTarget = counted.Proof.RowsByVersion.Sum(v => v.Value);
+            var proved = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, _ring.Active.Name, JobStatus.Finished,
+                atTarget, 0, atTarget, 0, null, options.BatchSize, options.CommitEvery, now, now, now, null, owner, null);
+            proved = new ReencryptJob(proved)
+            {
+                Id = store.Insert(connection, transaction, proved),
+                FinishedAt = now,
+                Message = StoredText.Store(nameof(Messages.JobMessageComplete), counted.Proof.ToText()),
+            };
+            store.SaveState(connection, transaction, proved);
+            transaction.Commit();
+            observer.Info(Localized.Format(Messages.ColumnAlreadyDone, target.Name, proved.TargetVersion, counted.Proof.ToText(), proved.Id));
+            observer.Progress(Snapshot(proved.Id, target.Name, atTarget, 0, atTarget, 0, 0, TimeSpan.Zero));
+            return new JobClaim(proved, 0, FinishNow: false);
+        }
+
         long total = Count(connection, transaction, target);
         var boundaries = ChunkPlan.Boundaries(_dialect, connection, transaction, target, total, options.ChunkRows);
         var fresh = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, _ring.Active.Name, JobStatus.Running,
@@ -562,6 +584,28 @@ public sealed class ReencryptionEngine
             observer.Info(Localized.Format(Messages.JoiningJob, live.Id, target.Name, chunks.Count(c => c.Status != ChunkStatus.Done), chunks.Count));
             return new JobClaim(live, chunks.Count, FinishNow: false);
         }
+    }
+
+    /// <summary>The count of a column whose every value is at the active version, and the finished job it was decided after.</summary>
+    private sealed record ColumnAlreadyDone(long LastJobId, CompletionProof Proof);
+
+    /// <summary>
+    /// A run that would start a new job on a column whose newest job finished at the active version (a nightly run over a
+    /// fleet of databases that are done) counts the column first, with the proof's own count: when every value is already at
+    /// the active version, the run records a finished job with that count instead of reading every row again, which would
+    /// only have skipped each one (a value is skipped by its version prefix, never decrypted). Anything else in the column
+    /// (an older or unknown version, a value that is not ciphertext) and the run reads it as always. Counted outside the
+    /// target's lock, so that runners starting together on a large table do not count one after the other.
+    /// </summary>
+    private ColumnAlreadyDone? CountIfDone(DbConnection connection, JobStore store, ColumnTarget target, ReencryptionOptions options, CancellationToken cancellation)
+    {
+        if (options.JobId is not null) return null;
+        var jobs = store.ForTarget(connection, null, target.Table.ToString(), target.Column);
+        if (jobs.FirstOrDefault() is not { StatusKind: JobStatus.Finished } last || !IsSameJob(last, target) || !jobs.All(j => j.StatusKind.HasEnded()))
+            return null;
+        var proof = CompletionProof.Count(_dialect, connection, target, _ring, _ring.Active.Name, cancellation);
+        bool allAtTarget = proof.NotCiphertext == 0 && proof.RowsByVersion.All(v => v.Key == _ring.Active.Name || v.Value == 0);
+        return allAtTarget ? new ColumnAlreadyDone(last.Id, proof) : null;
     }
 
     private bool IsSameJob(ReencryptJob job, ColumnTarget target) =>
