@@ -340,17 +340,7 @@ public static class Scenarios
         }
         double BackendCpu() => backend > 0 ? Probe.ProcessCpuSeconds(backend) : 0;
 
-        var target = ColumnTarget.Resolve(dialect, connection, a.Str("table"), Dataset.Column, null);
-        var store = new JobStore(dialect);
-        store.EnsureTables(connection);
-        var now = DateTime.UtcNow;
-        var job = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, keys.Ring.Active.Name, JobStatus.Running,
-            0, 0, 0, 0, null, batch, commitEvery, now, now, now, null, "bench-profile", null);
-        using (var t = dialect.BeginWrite(connection))
-        {
-            job = new ReencryptJob(job) { Id = store.Insert(connection, t, job) };
-            t.Commit();
-        }
+        var (target, store, job) = StartJob(dialect, connection, a.Str("table"), keys.Ring, batch, commitEvery, "bench-profile");
         var transformer = new ValueTransformer(keys.Ring, keys.Ring.Active, false, target.MaxLength);
 
         List<RowUpdate> TransformPage(List<(object Key, string Value)> page)
@@ -462,17 +452,7 @@ public static class Scenarios
         int pm = a.Int("pm", 0);
         using var connection = dialect.CreateConnection(cs, DatabaseSignIn.None, readOnly: false);
         connection.Open();
-        var target = ColumnTarget.Resolve(dialect, connection, a.Str("table"), Dataset.Column, null);
-        var store = new JobStore(dialect);
-        store.EnsureTables(connection);
-        var now = DateTime.UtcNow;
-        var job = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, keys.Ring.Active.Name, JobStatus.Running,
-            0, 0, 0, 0, null, batch, commitEvery, now, now, now, null, "bench-statements", null);
-        using (var t = dialect.BeginWrite(connection))
-        {
-            job = new ReencryptJob(job) { Id = store.Insert(connection, t, job) };
-            t.Commit();
-        }
+        var (target, store, job) = StartJob(dialect, connection, a.Str("table"), keys.Ring, batch, commitEvery, "bench-statements");
         var targetPrefix = keys.Ring.Active.Name + ":";
 
         var server = pm > 0 ? Probe.ServerCpu(pm) : null;
@@ -535,6 +515,22 @@ public static class Scenarios
             Extra = new Dictionary<string, double> { ["count.s"] = countSeconds, ["proof.s"] = proofSeconds },
             Note = $"the engine's statements, no cryptography; batch {batch}, commit every {commitEvery}",
         };
+    }
+
+    /// <summary>The target resolved, the job tables made, and a running job row for a loop rebuilt from the library's pieces.</summary>
+    private static (ColumnTarget Target, JobStore Store, ReencryptJob Job) StartJob(ISqlDialect dialect, DbConnection connection, string table, KeyRing ring,
+        int batch, int commitEvery, string owner)
+    {
+        var target = ColumnTarget.Resolve(dialect, connection, table, Dataset.Column, null);
+        var store = new JobStore(dialect);
+        store.EnsureTables(connection);
+        var now = DateTime.UtcNow;
+        var job = new ReencryptJob(0, target.Table.ToString(), target.Column, target.KeyColumn, ring.Active.Name, JobStatus.Running,
+            0, 0, 0, 0, null, batch, commitEvery, now, now, now, null, owner, null);
+        using var t = dialect.BeginWrite(connection);
+        job = new ReencryptJob(job) { Id = store.Insert(connection, t, job) };
+        t.Commit();
+        return (target, store, job);
     }
 
     /// <summary>As ReencryptionEngine.ReadPage: the dialect's keyset page, key and value of each row.</summary>
