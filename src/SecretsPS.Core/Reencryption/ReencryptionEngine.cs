@@ -387,13 +387,14 @@ public sealed partial class ReencryptionEngine
 
     /// <summary>
     /// The proof counts the whole column, minutes on a large table; meanwhile the job's heartbeat is renewed on a connection
-    /// of its own (a third of -StaleAfter apart), so that no other runner takes the job for one whose runners are gone, and
-    /// takes it over or starts the column again, while it is being proved. Best effort: a beat that fails is only a heartbeat
-    /// older than it could be.
+    /// of its own (a third of -StaleAfter apart, and at most 10 seconds: a waiting runner started with a smaller -StaleAfter
+    /// than this one's must not find the finisher silent and count a second time), so that no other runner takes the job for
+    /// one whose runners are gone, and takes it over or starts the column again, while it is being proved. Best effort: a
+    /// beat that fails is only a heartbeat older than it could be.
     /// </summary>
     internal IDisposable KeepAlive(JobStore store, long jobId, string owner, TimeSpan staleAfter)
     {
-        var every = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, staleAfter.Ticks / 3));
+        var every = TimeSpan.FromTicks(Math.Clamp(staleAfter.Ticks / 3, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromSeconds(10).Ticks));
         int beating = 0;
         return new Timer(_ =>
         {
