@@ -606,6 +606,25 @@ public abstract class ChunkedReencryptionTests
     }
 
     [Fact]
+    public void A_run_that_stops_while_a_live_finisher_counts_the_column_leaves_the_job_running_never_paused_under_it()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        var (job, _) = FinisherDiedMidProof(db, keys, DateTime.UtcNow); // its heartbeat fresh: the finisher is alive
+        var options = Options(Standard, chunkRows: 100) with { Join = true, StaleAfter = TimeSpan.FromMinutes(1) };
+
+        var stopped = db.Engine(keys.Ring).Run(options with { MaxDuration = TimeSpan.FromSeconds(1) }, new RecordingObserver(), CancellationToken.None);
+        Assert.Equal((job.Id, JobStatus.Running), (stopped.Id, stopped.StatusKind));
+        // The host stopping the pipeline while the run waits: the observer throws on the caller's thread.
+        Assert.Throws<OperationCanceledException>(() => db.Engine(keys.Ring).Run(options,
+            new RecordingObserver { OnProgress = (_, _) => throw new OperationCanceledException("the pipeline is stopping") }, CancellationToken.None));
+
+        var row = db.Job(job.Id)!;
+        Assert.Equal((JobStatus.Running, OtherMachine), (row.StatusKind, row.Owner));
+    }
+
+    [Fact]
     public void A_waiting_run_looks_at_the_job_a_tenth_of_StaleAfter_apart_between_200_ms_and_2_seconds()
     {
         Assert.Equal(TimeSpan.FromMilliseconds(300), ReencryptionEngine.WaitInterval(TimeSpan.FromSeconds(3)));

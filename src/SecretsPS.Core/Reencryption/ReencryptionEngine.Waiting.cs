@@ -44,6 +44,7 @@ public sealed partial class ReencryptionEngine
         long? doneAtStart = null;
         var clock = Stopwatch.StartNew();
         bool told = false;
+        void Pause() => run.Token.WaitHandle.WaitOne(run.TimeLeft is { } left && left < interval ? left : interval);
         try
         {
             for (int attempt = 0; ; )
@@ -74,6 +75,7 @@ public sealed partial class ReencryptionEngine
                 }
 
                 var job = look.Job;
+                run.Job = (job.TotalRows, job.Processed, job.Skipped, job.Errors); // -MaxErrors counts the other runners' errors too
                 if (job.StatusKind != JobStatus.Running)
                 {
                     observer.Info(job.StatusKind.HasEnded()
@@ -83,9 +85,12 @@ public sealed partial class ReencryptionEngine
                 }
                 if (look.Free > 0)
                 {
+                    long before = run.Done;
                     RunWorkerSet(connection, store, target, claimed, owners.Take(Math.Min(look.Free, owners.Length)).ToArray(), run, observer);
                     if (run.Failure is not null || run.FinishRequested || run.Stopped) return null;
                     told = false;
+                    // Another runner claimed them first: the next look waits its turn rather than spin.
+                    if (run.Done == before) Pause();
                     continue;
                 }
                 if (look.FinisherSilent)
@@ -111,8 +116,7 @@ public sealed partial class ReencryptionEngine
                 long done = job.Processed + job.Skipped + job.Errors;
                 doneAtStart ??= done;
                 observer.Progress(Snapshot(job.Id, target.Name, job.TotalRows, job.Processed, job.Skipped, job.Errors, done - doneAtStart.Value, clock.Elapsed));
-                var pause = run.TimeLeft is { } left && left < interval ? left : interval;
-                run.Token.WaitHandle.WaitOne(pause);
+                Pause();
             }
         }
         finally
