@@ -3,7 +3,7 @@
     One job, many workers (issue #15), end to end through the cmdlets and real processes: -ThrottleLimit 4 on PostgreSQL
     and MariaDB finishes one job with every row written once; three -Join runners started as separate processes, one of
     them killed with SIGKILL mid-run, finish the job between the two survivors (the dead runner's chunk taken over at its
-    cursor); on SQLite -Join runners take turns and -ThrottleLimit above 1 is refused before anything is written. Each
+    cursor), and each survivor's own result is the finished job (a survivor with no free chunk waits for the job); on SQLite -Join runners take turns and -ThrottleLimit above 1 is refused before anything is written. Each
     scenario ends with the independent reader (tests/interop) reading every row: at v2, with its own plaintext.
 #>
 
@@ -71,8 +71,9 @@ Describe 'One job, many workers on <Provider>' -ForEach @(@{ Provider = 'Postgre
     }
 
     It 'three -Join runners in separate processes, one killed with SIGKILL mid-run, finish the job: the survivors take its chunk over' {
-        # Enough rows that the survivors still have chunks to work after the kill: had they run out of free chunks while the
-        # victim was only frozen (or not yet reaped), they would have left its chunk to a later run, as designed.
+        # Enough rows that the survivors still have chunks to work after the kill. One that runs out of free chunks while the
+        # victim is only frozen (a process that exists is not taken over) waits for the job, and takes the chunk over once the
+        # victim is gone.
         $f = New-ScaleFixture $Provider 20000
         $extra = '-ChunkSize 500 -BatchSize 20 -CommitEvery 20'
         $three = @(1..3 | ForEach-Object { New-JoinRunner $f $extra })
@@ -93,14 +94,14 @@ Describe 'One job, many workers on <Provider>' -ForEach @(@{ Provider = 'Postgre
         Send-FaultSignal $victim KILL
         $held.Count | Should -BeGreaterThan 0 -Because 'the killed runner held a chunk'
         foreach ($r in $three[0], $three[2]) {
-            Wait-FaultRunnerExit $r -TimeoutSeconds 240 | Should -BeTrue -Because 'a survivor ends once no chunk is left'
+            Wait-FaultRunnerExit $r -TimeoutSeconds 240 | Should -BeTrue -Because 'a survivor ends once the job has ended'
             $r.Process.ExitCode | Should -Be 0 -Because "$($r.StdErr.Result)"
         }
         $results = @($three[0], $three[2] | ForEach-Object { Get-FaultRunnerValue $_ RESULT })
         $jobs = @(Get-ReencryptJob @fw)
         $jobs.Count | Should -Be 1 -Because 'runners started at the same moment with -Join make one job'
-        $results | ForEach-Object { ($_ -split ',')[1] | Should -Be $jobs[0].Id }
-        @($results | Where-Object { $_ -like 'finished,*' }).Count | Should -BeGreaterOrEqual 1 -Because 'the survivor that marked the last chunk done proved and finished the job'
+        $results.Count | Should -Be 2
+        $results | ForEach-Object { $_ | Should -Be "finished,$($jobs[0].Id)" -Because 'every survivor returns the finished job: the one that proved it, and the one that waited for it' }
         $chunks = Assert-EveryRowOnce $f $jobs[0]
         foreach ($c in $held) {
             ($chunks | Where-Object Chunk -EQ $c.Chunk).Owner | Should -Not -BeLike "*:$($victim.Id):w*" -Because "chunk $($c.Chunk) of the killed runner was taken over"

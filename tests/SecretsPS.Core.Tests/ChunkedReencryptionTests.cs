@@ -240,12 +240,13 @@ public abstract class ChunkedReencryptionTests
         var byId = Assert.Throws<SecretsPSException>(() => db.Engine(keys.Ring).Run(options with { JobId = paused.Id }, new RecordingObserver(), CancellationToken.None));
         Assert.Equal(ErrorIds.JobAlreadyRunning, byId.ErrorId);
 
-        // -Join with -JobId joins that job.
-        var observer = new RecordingObserver();
-        var joined = db.Engine(keys.Ring).Run(options with { Join = true, JobId = paused.Id }, observer, CancellationToken.None);
+        // -Join with -JobId joins that job: its part done, it waits for the live runner's chunk, until Ctrl+C stops it.
+        using var stop = new CancellationTokenSource();
+        var observer = new RecordingObserver { OnInfo = i => { if (i.Contains("it waits for the job", StringComparison.Ordinal)) stop.Cancel(); } };
+        var joined = db.Engine(keys.Ring).Run(options with { Join = true, JobId = paused.Id }, observer, stop.Token);
 
-        Assert.Equal((paused.Id, JobStatus.Running), (joined.Id, joined.StatusKind)); // its part done; the live runner finishes
-        Assert.Contains(observer.Infos, i => i.Contains("held by other runners", StringComparison.Ordinal));
+        Assert.Equal((paused.Id, JobStatus.Running), (joined.Id, joined.StatusKind)); // stopped while the live runner holds chunk 0: running, not paused
+        Assert.Contains(observer.Infos, i => i.Contains("held by other runners go on", StringComparison.Ordinal));
         var chunks = Chunks(db, paused.Id);
         Assert.Equal(ChunkStatus.Running, chunks[0].Status);
         Assert.All(chunks.Skip(1), c => Assert.Equal(ChunkStatus.Done, c.Status));
@@ -271,8 +272,11 @@ public abstract class ChunkedReencryptionTests
         var expected = ReencryptionEngineTests.Seed(db, Standard, keys, 600, _ => "v1");
         var options = Options(Standard, chunkRows: 100, batch: 10, commit: 10);
         // At the second page (20 rows of chunk 0 committed), another host takes chunk 0 over, as if this worker looked stale.
+        // Once its part is done the run waits for that host's chunk: Ctrl+C then.
+        using var stop = new CancellationTokenSource();
         var observer = new RecordingObserver
         {
+            OnInfo = i => { if (i.Contains("it waits for the job", StringComparison.Ordinal)) stop.Cancel(); },
             OnProgress = (_, n) =>
             {
                 if (n != 2) return;
@@ -280,7 +284,7 @@ public abstract class ChunkedReencryptionTests
             },
         };
 
-        var job = db.Engine(keys.Ring).Run(options, observer, CancellationToken.None);
+        var job = db.Engine(keys.Ring).Run(options, observer, stop.Token);
 
         Assert.Equal(JobStatus.Running, job.StatusKind); // its part is done; the other host holds chunk 0
         var chunks = Chunks(db, job.Id);
@@ -446,6 +450,186 @@ public abstract class ChunkedReencryptionTests
         var chars = new char[random.Next(1, 12)];
         for (int i = 0; i < chars.Length; i++) chars[i] = letters[random.Next(letters.Length)];
         return new string(chars);
+    }
+
+    private const string OtherMachine = "otherhost:4242:w0-deadbeef";
+
+    /// <summary>
+    /// A job of 600 rows in chunks of 100, every chunk free but chunk 0, which a runner on another machine holds (30 rows
+    /// committed, its heartbeat fresh), as that runner left it when it died a moment ago: the job running.
+    /// </summary>
+    private (ReencryptJob Job, IReadOnlyDictionary<string, string?> Expected, ReencryptionOptions Options) ChunkHeldOnAnotherMachine(TestDatabase db, TestKeys keys)
+    {
+        db.CreateTable(Standard);
+        var expected = ReencryptionEngineTests.Seed(db, Standard, keys, 600, _ => "v1");
+        var options = Options(Standard, chunkRows: 100, batch: 10, commit: 10);
+        var paused = db.Engine(keys.Ring).Run(options with { MaxRows = 30 }, new RecordingObserver(), CancellationToken.None);
+        db.Execute("UPDATE reencrypt_job_chunks SET status = 'running', owner = @p0, updated_at = @p1 WHERE job_id = @p2 AND chunk = 0",
+            OtherMachine, DateTime.UtcNow, paused.Id);
+        db.Execute("UPDATE reencrypt_jobs SET status = 'running', owner = @p0, updated_at = @p1 WHERE id = @p2", OtherMachine, DateTime.UtcNow, paused.Id);
+        return (paused, expected, options with { Join = true });
+    }
+
+    [Fact]
+    public void A_run_whose_only_unfinished_chunk_is_held_on_another_machine_waits_takes_it_over_once_stale_and_finishes_the_job()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        var (held, expected, options) = ChunkHeldOnAnotherMachine(db, keys);
+        var caller = Environment.CurrentManagedThreadId;
+        var threads = new System.Collections.Concurrent.ConcurrentBag<int>();
+        var observer = new RecordingObserver { OnProgress = (_, _) => threads.Add(Environment.CurrentManagedThreadId) };
+
+        var done = db.Engine(keys.Ring).Run(options with { ThrottleLimit = Workers, StaleAfter = TimeSpan.FromSeconds(3) }, observer, CancellationToken.None);
+
+        Assert.Equal((held.Id, JobStatus.Finished), (done.Id, done.StatusKind));
+        Assert.Equal((JobStatus.Finished, done.Message), (db.Job(held.Id)!.StatusKind, db.Job(held.Id)!.Message));
+        Assert.Single(observer.Infos, i => i.Contains("it waits for the job", StringComparison.Ordinal));
+        Assert.Single(observer.Infos, i => i.Contains("taken over at its cursor from " + OtherMachine, StringComparison.Ordinal));
+        Assert.All(threads, t => Assert.Equal(caller, t)); // the waiter reports on the caller's thread too
+        var chunk0 = Chunks(db, held.Id)[0];
+        Assert.StartsWith(ReencryptionEngine.Owner + ":w", chunk0.Owner);
+        AssertCountersAddUp(db, done, 600, 0); // the other machine's 30 rows not written again: every row once
+        AssertHolds(db, Standard, keys, expected, "v2");
+    }
+
+    [Fact]
+    public void A_waiting_run_stopped_by_MaxDuration_returns_within_the_bound_and_leaves_the_job_running_for_the_runner_that_holds_a_chunk()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        var (held, _, options) = ChunkHeldOnAnotherMachine(db, keys);
+        var observer = new RecordingObserver();
+        var bound = TimeSpan.FromSeconds(5);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var left = db.Engine(keys.Ring).Run(options with { StaleAfter = TimeSpan.FromMinutes(1), MaxDuration = bound }, observer, CancellationToken.None);
+
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, bound + TimeSpan.FromSeconds(3));
+        Assert.Equal((held.Id, JobStatus.Running), (left.Id, left.StatusKind));
+        Assert.Equal(JobStatus.Running, db.Job(held.Id)!.StatusKind); // never paused under the runner that holds chunk 0
+        Assert.Contains(observer.Infos, i => i.Contains("it waits for the job", StringComparison.Ordinal));
+        Assert.Contains(observer.Infos, i => i.Contains("held by other runners go on", StringComparison.Ordinal));
+        var chunks = Chunks(db, held.Id);
+        Assert.Equal((ChunkStatus.Running, OtherMachine, "30"), (chunks[0].Status, chunks[0].Owner, chunks[0].LastKey));
+        Assert.All(chunks.Skip(1), c => Assert.Equal(ChunkStatus.Done, c.Status));
+        var stored = db.Read(Standard);
+        Assert.All(Enumerable.Range(31, 70), i => Assert.StartsWith("v1:", stored[ReencryptionEngineTests.K(i)])); // nothing of chunk 0 written
+    }
+
+    [Fact]
+    public void A_waiting_run_returns_the_job_as_the_other_runner_finished_it_having_written_nothing_of_that_runners_chunk()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        var (held, _, options) = ChunkHeldOnAnotherMachine(db, keys);
+        const string theirs = "Re-encryption complete (written by the other runner).";
+        // While this run waits, the other machine's runner finishes its chunk and proves the job.
+        var observer = new RecordingObserver
+        {
+            OnInfo = i =>
+            {
+                if (!i.Contains("it waits for the job", StringComparison.Ordinal)) return;
+                db.Execute("UPDATE reencrypt_job_chunks SET status = 'done', updated_at = @p0 WHERE job_id = @p1 AND chunk = 0", DateTime.UtcNow, held.Id);
+                db.Execute("UPDATE reencrypt_jobs SET status = 'finished', finished_at = @p0, updated_at = @p0, message = @p1 WHERE id = @p2", DateTime.UtcNow, theirs, held.Id);
+            },
+        };
+
+        var ended = db.Engine(keys.Ring).Run(options with { StaleAfter = TimeSpan.FromMinutes(1) }, observer, CancellationToken.None);
+
+        Assert.Equal((held.Id, JobStatus.Finished, theirs), (ended.Id, ended.StatusKind, ended.Message));
+        Assert.Contains(observer.Infos, i => i.Contains("was finished by another runner while this run waited: finished", StringComparison.Ordinal));
+        var stored = db.Read(Standard);
+        Assert.All(Enumerable.Range(31, 70), i => Assert.StartsWith("v1:", stored[ReencryptionEngineTests.K(i)]));
+        Assert.Equal(OtherMachine, Chunks(db, held.Id)[0].Owner);
+    }
+
+    /// <summary>A finished job of 300 rows set back as its finisher left it when it died counting the column: every chunk done, running.</summary>
+    private (ReencryptJob Job, IReadOnlyDictionary<string, string?> Expected) FinisherDiedMidProof(TestDatabase db, TestKeys keys, DateTime heartbeat)
+    {
+        db.CreateTable(Standard);
+        var expected = ReencryptionEngineTests.Seed(db, Standard, keys, 300, _ => "v1");
+        var job = db.Engine(keys.Ring).Run(Options(Standard, chunkRows: 100), new RecordingObserver(), CancellationToken.None);
+        Assert.Equal(JobStatus.Finished, job.StatusKind);
+        db.Execute("UPDATE reencrypt_jobs SET status = 'running', finished_at = NULL, message = NULL, owner = @p0, updated_at = @p1 WHERE id = @p2",
+            OtherMachine, heartbeat, job.Id);
+        return (job, expected);
+    }
+
+    private static bool IsProofTakenOver(string info) => info.Contains("is silent; this run counts the column", StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_job_whose_finisher_died_mid_proof_is_proved_once_by_the_next_Join_or_Resume_run(bool join)
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        var (job, expected) = FinisherDiedMidProof(db, keys, DateTime.UtcNow.AddHours(-1));
+        var observer = new RecordingObserver();
+
+        var done = db.Engine(keys.Ring).Run(Options(Standard, chunkRows: 100) with { Join = join, Resume = !join }, observer, CancellationToken.None);
+
+        Assert.Equal((job.Id, JobStatus.Finished), (done.Id, done.StatusKind));
+        Assert.Single(db.Jobs());
+        Assert.Single(observer.Infos, IsProofTakenOver);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(db.Job(job.Id)!.Message!, "counted at finish:"));
+        AssertCountersAddUp(db, done, 300, 0);
+        AssertHolds(db, Standard, keys, expected, "v2");
+    }
+
+    [Fact]
+    public void Runners_waiting_on_a_finisher_that_goes_silent_mid_proof_prove_the_job_once_between_them()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        var (job, expected) = FinisherDiedMidProof(db, keys, DateTime.UtcNow);
+        var options = Options(Standard, chunkRows: 100) with { Join = true, StaleAfter = TimeSpan.FromSeconds(3) };
+        var observers = Enumerable.Range(0, 3).Select(_ => new RecordingObserver()).ToArray();
+
+        var runs = observers.Select(o => Task.Run(() => db.Engine(keys.Ring).Run(options, o, CancellationToken.None))).ToArray();
+        Task.WaitAll(runs);
+
+        Assert.All(runs, r => Assert.Equal((job.Id, JobStatus.Finished), (r.Result.Id, r.Result.StatusKind)));
+        Assert.All(observers, o => Assert.Contains(o.Infos, i => i.Contains("is counting the column to end the job", StringComparison.Ordinal)));
+        var provers = observers.Where(o => o.Infos.Any(IsProofTakenOver)).ToList();
+        Assert.Single(provers);
+        Assert.All(observers.Except(provers), o => Assert.Contains(o.Infos, i => i.Contains("finished by another runner", StringComparison.Ordinal)));
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(db.Job(job.Id)!.Message!, "counted at finish:"));
+        AssertCountersAddUp(db, db.Job(job.Id)!, 300, 0);
+        AssertHolds(db, Standard, keys, expected, "v2");
+    }
+
+    [Fact]
+    public void A_run_that_stops_while_a_live_finisher_counts_the_column_leaves_the_job_running_never_paused_under_it()
+    {
+        if (Unavailable()) return;
+        using var keys = TestKeys.Create("v1", "v2");
+        using var db = NewDatabase();
+        var (job, _) = FinisherDiedMidProof(db, keys, DateTime.UtcNow); // its heartbeat fresh: the finisher is alive
+        var options = Options(Standard, chunkRows: 100) with { Join = true, StaleAfter = TimeSpan.FromMinutes(1) };
+
+        var stopped = db.Engine(keys.Ring).Run(options with { MaxDuration = TimeSpan.FromSeconds(1) }, new RecordingObserver(), CancellationToken.None);
+        Assert.Equal((job.Id, JobStatus.Running), (stopped.Id, stopped.StatusKind));
+        // The host stopping the pipeline while the run waits: the observer throws on the caller's thread.
+        Assert.Throws<OperationCanceledException>(() => db.Engine(keys.Ring).Run(options,
+            new RecordingObserver { OnProgress = (_, _) => throw new OperationCanceledException("the pipeline is stopping") }, CancellationToken.None));
+
+        var row = db.Job(job.Id)!;
+        Assert.Equal((JobStatus.Running, OtherMachine), (row.StatusKind, row.Owner));
+    }
+
+    [Fact]
+    public void A_waiting_run_looks_at_the_job_a_tenth_of_StaleAfter_apart_between_200_ms_and_2_seconds()
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(300), ReencryptionEngine.WaitInterval(TimeSpan.FromSeconds(3)));
+        Assert.Equal(TimeSpan.FromMilliseconds(200), ReencryptionEngine.WaitInterval(TimeSpan.FromMilliseconds(500)));
+        Assert.Equal(TimeSpan.FromSeconds(2), ReencryptionEngine.WaitInterval(JobStaleness.DefaultStaleAfter));
     }
 }
 

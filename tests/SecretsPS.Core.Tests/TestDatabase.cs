@@ -368,5 +368,8 @@ internal sealed class RecordingObserver : IReencryptionObserver
     public void Info(string message)
     {
         lock (_gate) Infos.Add(message);
+        OnInfo?.Invoke(message);
     }
+
+    public Action<string>? OnInfo { get; init; }
 }

@@ -13,7 +13,7 @@ namespace SecretsPS.Core.Reencryption;
 /// chunks (key ranges with their own cursors, FORMATS.md §5) that any number of workers, in this process
 /// (-ThrottleLimit) or in others (-Join), claim with the database's row locks.
 /// </summary>
-public sealed class ReencryptionEngine
+public sealed partial class ReencryptionEngine
 {
     /// <summary>How often a row changed under us is re-read and retried before it is reported.</summary>
     private const int ConflictRetries = 3;
@@ -113,9 +113,11 @@ public sealed class ReencryptionEngine
 
     /// <summary>
     /// The run's workers, each on its own thread with its own connection (the first on the run's), claim chunks until none
-    /// is left or the run stops; this thread hands their events to the observer meanwhile, then ends the run: the proof and
-    /// the job's end when one of them marked the last chunk done, the job paused when it stopped and no other runner works
-    /// on the job, or the job as it stands when others still hold chunks.
+    /// is free or the run stops; this thread hands their events to the observer meanwhile. When none is free while other
+    /// runners still hold chunks, the run waits for the job (<see cref="WaitForJob"/>). Then it ends the run: the proof and
+    /// the job's end when one of its workers marked the last chunk done (or its finisher went silent), the job as another
+    /// runner ended it, the job paused when it stopped and no other runner works on the job, or the job as it stands when
+    /// others still do.
     /// </summary>
     private ReencryptJob RunWorkers(DbConnection connection, JobStore store, ColumnTarget target, JobClaim claim, ReencryptionOptions options,
         string[] owners, IReencryptionObserver observer, CancellationToken cancellation)
@@ -129,39 +131,12 @@ public sealed class ReencryptionEngine
             else if (claim.FinishNow)
                 run.RequestFinish();
             else
-            {
-                if (owners.Length == 1)
-                {
-                    // One worker works on the calling thread, and tells the observer itself, at once: what it reports is
-                    // what it has done, and a cancellation from the observer stops it before its next page.
-                    Work(new Worker(owners[0], connection, store, target, job.Id, job.TargetVersion, run, observer));
-                }
-                else
-                {
-                    var threads = new List<Thread>();
-                    for (int i = 0; i < owners.Length; i++)
-                    {
-                        var worker = new Worker(owners[i], i == 0 ? connection : null, store, target, job.Id, job.TargetVersion, run, run.Events);
-                        var thread = new Thread(() => Work(worker)) { IsBackground = true, Name = "SecretsPS worker " + i };
-                        threads.Add(thread);
-                        thread.Start();
-                    }
-                    try
-                    {
-                        run.Events.Drain(observer, () => threads.All(t => !t.IsAlive));
-                    }
-                    catch (Exception)
-                    {
-                        // The observer threw (the host stopping the pipeline, an error the caller turned terminating): the
-                        // workers give their chunks back at their committed cursors before the error goes on.
-                        run.Stop(StoredText.Store(nameof(Messages.JobMessageStopped)), interrupt: true);
-                        foreach (var t in threads) t.Join();
-                        throw;
-                    }
-                }
-            }
+                RunWorkerSet(connection, store, target, job, owners, run, observer);
 
             if (run.Failure is { } failure) failure.Throw();
+            if (!run.FinishRequested && !run.Stopped && WaitForJob(connection, store, target, job, owners, run, observer) is { } endedElsewhere)
+                return endedElsewhere;
+            if (run.Failure is { } failedWhileWaiting) failedWhileWaiting.Throw();
             // The run's own connection when its first worker left it open (a pool of one connection is enough for one worker).
             using var reopened = connection.State == System.Data.ConnectionState.Open ? null : Open(readOnly: false);
             var end = reopened ?? connection;
@@ -185,6 +160,43 @@ public sealed class ReencryptionEngine
             MarkFailed(store, target, job.Id, owners, options.StaleAfter,
                 e is SecretsPSException s ? StoredText.Store(nameof(Messages.JobMessageFailedWith), s.ErrorId) : StoredText.Store(nameof(Messages.JobMessageInterrupted), e.GetType().Name),
                 e is SecretsPSException ? JobStatus.Failed : JobStatus.Paused);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Workers, one per owner given, each on its own thread with its own connection (the first on <paramref name="connection"/>),
+    /// claim chunks until none is free or the run stops, while this thread hands their events to the observer; one worker
+    /// works on the calling thread and tells the observer itself.
+    /// </summary>
+    private void RunWorkerSet(DbConnection connection, JobStore store, ColumnTarget target, ReencryptJob job, string[] owners, RunState run,
+        IReencryptionObserver observer)
+    {
+        if (owners.Length == 1)
+        {
+            // One worker works on the calling thread, and tells the observer itself, at once: what it reports is
+            // what it has done, and a cancellation from the observer stops it before its next page.
+            Work(new Worker(owners[0], connection, store, target, job.Id, job.TargetVersion, run, observer));
+            return;
+        }
+        var threads = new List<Thread>();
+        for (int i = 0; i < owners.Length; i++)
+        {
+            var worker = new Worker(owners[i], i == 0 ? connection : null, store, target, job.Id, job.TargetVersion, run, run.Events);
+            var thread = new Thread(() => Work(worker)) { IsBackground = true, Name = "SecretsPS worker " + i };
+            threads.Add(thread);
+            thread.Start();
+        }
+        try
+        {
+            run.Events.Drain(observer, () => threads.All(t => !t.IsAlive));
+        }
+        catch (Exception)
+        {
+            // The observer threw (the host stopping the pipeline, an error the caller turned terminating): the
+            // workers give their chunks back at their committed cursors before the error goes on.
+            run.Stop(StoredText.Store(nameof(Messages.JobMessageStopped)), interrupt: true);
+            foreach (var t in threads) t.Join();
             throw;
         }
     }
@@ -377,13 +389,14 @@ public sealed class ReencryptionEngine
 
     /// <summary>
     /// The proof counts the whole column, minutes on a large table; meanwhile the job's heartbeat is renewed on a connection
-    /// of its own (a third of -StaleAfter apart), so that no other runner takes the job for one whose runners are gone, and
-    /// takes it over or starts the column again, while it is being proved. Best effort: a beat that fails is only a heartbeat
-    /// older than it could be.
+    /// of its own (a third of -StaleAfter apart, and at most 10 seconds: a waiting runner started with a smaller -StaleAfter
+    /// than this one's must not find the finisher silent and count a second time), so that no other runner takes the job for
+    /// one whose runners are gone, and takes it over or starts the column again, while it is being proved. Best effort: a
+    /// beat that fails is only a heartbeat older than it could be.
     /// </summary>
     internal IDisposable KeepAlive(JobStore store, long jobId, string owner, TimeSpan staleAfter)
     {
-        var every = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, staleAfter.Ticks / 3));
+        var every = TimeSpan.FromTicks(Math.Clamp(staleAfter.Ticks / 3, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromSeconds(10).Ticks));
         int beating = 0;
         return new Timer(_ =>
         {
@@ -416,8 +429,7 @@ public sealed class ReencryptionEngine
         _dialect.LockTarget(connection, transaction, target.Name);
         var now = DateTime.UtcNow;
         var job = store.Get(connection, transaction, claimed.Id)!;
-        var others = store.Chunks.All(connection, transaction, job.Id)
-            .Count(c => c.Status == ChunkStatus.Running && !owners.Contains(c.Owner) && !IsChunkStale(c, now, run.Options.StaleAfter));
+        var others = OthersHolding(job, store.Chunks.All(connection, transaction, job.Id), owners, now, run.Options.StaleAfter);
         if (run.FailMessage is { } failMessage && job.StatusKind == JobStatus.Running)
         {
             job = new ReencryptJob(job) { StatusKind = JobStatus.Failed, UpdatedAt = now, Owner = owners[0], Message = failMessage };
@@ -533,6 +545,8 @@ public sealed class ReencryptionEngine
             transaction.Commit();
             observer.Info(resumed.LastKey is null ? Localized.Format(Messages.ResumingJobAtStart, job.Id, resumed.StatusKind.ToText(), target.Name) : Localized.Format(Messages.ResumingJobAtKey, job.Id, resumed.StatusKind.ToText(), target.Name, resumed.LastKey));
             if (chunks.Count > 1) observer.Info(Localized.Format(Messages.JoiningJob, job.Id, target.Name, notDone, chunks.Count));
+            if (notDone == 0 && resumed.StatusKind == JobStatus.Running)
+                observer.Info(Localized.Format(Messages.ProvingForSilentFinisher, job.Id, resumed.Owner, resumed.UpdatedAt));
             return new JobClaim(job, chunks.Count, FinishNow: notDone == 0);
         }
 
@@ -959,7 +973,7 @@ public sealed class ReencryptionEngine
                 var chunks = store.Chunks.All(connection, transaction, jobId);
                 foreach (var c in chunks.Where(c => c.Status == ChunkStatus.Running && owners.Contains(c.Owner)))
                     store.Chunks.Release(connection, transaction, jobId, c.Chunk, c.Owner!, now);
-                if (chunks.Any(c => c.Status == ChunkStatus.Running && !owners.Contains(c.Owner) && !IsChunkStale(c, now, staleAfter)))
+                if (OthersHolding(job, chunks, owners, now, staleAfter) > 0)
                 {
                     transaction.Commit();
                     return false; // other runners go on with the job

@@ -144,4 +144,26 @@ internal sealed class RunState : IDisposable
     }
 
     public void Dispose() => _stop.Dispose();
+
+    /// <summary>Whether the run has stopped: a limit, Ctrl+C, a failure, or -MaxErrors passed.</summary>
+    public bool Stopped => Token.IsCancellationRequested || StopReason is not null || FailMessage is not null;
+
+    /// <summary>
+    /// Whether a run that waits for other runners' chunks stops waiting (the reason set): as <see cref="ShouldStop"/>, and
+    /// -MaxDuration counts even when this run has read nothing, since a wait has no page of its own to get done first.
+    /// </summary>
+    public bool ShouldStopWaiting()
+    {
+        if (Outer.IsCancellationRequested) Stop(StoredText.Store(nameof(Messages.JobMessageStopped)));
+        if (ShouldStop() || FailMessage is not null) return true;
+        if (Options.MaxDuration is { } d && Clock.Elapsed >= d)
+        {
+            Stop(StoredText.Store(nameof(Messages.JobMessageMaxDuration), d));
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>What is left of -MaxDuration (null: no limit), never below zero.</summary>
+    public TimeSpan? TimeLeft => Options.MaxDuration is { } d ? (d > Clock.Elapsed ? d - Clock.Elapsed : TimeSpan.Zero) : null;
 }

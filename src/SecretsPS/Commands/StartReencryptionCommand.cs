@@ -166,7 +166,7 @@ public sealed class StartReencryptionCommand : PipedDatabaseCmdlet
                 TellStoppedHost(Localized.Format(CommandMessages.StoppedJobPaused, job.Id, job.Status));
                 throw new PipelineStoppedException();
             }
-            // A job left running is one whose other runners still work on it: this run's part is done (the engine said so).
+            // A job left running is one whose other runners still work on it: this run stopped before it ended (the engine said so).
             if (job.StatusKind is JobStatus.Finished or JobStatus.Running && job.Errors == 0) Verbose(summary);
             else Warning(summary);
             job.Provider = Dialect.Provider.ToString();
