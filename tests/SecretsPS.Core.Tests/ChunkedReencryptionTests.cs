@@ -49,6 +49,34 @@ public abstract class ChunkedReencryptionTests
     }
 
     [Fact]
+    public void Runners_starting_at_once_where_the_chunk_table_is_missing_all_find_it_or_add_it()
+    {
+        if (Unavailable()) return;
+        using var db = NewDatabase();
+        for (int round = 0; round < 5; round++)
+        {
+            // The job and error tables exist without the chunk table: an older version's, or another runner's halfway through
+            // creating all three. Every runner starting now adds the chunk table or finds it added; none is refused.
+            using (var connection = db.Open())
+            {
+                var store = new JobStore(db.Dialect);
+                store.EnsureTables(connection);
+                TestDatabase.Execute(connection, null, $"DROP TABLE {db.Dialect.QuoteTable(store.ChunksTable)}");
+            }
+            using var start = new Barrier(Workers);
+            var runners = Enumerable.Range(0, Workers).Select(_ => Task.Factory.StartNew(() =>
+            {
+                using var connection = db.Open();
+                start.SignalAndWait();
+                new JobStore(db.Dialect).EnsureTables(connection);
+            }, TaskCreationOptions.LongRunning)).ToArray();
+            Task.WaitAll(runners);
+            using var check = db.Open();
+            Assert.True(new JobStore(db.Dialect).ChunkTableExists(check));
+        }
+    }
+
+    [Fact]
     public void While_the_finisher_counts_the_column_the_jobs_heartbeat_is_renewed_and_a_late_beat_leaves_an_ended_job_as_it_was()
     {
         if (Unavailable()) return;

@@ -53,19 +53,33 @@ public sealed class JobStore
         bool Exists(TableName table) => TableExists(connection, table);
         if (Exists(Jobs) && Exists(Errors))
         {
-            if (Exists(ChunksTable)) return;
-            // The tables of an older version: only the chunk table is added, and an account that may not create it is told
-            // which table is missing and what to run, rather than which right it lacks.
-            try
+            // The tables of an older version, or of a runner that is creating all three right now: only the chunk table is
+            // added, and an account that may not create it is told which table is missing and what to run, rather than which
+            // right it lacks.
+            for (int attempt = 1; ; attempt++)
             {
-                Execute(connection, null, _createChunks);
-                return;
-            }
-            catch (DbException e) when (!_dialect.IsConnectionFailure(e))
-            {
-                throw new SecretsPSException(ErrorIds.JobChunkTableMissing, ErrorKind.InvalidOperation,
-                    Localized.Format(Messages.JobChunkTableMissing, Jobs, ChunksTable, e.GetType().Name, _createChunks),
-                    e, ChunksTable.ToString());
+                if (Exists(ChunksTable)) return;
+                try
+                {
+                    Execute(connection, null, _createChunks);
+                    return;
+                }
+                catch (DbException) when (Exists(ChunksTable))
+                {
+                    return; // another runner created it meanwhile
+                }
+                catch (DbException e) when (attempt < 3 && !_dialect.IsConnectionFailure(e))
+                {
+                    // Runners started at once: PostgreSQL's IF NOT EXISTS can fail on the catalog's unique index while the
+                    // other runner's CREATE has not committed yet. Once it has, the table is there.
+                    Thread.Sleep(250 * attempt);
+                }
+                catch (DbException e) when (!_dialect.IsConnectionFailure(e))
+                {
+                    throw new SecretsPSException(ErrorIds.JobChunkTableMissing, ErrorKind.InvalidOperation,
+                        Localized.Format(Messages.JobChunkTableMissing, Jobs, ChunksTable, e.GetType().Name, _createChunks),
+                        e, ChunksTable.ToString());
+                }
             }
         }
         for (int attempt = 1; ; attempt++)
