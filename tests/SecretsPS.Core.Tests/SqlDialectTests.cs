@@ -203,7 +203,8 @@ public sealed class SqlDialectTests
                               "NCHAR(8202) + NCHAR(8232) + NCHAR(8233) + NCHAR(8239) + NCHAR(8287) + NCHAR(12288)";
         const string t = "SUBSTRING([secret], PATINDEX(N'%' + NCHAR(91) + N'^' + " + spaces + " + NCHAR(93) + N'%', [secret]), 2147483647)";
         static string Classify(string x) =>
-            $"CASE WHEN CHARINDEX(':', {x}) > 1 AND SUBSTRING({x}, CHARINDEX(':', {x}) + 1, 8) = 'Z0FBQUFB' THEN LEFT({x}, CHARINDEX(':', {x}) - 1) ELSE '' END";
+            $"CASE WHEN CHARINDEX(':', {x}) > 1 AND SUBSTRING({x}, CHARINDEX(':', {x}) + 1, 8) COLLATE Latin1_General_100_BIN2 = 'Z0FBQUFB' " +
+            $"THEN LEFT({x}, CHARINDEX(':', {x}) - 1) COLLATE Latin1_General_100_BIN2 ELSE '' END";
         const string codes = "9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760, 8192, 8193, 8194, 8195, 8196, 8197, 8198, 8199, 8200, 8201, 8202, 8232, 8233, 8239, 8287, 12288";
         var group = $"CASE WHEN [secret] IS NULL THEN NULL WHEN UNICODE([secret]) IN ({codes}) THEN {Classify(t)} ELSE {Classify("[secret]")} END";
         Assert.Equal($"SELECT grouped.prefix, COUNT(*) FROM (SELECT {group} AS prefix FROM [secrets]) AS grouped GROUP BY grouped.prefix",

@@ -111,11 +111,17 @@ public sealed class PostgreSqlDialect : SqlDialect
         catch (ArgumentException) { return "PostgreSQL (connection string not valid)"; }
     }
 
-    protected override string Position(string quotedColumn) => $"strpos({quotedColumn}, ':')";
+    protected override string Position(string quotedColumn) => $"strpos({Bytewise(quotedColumn)}, ':')";
 
-    protected override string Prefix(string quotedColumn) => $"split_part({quotedColumn}, ':', 1)";
+    protected override string Prefix(string quotedColumn) => $"split_part({Bytewise(quotedColumn)}, ':', 1)";
 
-    protected override string TokenStart(string quotedColumn) => $"substr({quotedColumn}, strpos({quotedColumn}, ':') + 1, 8)";
+    protected override string TokenStart(string quotedColumn) => $"substr({Bytewise(quotedColumn)}, {Position(quotedColumn)} + 1, 8)";
+
+    /// <summary>
+    /// The value as text under the "C" collation: grouped and compared byte for byte, and searchable at all under a
+    /// nondeterministic (ICU case-insensitive) collation, where strpos and split_part refuse to search.
+    /// </summary>
+    private static string Bytewise(string quotedColumn) => $"(CAST({quotedColumn} AS text) COLLATE \"C\")";
 
     /// <summary>
     /// The statement of the batch update: one statement over arrays of the key texts, the values read and the new values.

@@ -108,6 +108,10 @@ public abstract class SqlDialect : ISqlDialect
     /// <summary>Base64url of the first six characters of every Fernet token ("gAAAAA").</summary>
     public const string StoredTokenStart = "Z0FBQUFB";
 
+    // Position, Prefix and TokenStart are what a value is classified, grouped and counted by (the proof of completion, the
+    // cleanup): each dialect makes them compare byte for byte whatever the column's collation says is equal. Under a
+    // case-insensitive collation "V1" and "v1" would be one group, counted under either spelling.
+
     protected abstract string Position(string quotedColumn);
 
     protected abstract string Prefix(string quotedColumn);

@@ -134,7 +134,7 @@ public sealed class SqlServerDialect : SqlDialect
             : $"CONVERT({type.Declared}, {parameter}{Style(type)})";
 
     /// <summary>A binary collation: the default ones are case- and accent-insensitive.</summary>
-    protected override string ExactlyEquals(string quotedColumn, string parameter) => $"{quotedColumn} = {parameter} COLLATE Latin1_General_100_BIN2";
+    protected override string ExactlyEquals(string quotedColumn, string parameter) => $"{quotedColumn} = {parameter} COLLATE {BinaryCollation}";
 
     protected override string FirstCodePoint(string quotedColumn) => $"UNICODE({quotedColumn})";
 
@@ -200,9 +200,16 @@ public sealed class SqlServerDialect : SqlDialect
 
     protected override string Position(string quotedColumn) => $"CHARINDEX(':', {quotedColumn})";
 
-    protected override string Prefix(string quotedColumn) => $"LEFT({quotedColumn}, CHARINDEX(':', {quotedColumn}) - 1)";
+    /// <summary>
+    /// Grouped and compared in a binary collation: under the usual case-insensitive one (SQL_Latin1_General_CP1_CI_AS) "V1"
+    /// and "v1" would be one group. Only the prefix and the token's start are converted, ASCII in every stored value: the
+    /// whole value under a Latin1 collation could lose characters of another code page (the whitespace the trim removes).
+    /// </summary>
+    protected override string Prefix(string quotedColumn) => $"LEFT({quotedColumn}, CHARINDEX(':', {quotedColumn}) - 1) COLLATE {BinaryCollation}";
 
-    protected override string TokenStart(string quotedColumn) => $"SUBSTRING({quotedColumn}, CHARINDEX(':', {quotedColumn}) + 1, 8)";
+    protected override string TokenStart(string quotedColumn) => $"SUBSTRING({quotedColumn}, CHARINDEX(':', {quotedColumn}) + 1, 8) COLLATE {BinaryCollation}";
+
+    private const string BinaryCollation = "Latin1_General_100_BIN2";
 
     /// <summary>
     /// The statement for one chunk of rows; public so the emitted SQL can be tested without a server. The UPDATE is one
