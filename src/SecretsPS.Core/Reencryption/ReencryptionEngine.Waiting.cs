@@ -135,8 +135,10 @@ public sealed partial class ReencryptionEngine
         var now = DateTime.UtcNow;
         int free = chunks.Count(c => c.Status == ChunkStatus.Pending || c.Status == ChunkStatus.Running && IsChunkStale(c, now, staleAfter));
         bool allDone = chunks.All(c => c.Status == ChunkStatus.Done);
+        // Judged once: the finisher's process leaves this machine's running owners when its run ends, so two judgements of
+        // one look could differ, and a look would find the job neither silent nor held by anyone.
         bool silent = allDone && job.StatusKind == JobStatus.Running && IsFinisherSilent(job, now, staleAfter);
-        return new JobLook(job, free, OthersHolding(job, chunks, owners, now, staleAfter), allDone, silent);
+        return new JobLook(job, free, OthersHolding(job, chunks, owners, now, staleAfter, silent), allDone, silent);
     }
 
     /// <summary>
@@ -169,11 +171,13 @@ public sealed partial class ReencryptionEngine
     /// How many chunks other live runners hold (running, not this run's, not stale); with every chunk done, a live finisher
     /// counting the column holds the job and counts as one. A run that stops leaves a job others hold running, never paused.
     /// </summary>
-    private int OthersHolding(ReencryptJob job, IReadOnlyCollection<ReencryptJobChunk> chunks, string[] owners, DateTime now, TimeSpan staleAfter)
+    /// <param name="finisherSilent">The finisher judged already (one look's judgement); null: judged here.</param>
+    private int OthersHolding(ReencryptJob job, IReadOnlyCollection<ReencryptJobChunk> chunks, string[] owners, DateTime now, TimeSpan staleAfter,
+        bool? finisherSilent = null)
     {
         int held = chunks.Count(c => c.Status == ChunkStatus.Running && !owners.Contains(c.Owner) && !IsChunkStale(c, now, staleAfter));
         if (held == 0 && chunks.Count > 0 && chunks.All(c => c.Status == ChunkStatus.Done) && job.StatusKind == JobStatus.Running
-            && !owners.Contains(job.Owner) && !IsFinisherSilent(job, now, staleAfter))
+            && !owners.Contains(job.Owner) && !(finisherSilent ?? IsFinisherSilent(job, now, staleAfter)))
             return 1;
         return held;
     }
